@@ -1,0 +1,154 @@
+/**
+ * The bundle of one trust domain and its codecs: the SPIFFE bundle format (a JWK Set with
+ * `use` = x509-svid / jwt-svid, spiffe_sequence, spiffe_refresh_hint) and plain PEM.
+ * Consumer rules (SPIFFE_Trust_Domain_and_Bundle.md §4, X509-SVID.md §6, JWT-SVID.md §6):
+ * elements with an unknown `kty` or `use` are ignored; of `x5c` only the first certificate
+ * counts; an x509-svid element without a certificate is ignored; `keys: []` is a valid, revoked
+ * bundle. Where go-spiffe is stricter than the spec, zonegate follows the spec (docs/spiffe.md).
+ */
+import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { ZonegateError } from '../errors.js';
+import type { TrustDomain } from '../spiffe/id.js';
+import { parseCertificates } from '../svid/parse.js';
+
+export interface JwtAuthority {
+  readonly kid: string;
+  /** The public JWK as published (private members never kept). */
+  readonly jwk: JsonWebKey;
+  readonly key: KeyObject;
+}
+
+export interface BundleInit {
+  readonly x509Authorities?: readonly X509Certificate[];
+  readonly jwtAuthorities?: readonly JwtAuthority[];
+  readonly sequence?: number;
+  readonly refreshHintSeconds?: number;
+}
+
+/** The trust material of one trust domain. Immutable: a change is a new Bundle. */
+export class Bundle {
+  readonly x509Authorities: readonly X509Certificate[];
+  readonly jwtAuthorities: ReadonlyMap<string, JwtAuthority>;
+  readonly sequence: number | undefined;
+  readonly refreshHintSeconds: number | undefined;
+
+  constructor(
+    readonly trustDomain: TrustDomain,
+    init: BundleInit = {},
+  ) {
+    this.x509Authorities = Object.freeze([...(init.x509Authorities ?? [])]);
+    this.jwtAuthorities = new Map((init.jwtAuthorities ?? []).map((a) => [a.kid, a]));
+    this.sequence = init.sequence;
+    this.refreshHintSeconds = init.refreshHintSeconds;
+  }
+
+  /** No authorities at all: every SVID of this trust domain is invalid. */
+  get revoked(): boolean {
+    return this.x509Authorities.length === 0 && this.jwtAuthorities.size === 0;
+  }
+}
+
+const invalid = (td: TrustDomain, msg: string) => new ZonegateError('ERR_BUNDLE_INVALID', `bundle: trust domain "${td.name}": ${msg}`);
+
+const KNOWN_KTY = new Set(['EC', 'RSA', 'OKP']);
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function optionalInteger(doc: Record<string, unknown>, name: string, td: TrustDomain): number | undefined {
+  const v = doc[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(td, `${name} must be a non-negative integer`);
+  return v;
+}
+
+/** Imports a JWK's public part. Throws ERR_BUNDLE_INVALID when the key is unusable. */
+export function importJwtAuthority(el: Record<string, unknown>, td: TrustDomain, where: string): JwtAuthority {
+  const kid = el.kid;
+  if (typeof kid !== 'string' || kid === '') throw invalid(td, `${where}: keyID cannot be empty`);
+  const jwk = Object.fromEntries(Object.entries(el).filter(([k]) => !PRIVATE_MEMBERS.includes(k))) as JsonWebKey;
+  try {
+    return { kid, jwk, key: createPublicKey({ key: jwk, format: 'jwk' }) };
+  } catch (err) {
+    throw invalid(td, `${where} (kid "${kid}"): invalid key: ${(err as Error).message}`);
+  }
+}
+
+/** Parses a SPIFFE bundle document (JSON) for `td`. Throws ZonegateError(ERR_BUNDLE_INVALID). */
+export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+  const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw invalid(td, `unable to parse JWKS: ${(err as Error).message}`);
+  }
+  return bundleFromDocument(doc, td);
+}
+
+/** Builds a Bundle from an already-parsed SPIFFE bundle document (also used for bundle maps). */
+export function bundleFromDocument(doc: unknown, td: TrustDomain): Bundle {
+  if (!isObject(doc)) throw invalid(td, 'the document is not a JSON object');
+  if (!Array.isArray(doc.keys)) throw invalid(td, '"keys" is missing or not an array (no authorities found)');
+  const sequence = optionalInteger(doc, 'spiffe_sequence', td);
+  const refreshHintSeconds = optionalInteger(doc, 'spiffe_refresh_hint', td);
+  const x509: X509Certificate[] = [];
+  const jwt: JwtAuthority[] = [];
+  const kids = new Set<string>();
+  doc.keys.forEach((el: unknown, i: number) => {
+    const where = `keys[${i}]`;
+    if (!isObject(el)) throw invalid(td, `${where} is not a JSON object`);
+    if (typeof el.kty !== 'string') throw invalid(td, `${where}: "kty" must be set`);
+    if (!KNOWN_KTY.has(el.kty)) return; // unknown key type: ignore the element
+    if (el.use === 'x509-svid') {
+      const x5c = el.x5c;
+      if (!Array.isArray(x5c) || x5c.length === 0) return; // no certificate: ignore the element
+      if (typeof x5c[0] !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(x5c[0]))
+        throw invalid(td, `${where}: x5c[0] is not base64`);
+      try {
+        x509.push(...parseCertificates(Buffer.from(x5c[0], 'base64')).slice(0, 1));
+      } catch (err) {
+        throw invalid(td, `${where}: cannot parse certificate: ${(err as Error).message}`);
+      }
+    } else if (el.use === 'jwt-svid') {
+      const a = importJwtAuthority(el, td, where);
+      if (kids.has(a.kid)) throw invalid(td, `${where}: duplicate kid "${a.kid}"`);
+      kids.add(a.kid);
+      jwt.push(a);
+    }
+    // any other (or no) "use": ignore the element
+  });
+  return new Bundle(td, { x509Authorities: x509, jwtAuthorities: jwt, sequence, refreshHintSeconds });
+}
+
+/** Parses a PEM bundle (X.509 authorities only). An empty file is a valid, revoked bundle. */
+export function parsePemBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+  const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+  if (text.trim() === '') return new Bundle(td);
+  try {
+    return new Bundle(td, { x509Authorities: parseCertificates(text) });
+  } catch (err) {
+    throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
+  }
+}
+
+/** Parses either format: a document starting with "{" is a SPIFFE bundle, anything else PEM. */
+export function parseBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+  const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+  return text.trimStart().startsWith('{') ? parseSpiffeBundle(text, td) : parsePemBundle(text, td);
+}
+
+/** Serializes a bundle in the SPIFFE bundle format. */
+export function serializeSpiffeBundle(bundle: Bundle): string {
+  const keys: object[] = [];
+  for (const cert of bundle.x509Authorities)
+    keys.push({ use: 'x509-svid', ...cert.publicKey.export({ format: 'jwk' }), x5c: [cert.raw.toString('base64')] });
+  for (const a of bundle.jwtAuthorities.values()) keys.push({ ...a.jwk, use: 'jwt-svid', kid: a.kid });
+  return JSON.stringify({
+    keys,
+    ...(bundle.sequence !== undefined ? { spiffe_sequence: bundle.sequence } : {}),
+    ...(bundle.refreshHintSeconds !== undefined ? { spiffe_refresh_hint: bundle.refreshHintSeconds } : {}),
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * BundleSet: trust domain → Bundle, never merged across trust domains. Every change bumps that
+ * trust domain's generation (and the set's), which keys the verification caches: a bundle
+ * change invalidates cached results for its trust domain only.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type { TrustDomain } from '../spiffe/id.js';
+import type { Bundle, JwtAuthority } from './bundle.js';
+
+/** The one-method source X.509 verifiers see. */
+export interface X509BundleSource {
+  /** The X.509 authorities of exactly this trust domain; undefined when none is held. */
+  x509Authorities(td: TrustDomain): readonly X509Certificate[] | undefined;
+  /** Intermediates configured beside the bundle (the proxy forwards only the leaf). */
+  intermediates?(td: TrustDomain): readonly X509Certificate[];
+  /** Changes whenever the trust domain's material changes. */
+  generation?(td: TrustDomain): number;
+}
+
+/** The one-method source JWT verifiers see. */
+export interface JwtBundleSource {
+  jwtAuthorities(td: TrustDomain): ReadonlyMap<string, JwtAuthority> | undefined;
+}
+
+export class BundleSet implements X509BundleSource, JwtBundleSource {
+  private readonly bundles = new Map<string, Bundle>();
+  private readonly extra = new Map<string, readonly X509Certificate[]>();
+  private readonly generations = new Map<string, number>();
+  private global = 0;
+
+  private bump(name: string): void {
+    this.global++;
+    this.generations.set(name, this.global);
+  }
+
+  /** Sets (replaces) the bundle of its trust domain. */
+  set(bundle: Bundle): void {
+    this.bundles.set(bundle.trustDomain.name, bundle);
+    this.bump(bundle.trustDomain.name);
+  }
+
+  delete(td: TrustDomain): void {
+    if (this.bundles.delete(td.name)) this.bump(td.name);
+  }
+
+  get(td: TrustDomain): Bundle | undefined {
+    return this.bundles.get(td.name);
+  }
+
+  trustDomains(): string[] {
+    return [...this.bundles.keys()];
+  }
+
+  setIntermediates(td: TrustDomain, certs: readonly X509Certificate[]): void {
+    this.extra.set(td.name, Object.freeze([...certs]));
+    this.bump(td.name);
+  }
+
+  intermediates(td: TrustDomain): readonly X509Certificate[] {
+    return this.extra.get(td.name) ?? [];
+  }
+
+  x509Authorities(td: TrustDomain): readonly X509Certificate[] | undefined {
+    return this.bundles.get(td.name)?.x509Authorities;
+  }
+
+  jwtAuthorities(td: TrustDomain): ReadonlyMap<string, JwtAuthority> | undefined {
+    return this.bundles.get(td.name)?.jwtAuthorities;
+  }
+
+  /** Generation of one trust domain (0 when it never had material). */
+  generation(td: TrustDomain): number {
+    return this.generations.get(td.name) ?? 0;
+  }
+
+  /** Generation of the whole set: changes on any change. */
+  get setGeneration(): number {
+    return this.global;
+  }
+}

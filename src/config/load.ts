@@ -1,0 +1,165 @@
+/**
+ * Loads a YAML config file into a validated, frozen Config. Errors name the key path and the
+ * line of the file, e.g. `config.yaml:12: rules[0].action: expected one of allow, deny`.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+import { EMBEDDED_DEFAULT } from './default.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`config: ${problems.length} problem(s)\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Where it came from: a file path or "<embedded default>". */
+  readonly origin: string;
+  /** Warnings worth a log line at startup (insecure but valid choices). */
+  readonly warnings: readonly string[];
+}
+
+const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'port']> = [
+  ['ZONEGATE_GRPC_ADDRESS', ['server', 'grpc', 'address'], 'string'],
+  ['ZONEGATE_GRPC_PORT', ['server', 'grpc', 'port'], 'port'],
+  ['ZONEGATE_GRPC_UNIX_SOCKET', ['server', 'grpc', 'unixSocket'], 'string'],
+  ['ZONEGATE_OPS_ADDRESS', ['server', 'ops', 'address'], 'string'],
+  ['ZONEGATE_OPS_PORT', ['server', 'ops', 'port'], 'port'],
+  ['ZONEGATE_LOG_LEVEL', ['log', 'level'], 'string'],
+];
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(root)';
+}
+
+function setIn(obj: Record<string, unknown>, path: readonly (string | number)[], value: unknown): void {
+  let cur: Record<string, unknown> = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (next === undefined || next === null) cur[key] = {};
+    else if (typeof next !== 'object') return; // the schema will report the wrong type
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1] as string] = value;
+}
+
+/** Applies the ZONEGATE_* environment overrides to a raw (not yet validated) config object. */
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  for (const [name, path, kind] of ENV_OVERRIDES) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (kind === 'port') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) problems.push(`${name}: "${v}" is not a port number`);
+      else setIn(raw, path, n);
+    } else setIn(raw, path, v);
+  }
+  return problems;
+}
+
+/** Resolves file paths in the config relative to the config file's directory. */
+function resolvePaths(cfg: Config, baseDir: string): void {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const tls = cfg.server.grpc.tls;
+  if (tls) {
+    tls.cert = abs(tls.cert);
+    tls.key = abs(tls.key);
+    if (tls.clientCa) tls.clientCa = abs(tls.clientCa);
+  }
+  for (const t of cfg.trust) {
+    t.bundle = abs(t.bundle);
+    if (t.intermediates) t.intermediates = abs(t.intermediates);
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const names = new Set<string>();
+  cfg.rules.forEach((r, i) => {
+    if (names.has(r.name)) problems.push(`rules[${i}].name: duplicate rule name "${r.name}"`);
+    names.add(r.name);
+  });
+  const tds = new Set<string>();
+  cfg.trust.forEach((t, i) => {
+    if (tds.has(t.trustDomain)) problems.push(`trust[${i}].trustDomain: "${t.trustDomain}" is listed twice`);
+    tds.add(t.trustDomain);
+  });
+  if (cfg.peer.source === 'principal')
+    warnings.push(
+      'peer.source is "principal": zonegate trusts the principal the proxy reports without verifying an X509-SVID',
+    );
+  if (cfg.peer.source === 'xfcc')
+    warnings.push(
+      'peer.source is "xfcc": the proxy must sanitize x-forwarded-client-cert (Envoy: forward_client_cert_details SANITIZE_SET)',
+    );
+  if (cfg.peer.source !== 'principal' && cfg.trust.length === 0)
+    warnings.push(`peer.source is "${cfg.peer.source}" but no trust domain is configured: every peer will be denied`);
+  if (cfg.rules.length === 0) warnings.push('no rules are configured: every request will be denied');
+  return { problems, warnings };
+}
+
+/** Parses and validates config text. `name` is used in messages; `baseDir` resolves relative paths. */
+export function parseConfig(text: string, name: string, baseDir: string, env: NodeJS.ProcessEnv = {}): LoadedConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const raw = (doc.toJS() ?? {}) as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError([`${name}:1: the config must be a mapping at the top level`]);
+  const envProblems = applyEnv(raw as Record<string, unknown>, env);
+  if (envProblems.length > 0) throw new ConfigError(envProblems);
+
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const path = issue.path as PropertyKey[];
+        // Point at the deepest node of the path that exists in the file.
+        let line: number | undefined;
+        for (let n = path.length; n >= 0 && line === undefined; n--) {
+          const node = doc.getIn(path.slice(0, n) as unknown[], true);
+          if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
+        }
+        const keys = issue.code === 'unrecognized_keys' ? ` (${(issue as { keys: string[] }).keys.join(', ')})` : '';
+        return `${name}:${line ?? 1}: ${formatPath(path)}: ${issue.message}${keys}`;
+      }),
+    );
+  }
+  const config = result.data;
+  const { problems, warnings } = crossChecks(config);
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${name}: ${p}`));
+  resolvePaths(config, baseDir);
+  return { config: deepFreeze(config), origin: name, warnings };
+}
+
+/** Loads a config file, or the embedded default when `file` is undefined. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (file === undefined) return parseConfig(EMBEDDED_DEFAULT.text, '<embedded default>', EMBEDDED_DEFAULT.dir, env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parseConfig(text, file, dirname(resolve(file)), env);
+}

@@ -1,0 +1,59 @@
+/**
+ * grpc.health.v1.Health: Check and Watch. NOT_SERVING until configuration and trust material are
+ * loaded, and again while draining. The empty service name and the Authorization service name
+ * both report the process state.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+
+export type ServingStatus = 'SERVING' | 'NOT_SERVING';
+export const AUTH_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
+const KNOWN = new Set(['', AUTH_SERVICE_NAME]);
+
+/** The process-wide serving state that gRPC health, /readyz and the Check handler share. */
+export class Readiness extends EventEmitter {
+  private status: ServingStatus = 'NOT_SERVING';
+  private why = 'starting';
+
+  get ready(): boolean {
+    return this.status === 'SERVING';
+  }
+  get reason(): string {
+    return this.why;
+  }
+  get current(): ServingStatus {
+    return this.status;
+  }
+
+  set(status: ServingStatus, why: string): void {
+    this.why = why;
+    if (status === this.status) return;
+    this.status = status;
+    this.emit('change', status);
+  }
+}
+
+/** Implements the Health service over a Readiness. */
+export function healthHandlers(readiness: Readiness): grpc.UntypedServiceImplementation {
+  return {
+    Check(call: grpc.ServerUnaryCall<{ service?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      const service = call.request?.service ?? '';
+      if (!KNOWN.has(service)) {
+        callback({ code: grpc.status.NOT_FOUND, details: `health: unknown service "${service}"` });
+        return;
+      }
+      callback(null, { status: readiness.current });
+    },
+    Watch(call: grpc.ServerWritableStream<{ service?: string }, unknown>) {
+      const service = call.request?.service ?? '';
+      const known = KNOWN.has(service);
+      const send = (status: string) => call.write({ status });
+      send(known ? readiness.current : 'SERVICE_UNKNOWN');
+      if (!known) return; // stays open, per the protocol, reporting SERVICE_UNKNOWN
+      const onChange = (s: ServingStatus) => send(s);
+      readiness.on('change', onChange);
+      call.on('cancelled', () => readiness.off('change', onChange));
+      call.on('close', () => readiness.off('change', onChange));
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * CheckRequest (as decoded by grpc-js with keepCase, longs and enums as strings) → AuthRequest.
+ * The only place that reads Envoy's request wire shape. Never throws: a request that cannot be
+ * read comes back with `malformed` set, and the pipeline denies it with that code.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuthRequest, PeerAttributes } from '../pipeline/types.js';
+import type { ReasonCode } from '../errors.js';
+
+export interface RequestLimits {
+  /** Most headers accepted in one request (headers or header_map entries). */
+  readonly maxHeaders: number;
+  /** Most bytes of header names plus values accepted in one request. */
+  readonly maxHeaderBytes: number;
+}
+
+/* Loose views of the decoded message: every field may be absent or of the wrong type. */
+interface WireHeaderValue { key?: unknown; value?: unknown; raw_value?: unknown }
+interface WirePeer {
+  principal?: unknown;
+  certificate?: unknown;
+  address?: { socket_address?: { address?: unknown; port_value?: unknown } };
+}
+interface WireHttp {
+  id?: unknown; method?: unknown; path?: unknown; host?: unknown; scheme?: unknown;
+  query?: unknown; protocol?: unknown;
+  headers?: unknown;
+  header_map?: { headers?: unknown };
+}
+interface WireCheckRequest {
+  attributes?: {
+    source?: WirePeer;
+    destination?: WirePeer;
+    request?: { http?: WireHttp };
+    context_extensions?: unknown;
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Lossy = new TextDecoder('utf-8');
+const EMPTY_PEER: PeerAttributes = { principal: '', certificate: '', address: '', port: 0 };
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function peer(p: WirePeer | undefined): PeerAttributes {
+  if (!p || typeof p !== 'object') return EMPTY_PEER;
+  const sock = p.address?.socket_address;
+  const port = Number(sock?.port_value ?? 0);
+  return {
+    principal: str(p.principal),
+    certificate: str(p.certificate),
+    address: str(sock?.address),
+    port: Number.isInteger(port) ? port : 0,
+  };
+}
+
+function stringMap(v: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!v || typeof v !== 'object') return out;
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) out.set(k, str(val));
+  return out;
+}
+
+class HeaderReader {
+  readonly headers = new Map<string, string>();
+  readonly nonUtf8 = new Set<string>();
+  readonly duplicates = new Set<string>();
+  private count = 0;
+  private bytes = 0;
+  overLimit = false;
+
+  constructor(private readonly limits: RequestLimits) {}
+
+  add(rawName: string, value: string, valid = true): void {
+    this.count += 1;
+    this.bytes += rawName.length + value.length;
+    if (this.count > this.limits.maxHeaders || this.bytes > this.limits.maxHeaderBytes) {
+      this.overLimit = true;
+      return;
+    }
+    const name = rawName.toLowerCase();
+    if (!valid) this.nonUtf8.add(name);
+    const prev = this.headers.get(name);
+    if (prev === undefined) {
+      this.headers.set(name, value);
+    } else {
+      this.duplicates.add(name);
+      this.headers.set(name, `${prev},${value}`);
+    }
+  }
+}
+
+function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
+  const reader = new HeaderReader(limits);
+  // Envoy sends header_map (with raw bytes) instead of headers when encode_raw_headers is set.
+  const list = http.header_map?.headers;
+  if (Array.isArray(list)) {
+    for (const h of list as WireHeaderValue[]) {
+      if (reader.overLimit) break;
+      const key = str(h?.key);
+      if (h?.raw_value instanceof Uint8Array && h.raw_value.length > 0) {
+        let value: string;
+        let valid = true;
+        try {
+          value = utf8.decode(h.raw_value);
+        } catch {
+          value = utf8Lossy.decode(h.raw_value);
+          valid = false;
+        }
+        reader.add(key, value, valid);
+      } else {
+        reader.add(key, str(h?.value));
+      }
+    }
+  } else if (http.headers && typeof http.headers === 'object') {
+    for (const [k, v] of Object.entries(http.headers as Record<string, unknown>)) {
+      if (reader.overLimit) break;
+      reader.add(k, str(v));
+    }
+  }
+  return reader;
+}
+
+/** Splits Envoy's `path` (which includes the query string) into path and query. */
+function splitPath(raw: string): { path: string; query: string } {
+  const q = raw.indexOf('?');
+  const noFragment = (s: string) => {
+    const f = s.indexOf('#');
+    return f === -1 ? s : s.slice(0, f);
+  };
+  if (q === -1) return { path: noFragment(raw), query: '' };
+  return { path: raw.slice(0, q), query: noFragment(raw.slice(q + 1)) };
+}
+
+/** Reads a decoded CheckRequest into an AuthRequest. `wire` may be anything (even undefined). */
+export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest {
+  const req = (wire && typeof wire === 'object' ? wire : {}) as WireCheckRequest;
+  const attrs = req.attributes && typeof req.attributes === 'object' ? req.attributes : undefined;
+  const http = attrs?.request?.http && typeof attrs.request.http === 'object' ? attrs.request.http : undefined;
+  const reader = http ? readHeaders(http, limits) : undefined;
+  const { path, query } = splitPath(str(http?.path));
+  const id = str(http?.id) || reader?.headers.get('x-request-id') || randomUUID();
+
+  let malformed: { code: ReasonCode; message: string } | undefined;
+  if (!attrs) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: CheckRequest has no attributes' };
+  else if (!http) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: attributes.request.http is missing' };
+  else if (reader?.overLimit)
+    malformed = {
+      code: 'ERR_HEADERS_TOO_LARGE',
+      message: `request: more than ${limits.maxHeaders} headers or ${limits.maxHeaderBytes} header bytes`,
+    };
+
+  return {
+    id,
+    method: str(http?.method).toUpperCase(),
+    path,
+    query: str(http?.query) || query,
+    host: str(http?.host),
+    scheme: str(http?.scheme),
+    protocol: str(http?.protocol),
+    headers: reader?.headers ?? new Map(),
+    nonUtf8Headers: reader?.nonUtf8 ?? new Set(),
+    duplicateHeaders: reader?.duplicates ?? new Set(),
+    source: peer(attrs?.source),
+    destination: peer(attrs?.destination),
+    contextExtensions: stringMap(attrs?.context_extensions),
+    ...(malformed ? { malformed } : {}),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Outcome → CheckResponse, in the keepCase plain-object shape grpc-js serializes.
+ *
+ * Header fields are chosen so an identity header always overwrites a client's copy on every
+ * Envoy from 1.26 on: `append` is set explicitly to false and `append_action` is left unset.
+ * Envoy through 1.36 reads only `append` (false → setCopy, i.e. overwrite); Envoy 1.37 briefly
+ * honoured `append_action` with an unset `append` meaning "append" (envoyproxy/envoy #43310,
+ * reverted in #43442): an explicit `append: false` overwrites there too, and setting both fields
+ * would be rejected as a conflict. Envoy applies `headers_to_remove` after the sets, so the
+ * pipeline never lists a header it sets there.
+ */
+import { REASONS, type ReasonCode } from '../errors.js';
+import type { Denied, HeaderToSet, Outcome } from '../pipeline/types.js';
+
+export interface ResponseOptions {
+  /** Response header carrying the reason on a deny ("" for none). */
+  readonly reasonHeader: string;
+}
+
+// protobufjs defines the well-known types with camelCase field names even under keepCase.
+type Value = { stringValue: string } | { boolValue: boolean };
+const sv = (s: string): Value => ({ stringValue: s });
+
+const overwrite = (name: string, value: string) => ({ header: { key: name, value }, append: { value: false } });
+
+function metadata(outcome: Outcome): { fields: Record<string, Value> } {
+  const fields: Record<string, Value> = {
+    decision_id: sv(outcome.id),
+    result: sv(outcome.allowed ? 'allow' : 'deny'),
+  };
+  if (outcome.peer) {
+    fields.peer = sv(outcome.peer.principal);
+    if (outcome.peer.trustDomain) fields.peer_trust_domain = sv(outcome.peer.trustDomain);
+    fields.peer_verified = { boolValue: outcome.peer.verified };
+  }
+  if (outcome.rule) fields.rule = sv(outcome.rule);
+  if (!outcome.allowed) fields.reason = sv(outcome.reason);
+  return { fields };
+}
+
+/** The JSON body of a denied response: the code and the decision id, nothing secret. */
+export function denyBody(reason: ReasonCode, decisionId: string): string {
+  return JSON.stringify({ reason, decisionId });
+}
+
+function denied(outcome: Denied, opts: ResponseOptions) {
+  const info = REASONS[outcome.reason];
+  const headers = [overwrite('content-type', 'application/json')];
+  if (opts.reasonHeader) headers.push(overwrite(opts.reasonHeader, outcome.reason));
+  return {
+    status: { code: info.grpc, message: outcome.reason },
+    denied_response: {
+      status: { code: info.http },
+      headers,
+      body: denyBody(outcome.reason, outcome.id),
+    },
+    dynamic_metadata: metadata(outcome),
+  };
+}
+
+/** Builds the CheckResponse for an outcome. Only for verdicts: errors never reach here. */
+export function toCheckResponse(outcome: Outcome, opts: ResponseOptions): object {
+  if (!outcome.allowed) return denied(outcome, opts);
+  return {
+    status: { code: 0 },
+    ok_response: {
+      headers: outcome.headersToSet.map((h: HeaderToSet) => overwrite(h.name, h.value)),
+      headers_to_remove: outcome.headersToRemove,
+    },
+    dynamic_metadata: metadata(outcome),
+  };
+}

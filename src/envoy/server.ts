@@ -1,0 +1,72 @@
+/**
+ * The gRPC server: Authorization and Health on TCP and, optionally, a Unix domain socket, with
+ * optional TLS or mTLS on the listener and bounded message sizes.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync, rmSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { loadProtos } from './proto.js';
+import { checkHandlers, type CheckDeps } from './service.js';
+import { healthHandlers } from './health.js';
+
+export interface GrpcServer {
+  /** The TCP port actually bound (useful when the config says 0). */
+  readonly port: number;
+  readonly unixSocket?: string;
+  /** Stops accepting calls, waits up to `graceMs` for in-flight calls, then closes the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+function credentials(cfg: Config['server']['grpc']): grpc.ServerCredentials {
+  if (!cfg.tls) return grpc.ServerCredentials.createInsecure();
+  const ca = cfg.tls.clientCa ? readFileSync(cfg.tls.clientCa) : null;
+  return grpc.ServerCredentials.createSsl(
+    ca,
+    [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }],
+    ca !== null,
+  );
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Starts the gRPC server as configured. */
+export async function startGrpcServer(cfg: Config['server']['grpc'], deps: CheckDeps): Promise<GrpcServer> {
+  const { authService, healthService } = loadProtos();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': cfg.maxMessageBytes,
+    'grpc.max_send_message_length': cfg.maxMessageBytes,
+    'grpc.max_concurrent_streams': 1000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.addService(authService, checkHandlers(deps));
+  server.addService(healthService, healthHandlers(deps.readiness));
+
+  const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
+  if (cfg.unixSocket) {
+    rmSync(cfg.unixSocket, { force: true }); // a stale socket from a previous run
+    await bind(server, `unix:${cfg.unixSocket}`, credentials(cfg));
+  }
+
+  return {
+    port,
+    ...(cfg.unixSocket ? { unixSocket: cfg.unixSocket } : {}),
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        timer.unref();
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * envoy.service.auth.v3.Authorization/Check: CheckRequest → AuthRequest → pipeline → CheckResponse.
+ * A verdict (allow or deny) is an OK gRPC call carrying a CheckResponse. When zonegate cannot
+ * decide, the call fails with an error status, which Envoy with `failure_mode_allow: false` turns
+ * into a deny (with `status_on_error`): an internal failure is never an allow.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { REASONS, type ReasonCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Pipeline } from '../pipeline/authorize.js';
+import type { Outcome } from '../pipeline/types.js';
+import { toAuthRequest, type RequestLimits } from './request.js';
+import { toCheckResponse, type ResponseOptions } from './response.js';
+import type { Readiness } from './health.js';
+
+/** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
+export interface DecisionState {
+  readonly pipeline: Pipeline;
+  readonly limits: RequestLimits;
+  readonly response: ResponseOptions;
+}
+
+export interface CheckDeps {
+  /** undefined until configuration and trust material are loaded. */
+  readonly state: () => DecisionState | undefined;
+  readonly readiness: Readiness;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+function errorStatus(code: ReasonCode, message: string): grpc.ServiceError {
+  const err = new Error(`${code}: ${message}`) as grpc.ServiceError;
+  err.code = REASONS[code].grpc as unknown as grpc.status;
+  err.details = `${code}: ${message}`;
+  err.metadata = new grpc.Metadata();
+  err.metadata.set('x-zonegate-reason', code);
+  return err;
+}
+
+/** Decides one decoded CheckRequest. Shared by the gRPC handler and `zonegate check`. */
+export function decide(state: DecisionState, request: unknown, explain = false): Outcome {
+  return state.pipeline.authorize(toAuthRequest(request, state.limits), explain);
+}
+
+/** The Authorization service implementation. */
+export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
+  const { metrics, log, readiness } = deps;
+  return {
+    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      const started = process.hrtime.bigint();
+      metrics.inFlight.inc();
+      let result = 'error';
+      try {
+        // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
+        const state = deps.state();
+        if (!state) {
+          metrics.errors.inc({ reason: 'ERR_NOT_READY' });
+          callback(errorStatus('ERR_NOT_READY', readiness.reason));
+          return;
+        }
+        const outcome = decide(state, call.request);
+        if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
+          metrics.errors.inc({ reason: outcome.reason });
+          log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
+          callback(errorStatus(outcome.reason, outcome.message));
+          return;
+        }
+        result = outcome.allowed ? 'allow' : 'deny';
+        callback(null, toCheckResponse(outcome, state.response));
+        const micros = Number(process.hrtime.bigint() - started) / 1000;
+        metrics.decisions.inc({ result, reason: outcome.allowed ? '' : outcome.reason });
+        if (log.isLevelEnabled('info'))
+          log.info(
+            {
+              decisionId: outcome.id,
+              result,
+              reason: outcome.allowed ? null : outcome.reason,
+              peer: outcome.peer?.principal ?? null,
+              rule: outcome.rule ?? null,
+              latencyUs: Math.round(micros),
+            },
+            'decision',
+          );
+      } catch (err) {
+        metrics.errors.inc({ reason: 'ERR_INTERNAL' });
+        log.error({ err }, 'check: internal failure');
+        callback(errorStatus('ERR_INTERNAL', 'internal failure'));
+      } finally {
+        metrics.inFlight.dec();
+        metrics.checkSeconds.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+      }
+    },
+  };
+}

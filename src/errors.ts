@@ -1,0 +1,89 @@
+/**
+ * Every failure zonegate reports has one stable `code`. Callers switch on `err.code`;
+ * docs/reasons.md lists every code and a test keeps the two in step.
+ *
+ * One table maps each code to what the boundaries need: the gRPC status of a deny or error,
+ * the HTTP status of the denied response, and whether it is a deny (a verdict) or an error
+ * (something zonegate could not do, which Envoy's `failure_mode_allow: false` turns into a deny).
+ */
+
+/** gRPC status codes used by zonegate (google.rpc.Code). */
+export const GrpcCode = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+export interface ReasonInfo {
+  /** `deny`: a verdict on the request. `error`: zonegate could not decide (never an allow). */
+  readonly kind: 'deny' | 'error';
+  /** google.rpc.Status code carried in CheckResponse.status. */
+  readonly grpc: GrpcCode;
+  /** HTTP status of the DeniedHttpResponse (deny) or of the HTTP authorization mode (error). */
+  readonly http: number;
+  readonly summary: string;
+}
+
+const deny = (grpc: GrpcCode, http: number, summary: string): ReasonInfo => ({ kind: 'deny', grpc, http, summary });
+const unauth = (summary: string) => deny(GrpcCode.UNAUTHENTICATED, 401, summary);
+const forbid = (summary: string) => deny(GrpcCode.PERMISSION_DENIED, 403, summary);
+
+/** The code table. Adding a code here without documenting it in docs/reasons.md fails a test. */
+export const REASONS = {
+  // request shape and limits
+  ERR_REQUEST_MALFORMED: forbid('the CheckRequest lacks what a decision needs (attributes, request, http)'),
+  ERR_HEADERS_TOO_LARGE: forbid('request headers exceed the configured count or size limit'),
+  ERR_HEADER_NOT_UTF8: forbid('a header zonegate reads is not valid UTF-8'),
+  ERR_DUPLICATE_HEADER: forbid('a header zonegate reads appears more than once'),
+  // peer identity
+  ERR_NO_IDENTITY: unauth('no peer identity was presented (no principal, certificate or trusted XFCC)'),
+  ERR_PEER_PRINCIPAL_INVALID: unauth('the peer principal is not a valid SPIFFE ID'),
+  ERR_PEER_CERT_MALFORMED: unauth('the peer certificate could not be decoded'),
+  ERR_XFCC_MALFORMED: unauth('the x-forwarded-client-cert header could not be parsed'),
+  ERR_XFCC_MISMATCH: unauth('the XFCC certificate does not match the principal Envoy reported'),
+  // SPIFFE IDs and bundles
+  ERR_SPIFFE_ID_INVALID: unauth('a SPIFFE ID is not valid per the SPIFFE ID specification'),
+  ERR_TRUST_DOMAIN_UNKNOWN: unauth('no bundle is held for the trust domain of the identity'),
+  ERR_TRUST_DOMAIN_REVOKED: unauth('the bundle of the trust domain has no authorities (revoked)'),
+  ERR_BUNDLE_INVALID: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'a trust bundle document is not valid' },
+  // X509-SVID verification
+  ERR_SVID_MALFORMED: unauth('a certificate of the X509-SVID chain could not be parsed'),
+  ERR_SVID_TOO_LARGE: unauth('the X509-SVID chain exceeds the configured size or length limit'),
+  ERR_SVID_NO_SPIFFE_ID: unauth('the leaf has no URI SAN, several, or one that is not a SPIFFE ID with a path'),
+  ERR_SVID_LEAF_CONSTRAINTS: unauth('the leaf violates X509-SVID leaf rules (CA flag, key usage)'),
+  ERR_SVID_SIGNER_CONSTRAINTS: unauth('a signing certificate violates X509-SVID rules (CA flag, keyCertSign, path length)'),
+  ERR_SVID_CRITICAL_EXTENSION: unauth('a certificate carries an unsupported critical extension'),
+  ERR_SVID_EXPIRED: unauth('a certificate of the chain has expired'),
+  ERR_SVID_NOT_YET_VALID: unauth('a certificate of the chain is not yet valid'),
+  ERR_SVID_UNTRUSTED: unauth('the chain does not lead to an authority of the bundle of the leaf\'s own trust domain'),
+  ERR_SVID_SIGNATURE: unauth('a certificate signature in the chain does not verify'),
+  // policy
+  ERR_POLICY_NO_MATCH: forbid('no allow rule matched (default deny)'),
+  ERR_POLICY_DENIED: forbid('a deny rule matched'),
+  // could not decide
+  ERR_NOT_READY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'configuration or trust material is not loaded yet' },
+  ERR_INTERNAL: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'an unexpected internal failure; never an allow' },
+} as const satisfies Record<string, ReasonInfo>;
+
+export type ReasonCode = keyof typeof REASONS;
+
+/** Base class of every typed zonegate failure. */
+export class ZonegateError extends Error {
+  readonly code: ReasonCode;
+  constructor(code: ReasonCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'ZonegateError';
+  }
+}
+
+export const isReasonCode = (s: string): s is ReasonCode => Object.hasOwn(REASONS, s);
+
+export function reasonInfo(code: ReasonCode): ReasonInfo {
+  return REASONS[code];
+}

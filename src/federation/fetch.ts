@@ -1,0 +1,149 @@
+/**
+ * One bounded HTTPS GET for a trust source: connect and total timeouts, a response size cap,
+ * and TLS per the source's profile. Redirects are not followed here; the caller decides (an
+ * https_spiffe endpoint may only redirect to one presenting the same SPIFFE ID).
+ *
+ * - https_web: Web PKI (the system roots) or a configured CA, with normal host name checks.
+ * - https_spiffe: the server must present an X509-SVID with exactly the expected SPIFFE ID,
+ *   chaining to the current X.509 authorities of the endpoint's trust domain; host names are
+ *   not checked (SPIFFE_Federation.md §5.2.2).
+ */
+import { request as httpsRequest } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+
+export interface FetchLimits {
+  readonly connectTimeoutMs: number;
+  readonly totalTimeoutMs: number;
+  readonly maxBytes: number;
+}
+
+export type TlsProfile =
+  | { readonly kind: 'https_web'; readonly ca?: readonly string[] }
+  | { readonly kind: 'https_spiffe'; readonly endpointId: string; readonly roots: () => readonly string[] };
+
+export interface FetchResult {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly location?: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+export class FetchError extends Error {
+  constructor(readonly kind: 'timeout' | 'too_large' | 'tls' | 'network' | 'identity', message: string) {
+    super(message);
+    this.name = 'FetchError';
+  }
+}
+
+/** Mozilla "intermediate" TLS: TLS 1.2+ with forward-secret AEAD suites (1.3 suites are always on). */
+const INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+].join(':');
+
+function uriSans(cert: PeerCertificate): string[] {
+  const san = cert.subjectaltname ?? '';
+  return san
+    .split(/,\s*/)
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}
+
+/** GETs `url` with the profile's TLS rules and the limits. Never follows redirects. */
+export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits, headers: Record<string, string> = {}): Promise<FetchResult> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:') return Promise.reject(new FetchError('tls', `fetch: ${url} is not https`));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: FetchError) => {
+      if (settled) return;
+      settled = true;
+      req.destroy();
+      reject(e);
+    };
+    const tlsOptions =
+      profile.kind === 'https_web'
+        ? { ...(profile.ca ? { ca: [...profile.ca] } : {}) }
+        : {
+            ca: [...profile.roots()],
+            // Identity is the SPIFFE ID, not the host name.
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+              const uris = uriSans(cert);
+              if (uris.length !== 1 || uris[0] !== profile.endpointId)
+                return new FetchError('identity', `fetch: endpoint presented ${uris.join(', ') || 'no URI SAN'}, expected ${profile.endpointId}`);
+              try {
+                const x = new X509Certificate(cert.raw);
+                if (x.ca) return new FetchError('identity', 'fetch: endpoint certificate is a CA certificate');
+              } catch {
+                return new FetchError('tls', 'fetch: endpoint certificate cannot be parsed');
+              }
+              return undefined;
+            },
+          };
+    const req = httpsRequest(
+      u,
+      {
+        method: 'GET',
+        headers: { accept: 'application/json, application/x-pem-file, */*', ...headers },
+        minVersion: 'TLSv1.2',
+        ciphers: INTERMEDIATE_CIPHERS,
+        rejectUnauthorized: true,
+        agent: false,
+        ...tlsOptions,
+      },
+      (res) => {
+        clearTimeout(connectTimer);
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (declared > limits.maxBytes) {
+          fail(new FetchError('too_large', `fetch: ${url} declares ${declared} bytes (limit ${limits.maxBytes})`));
+          return;
+        }
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > limits.maxBytes) fail(new FetchError('too_large', `fetch: ${url} sent more than ${limits.maxBytes} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(totalTimer);
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks),
+            headers: res.headers,
+            ...(res.headers.location ? { location: new URL(res.headers.location, u).toString() } : {}),
+          });
+        });
+        res.on('error', (e) => fail(new FetchError('network', `fetch: ${url}: ${e.message}`)));
+      },
+    );
+    const connectTimer = setTimeout(
+      () => fail(new FetchError('timeout', `fetch: ${url}: no response within ${limits.connectTimeoutMs} ms`)),
+      limits.connectTimeoutMs,
+    );
+    const totalTimer = setTimeout(
+      () => fail(new FetchError('timeout', `fetch: ${url}: not complete within ${limits.totalTimeoutMs} ms`)),
+      limits.totalTimeoutMs,
+    );
+    req.on('error', (e: Error & { code?: string }) => {
+      clearTimeout(connectTimer);
+      clearTimeout(totalTimer);
+      const kind = e instanceof FetchError ? e.kind : /CERT|SSL|TLS|UNABLE_TO|SELF_SIGNED|ERR_TLS/.test(e.code ?? e.message) ? 'tls' : 'network';
+      fail(e instanceof FetchError ? e : new FetchError(kind, `fetch: ${url}: ${e.message}`));
+    });
+    req.on('close', () => {
+      clearTimeout(connectTimer);
+      clearTimeout(totalTimer);
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,58 @@
+/** The ops HTTP server: /healthz (alive), /readyz (ready to decide), /metrics (Prometheus text). */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readiness } from '../envoy/health.js';
+import type { Metrics } from '../metrics.js';
+
+export interface OpsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the ops server on `address:port` (port 0 picks a free one). */
+export async function startOpsServer(
+  address: string,
+  port: number,
+  deps: { readiness: Readiness; metrics: Metrics },
+): Promise<OpsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    switch (path) {
+      case '/healthz':
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      case '/readyz': {
+        const ready = deps.readiness.ready;
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(ready ? 'ready\n' : `not ready: ${deps.readiness.reason}\n`);
+        return;
+      }
+      case '/metrics':
+        deps.metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+        return;
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

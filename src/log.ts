@@ -1,0 +1,37 @@
+/**
+ * pino logger. Credentials never reach a log line: the decision log carries codes, principals
+ * and hashes, and `redact` removes credential headers should a debug line ever include them.
+ */
+import { createHash } from 'node:crypto';
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+const REDACT = [
+  '*.headers.authorization',
+  '*.headers["proxy-authorization"]',
+  '*.headers.cookie',
+  '*.headers["x-forwarded-client-cert"]',
+  '*.headers["x-common-identity"]',
+  '*.certificate',
+  '*.token',
+];
+
+/** Creates the process logger. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      name: 'zonegate',
+      level,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
+
+/** A short, non-reversible reference to a secret or a certificate: the first 16 hex of SHA-256. */
+export function fingerprint(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,112 @@
+/**
+ * Wiring only: config → trust material → pipeline → servers; signals. Everything here runs at
+ * startup (or reload); the request path only sees the DecisionState built here.
+ */
+import type { LoadedConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { Readiness } from './envoy/health.js';
+import { startGrpcServer, type GrpcServer } from './envoy/server.js';
+import type { DecisionState } from './envoy/service.js';
+import { startOpsServer, type OpsServer } from './http/ops.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createPeerPhase } from './peer/phase.js';
+import { createPipeline } from './pipeline/authorize.js';
+import { compilePolicy } from './policy/rules.js';
+import { loadTrust, type Trust } from './bundle/load.js';
+
+/** Builds everything a decision needs from a validated config. Throws on unusable trust material. */
+export function buildDecisionState(config: Config, trust?: Trust): DecisionState {
+  const t = trust ?? loadTrust(config);
+  const peer = createPeerPhase(config.peer.source, t.verifier);
+  return {
+    pipeline: createPipeline({ config, policy: compilePolicy(config.rules), peer }),
+    limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
+    response: { reasonHeader: config.deny.reasonHeader },
+  };
+}
+
+export interface Zonegate {
+  readonly grpc: GrpcServer;
+  readonly ops: OpsServer;
+  readonly readiness: Readiness;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /**
+   * Reports NOT_SERVING, keeps answering for `drainDelayMs` (default: none), then stops accepting
+   * calls, waits for in-flight ones up to the configured grace, and closes both servers.
+   */
+  stop(drainDelayMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log?: Logger;
+  /** Install SIGTERM/SIGINT handlers that drain and exit (the CLI does; tests do not). */
+  readonly handleSignals?: boolean;
+}
+
+/** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
+export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {}): Promise<Zonegate> {
+  const { config } = loaded;
+  const log = opts.log ?? createLogger(config.log.level);
+  const metrics = createMetrics();
+  const readiness = new Readiness();
+  for (const w of loaded.warnings) log.warn(w);
+
+  const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics });
+  let state: DecisionState | undefined;
+  let grpc: GrpcServer;
+  try {
+    grpc = await startGrpcServer(config.server.grpc, {
+      state: () => state,
+      readiness,
+      metrics,
+      log,
+    });
+  } catch (err) {
+    await ops.close();
+    throw err;
+  }
+  try {
+    const trust = loadTrust(config);
+    for (const td of trust.summary) log.info(td, 'trust domain loaded');
+    state = buildDecisionState(config, trust);
+  } catch (err) {
+    await Promise.all([grpc.shutdown(0), ops.close()]);
+    throw err;
+  }
+  readiness.set('SERVING', 'configuration and trust material loaded');
+  log.info(
+    {
+      config: loaded.origin,
+      grpcPort: grpc.port,
+      unixSocket: grpc.unixSocket ?? null,
+      opsPort: ops.port,
+      rules: config.rules.length,
+      peerSource: config.peer.source,
+    },
+    'zonegate ready',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (drainDelayMs = 0) =>
+    (stopping ??= (async () => {
+      readiness.set('NOT_SERVING', 'shutting down');
+      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
+      await grpc.shutdown(config.server.shutdownGraceSeconds * 1000);
+      await ops.close();
+      log.info('zonegate stopped');
+    })());
+
+  if (opts.handleSignals) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // SIGTERM is the orchestrator's "stop": drain. SIGINT is a person at a terminal: no delay.
+      const delay = signal === 'SIGTERM' ? config.server.drainDelaySeconds * 1000 : 0;
+      log.info({ signal, drainDelayMs: delay }, 'draining in-flight calls');
+      void stop(delay).then(() => process.exit(0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { grpc, ops, readiness, metrics, log, stop };
+}

@@ -1,0 +1,117 @@
+/**
+ * X509SvidVerifier: the request-path front of verifyX509Svid. Parsing a certificate costs more
+ * than checking a signature on Node 20, so a certificate string already seen is never parsed
+ * again: results are cached by SHA-256 of the string exactly as received (e.g. Envoy's URL-encoded
+ * PEM) and by the generation of the trust domain they depend on, so a bundle change for that
+ * trust domain re-verifies, and only for that trust domain.
+ */
+import { createHash, type X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { ZonegateError, type ReasonCode } from '../errors.js';
+import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
+import type { X509BundleSource } from '../bundle/set.js';
+import { certInfo } from './certinfo.js';
+import { parseCertificates } from './parse.js';
+import { verifyX509Svid } from './x509.js';
+
+export type SvidResult =
+  | { readonly ok: true; readonly id: SpiffeId; readonly trustDomain: TrustDomain; readonly notAfter: number }
+  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+
+export interface VerifierOptions {
+  readonly skewSeconds?: number;
+  readonly maxChainLength?: number;
+  /** Largest certificate string accepted, as received (default 64 KiB). */
+  readonly maxBytes?: number;
+  /** Cached results (default 10 000). */
+  readonly cacheSize?: number;
+  /** How long a failure is remembered (default 30 s), so a flood of one bad cert costs one parse. */
+  readonly negativeTtlMs?: number;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+interface Entry {
+  readonly result: SvidResult;
+  /** Trust domain whose generation the result depends on (undefined: depends on none). */
+  readonly td: TrustDomain | undefined;
+  readonly generation: number;
+}
+
+export class X509SvidVerifier {
+  private readonly cache: LRUCache<string, Entry>;
+  private readonly now: () => number;
+  /** Parses actually performed (cache misses); exposed for tests and metrics. */
+  parses = 0;
+
+  constructor(
+    private readonly bundles: X509BundleSource,
+    private readonly opts: VerifierOptions = {},
+  ) {
+    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000 });
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Verifies a chain given as received: URL-encoded or plain PEM, leaf first. */
+  verifyPem(received: string): SvidResult {
+    const maxBytes = this.opts.maxBytes ?? 64 * 1024;
+    if (received.length > maxBytes)
+      return { ok: false, code: 'ERR_SVID_TOO_LARGE', message: `x509svid: certificate is ${received.length} bytes (limit ${maxBytes})` };
+    const key = createHash('sha256').update(received).digest('base64');
+    const now = this.now();
+    const hit = this.cache.get(key);
+    if (hit && (hit.td === undefined || this.bundles.generation?.(hit.td) === hit.generation)) {
+      if (!hit.result.ok) return hit.result;
+      if (hit.result.ok && now - (this.opts.skewSeconds ?? 0) * 1000 <= hit.result.notAfter) return hit.result;
+    }
+    this.parses++;
+    const entry = this.verifyUncached(received, now);
+    const ttl = entry.result.ok
+      ? Math.max(1, entry.result.notAfter + (this.opts.skewSeconds ?? 0) * 1000 - now)
+      : (this.opts.negativeTtlMs ?? 30_000);
+    this.cache.set(key, entry, { ttl });
+    return entry.result;
+  }
+
+  private verifyUncached(received: string, now: number): Entry {
+    let td: TrustDomain | undefined;
+    try {
+      let pem = received;
+      if (received.includes('%')) {
+        try {
+          pem = decodeURIComponent(received);
+        } catch {
+          return { result: { ok: false, code: 'ERR_PEER_CERT_MALFORMED', message: 'x509svid: certificate is not valid URL-encoded PEM' }, td, generation: 0 };
+        }
+      }
+      const chain = parseCertificates(pem);
+      td = leafTrustDomain(chain[0]);
+      const v = verifyX509Svid(chain, this.bundles, {
+        now,
+        skewSeconds: this.opts.skewSeconds ?? 0,
+        maxChainLength: this.opts.maxChainLength ?? 5,
+      });
+      const generation = this.bundles.generation?.(v.id.trustDomain) ?? 0;
+      return { result: { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter }, td: v.id.trustDomain, generation };
+    } catch (err) {
+      if (!(err instanceof ZonegateError)) throw err;
+      // A failure for a leaf of some trust domain is retried when that trust domain's bundle changes.
+      return {
+        result: { ok: false, code: err.code, message: err.message },
+        td,
+        generation: td ? (this.bundles.generation?.(td) ?? 0) : 0,
+      };
+    }
+  }
+}
+
+/** The trust domain of the leaf's SPIFFE ID, when it has a readable one. */
+function leafTrustDomain(leaf: X509Certificate | undefined): TrustDomain | undefined {
+  if (!leaf) return undefined;
+  try {
+    const uris = certInfo(leaf).uris;
+    return uris.length === 1 ? SpiffeId.tryParse(uris[0]!)?.trustDomain : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,88 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+
+function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, 'c.yaml', '/etc/zonegate', env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('secure defaults: certificate peer source, default deny, documented ports', () => {
+    const { config, warnings } = parseConfig('{}', 'c.yaml', '/x');
+    expect(config.server.grpc.port).toBe(50051);
+    expect(config.server.ops.port).toBe(8181);
+    expect(config.peer.source).toBe('certificate');
+    expect(config.rules).toEqual([]);
+    expect(warnings.join('\n')).toMatch(/every request will be denied/);
+    expect(Object.isFrozen(config.server.grpc)).toBe(true);
+  });
+
+  it('names the key path and the line of a wrong value', () => {
+    const text = ['server:', '  grpc:', '    port: "fifty"', 'rules:', '  - name: r', '    action: permit'].join('\n');
+    const p = problems(text);
+    expect(p).toContainEqual(expect.stringMatching(/^c\.yaml:3: server\.grpc\.port: /));
+    expect(p).toContainEqual(expect.stringMatching(/^c\.yaml:6: rules\[0\]\.action: /));
+  });
+
+  it('rejects unknown keys, naming them and their line', () => {
+    const p = problems(['log:', '  level: info', 'peers:', '  source: x'].join('\n'));
+    expect(p).toEqual([expect.stringMatching(/^c\.yaml:1: \(root\): .*\(peers\)/)]);
+    const q = problems(['rules:', '  - name: a', '    action: allow', '    from:', '      principal: [x]'].join('\n'));
+    expect(q).toEqual([expect.stringMatching(/^c\.yaml:5: rules\[0\]\.from: .*\(principal\)/)]);
+  });
+
+  it('reports YAML syntax errors and duplicate keys with a line', () => {
+    expect(problems('a: [\n')).toEqual([expect.stringMatching(/^c\.yaml:\d+: /)]);
+    expect(problems('log:\n  level: info\nlog:\n  level: debug\n')).toEqual([expect.stringMatching(/^c\.yaml:3: .*unique/i)]);
+  });
+
+  it('rejects duplicate rule names and trust domains', () => {
+    const text = [
+      'rules: [{name: a, action: allow}, {name: a, action: deny}]',
+      'trust: [{trustDomain: t.test, bundle: b}, {trustDomain: t.test, bundle: c}]',
+    ].join('\n');
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/rules\[1\]\.name: duplicate rule name "a"/),
+      expect.stringMatching(/trust\[1\]\.trustDomain: "t\.test" is listed twice/),
+    ]);
+  });
+
+  it('applies environment overrides and validates them', () => {
+    const env = { ZONEGATE_GRPC_PORT: '6000', ZONEGATE_OPS_ADDRESS: '127.0.0.1', ZONEGATE_LOG_LEVEL: 'debug' };
+    const { config } = parseConfig('server: {grpc: {port: 1}}', 'c.yaml', '/x', env);
+    expect(config.server.grpc.port).toBe(6000);
+    expect(config.server.ops.address).toBe('127.0.0.1');
+    expect(config.log.level).toBe('debug');
+    expect(problems('{}', { ZONEGATE_GRPC_PORT: '70000' })).toEqual([expect.stringMatching(/ZONEGATE_GRPC_PORT/)]);
+    expect(problems('{}', { ZONEGATE_LOG_LEVEL: 'loud' })).toEqual([expect.stringMatching(/log\.level/)]);
+  });
+
+  it('resolves relative paths against the config file directory', () => {
+    const { config } = parseConfig('trust: [{trustDomain: t.test, bundle: b.pem}]', 'c.yaml', '/etc/zonegate');
+    expect(config.trust[0]?.bundle).toBe('/etc/zonegate/b.pem');
+  });
+
+  it('warns about principal-only mode', () => {
+    const { warnings } = parseConfig('peer: {source: principal}', 'c.yaml', '/x');
+    expect(warnings.join('\n')).toMatch(/without verifying/);
+  });
+
+  it('loads a file, and the embedded default without one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-'));
+    writeFileSync(join(dir, 'z.yaml'), 'log: {level: warn}\n');
+    expect(loadConfig(join(dir, 'z.yaml'), {}).config.log.level).toBe('warn');
+    expect(() => loadConfig(join(dir, 'missing.yaml'), {})).toThrow(/cannot read: ENOENT/);
+    const def = loadConfig(undefined, {});
+    expect(def.origin).toBe('<embedded default>');
+    expect(def.config.rules.length).toBeGreaterThan(0);
+    expect(def.config.trust.length).toBe(2);
+  });
+});
