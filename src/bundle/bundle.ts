@@ -134,9 +134,17 @@ export function parsePemBundle(input: string | Uint8Array, td: TrustDomain): Bun
   }
 }
 
-/** Parses either format: a document starting with "{" is a SPIFFE bundle, anything else PEM. */
+/** Parses any format: JSON ("{…") is a SPIFFE bundle; DER (a SEQUENCE) or PEM are X.509 authorities. */
 export function parseBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
-  const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
+  if (bytes[0] === 0x30) {
+    try {
+      return new Bundle(td, { x509Authorities: parseCertificates(bytes) });
+    } catch (err) {
+      throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
+    }
+  }
+  const text = bytes.toString('utf8');
   return text.trimStart().startsWith('{') ? parseSpiffeBundle(text, td) : parsePemBundle(text, td);
 }
 

@@ -13,6 +13,9 @@ export interface CertInfo {
   /** undefined when the certificate has no keyUsage extension. */
   readonly keyUsage: { digitalSignature: boolean; keyCertSign: boolean; cRLSign: boolean } | undefined;
   readonly uris: readonly string[];
+  /** An empty subject makes a critical subjectAltName mandatory (RFC 5280 §4.2.1.6). */
+  readonly subjectEmpty: boolean;
+  readonly sanCritical: boolean;
   /** OIDs of critical extensions zonegate does not process. */
   readonly unsupportedCritical: readonly string[];
   readonly notBefore: number;
@@ -35,6 +38,9 @@ function parse(cert: X509Certificate): CertInfo {
   if (!tbs || tbs.tag !== 0x30) throw new DerError('der: no tbsCertificate');
   const fields = children(der, tbs);
   const extWrapper = fields.find((f) => f.tag === 0xa3);
+  const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
+  if (!subject || subject.tag !== 0x30) throw new DerError('der: no subject');
+  let sanCritical = false;
   let isCa = false;
   let pathLen: number | undefined;
   let keyUsage: CertInfo['keyUsage'];
@@ -68,6 +74,7 @@ function parse(cert: X509Certificate): CertInfo {
         const b0 = inner.end - inner.start > 1 ? der[inner.start + 1]! : 0;
         keyUsage = { digitalSignature: (b0 & 0x80) !== 0, keyCertSign: (b0 & 0x04) !== 0, cRLSign: (b0 & 0x02) !== 0 };
       } else if (id === SUBJECT_ALT_NAME) {
+        sanCritical = critical;
         for (const gn of children(der, inner)) if (gn.tag === 0x86) uris.push(Buffer.from(der.subarray(gn.start, gn.end)).toString('latin1'));
       }
     }
@@ -77,6 +84,8 @@ function parse(cert: X509Certificate): CertInfo {
     pathLen,
     keyUsage,
     uris,
+    subjectEmpty: subject.end === subject.start,
+    sanCritical,
     unsupportedCritical,
     notBefore: Date.parse(cert.validFrom),
     notAfter: Date.parse(cert.validTo),

@@ -73,18 +73,15 @@ export function verifyX509Svid(
   if (id.isRoot) fail('ERR_SVID_NO_SPIFFE_ID', `${id.value} has no path: a trust domain ID is not a workload ID`);
 
   // leaf constraints
+  if (leafInfo.subjectEmpty && !leafInfo.sanCritical)
+    fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');
   if (leafInfo.isCa) fail('ERR_SVID_LEAF_CONSTRAINTS', 'leaf certificate must not have CA flag set to true');
   const ku = leafInfo.keyUsage;
   if (!ku?.digitalSignature) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must have 'digitalSignature' set as key usage");
   if (ku?.keyCertSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'keyCertSign' set as key usage");
   if (ku?.cRLSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'cRLSign' set as key usage");
 
-  // the bundle of the leaf's own trust domain, and nothing else
-  const roots = bundles.x509Authorities(id.trustDomain);
-  if (roots === undefined) fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${id.trustDomain.name}"`);
-  if (roots!.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${id.trustDomain.name}" has no X.509 authorities`);
-
-  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
+  // every presented certificate, before any bundle is consulted (go-spiffe's Parse)
   for (const [i, c] of chain.entries()) {
     const ci = info(c, i === 0 ? 'leaf certificate' : `certificate ${i}`);
     if (ci.unsupportedCritical.length > 0)
@@ -95,6 +92,12 @@ export function verifyX509Svid(
       fail('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage");
   }
 
+  // the bundle of the leaf's own trust domain, and nothing else
+  const roots = bundles.x509Authorities(id.trustDomain);
+  if (roots === undefined) fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${id.trustDomain.name}"`);
+  if (roots!.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${id.trustDomain.name}" has no X.509 authorities`);
+
+  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
   const failure = new PathFailure();
   const inWindow = (c: X509Certificate, ci: CertInfo, what: string): boolean => {
     if (now + skew < ci.notBefore) {

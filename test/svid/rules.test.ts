@@ -91,7 +91,7 @@ describe('verifyX509Svid', () => {
   it('a tampered signature is rejected', async () => {
     const s = await caA.issue(`spiffe://${A}/web`);
     const der = Buffer.from(s.cert.raw);
-    der[der.length - 5] ^= 0x01; // inside the signature value
+    der.writeUInt8(der.readUInt8(der.length - 5) ^ 0x01, der.length - 5); // inside the signature value
     expect(code(new X509Certificate(der).toString())).toMatch(/^ERR_SVID_(SIGNATURE|UNTRUSTED|MALFORMED)$/);
     expect(code(new X509Certificate(der).toString())).not.toMatch(/^spiffe/);
   });
