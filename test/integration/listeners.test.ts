@@ -81,3 +81,27 @@ describe.runIf(haveOpenssl)('TLS and mTLS listeners', () => {
     expect(await call(mtls.target, grpc.credentials.createSsl(read('ca.pem')))).toMatch(/^error UNAVAILABLE/);
   });
 });
+
+describe('gRPC health Watch', () => {
+  it('streams SERVING, then NOT_SERVING as soon as a drain starts', async () => {
+    const s = await startWith({ peer: { source: 'principal' }, rules });
+    const Health = grpc.makeGenericClientConstructor(loadProtos().healthService, 'Health');
+    const h = new Health(s.target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      Watch: (req: unknown) => grpc.ClientReadableStream<{ status: string }>;
+    };
+    const seen: string[] = [];
+    const stream = h.Watch({ service: '' });
+    stream.on('error', () => undefined);
+    await new Promise<void>((resolve) =>
+      stream.on('data', (m: { status: string }) => {
+        seen.push(m.status);
+        if (seen.length === 1) void s.zg.stop(200);
+        if (seen.length === 2) resolve();
+      }),
+    );
+    stream.cancel();
+    h.close();
+    await s.close();
+    expect(seen).toEqual(['SERVING', 'NOT_SERVING']);
+  });
+});
