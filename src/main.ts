@@ -13,12 +13,18 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createPeerPhase } from './peer/phase.js';
 import { createPipeline } from './pipeline/authorize.js';
 import { compilePolicy } from './policy/rules.js';
-import { loadTrust, type Trust } from './bundle/load.js';
+import { TrustManager } from './federation/manager.js';
+import { X509SvidVerifier } from './svid/verifier.js';
+import { registerTrustMetrics } from './federation/metrics.js';
 
-/** Builds everything a decision needs from a validated config. Throws on unusable trust material. */
-export function buildDecisionState(config: Config, trust?: Trust): DecisionState {
-  const t = trust ?? loadTrust(config);
-  const peer = createPeerPhase(config.peer.source, t.verifier);
+/** Builds everything a decision needs from a validated config and the live trust material. */
+export function buildDecisionState(config: Config, trust: TrustManager): DecisionState {
+  const verifier = new X509SvidVerifier(trust.bundles, {
+    skewSeconds: config.peer.clockSkewSeconds,
+    maxChainLength: config.limits.maxChainLength,
+    maxBytes: config.limits.maxCertificateBytes * config.limits.maxChainLength,
+  });
+  const peer = createPeerPhase(config.peer.source, verifier);
   return {
     pipeline: createPipeline({ config, policy: compilePolicy(config.rules), peer }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
@@ -32,6 +38,7 @@ export interface Zonegate {
   readonly readiness: Readiness;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly trust: TrustManager;
   /**
    * Reports NOT_SERVING, keeps answering for `drainDelayMs` (default: none), then stops accepting
    * calls, waits for in-flight ones up to the configured grace, and closes both servers.
@@ -67,15 +74,27 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     await ops.close();
     throw err;
   }
+  const trust = new TrustManager(config, {
+    onRefresh: (trustDomain, result, detail) =>
+      result === 'error' ? log.warn({ trustDomain, detail }, 'bundle refresh failed') : log.info({ trustDomain, result, detail }, 'bundle refresh'),
+  });
+  registerTrustMetrics(metrics.registry, trust);
+  let stopping = false;
+  const updateReadiness = () => {
+    if (stopping) return;
+    if (trust.ready) readiness.set('SERVING', 'configuration and trust material loaded');
+    else readiness.set('NOT_SERVING', `waiting for trust domains: ${trust.waitingFor.join(', ')}`);
+  };
   try {
-    const trust = loadTrust(config);
-    for (const td of trust.summary) log.info(td, 'trust domain loaded');
+    await trust.start();
     state = buildDecisionState(config, trust);
   } catch (err) {
+    trust.stop();
     await Promise.all([grpc.shutdown(0), ops.close()]);
     throw err;
   }
-  readiness.set('SERVING', 'configuration and trust material loaded');
+  trust.on('change', updateReadiness);
+  updateReadiness();
   log.info(
     {
       config: loaded.origin,
@@ -88,12 +107,14 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     'zonegate ready',
   );
 
-  let stopping: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   const stop = (drainDelayMs = 0) =>
-    (stopping ??= (async () => {
+    (stopped ??= (async () => {
+      stopping = true;
       readiness.set('NOT_SERVING', 'shutting down');
       if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
       await grpc.shutdown(config.server.shutdownGraceSeconds * 1000);
+      trust.stop();
       await ops.close();
       log.info('zonegate stopped');
     })());
@@ -108,5 +129,5 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { grpc, ops, readiness, metrics, log, stop };
+  return { grpc, ops, readiness, metrics, log, trust, stop };
 }

@@ -15,6 +15,8 @@ export interface X509BundleSource {
   intermediates?(td: TrustDomain): readonly X509Certificate[];
   /** Changes whenever the trust domain's material changes. */
   generation?(td: TrustDomain): number;
+  /** True when the trust domain's bundle is too old to be trusted (it fails closed). */
+  isStale?(td: TrustDomain): boolean;
 }
 
 /** The one-method source JWT verifiers see. */
@@ -26,6 +28,7 @@ export class BundleSet implements X509BundleSource, JwtBundleSource {
   private readonly bundles = new Map<string, Bundle>();
   private readonly extra = new Map<string, readonly X509Certificate[]>();
   private readonly generations = new Map<string, number>();
+  private readonly stale = new Set<string>();
   private global = 0;
 
   private bump(name: string): void {
@@ -60,12 +63,24 @@ export class BundleSet implements X509BundleSource, JwtBundleSource {
     return this.extra.get(td.name) ?? [];
   }
 
+  /** Marks a trust domain stale (its authorities are withheld: fail closed) or fresh again. */
+  setStale(td: TrustDomain, stale: boolean): void {
+    if (stale === this.stale.has(td.name)) return;
+    if (stale) this.stale.add(td.name);
+    else this.stale.delete(td.name);
+    this.bump(td.name);
+  }
+
+  isStale(td: TrustDomain): boolean {
+    return this.stale.has(td.name);
+  }
+
   x509Authorities(td: TrustDomain): readonly X509Certificate[] | undefined {
-    return this.bundles.get(td.name)?.x509Authorities;
+    return this.stale.has(td.name) ? undefined : this.bundles.get(td.name)?.x509Authorities;
   }
 
   jwtAuthorities(td: TrustDomain): ReadonlyMap<string, JwtAuthority> | undefined {
-    return this.bundles.get(td.name)?.jwtAuthorities;
+    return this.stale.has(td.name) ? undefined : this.bundles.get(td.name)?.jwtAuthorities;
   }
 
   /** Generation of one trust domain (0 when it never had material). */

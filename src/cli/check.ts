@@ -11,6 +11,7 @@ import { decide } from '../envoy/service.js';
 import { toCheckResponse } from '../envoy/response.js';
 import { REASONS } from '../errors.js';
 import { buildDecisionState } from '../main.js';
+import { TrustManager } from '../federation/manager.js';
 import { UsageError } from './errors.js';
 
 export interface CheckOptions {
@@ -34,7 +35,7 @@ function readRequest(source: string): JsonValue {
 }
 
 /** Runs the check and returns the exit code (0 allowed, 1 denied). */
-export function runCheck(opts: CheckOptions, out: (s: string) => void): number {
+export async function runCheck(opts: CheckOptions, out: (s: string) => void): Promise<number> {
   const loaded = loadConfig(opts.config);
   const json = readRequest(opts.request);
   let bytes: Uint8Array;
@@ -44,7 +45,11 @@ export function runCheck(opts: CheckOptions, out: (s: string) => void): number {
     throw new UsageError(`check: request is not a valid CheckRequest: ${(err as Error).message}`);
   }
   const method = checkMethod();
-  const state = buildDecisionState(loaded.config);
+  // Remote trust sources are fetched once, as the server would at startup.
+  const trust = new TrustManager(loaded.config);
+  await trust.start();
+  trust.stop();
+  const state = buildDecisionState(loaded.config, trust);
   const outcome = decide(state, method.requestDeserialize(Buffer.from(bytes)), opts.explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {

@@ -8,6 +8,7 @@ import { startZonegate } from '../main.js';
 import { runCheck } from './check.js';
 import { runSvidVerify } from './svid.js';
 import { UsageError } from './errors.js';
+import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -34,7 +35,7 @@ function program(setExit: (code: number) => void): Command {
     .option('-c, --config <file>', 'YAML config file (embedded default without it)')
     .requiredOption('-r, --request <file>', 'CheckRequest JSON file, or - for standard input')
     .option('--explain', 'add the steps: what each phase saw and decided')
-    .action((opts: { config?: string; request: string; explain?: boolean }) => setExit(runCheck(opts, print)));
+    .action(async (opts: { config?: string; request: string; explain?: boolean }) => setExit(await runCheck(opts, print)));
 
   const collect = (v: string, prev: string[]) => [...prev, v];
   cmd
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // help and version exit 0; every other commander error is a usage error
       exit = err.exitCode === 0 ? 0 : 2;
-    } else if (err instanceof ConfigError || err instanceof UsageError) {
+    } else if (err instanceof ConfigError || err instanceof UsageError || err instanceof ZonegateError) {
       process.stderr.write(`${err.message}\n`);
       exit = 2;
     } else throw err;

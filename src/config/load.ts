@@ -74,8 +74,24 @@ function resolvePaths(cfg: Config, baseDir: string): void {
     if (tls.clientCa) tls.clientCa = abs(tls.clientCa);
   }
   for (const t of cfg.trust) {
-    t.bundle = abs(t.bundle);
+    if (t.bundle) t.bundle = abs(t.bundle);
     if (t.intermediates) t.intermediates = abs(t.intermediates);
+    const src = t.source;
+    if (src && 'file' in src) src.file = abs(src.file);
+    if (src && 'istio' in src) src.istio.rootCert = abs(src.istio.rootCert);
+    if (src && 'https_web' in src && src.https_web.ca) src.https_web.ca = abs(src.https_web.ca);
+    if (src && 'https_spiffe' in src) src.https_spiffe.bootstrap = abs(src.https_spiffe.bootstrap);
+    if (src && 'consul' in src) {
+      if (src.consul.tokenFile) src.consul.tokenFile = abs(src.consul.tokenFile);
+      if (src.consul.ca) src.consul.ca = abs(src.consul.ca);
+    }
+  }
+  const ep = cfg.federation.endpoint;
+  if (ep?.cert) ep.cert = abs(ep.cert);
+  if (ep?.key) ep.key = abs(ep.key);
+  if (cfg.identity) {
+    cfg.identity.cert = abs(cfg.identity.cert);
+    cfg.identity.key = abs(cfg.identity.key);
   }
 }
 
@@ -111,6 +127,13 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   if (cfg.peer.source !== 'principal' && cfg.trust.length === 0)
     warnings.push(`peer.source is "${cfg.peer.source}" but no trust domain is configured: every peer will be denied`);
   if (cfg.rules.length === 0) warnings.push('no rules are configured: every request will be denied');
+  const r = cfg.federation.refresh;
+  if (r.minSeconds > r.maxSeconds) problems.push('federation.refresh: minSeconds is greater than maxSeconds');
+  const ep = cfg.federation.endpoint;
+  if (ep && !tds.has(ep.trustDomain))
+    problems.push(`federation.endpoint.trustDomain: "${ep.trustDomain}" is not a trust domain under trust[]`);
+  if (ep?.profile === 'https_spiffe' && !cfg.identity)
+    problems.push('federation.endpoint: the https_spiffe profile serves with the local SVID: configure identity.cert and identity.key');
   return { problems, warnings };
 }
 

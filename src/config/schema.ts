@@ -50,13 +50,34 @@ const TlsListener = z.strictObject({
   clientCa: z.string().min(1).optional(),
 });
 
-const TrustDomainConfig = z.strictObject({
-  trustDomain: z.string().min(1),
-  /** A file holding the bundle as SPIFFE bundle JSON or PEM. */
-  bundle: z.string().min(1),
-  /** Intermediates to complete chains when the proxy forwards the leaf only. */
-  intermediates: z.string().min(1).optional(),
-});
+const path = z.string().min(1);
+const url = z.string().url();
+
+/** Exactly one source per trust domain, named by its kind (SPIFFE_Federation.md profiles). */
+const SourceConfig = z.union([
+  z.strictObject({ file: path }),
+  z.strictObject({ istio: z.strictObject({ rootCert: path }) }),
+  z.strictObject({ https_web: z.strictObject({ url, ca: path.optional() }) }),
+  z.strictObject({ https_spiffe: z.strictObject({ url, endpointSpiffeId: z.string().startsWith('spiffe://'), bootstrap: path }) }),
+  z.strictObject({
+    consul: z.strictObject({ url, tokenFile: path.optional(), ca: path.optional(), datacenter: z.string().min(1).optional() }),
+  }),
+]);
+
+const TrustDomainConfig = z
+  .strictObject({
+    trustDomain: z.string().min(1),
+    /** Shorthand for `source: {file: …}`: SPIFFE bundle JSON, PEM or DER, watched. */
+    bundle: path.optional(),
+    source: SourceConfig.optional(),
+    /** Readiness waits until a required trust domain has a bundle. */
+    required: z.boolean().default(true),
+    /** Intermediates to complete chains when the proxy forwards the leaf only. */
+    intermediates: path.optional(),
+  })
+  .refine((t) => (t.bundle === undefined) !== (t.source === undefined), {
+    message: 'give exactly one of "bundle" (a file) or "source"',
+  });
 
 export const ConfigSchema = z.strictObject({
   server: z
@@ -114,6 +135,46 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   trust: z.array(TrustDomainConfig).default([]),
+  federation: z
+    .strictObject({
+      refresh: z
+        .strictObject({
+          /** Used when a bundle carries no spiffe_refresh_hint. */
+          defaultSeconds: z.number().positive().default(300),
+          minSeconds: z.number().positive().default(30),
+          maxSeconds: z.number().positive().default(3600),
+          /** ± fraction of the interval, so many instances do not poll in step. */
+          jitter: z.number().min(0).max(0.5).default(0.1),
+        })
+        .prefault({}),
+      /** After this long without a successful refresh, a trust domain fails closed. */
+      maxStalenessSeconds: z.number().positive().default(86_400),
+      fetch: z
+        .strictObject({
+          connectTimeoutMs: z.number().int().positive().default(5000),
+          totalTimeoutMs: z.number().int().positive().default(15_000),
+          maxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+        })
+        .prefault({}),
+      /** Publish the local trust domain's bundle as a SPIFFE bundle endpoint. */
+      endpoint: z
+        .strictObject({
+          trustDomain: z.string().min(1),
+          address: z.string().min(1).default('0.0.0.0'),
+          port: port.default(8443),
+          profile: z.enum(['https_web', 'https_spiffe']),
+          /** https_web: the server certificate and key (https_spiffe uses the local SVID). */
+          cert: path.optional(),
+          key: path.optional(),
+        })
+        .refine((e) => e.profile === 'https_spiffe' || (e.cert !== undefined && e.key !== undefined), {
+          message: 'the https_web profile needs cert and key',
+        })
+        .optional(),
+    })
+    .prefault({}),
+  /** zonegate's own X509-SVID and key, as SPIRE's spiffe-helper, cert-manager or a mesh write them. */
+  identity: z.strictObject({ cert: path, key: path }).optional(),
   rules: z.array(Rule).default([]),
   upstream: z
     .strictObject({

@@ -8,6 +8,7 @@
  *   chaining to the current X.509 authorities of the endpoint's trust domain; host names are
  *   not checked (SPIFFE_Federation.md §5.2.2).
  */
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -19,6 +20,7 @@ export interface FetchLimits {
 }
 
 export type TlsProfile =
+  | { readonly kind: 'http' }
   | { readonly kind: 'https_web'; readonly ca?: readonly string[] }
   | { readonly kind: 'https_spiffe'; readonly endpointId: string; readonly roots: () => readonly string[] };
 
@@ -58,8 +60,15 @@ function uriSans(cert: PeerCertificate): string[] {
 
 /** GETs `url` with the profile's TLS rules and the limits. Never follows redirects. */
 export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits, headers: Record<string, string> = {}): Promise<FetchResult> {
-  const u = new URL(url);
-  if (u.protocol !== 'https:') return Promise.reject(new FetchError('tls', `fetch: ${url} is not https`));
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.reject(new FetchError('network', `fetch: "${url}" is not a URL`));
+  }
+  const wantProtocol = profile.kind === 'http' ? 'http:' : 'https:';
+  if (u.protocol !== wantProtocol)
+    return Promise.reject(new FetchError('tls', `fetch: ${url} is not ${wantProtocol.slice(0, -1)} (profile ${profile.kind})`));
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (e: FetchError) => {
@@ -69,7 +78,9 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
       reject(e);
     };
     const tlsOptions =
-      profile.kind === 'https_web'
+      profile.kind === 'http'
+        ? {}
+        : profile.kind === 'https_web'
         ? { ...(profile.ca ? { ca: [...profile.ca] } : {}) }
         : {
             ca: [...profile.roots()],
@@ -87,18 +98,12 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
               return undefined;
             },
           };
-    const req = httpsRequest(
-      u,
-      {
-        method: 'GET',
-        headers: { accept: 'application/json, application/x-pem-file, */*', ...headers },
-        minVersion: 'TLSv1.2',
-        ciphers: INTERMEDIATE_CIPHERS,
-        rejectUnauthorized: true,
-        agent: false,
-        ...tlsOptions,
-      },
-      (res) => {
+    const options = {
+      method: 'GET',
+      headers: { accept: 'application/json, application/x-pem-file, */*', ...headers },
+      agent: false as const,
+    };
+    const onResponse = (res: import('node:http').IncomingMessage) => {
         clearTimeout(connectTimer);
         const chunks: Buffer[] = [];
         let size = 0;
@@ -124,8 +129,15 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
           });
         });
         res.on('error', (e) => fail(new FetchError('network', `fetch: ${url}: ${e.message}`)));
-      },
-    );
+    };
+    const req =
+      profile.kind === 'http'
+        ? httpRequest(u, options, onResponse)
+        : httpsRequest(
+            u,
+            { ...options, minVersion: 'TLSv1.2', ciphers: INTERMEDIATE_CIPHERS, rejectUnauthorized: true, ...tlsOptions },
+            onResponse,
+          );
     const connectTimer = setTimeout(
       () => fail(new FetchError('timeout', `fetch: ${url}: no response within ${limits.connectTimeoutMs} ms`)),
       limits.connectTimeoutMs,

@@ -94,6 +94,8 @@ export function verifyX509Svid(
 
   // the bundle of the leaf's own trust domain, and nothing else
   const roots = bundles.x509Authorities(id.trustDomain);
+  if (roots === undefined && bundles.isStale?.(id.trustDomain))
+    fail('ERR_TRUST_DOMAIN_STALE', `the bundle of trust domain "${id.trustDomain.name}" is past its maximum staleness`);
   if (roots === undefined) fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${id.trustDomain.name}"`);
   if (roots!.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${id.trustDomain.name}" has no X.509 authorities`);
 

@@ -1,0 +1,228 @@
+/**
+ * TrustManager keeps every configured trust domain's bundle live in one BundleSet, without
+ * restarts: it refreshes each source at its bundle's `spiffe_refresh_hint` (clamped, jittered),
+ * reloads watched files on change, keeps the last good bundle when a refresh fails, never lets
+ * `spiffe_sequence` go backwards, and fails a trust domain closed once it has gone longer than
+ * the maximum staleness without a successful refresh. One refresh per trust domain is in flight
+ * at a time. Requests never wait on any of this: they read the BundleSet.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
+import { BundleSet } from '../bundle/set.js';
+import { ZonegateError } from '../errors.js';
+import { TrustDomain } from '../spiffe/id.js';
+import { parseCertificates } from '../svid/parse.js';
+import { createSource, SourceError, type BundleSource, type SourceConfig } from './sources.js';
+
+export interface TrustDomainStatus {
+  readonly trustDomain: string;
+  readonly source: string;
+  readonly required: boolean;
+  readonly hasBundle: boolean;
+  readonly stale: boolean;
+  readonly sequence: number | undefined;
+  readonly x509Authorities: number;
+  readonly jwtAuthorities: number;
+  /** ms since the epoch of the last successful refresh (a fetch that returned a valid bundle). */
+  readonly lastSuccessAt: number | undefined;
+  readonly lastResult: 'pending' | 'ok' | 'error';
+  readonly lastError: string | undefined;
+  readonly refreshes: { readonly ok: number; readonly error: number };
+}
+
+interface Domain {
+  readonly td: TrustDomain;
+  readonly source: BundleSource;
+  readonly required: boolean;
+  bundle?: Bundle;
+  serialized?: string;
+  lastSuccessAt?: number;
+  lastResult: 'pending' | 'ok' | 'error';
+  lastError?: string;
+  ok: number;
+  error: number;
+  pending?: Promise<void>;
+  timer?: NodeJS.Timeout;
+  staleTimer?: NodeJS.Timeout;
+  unwatch?: () => void;
+  debounce?: NodeJS.Timeout;
+}
+
+export interface TrustManagerOptions {
+  readonly now?: () => number;
+  /** Called with every refresh outcome (for logs). */
+  readonly onRefresh?: (td: string, result: 'ok' | 'unchanged' | 'error', detail: string) => void;
+}
+
+/** Emits 'change' whenever a bundle, a staleness state or readiness may have changed. */
+export class TrustManager extends EventEmitter {
+  readonly bundles = new BundleSet();
+  private readonly domains = new Map<string, Domain>();
+  private readonly now: () => number;
+  private stopped = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly opts: TrustManagerOptions = {},
+  ) {
+    super();
+    this.now = opts.now ?? Date.now;
+    const f = config.federation.fetch;
+    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes };
+    for (const t of config.trust) {
+      const td = TrustDomain.parse(t.trustDomain);
+      const cfg: SourceConfig = t.source ?? { file: t.bundle! };
+      const source = createSource(cfg, td, limits, { current: (other) => this.bundles.get(other) });
+      this.domains.set(td.name, { td, source, required: t.required, lastResult: 'pending', ok: 0, error: 0 });
+      if (t.intermediates) {
+        try {
+          this.bundles.setIntermediates(td, parseCertificates(readFileSync(t.intermediates)));
+        } catch (err) {
+          throw new ZonegateError('ERR_BUNDLE_INVALID', `bundle: trust domain "${td.name}": intermediates ${t.intermediates}: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Loads every trust domain once and starts refreshing. A local file that cannot be loaded at
+   * startup is a configuration error (thrown); a remote source that fails is retried while the
+   * trust domain stays without a bundle (and readiness waits if it is required).
+   */
+  async start(): Promise<void> {
+    await Promise.all([...this.domains.values()].map((d) => this.refresh(d.td.name)));
+    const broken = [...this.domains.values()].filter((d) => (d.source.kind === 'file' || d.source.kind === 'istio') && !d.bundle);
+    if (broken.length > 0) {
+      this.stop();
+      throw new ZonegateError('ERR_BUNDLE_INVALID', broken.map((d) => `bundle: trust domain "${d.td.name}": ${d.lastError}`).join('; '));
+    }
+    if (this.stopped) return;
+    for (const d of this.domains.values())
+      d.unwatch = d.source.watch?.(() => {
+        clearTimeout(d.debounce);
+        d.debounce = setTimeout(() => void this.refresh(d.td.name), 50);
+        d.debounce.unref();
+      });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const d of this.domains.values()) {
+      clearTimeout(d.timer);
+      clearTimeout(d.staleTimer);
+      clearTimeout(d.debounce);
+      d.unwatch?.();
+    }
+  }
+
+  /** True when every required trust domain has a bundle that is not stale. */
+  get ready(): boolean {
+    for (const d of this.domains.values()) if (d.required && (!d.bundle || this.bundles.isStale(d.td))) return false;
+    return true;
+  }
+
+  /** Why not ready, for /readyz. */
+  get waitingFor(): string[] {
+    return [...this.domains.values()]
+      .filter((d) => d.required && (!d.bundle || this.bundles.isStale(d.td)))
+      .map((d) => `${d.td.name} (${d.bundle ? 'stale' : (d.lastError ?? 'loading')})`);
+  }
+
+  status(): TrustDomainStatus[] {
+    return [...this.domains.values()].map((d) => ({
+      trustDomain: d.td.name,
+      source: d.source.describe,
+      required: d.required,
+      hasBundle: d.bundle !== undefined,
+      stale: this.bundles.isStale(d.td),
+      sequence: d.bundle?.sequence,
+      x509Authorities: d.bundle?.x509Authorities.length ?? 0,
+      jwtAuthorities: d.bundle?.jwtAuthorities.size ?? 0,
+      lastSuccessAt: d.lastSuccessAt,
+      lastResult: d.lastResult,
+      lastError: d.lastError,
+      refreshes: { ok: d.ok, error: d.error },
+    }));
+  }
+
+  /** Refreshes one trust domain now (joins a refresh already in flight). */
+  refresh(name: string): Promise<void> {
+    const d = this.domains.get(name);
+    if (!d) return Promise.reject(new Error(`trust: unknown trust domain "${name}"`));
+    d.pending ??= this.doRefresh(d).finally(() => {
+      d.pending = undefined;
+      this.schedule(d);
+    });
+    return d.pending;
+  }
+
+  private async doRefresh(d: Domain): Promise<void> {
+    let next: Bundle;
+    try {
+      next = await d.source.fetch();
+    } catch (err) {
+      this.failed(d, err instanceof SourceError ? `${err.kind}: ${err.message}` : String(err));
+      return;
+    }
+    if (this.stopped) return;
+    const prevSeq = d.bundle?.sequence;
+    if (prevSeq !== undefined && next.sequence !== undefined && next.sequence < prevSeq) {
+      this.failed(d, `sequence regression: fetched spiffe_sequence ${next.sequence} < ${prevSeq}; keeping the current bundle`);
+      return;
+    }
+    d.lastSuccessAt = this.now();
+    d.lastResult = 'ok';
+    d.lastError = undefined;
+    d.ok++;
+    this.armStaleness(d);
+    const serialized = serializeSpiffeBundle(next);
+    const wasStale = this.bundles.isStale(d.td);
+    if (serialized === d.serialized && !wasStale) {
+      this.opts.onRefresh?.(d.td.name, 'unchanged', d.source.describe);
+      return; // same content: keep the generation, so caches stay warm
+    }
+    d.bundle = next;
+    d.serialized = serialized;
+    this.bundles.set(next);
+    this.bundles.setStale(d.td, false);
+    this.opts.onRefresh?.(
+      d.td.name,
+      'ok',
+      `${d.source.describe}: ${next.x509Authorities.length} X.509 and ${next.jwtAuthorities.size} JWT authorities, sequence ${next.sequence ?? 'none'}`,
+    );
+    this.emit('change');
+  }
+
+  private failed(d: Domain, message: string): void {
+    d.lastResult = 'error';
+    d.lastError = message;
+    d.error++;
+    this.opts.onRefresh?.(d.td.name, 'error', message);
+    this.emit('change');
+  }
+
+  private armStaleness(d: Domain): void {
+    clearTimeout(d.staleTimer);
+    if (this.stopped) return;
+    d.staleTimer = setTimeout(() => {
+      this.bundles.setStale(d.td, true);
+      this.opts.onRefresh?.(d.td.name, 'error', `no successful refresh for ${this.config.federation.maxStalenessSeconds} s: failing closed`);
+      this.emit('change');
+    }, this.config.federation.maxStalenessSeconds * 1000);
+    d.staleTimer.unref();
+  }
+
+  /** Next refresh: the bundle's hint (or the default), clamped to [min, max], with jitter. */
+  private schedule(d: Domain): void {
+    clearTimeout(d.timer);
+    if (this.stopped) return;
+    const r = this.config.federation.refresh;
+    const hint = d.bundle?.refreshHintSeconds ?? r.defaultSeconds;
+    const base = Math.min(Math.max(hint, r.minSeconds), r.maxSeconds);
+    const jittered = base * (1 + (Math.random() * 2 - 1) * r.jitter);
+    d.timer = setTimeout(() => void this.refresh(d.td.name), jittered * 1000);
+    d.timer.unref();
+  }
+}
