@@ -51,6 +51,8 @@ export const REASONS = {
   ERR_TRUST_DOMAIN_UNKNOWN: unauth('no bundle is held for the trust domain of the identity'),
   ERR_TRUST_DOMAIN_REVOKED: unauth('the bundle of the trust domain has no authorities (revoked)'),
   ERR_TRUST_DOMAIN_STALE: unauth('the trust domain\'s bundle could not be refreshed for longer than the maximum staleness'),
+  ERR_BUNDLE_FETCH: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'a bundle source could not be fetched (network, timeout, size limit, HTTP status)' },
+  ERR_BUNDLE_ENDPOINT_IDENTITY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'an https_spiffe bundle endpoint did not present the configured SPIFFE ID' },
   ERR_BUNDLE_INVALID: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'a trust bundle document is not valid' },
   // X509-SVID verification
   ERR_SVID_MALFORMED: unauth('a certificate of the X509-SVID chain could not be parsed'),

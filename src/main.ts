@@ -16,6 +16,9 @@ import { compilePolicy } from './policy/rules.js';
 import { TrustManager } from './federation/manager.js';
 import { X509SvidVerifier } from './svid/verifier.js';
 import { registerTrustMetrics } from './federation/metrics.js';
+import { LocalIdentity } from './federation/identity.js';
+import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
+import { TrustDomain } from './spiffe/id.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
 export function buildDecisionState(config: Config, trust: TrustManager): DecisionState {
@@ -39,6 +42,8 @@ export interface Zonegate {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly trust: TrustManager;
+  readonly identity?: LocalIdentity;
+  readonly bundleEndpoint?: BundleEndpoint;
   /**
    * Reports NOT_SERVING, keeps answering for `drainDelayMs` (default: none), then stops accepting
    * calls, waits for in-flight ones up to the configured grace, and closes both servers.
@@ -85,11 +90,34 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     if (trust.ready) readiness.set('SERVING', 'configuration and trust material loaded');
     else readiness.set('NOT_SERVING', `waiting for trust domains: ${trust.waitingFor.join(', ')}`);
   };
+  let identity: LocalIdentity | undefined;
+  let bundleEndpoint: BundleEndpoint | undefined;
   try {
+    if (config.identity) {
+      identity = new LocalIdentity(config.identity.cert, config.identity.key, (message) =>
+        log.warn({ detail: message }, 'local SVID not reloaded: keeping the current one'),
+      );
+      identity.on('change', (svid: { id: { value: string } }) => log.info({ spiffeId: svid.id.value }, 'local SVID rotated'));
+      identity.watch();
+      log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
+    }
     await trust.start();
     state = buildDecisionState(config, trust);
+    const ep = config.federation.endpoint;
+    if (ep) {
+      bundleEndpoint = await startBundleEndpoint({
+        trustDomain: TrustDomain.parse(ep.trustDomain),
+        address: ep.address,
+        port: ep.port,
+        bundles: trust.bundles,
+        refreshHintSeconds: config.federation.refresh.defaultSeconds,
+        tls: ep.profile === 'https_web' ? { profile: 'https_web', cert: ep.cert!, key: ep.key! } : { profile: 'https_spiffe', identity: identity! },
+      });
+      log.info({ port: bundleEndpoint.port, profile: ep.profile, trustDomain: ep.trustDomain }, 'bundle endpoint listening');
+    }
   } catch (err) {
     trust.stop();
+    identity?.stop();
     await Promise.all([grpc.shutdown(0), ops.close()]);
     throw err;
   }
@@ -101,10 +129,12 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       grpcPort: grpc.port,
       unixSocket: grpc.unixSocket ?? null,
       opsPort: ops.port,
+      bundleEndpointPort: bundleEndpoint?.port ?? null,
       rules: config.rules.length,
       peerSource: config.peer.source,
+      ready: readiness.ready,
     },
-    'zonegate ready',
+    'zonegate started',
   );
 
   let stopped: Promise<void> | undefined;
@@ -115,7 +145,8 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
       await grpc.shutdown(config.server.shutdownGraceSeconds * 1000);
       trust.stop();
-      await ops.close();
+      identity?.stop();
+      await Promise.all([ops.close(), bundleEndpoint?.close()]);
       log.info('zonegate stopped');
     })());
 
@@ -129,5 +160,5 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { grpc, ops, readiness, metrics, log, trust, stop };
+  return { grpc, ops, readiness, metrics, log, trust, ...(identity ? { identity } : {}), ...(bundleEndpoint ? { bundleEndpoint } : {}), stop };
 }

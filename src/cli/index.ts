@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { startZonegate } from '../main.js';
 import { runCheck } from './check.js';
 import { runSvidVerify } from './svid.js';
+import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
 import { UsageError } from './errors.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -48,6 +49,26 @@ function program(setExit: (code: number) => void): Command {
     .option('--at <time>', 'verify as of this RFC 3339 time instead of now')
     .option('--skew <seconds>', 'clock skew tolerated on validity windows', '0')
     .action((cert: string, opts: { bundle: string[]; at?: string; skew?: string }) => setExit(runSvidVerify(cert, opts, print)));
+
+  const bundle = cmd.command('bundle').description('trust bundle tools');
+  bundle
+    .command('fetch')
+    .description('fetch a SPIFFE bundle endpoint once and print the bundle (SPIFFE bundle JSON)')
+    .argument('<url>')
+    .requiredOption('--trust-domain <td>', 'the trust domain whose bundle the endpoint serves')
+    .requiredOption('--profile <profile>', 'https_web or https_spiffe')
+    .option('--ca <file>', 'https_web: trust this CA instead of the system roots')
+    .option('--endpoint-spiffe-id <id>', 'https_spiffe: the SPIFFE ID the endpoint must present')
+    .option('--bootstrap <file>', "https_spiffe: a bundle of the endpoint's trust domain to trust for this fetch")
+    .option('--timeout <seconds>', 'give up after this long', '10')
+    .action(async (url: string, o: FetchOptions) => setExit(await runBundleFetch(url, o, print)));
+  bundle
+    .command('show')
+    .description('list the authorities of a bundle file (SPIFFE bundle JSON, PEM or DER)')
+    .argument('<file>')
+    .option('--json', 'print JSON instead of a table')
+    .option('--trust-domain <td>', 'the trust domain the bundle belongs to (for messages)')
+    .action((file: string, o: { json?: boolean; trustDomain?: string }) => setExit(runBundleShow(file, o, print)));
 
   const config = cmd.command('config').description('configuration tools');
   config

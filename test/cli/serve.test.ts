@@ -25,7 +25,7 @@ describe('serving processes', () => {
   it('npm start runs zonegate on the embedded default', async () => {
     const s = await serve('npm', ['start', '--silent']);
     try {
-      expect(s.lines.find((l) => l.msg === 'zonegate ready')).toMatchObject({ config: '<embedded default>' });
+      expect(s.lines.find((l) => l.msg === 'zonegate started')).toMatchObject({ config: '<embedded default>', ready: true });
       const { c, check } = client(s.grpcPort);
       expect(await check(checkRequest({ certificate: exampleCert('frontend') }))).toEqual({ code: 0 });
       expect(await check(checkRequest({ certificate: exampleCert('forged') }))).toEqual({ code: 16 });

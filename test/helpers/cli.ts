@@ -30,7 +30,7 @@ export interface Served {
   exited(): Promise<number | null>;
 }
 
-/** Starts a long-running command and waits for its "zonegate ready" log line. */
+/** Starts a long-running command and waits for its "zonegate started" log line. */
 export function serve(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const proc = spawn(cmd, args, {
     cwd: PACKAGE_ROOT,
@@ -56,7 +56,7 @@ export function serve(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}):
           continue; // npm's own banner lines
         }
         lines.push(obj);
-        if (obj.msg === 'zonegate ready') {
+        if (obj.msg === 'zonegate started') {
           clearTimeout(timer);
           resolve({
             proc,

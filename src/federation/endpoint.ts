@@ -1,0 +1,88 @@
+/**
+ * Our own SPIFFE bundle endpoint: serves the local trust domain's bundle (X.509 authorities and
+ * JWT authorities) in the SPIFFE bundle format, on its own port, over the https_web profile (a
+ * configured certificate) or the https_spiffe profile (the local X509-SVID, swapped in place when
+ * it rotates, without dropping connections).
+ *
+ * `spiffe_sequence` is the time (seconds) the served content last changed: it only grows, also
+ * across restarts, which consumers require.
+ */
+import { createServer, type Server } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { Bundle, serializeSpiffeBundle } from '../bundle/bundle.js';
+import type { BundleSet } from '../bundle/set.js';
+import type { TrustDomain } from '../spiffe/id.js';
+import type { LocalIdentity } from './identity.js';
+
+export interface BundleEndpoint {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface EndpointOptions {
+  readonly trustDomain: TrustDomain;
+  readonly address: string;
+  readonly port: number;
+  readonly bundles: BundleSet;
+  /** Served as spiffe_refresh_hint, in seconds. */
+  readonly refreshHintSeconds: number;
+  readonly tls: { profile: 'https_web'; cert: string; key: string } | { profile: 'https_spiffe'; identity: LocalIdentity };
+}
+
+const TLS_BASE: SecureContextOptions = { minVersion: 'TLSv1.2' };
+
+/** Starts the endpoint. GET on any path returns the bundle; 503 while the trust domain has none. */
+export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEndpoint> {
+  const tlsFor = (): SecureContextOptions =>
+    o.tls.profile === 'https_web'
+      ? { ...TLS_BASE, cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
+      : { ...TLS_BASE, cert: o.tls.identity.current.certPem, key: o.tls.identity.current.keyPem };
+
+  let served: { generation: number; body: string } | undefined;
+  let sequence = 0;
+  const body = (): string | undefined => {
+    const gen = o.bundles.generation(o.trustDomain);
+    if (served?.generation === gen) return served.body;
+    const b = o.bundles.get(o.trustDomain);
+    if (!b || o.bundles.isStale(o.trustDomain)) return undefined;
+    sequence = Math.max(sequence + 1, Math.floor(Date.now() / 1000));
+    const out = new Bundle(o.trustDomain, {
+      x509Authorities: b.x509Authorities,
+      jwtAuthorities: [...b.jwtAuthorities.values()],
+      sequence,
+      refreshHintSeconds: o.refreshHintSeconds,
+    });
+    served = { generation: gen, body: serializeSpiffeBundle(out) };
+    return served.body;
+  };
+
+  const server: Server = createServer(tlsFor(), (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const b = body();
+    if (b === undefined) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end(`no bundle for ${o.trustDomain.name}\n`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : b);
+  });
+  if (o.tls.profile === 'https_spiffe') o.tls.identity.on('change', () => server.setSecureContext(tlsFor()));
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.address, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

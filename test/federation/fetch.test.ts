@@ -1,0 +1,120 @@
+/** Bounded fetches against real HTTPS servers on loopback: profiles, identity, limits, redirects. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boundedGet, FetchError } from '../../src/federation/fetch.js';
+import { createSource, SourceError } from '../../src/federation/sources.js';
+import { TrustDomain } from '../../src/spiffe/id.js';
+import { TestCA } from '../fixtures/pki.js';
+import { testServer, type TestServer } from '../fixtures/https.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const limits = { connectTimeoutMs: 1000, totalTimeoutMs: 1500, maxBytes: 4096 };
+const dir = mkdtempSync(join(tmpdir(), 'zg-fetch-'));
+const servers: TestServer[] = [];
+let web: TestCA;
+let zone: TestCA;
+let spiffeServer: TestServer;
+let otherIdServer: TestServer;
+const ENDPOINT_ID = 'spiffe://zone-b.test/bundle-endpoint';
+
+beforeAll(async () => {
+  web = await TestCA.create('web.test');
+  zone = await TestCA.create('zone-b.test');
+  writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'bootstrap.pem'), zone.rootPem);
+  const bundleDoc = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [zone.x509.raw.toString('base64')] }], spiffe_sequence: 7 });
+  const spiffeCert = await zone.server(ENDPOINT_ID);
+  spiffeServer = await testServer({ cert: spiffeCert.chainPem, key: spiffeCert.keyPem }, (_q, res) => res.end(bundleDoc));
+  const otherCert = await zone.server('spiffe://zone-b.test/impostor');
+  otherIdServer = await testServer({ cert: otherCert.chainPem, key: otherCert.keyPem }, (_q, res) => res.end(bundleDoc));
+  servers.push(spiffeServer, otherIdServer);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function webServer(handler: Parameters<typeof testServer>[1]): Promise<TestServer> {
+  const c = await web.server();
+  const s = await testServer({ cert: c.chainPem, key: c.keyPem }, handler);
+  servers.push(s);
+  return s;
+}
+const webProfile = () => ({ kind: 'https_web' as const, ca: [web.rootPem] });
+const kind = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof FetchError || e instanceof SourceError ? e.kind : String(e)));
+
+describe('boundedGet', () => {
+  it('https_web with a configured CA; fails against the system roots', async () => {
+    const s = await webServer((_q, res) => res.end('hello'));
+    const r = await boundedGet(s.url, webProfile(), limits);
+    expect([r.status, r.body.toString()]).toEqual([200, 'hello']);
+    expect(await kind(boundedGet(s.url, { kind: 'https_web' }, limits))).toBe('tls');
+  });
+
+  it('refuses a plain http URL for an https profile', async () => {
+    expect(await kind(boundedGet('http://127.0.0.1:1/x', webProfile(), limits))).toBe('tls');
+  });
+
+  it('bounds the size: declared and streamed', async () => {
+    const declared = await webServer((_q, res) => res.writeHead(200, { 'content-length': '100000' }).end('x'.repeat(100_000)));
+    expect(await kind(boundedGet(declared.url, webProfile(), limits))).toBe('too_large');
+    const chunked = await webServer((_q, res) => {
+      res.writeHead(200);
+      for (let i = 0; i < 10; i++) res.write('y'.repeat(1000));
+      res.end();
+    });
+    expect(await kind(boundedGet(chunked.url, webProfile(), limits))).toBe('too_large');
+  });
+
+  it('bounds the time: no response, and a body that never ends', async () => {
+    const silent = await webServer(() => undefined);
+    const t0 = Date.now();
+    expect(await kind(boundedGet(silent.url, webProfile(), limits))).toBe('timeout');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const trickle = await webServer((_q, res) => {
+      res.writeHead(200);
+      const t = setInterval(() => res.write('.'), 100);
+      res.on('close', () => clearInterval(t));
+    });
+    expect(await kind(boundedGet(trickle.url, webProfile(), limits))).toBe('timeout');
+  });
+
+  it('https_spiffe: accepts only the configured SPIFFE ID, chained to the given roots, whatever the host name', async () => {
+    const profile = (id: string, roots = [zone.rootPem]) => ({ kind: 'https_spiffe' as const, endpointId: id, roots: () => roots });
+    expect((await boundedGet(spiffeServer.url, profile(ENDPOINT_ID), limits)).status).toBe(200);
+    expect(await kind(boundedGet(otherIdServer.url, profile(ENDPOINT_ID), limits))).toBe('identity');
+    expect(await kind(boundedGet(spiffeServer.url, profile(ENDPOINT_ID, [web.rootPem]), limits))).toBe('tls');
+  });
+});
+
+describe('sources', () => {
+  const td = TrustDomain.parse('zone-b.test');
+  const src = (cfg: Parameters<typeof createSource>[0]) => createSource(cfg, td, limits, { current: () => undefined });
+
+  it('https_spiffe with a bootstrap bundle fetches and parses the bundle', async () => {
+    const b = await src({ https_spiffe: { url: spiffeServer.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } }).fetch();
+    expect([b.x509Authorities.length, b.sequence]).toEqual([1, 7]);
+  });
+
+  it('https_spiffe: a wrong endpoint SPIFFE ID is refused', async () => {
+    const s = src({ https_spiffe: { url: otherIdServer.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } });
+    expect(await kind(s.fetch())).toBe('identity');
+  });
+
+  it('https_spiffe: a redirect to a server with another SPIFFE ID is refused; one to the same ID is followed', async () => {
+    const c = await zone.server(ENDPOINT_ID);
+    const toOther = await testServer({ cert: c.chainPem, key: c.keyPem }, (_q, res) => res.writeHead(302, { location: otherIdServer.url }).end());
+    const toSame = await testServer({ cert: c.chainPem, key: c.keyPem }, (_q, res) => res.writeHead(307, { location: spiffeServer.url }).end());
+    servers.push(toOther, toSame);
+    const boot = join(dir, 'bootstrap.pem');
+    expect(await kind(src({ https_spiffe: { url: toOther.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: boot } }).fetch())).toBe('identity');
+    expect(await kind(src({ https_spiffe: { url: toSame.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: boot } }).fetch())).toBe('ok');
+  });
+
+  it('https_web: non-200 and non-bundle bodies are errors with their kind', async () => {
+    const s404 = await webServer((_q, res) => res.writeHead(404).end());
+    const junk = await webServer((_q, res) => res.end('{"not":"a bundle"}'));
+    expect(await kind(src({ https_web: { url: s404.url, ca: join(dir, 'web-ca.pem') } }).fetch())).toBe('status');
+    expect(await kind(src({ https_web: { url: junk.url, ca: join(dir, 'web-ca.pem') } }).fetch())).toBe('parse');
+  });
+});
