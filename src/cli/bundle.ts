@@ -70,11 +70,11 @@ interface AuthorityRow {
 
 function rows(b: Bundle): AuthorityRow[] {
   const x509 = b.x509Authorities.map((c): AuthorityRow => {
-    let spiffeId: string | null = null;
+    let spiffeId: string | null;
     try {
       spiffeId = certInfo(c).uris.find((u) => u.startsWith('spiffe://')) ?? null;
     } catch {
-      spiffeId = null;
+      spiffeId = null; // an authority with unreadable extensions still gets listed
     }
     return {
       kind: 'x509',
