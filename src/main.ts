@@ -110,7 +110,8 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
         address: ep.address,
         port: ep.port,
         bundles: trust.bundles,
-        refreshHintSeconds: config.federation.refresh.defaultSeconds,
+        // spiffe_refresh_hint is whole seconds
+        refreshHintSeconds: Math.max(1, Math.round(config.federation.refresh.defaultSeconds)),
         tls: ep.profile === 'https_web' ? { profile: 'https_web', cert: ep.cert!, key: ep.key! } : { profile: 'https_spiffe', identity: identity! },
       });
       log.info({ port: bundleEndpoint.port, profile: ep.profile, trustDomain: ep.trustDomain }, 'bundle endpoint listening');
