@@ -85,4 +85,27 @@ describe('config', () => {
     expect(def.config.rules.length).toBeGreaterThan(0);
     expect(def.config.trust.length).toBe(2);
   });
+
+  it('trust sources: exactly one of bundle or source; endpoint and identity requirements', () => {
+    expect(problems('trust: [{trustDomain: a.test}]')).toEqual([expect.stringMatching(/trust\[0\]: give exactly one of "bundle"/)]);
+    expect(problems('trust: [{trustDomain: a.test, bundle: b, source: {file: c}}]')).toEqual([expect.stringMatching(/exactly one/)]);
+    expect(problems('trust: [{trustDomain: a.test, source: {https_web: {url: "not a url"}}}]')).not.toEqual([]);
+    expect(problems('trust: [{trustDomain: a.test, source: {https_spiffe: {url: "https://x", bootstrap: b}}}]')).not.toEqual([]);
+    expect(
+      problems('trust: [{trustDomain: a.test, bundle: b}]\nfederation: {endpoint: {trustDomain: a.test, profile: https_spiffe}}'),
+    ).toEqual([expect.stringMatching(/https_spiffe profile serves with the local SVID/)]);
+    expect(problems('trust: [{trustDomain: a.test, bundle: b}]\nfederation: {endpoint: {trustDomain: a.test, profile: https_web}}')).toEqual([
+      expect.stringMatching(/https_web profile needs cert and key/),
+    ]);
+    expect(problems('trust: [{trustDomain: a.test, bundle: b}]\nfederation: {endpoint: {trustDomain: z.test, profile: https_web, cert: c, key: k}}')).toEqual([
+      expect.stringMatching(/"z\.test" is not a trust domain under trust\[\]/),
+    ]);
+    const { config } = parseConfig(
+      'trust: [{trustDomain: a.test, source: {https_spiffe: {url: "https://h/b", endpointSpiffeId: "spiffe://a.test/s", bootstrap: boot.pem}}}]\nidentity: {cert: s.pem, key: s.key}',
+      'c.yaml',
+      '/etc/zg',
+    );
+    expect(config.trust[0]?.source).toEqual({ https_spiffe: { url: 'https://h/b', endpointSpiffeId: 'spiffe://a.test/s', bootstrap: '/etc/zg/boot.pem' } });
+    expect(config.identity).toEqual({ cert: '/etc/zg/s.pem', key: '/etc/zg/s.key' });
+  });
 });

@@ -1,0 +1,89 @@
+/** `zonegate bundle show` and `bundle fetch` (https_web, against zonegate's own endpoint) as a user runs them. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLES_DIR } from '../../src/paths.js';
+import { BIN, zonegate } from '../helpers/cli.js';
+import { startWith, type Started } from '../helpers/zonegate.js';
+import { TestCA } from '../fixtures/pki.js';
+
+const run = async (args: string[]) => {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args]);
+    return { code: 0, stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, stdout: e.stdout };
+  }
+};
+
+describe('zonegate bundle show', () => {
+  it('lists the authorities of a PEM bundle as a table and as JSON', () => {
+    const file = join(EXAMPLES_DIR, 'certs/zone-a.root.pem');
+    const table = zonegate(['bundle', 'show', file]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^sequence: -\s+refresh hint: - s\s+authorities: 1/);
+    expect(table.stdout).toMatch(/x509 +O=zonegate example, CN=zone-a\.example root +spiffe:\/\/zone-a\.example +20\d\d-/);
+    const json = JSON.parse(zonegate(['bundle', 'show', file, '--json']).stdout);
+    expect(json.authorities).toEqual([expect.objectContaining({ kind: 'x509', spiffeId: 'spiffe://zone-a.example', keyId: null })]);
+  });
+
+  it('shows JWT authorities with their key ids, sequence and hint', () => {
+    const file = new URL('../../../shared/conformance/spiffe/go-spiffe/spiffebundle/spiffebundle_valid_2.json', import.meta.url).pathname;
+    const json = JSON.parse(zonegate(['bundle', 'show', file, '--json']).stdout);
+    expect([json.sequence, json.refreshHintSeconds]).toEqual([1, 60]);
+    expect(json.authorities.filter((a: { kind: string }) => a.kind === 'jwt')).toHaveLength(6);
+    expect(json.authorities.every((a: { sha256: string }) => /^[0-9a-f]{16}$/.test(a.sha256))).toBe(true);
+  });
+
+  it('an invalid bundle or missing file exits 2', () => {
+    expect(zonegate(['bundle', 'show', join(EXAMPLES_DIR, 'zonegate.yaml')]).code).toBe(2);
+    expect(zonegate(['bundle', 'show', '/nonexistent']).code).toBe(2);
+  });
+});
+
+describe('zonegate bundle fetch over https_web', () => {
+  let s: Started;
+  let ca: TestCA;
+  let dir: string;
+  beforeAll(async () => {
+    ca = await TestCA.create('web-pki.test');
+    const serving = await ca.server();
+    dir = mkdtempSync(join(tmpdir(), 'zg-web-'));
+    writeFileSync(join(dir, 'server.pem'), serving.chainPem);
+    writeFileSync(join(dir, 'server.key'), serving.keyPem);
+    writeFileSync(join(dir, 'ca.pem'), ca.rootPem);
+    writeFileSync(join(dir, 'zone.pem'), (await TestCA.create('zone-w.test')).rootPem);
+    s = await startWith(
+      {
+        trust: [{ trustDomain: 'zone-w.test', bundle: 'zone.pem' }],
+        federation: { endpoint: { trustDomain: 'zone-w.test', address: '127.0.0.1', port: 0, profile: 'https_web', cert: 'server.pem', key: 'server.key' } },
+      },
+      dir,
+    );
+  });
+  afterAll(async () => s?.close());
+
+  it('fetches our endpoint with --ca; without it the system roots refuse the server (exit 1 with a reason)', async () => {
+    const url = `https://127.0.0.1:${s.zg.bundleEndpoint!.port}/`;
+    const ok = await run(['bundle', 'fetch', url, '--trust-domain', 'zone-w.test', '--profile', 'https_web', '--ca', join(dir, 'ca.pem')]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).keys).toHaveLength(1);
+    const refused = await run(['bundle', 'fetch', url, '--trust-domain', 'zone-w.test', '--profile', 'https_web', '--timeout', '3']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ reason: 'ERR_BUNDLE_FETCH' });
+  });
+
+  it('usage errors exit 2', () => {
+    for (const args of [
+      ['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'x.test', '--profile', 'ftp'],
+      ['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'x.test', '--profile', 'https_spiffe'],
+      ['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'BAD', '--profile', 'https_web'],
+      ['bundle', 'fetch', 'https://127.0.0.1:1/', '--profile', 'https_web'],
+    ])
+      expect({ args, code: zonegate(args).code }).toEqual({ args, code: 2 });
+  });
+});
