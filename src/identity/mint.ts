@@ -1,0 +1,49 @@
+/**
+ * Minting common identity tokens at egress: signed with the local SVID's key, the SVID chain in
+ * `x5c`, `iss` = our SPIFFE ID. When this workload calls on behalf of a caller whose token it
+ * verified, the caller's hops move into `act` (RFC 8693), most recent first.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { LocalSvid } from '../svid/local.js';
+import { algorithmFor, signCompact, type Algorithm } from './jws.js';
+import { COMMON_IDENTITY_TYP, type Act, type Claims } from './verify.js';
+
+export interface MintOptions {
+  /** The actor: a user id, or the calling workload's SPIFFE ID. */
+  readonly sub: string;
+  /** The destination: spiffe://<trust-domain> or a destination SPIFFE ID. */
+  readonly aud: string | readonly string[];
+  readonly ttlSeconds?: number;
+  /** A verified token's claims this call is made on behalf of: its hops become our `act`. */
+  readonly onBehalfOf?: Pick<Claims, 'iss' | 'act'>;
+  /** Mapped claims from the original credential (roles, email, …). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+  /** DER of the certificate used on the mTLS hop, bound with cnf x5t#S256 (RFC 8705). */
+  readonly cnfCertDer?: Buffer;
+  readonly alg?: Algorithm;
+  readonly now?: number;
+  readonly typ?: string;
+}
+
+const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf']);
+
+/** Signs a common identity token with the local SVID. */
+export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
+  const iat = Math.floor((o.now ?? Date.now()) / 1000);
+  const alg = algorithmFor(svid.key, o.alg ?? 'ES256');
+  const act: Act | undefined = o.onBehalfOf ? { sub: o.onBehalfOf.iss, ...(o.onBehalfOf.act ? { act: o.onBehalfOf.act } : {}) } : undefined;
+  const extra = Object.fromEntries(Object.entries(o.extra ?? {}).filter(([k]) => !RESERVED.has(k)));
+  const claims = {
+    ...extra,
+    iss: svid.id.value,
+    sub: o.sub,
+    aud: typeof o.aud === 'string' ? o.aud : [...o.aud],
+    iat,
+    exp: iat + (o.ttlSeconds ?? 60),
+    jti: randomUUID(),
+    ...(act ? { act } : {}),
+    ...(o.cnfCertDer ? { cnf: { 'x5t#S256': createHash('sha256').update(o.cnfCertDer).digest('base64url') } } : {}),
+  };
+  const header = { alg, typ: o.typ ?? COMMON_IDENTITY_TYP, x5c: svid.chain.map((c) => c.raw.toString('base64')) };
+  return signCompact(header, claims, alg, svid.key);
+}

@@ -1,0 +1,257 @@
+/**
+ * Common identity verification (docs/common-identity.md). A token is checked in this order, and
+ * nothing in it is trusted before the step that proves it:
+ *   size → shape → header (alg allowlist, typ, no jku/x5u, no unknown crit, x5c present)
+ *   → claims shape → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
+ *   `iss` → signature with the leaf key
+ * (all of which depend only on the token and the bundle, so they are cached), then per request:
+ *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
+ *   → act chain → replay.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { X509BundleSource } from '../bundle/set.js';
+import { ZonegateError, type ReasonCode } from '../errors.js';
+import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
+import { parseCertificates } from '../svid/parse.js';
+import { verifyX509Svid } from '../svid/x509.js';
+import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+
+export const COMMON_IDENTITY_TYP = 'ci+jwt';
+const KNOWN_CRIT = new Set<string>();
+
+export interface Claims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: readonly string[];
+  readonly iat: number;
+  readonly exp: number;
+  readonly nbf?: number;
+  readonly jti?: string;
+  readonly cnf?: { readonly 'x5t#S256'?: string };
+  readonly act?: Act;
+  readonly [claim: string]: unknown;
+}
+export interface Act {
+  readonly sub: string;
+  readonly act?: Act;
+}
+
+export interface TokenRules {
+  readonly algorithms: ReadonlySet<Algorithm>;
+  readonly maxBytes: number;
+  readonly maxLifetimeSeconds: number;
+  readonly skewSeconds: number;
+  /** Accepted `aud` values: this zone (spiffe://td) and/or this service's SPIFFE ID. */
+  readonly audiences: ReadonlySet<string>;
+  readonly maxActDepth: number;
+  /** `iss` must equal the mTLS peer's SPIFFE ID. */
+  readonly bindToPeer: boolean;
+  /** A `cnf` claim is required (it is always checked when present). */
+  readonly requireCnf: boolean;
+  readonly typ: string;
+}
+
+export interface RequestContext {
+  readonly now: number;
+  /** The verified SPIFFE ID of the mTLS peer, if any. */
+  readonly peerId?: string;
+  /** The peer certificate's DER, for cnf (RFC 8705 x5t#S256). */
+  readonly peerCertDer?: Buffer;
+}
+
+export type TokenResult =
+  | { readonly ok: true; readonly claims: Claims; readonly issuer: SpiffeId; readonly actors: readonly string[] }
+  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+
+interface Entry {
+  readonly intrinsic?: Intrinsic;
+  readonly error?: { code: ReasonCode; message: string };
+  /** Trust domain whose bundle generation the entry depends on. */
+  readonly td?: TrustDomain;
+  readonly gen: number;
+}
+
+interface Intrinsic {
+  readonly claims: Claims;
+  readonly issuer: SpiffeId;
+  readonly actors: readonly string[];
+}
+
+const fail = (code: ReasonCode, message: string): never => {
+  throw new ZonegateError(code, `token: ${message}`);
+};
+
+function json(part: string, what: string): Record<string, unknown> {
+  const bytes = b64urlDecode(part);
+  if (!bytes) return fail('ERR_TOKEN_MALFORMED', `${what} is not base64url`);
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return fail('ERR_TOKEN_MALFORMED', `${what} is not JSON`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('ERR_TOKEN_MALFORMED', `${what} is not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Flattens `act` into the list of previous hops, outermost (most recent) first. */
+function actChain(act: unknown, max: number): string[] {
+  const hops: string[] = [];
+  let cur = act;
+  while (cur !== undefined) {
+    if (hops.length >= max) fail('ERR_TOKEN_ACT_DEPTH', `act chain deeper than ${max}`);
+    if (typeof cur !== 'object' || cur === null || typeof (cur as Act).sub !== 'string')
+      fail('ERR_TOKEN_ACT_INVALID', 'an act hop has no sub');
+    const sub = (cur as Act).sub;
+    if (!SpiffeId.tryParse(sub)) fail('ERR_TOKEN_ACT_INVALID', `act hop "${sub.slice(0, 80)}" is not a SPIFFE ID`);
+    hops.push(sub);
+    cur = (cur as Act).act;
+  }
+  return hops;
+}
+
+/** Verifies common identity tokens against an X.509 bundle source, with caches. */
+export class CommonIdentityVerifier {
+  private readonly tokens: LRUCache<string, Entry>;
+  /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
+  private readonly chains: LRUCache<string, { id: SpiffeId; key: KeyObject; gen: number }>;
+  private readonly seen: LRUCache<string, true> | undefined;
+  /** Full verifications performed (cache misses), for tests and metrics. */
+  verifications = 0;
+
+  constructor(
+    private readonly bundles: X509BundleSource,
+    private readonly rules: TokenRules,
+    opts: { cacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+  ) {
+    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000 });
+    this.chains = new LRUCache({ max: 10_000 });
+    this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
+    this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
+  }
+  private readonly negativeTtlMs: number;
+
+  /** Verifies one token for one request. Never throws for a bad token. */
+  verify(token: string, ctx: RequestContext): TokenResult {
+    try {
+      if (token.length > this.rules.maxBytes) fail('ERR_TOKEN_TOO_LARGE', `${token.length} bytes (limit ${this.rules.maxBytes})`);
+      const key = createHash('sha256').update(token).digest('base64url');
+      let entry = this.tokens.get(key);
+      if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
+      if (!entry) {
+        this.verifications++;
+        entry = this.intrinsic(token);
+        const ttl = entry.intrinsic ? Math.max(1, (entry.intrinsic.claims.exp + this.rules.skewSeconds) * 1000 - ctx.now) : this.negativeTtlMs;
+        this.tokens.set(key, entry, { ttl });
+      }
+      if (entry.error) return { ok: false, ...entry.error };
+      const v = entry.intrinsic!;
+      this.perRequest(v, ctx);
+      return { ok: true, claims: v.claims, issuer: v.issuer, actors: v.actors };
+    } catch (err) {
+      if (err instanceof ZonegateError) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+  }
+
+  private generation(td: TrustDomain): number {
+    return this.bundles.generation?.(td) ?? 0;
+  }
+
+  /** Everything that depends only on the token and the bundles (cached). */
+  private intrinsic(token: string): Entry {
+    let td: TrustDomain | undefined;
+    const gen = () => (td ? this.generation(td) : 0);
+    try {
+      const parts = token.split('.');
+      if (parts.length !== 3) fail('ERR_TOKEN_MALFORMED', 'not three dot-separated parts');
+      const [h, p, s] = parts as [string, string, string];
+      const header = json(h, 'header');
+      const alg = header.alg;
+      if (!isAlgorithm(alg) || !this.rules.algorithms.has(alg)) fail('ERR_TOKEN_ALG', `alg "${String(alg).slice(0, 20)}" is not allowed`);
+      if (header.typ !== this.rules.typ) fail('ERR_TOKEN_TYPE', `typ must be "${this.rules.typ}"`);
+      if ('jku' in header || 'x5u' in header || 'jwk' in header) fail('ERR_TOKEN_KEY_URL', 'jku, x5u and jwk are never followed');
+      if ('crit' in header) {
+        const crit = header.crit;
+        if (!Array.isArray(crit) || crit.length === 0 || crit.some((c) => typeof c !== 'string' || !KNOWN_CRIT.has(c)))
+          fail('ERR_TOKEN_CRIT', 'unknown crit extension');
+      }
+      const x5c = header.x5c;
+      if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(c)))
+        fail('ERR_TOKEN_X5C', 'x5c must be a non-empty array of base64 certificates');
+      const claims = json(p, 'payload');
+      const iss = claims.iss;
+      if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
+      const issuer = SpiffeId.tryParse(iss);
+      if (!issuer || issuer.isRoot) return fail('ERR_TOKEN_CLAIMS', 'iss is not a workload SPIFFE ID');
+      td = issuer.trustDomain;
+      if (typeof claims.sub !== 'string' || claims.sub === '') fail('ERR_TOKEN_CLAIMS', 'sub is missing');
+      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+      if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
+      if (!isNum(claims.exp) || !isNum(claims.iat)) fail('ERR_TOKEN_CLAIMS', 'exp and iat are required numbers');
+      if (claims.nbf !== undefined && !isNum(claims.nbf)) fail('ERR_TOKEN_CLAIMS', 'nbf is not a number');
+      if (claims.jti !== undefined && typeof claims.jti !== 'string') fail('ERR_TOKEN_CLAIMS', 'jti is not a string');
+
+      // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
+      const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
+      let signer = this.chains.get(chainKey);
+      if (signer && signer.gen !== this.generation(signer.id.trustDomain)) signer = undefined;
+      if (!signer) {
+        let chain;
+        try {
+          chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+        } catch (err) {
+          return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
+        }
+        let id: SpiffeId;
+        try {
+          // verified against the bundle of the leaf's own trust domain only
+          id = verifyX509Svid(chain, this.bundles).id;
+        } catch (err) {
+          return fail('ERR_TOKEN_CHAIN', `x5c: ${(err as ZonegateError).code}: ${(err as Error).message}`);
+        }
+        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain) };
+        this.chains.set(chainKey, signer);
+      }
+      if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
+      const key = signer.key;
+      if (!keyFits(alg as Algorithm, key)) fail('ERR_TOKEN_ALG', `alg ${String(alg)} does not fit the signer's ${key.asymmetricKeyType} key`);
+      const sig = b64urlDecode(s);
+      if (!sig || !verifySignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
+      const actors = actChain(claims.act, this.rules.maxActDepth);
+      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors }, td, gen: gen() };
+    } catch (err) {
+      if (!(err instanceof ZonegateError)) throw err;
+      return { error: { code: err.code, message: err.message }, ...(td ? { td } : {}), gen: gen() };
+    }
+  }
+
+  /** The checks that depend on the request and the clock (cheap, never cached). */
+  private perRequest(v: Intrinsic, ctx: RequestContext): void {
+    const now = ctx.now / 1000;
+    const skew = this.rules.skewSeconds;
+    const c = v.claims;
+    if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
+    if (c.nbf !== undefined && now + skew < c.nbf) fail('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
+    if (now + skew < c.iat) fail('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
+    if (c.exp - c.iat > this.rules.maxLifetimeSeconds)
+      fail('ERR_TOKEN_LIFETIME', `lifetime ${c.exp - c.iat} s exceeds ${this.rules.maxLifetimeSeconds} s`);
+    if (!c.aud.some((a) => this.rules.audiences.has(a))) fail('ERR_TOKEN_AUDIENCE', `aud ${JSON.stringify(c.aud).slice(0, 200)} does not name this zone`);
+    if (this.rules.bindToPeer && c.iss !== ctx.peerId)
+      fail('ERR_TOKEN_PEER_MISMATCH', `signer ${c.iss} is not the mTLS peer ${ctx.peerId ?? '(none)'}`);
+    const thumb = c.cnf?.['x5t#S256'];
+    if (thumb !== undefined || this.rules.requireCnf) {
+      if (!ctx.peerCertDer) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
+      const want = createHash('sha256').update(ctx.peerCertDer!).digest('base64url');
+      if (thumb !== want) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
+    }
+    if (this.seen && c.jti !== undefined) {
+      const k = `${c.iss} ${c.jti}`;
+      if (this.seen.has(k)) fail('ERR_TOKEN_REPLAYED', 'jti seen before');
+      this.seen.set(k, true, { ttl: Math.max(1, (c.exp + skew) * 1000 - ctx.now) });
+    }
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Common identity verification against forgeries built by hand (raw base64url and node:crypto),
+ * not only through a JWT library: each one is denied with its own reason.
+ */
+import { createHash, createHmac, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Bundle } from '../../src/bundle/bundle.js';
+import { BundleSet } from '../../src/bundle/set.js';
+import { TrustDomain } from '../../src/spiffe/id.js';
+import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
+import { mintCommonIdentity } from '../../src/identity/mint.js';
+import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
+import { ALGORITHMS } from '../../src/identity/jws.js';
+import { selfSignedSvid, TestCA, type Issued } from '../fixtures/pki.js';
+
+const A = 'zone-a.test';
+const B = 'zone-b.test';
+const ME = `spiffe://${A}/ns/web/sa/frontend`;
+const NOW = Date.now();
+const now = Math.floor(NOW / 1000);
+let caA: TestCA;
+let caB: TestCA;
+let set: BundleSet;
+let me: Issued;
+let svid: LocalSvid;
+let key: KeyObject;
+
+const rules: TokenRules = {
+  algorithms: new Set(ALGORITHMS),
+  maxBytes: 16 * 1024,
+  maxLifetimeSeconds: 600,
+  skewSeconds: 30,
+  audiences: new Set([`spiffe://${B}`]),
+  maxActDepth: 5,
+  bindToPeer: true,
+  requireCnf: false,
+  typ: 'ci+jwt',
+};
+const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
+const x5c = (i: Issued) => [i.cert.raw.toString('base64')];
+
+/** A token built by hand: header, claims, and an ES256 signature by `signer` (or a given signature). */
+function forge(header: object, claims: object, signer: KeyObject | null = key, sig?: Buffer): string {
+  const input = `${b64(header)}.${b64(claims)}`;
+  const s = sig ?? (signer ? sign('sha256', Buffer.from(input), { key: signer, dsaEncoding: 'ieee-p1363' }) : Buffer.alloc(0));
+  return `${input}.${s.toString('base64url')}`;
+}
+const header = (extra: object = {}) => ({ alg: 'ES256', typ: 'ci+jwt', x5c: x5c(me), ...extra });
+const claims = (extra: object = {}) => ({ iss: ME, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60, jti: 'j1', ...extra });
+
+function code(verifier: CommonIdentityVerifier, token: string, ctx: { peerId?: string; peerCertDer?: Buffer; now?: number } = {}) {
+  const r = verifier.verify(token, { now: ctx.now ?? NOW, peerId: 'peerId' in ctx ? ctx.peerId : ME, ...(ctx.peerCertDer ? { peerCertDer: ctx.peerCertDer } : {}) });
+  return r.ok ? 'ok' : r.code;
+}
+
+beforeAll(async () => {
+  caA = await TestCA.create(A);
+  caB = await TestCA.create(B);
+  set = new BundleSet();
+  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
+  set.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] }));
+  me = await caA.issue(ME);
+  svid = loadX509Svid(Buffer.from(me.chainPem), Buffer.from(me.keyPem));
+  key = createPrivateKey(me.keyPem);
+});
+
+describe('common identity: accepted', () => {
+  it('a hand-built token and a minted one', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    expect(code(v, forge(header(), claims()))).toBe('ok');
+    const minted = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
+    const r = v.verify(minted, { now: NOW, peerId: ME });
+    expect(r).toMatchObject({ ok: true, claims: { iss: ME, sub: 'alice', aud: [`spiffe://${B}`] }, actors: [] });
+  });
+
+  it.each(['P-384', 'Ed25519', 'RSA', 'RSA-PSS'] as const)('minted with a %s SVID key', async (keyType) => {
+    const s = await caA.issue(`spiffe://${A}/k/${keyType}`, { keyType });
+    const local = loadX509Svid(Buffer.from(s.chainPem), Buffer.from(s.keyPem));
+    const alg = keyType === 'RSA-PSS' ? 'PS256' : undefined;
+    const t = mintCommonIdentity(local, { sub: 'alice', aud: `spiffe://${B}`, ...(alg ? { alg } : {}) });
+    expect(JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).alg).toBe(
+      { 'P-384': 'ES384', Ed25519: 'EdDSA', RSA: 'RS256', 'RSA-PSS': 'PS256' }[keyType],
+    );
+    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: local.id.value })).toBe('ok');
+  });
+
+  it('an act chain within the limit is returned, most recent hop first', () => {
+    const act = { sub: `spiffe://${A}/gateway`, act: { sub: `spiffe://${B}/edge` } };
+    const r = new CommonIdentityVerifier(set, rules).verify(forge(header(), claims({ act })), { now: NOW, peerId: ME });
+    expect(r).toMatchObject({ ok: true, actors: [`spiffe://${A}/gateway`, `spiffe://${B}/edge`] });
+  });
+});
+
+describe('common identity: each forgery has its own reason', () => {
+  const cases: [string, () => Promise<string> | string, string, object?][] = [
+    ['alg none', () => forge(header({ alg: 'none' }), claims(), null), 'ERR_TOKEN_ALG'],
+    [
+      'HS256 keyed with the public key',
+      () => {
+        const input = `${b64(header({ alg: 'HS256' }))}.${b64(claims())}`;
+        const secret = me.cert.publicKey.export({ format: 'pem', type: 'spki' });
+        return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+      },
+      'ERR_TOKEN_ALG',
+    ],
+    ['signature by a key other than the x5c leaf', () => forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey), 'ERR_TOKEN_SIGNATURE'],
+    [
+      'tampered payload',
+      () => {
+        const [h, , s] = forge(header(), claims()).split('.');
+        return `${h}.${b64(claims({ sub: 'admin' }))}.${s}`;
+      },
+      'ERR_TOKEN_SIGNATURE',
+    ],
+    [
+      'x5c self-signed',
+      async () => {
+        const self = await selfSignedSvid(ME);
+        return forge(header({ x5c: x5c(self) }), claims(), createPrivateKey(self.keyPem));
+      },
+      'ERR_TOKEN_CHAIN',
+    ],
+    ['x5c chaining to A\'s root while iss names B', () => forge(header(), claims({ iss: `spiffe://${B}/ns/web/sa/frontend` })), 'ERR_TOKEN_ISSUER_MISMATCH', { peerId: `spiffe://${B}/ns/web/sa/frontend` }],
+    [
+      'x5c leaf claiming B, signed by A\'s CA',
+      async () => {
+        const forged = await caA.issue(`spiffe://${B}/ns/web/sa/frontend`);
+        return forge(header({ x5c: x5c(forged) }), claims({ iss: `spiffe://${B}/ns/web/sa/frontend` }), createPrivateKey(forged.keyPem));
+      },
+      'ERR_TOKEN_CHAIN',
+      { peerId: `spiffe://${B}/ns/web/sa/frontend` },
+    ],
+    ['x5c leaf ID ≠ iss', () => forge(header(), claims({ iss: `spiffe://${A}/ns/web/sa/admin` })), 'ERR_TOKEN_ISSUER_MISMATCH', { peerId: `spiffe://${A}/ns/web/sa/admin` }],
+    ['expired', () => forge(header(), claims({ iat: now - 300, exp: now - 60 })), 'ERR_TOKEN_EXPIRED'],
+    ['nbf in the future', () => forge(header(), claims({ nbf: now + 120 })), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['iat in the future', () => forge(header(), claims({ iat: now + 120, exp: now + 180 })), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['lifetime above the maximum', () => forge(header(), claims({ exp: now + 3600 })), 'ERR_TOKEN_LIFETIME'],
+    ['wrong aud', () => forge(header(), claims({ aud: [`spiffe://${A}`, 'spiffe://other.test'] })), 'ERR_TOKEN_AUDIENCE'],
+    ['peer SPIFFE ID ≠ iss', () => forge(header(), claims()), 'ERR_TOKEN_PEER_MISMATCH', { peerId: `spiffe://${A}/ns/web/sa/other` }],
+    ['no peer at all', () => forge(header(), claims()), 'ERR_TOKEN_PEER_MISMATCH', { peerId: undefined }],
+    ['cnf mismatch', () => forge(header(), claims({ cnf: { 'x5t#S256': 'A'.repeat(43) } })), 'ERR_TOKEN_CNF_MISMATCH', { peerCertDer: Buffer.from('other cert') }],
+    [
+      'act too deep',
+      () => {
+        let act: object | undefined;
+        for (let i = 0; i < 6; i++) act = { sub: `spiffe://${A}/hop${i}`, ...(act ? { act } : {}) };
+        return forge(header(), claims({ act }));
+      },
+      'ERR_TOKEN_ACT_DEPTH',
+    ],
+    ['act hop not a SPIFFE ID', () => forge(header(), claims({ act: { sub: 'https://evil.example/' } })), 'ERR_TOKEN_ACT_INVALID'],
+    ['unknown crit', () => forge(header({ crit: ['exp-policy'], 'exp-policy': 1 }), claims()), 'ERR_TOKEN_CRIT'],
+    ['jku present', () => forge(header({ jku: 'https://evil.example/jwks' }), claims()), 'ERR_TOKEN_KEY_URL'],
+    ['x5u present', () => forge(header({ x5u: 'https://evil.example/cert' }), claims()), 'ERR_TOKEN_KEY_URL'],
+    ['embedded jwk', () => forge(header({ jwk: { kty: 'EC' } }), claims()), 'ERR_TOKEN_KEY_URL'],
+    ['token of 64 KiB', () => forge(header(), claims({ pad: 'x'.repeat(64 * 1024) })), 'ERR_TOKEN_TOO_LARGE'],
+    ['wrong typ', () => forge(header({ typ: 'JWT' }), claims()), 'ERR_TOKEN_TYPE'],
+    ['no x5c', () => forge({ alg: 'ES256', typ: 'ci+jwt' }, claims()), 'ERR_TOKEN_X5C'],
+    ['x5c not a certificate', () => forge(header({ x5c: ['AAAA'] }), claims()), 'ERR_TOKEN_X5C'],
+    ['ES384 header over a P-256 key', () => forge(header({ alg: 'ES384' }), claims()), 'ERR_TOKEN_ALG'],
+    ['missing exp', () => forge(header(), { iss: ME, sub: 'a', aud: `spiffe://${B}`, iat: now }), 'ERR_TOKEN_CLAIMS'],
+    ['two parts', () => forge(header(), claims()).split('.').slice(0, 2).join('.'), 'ERR_TOKEN_MALFORMED'],
+    ['padding in base64url', () => forge(header(), claims()).replace('.', '=.'), 'ERR_TOKEN_MALFORMED'],
+    ['header is JSON array', () => `${b64([1])}.${b64(claims())}.AAAA`, 'ERR_TOKEN_MALFORMED'],
+  ];
+  it.each(cases)('%s → %s', async (_n, make, want, ctx) => {
+    expect(code(new CommonIdentityVerifier(set, rules), await make(), ctx ?? {})).toBe(want);
+  });
+
+  it('cnf that matches the peer certificate is accepted; requireCnf without cnf is denied', () => {
+    const der = me.cert.raw;
+    const thumb = createHash('sha256').update(der).digest('base64url');
+    expect(code(new CommonIdentityVerifier(set, rules), forge(header(), claims({ cnf: { 'x5t#S256': thumb } })), { peerCertDer: der })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, { ...rules, requireCnf: true }), forge(header(), claims()), { peerCertDer: der })).toBe('ERR_TOKEN_CNF_MISMATCH');
+  });
+
+  it('an algorithm outside a narrowed allowlist is denied', () => {
+    expect(code(new CommonIdentityVerifier(set, { ...rules, algorithms: new Set(['EdDSA'] as const) }), forge(header(), claims()))).toBe('ERR_TOKEN_ALG');
+  });
+
+  it('replay: a jti is accepted once when the replay cache is on', () => {
+    const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
+    const t = forge(header(), claims({ jti: 'once' }));
+    expect(code(v, t)).toBe('ok');
+    expect(code(v, t)).toBe('ERR_TOKEN_REPLAYED');
+  });
+});
+
+describe('caches', () => {
+  it('a token is verified once; the per-request checks still run on every call', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t)).toBe('ok');
+    expect(code(v, t)).toBe('ok');
+    expect(code(v, t, { peerId: `spiffe://${A}/x` })).toBe('ERR_TOKEN_PEER_MISMATCH');
+    expect(code(v, t, { now: NOW + 3600_000 })).toBe('ERR_TOKEN_EXPIRED');
+    expect(v.verifications).toBe(1);
+  });
+
+  it('a flood of one bad token costs one verification', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const bad = forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    for (let i = 0; i < 50; i++) expect(code(v, bad)).toBe('ERR_TOKEN_SIGNATURE');
+    expect(v.verifications).toBe(1);
+  });
+
+  it('a bundle change of the issuer\'s trust domain re-verifies: a removed root stops the token', () => {
+    const local = new BundleSet();
+    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
+    const v = new CommonIdentityVerifier(local, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t)).toBe('ok');
+    local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] })); // another trust domain: still cached
+    expect(code(v, t)).toBe('ok');
+    expect(v.verifications).toBe(1);
+    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.x509] }));
+    expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
+  });
+});
