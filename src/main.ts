@@ -19,9 +19,10 @@ import { registerTrustMetrics } from './federation/metrics.js';
 import { LocalIdentity } from './federation/identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
 import { TrustDomain } from './spiffe/id.js';
+import { createCarriedPhase } from './identity/phase.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(config: Config, trust: TrustManager): DecisionState {
+export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity): DecisionState {
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
@@ -29,7 +30,13 @@ export function buildDecisionState(config: Config, trust: TrustManager): Decisio
   });
   const peer = createPeerPhase(config.peer.source, verifier);
   return {
-    pipeline: createPipeline({ config, policy: compilePolicy(config.rules), peer }),
+    pipeline: createPipeline({
+      config,
+      policy: compilePolicy(config.rules),
+      peer,
+      carried: createCarriedPhase(config, trust.bundles, identity),
+      self: () => identity?.current.id,
+    }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
     response: { reasonHeader: config.deny.reasonHeader },
   };
@@ -102,7 +109,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
     }
     await trust.start();
-    state = buildDecisionState(config, trust);
+    state = buildDecisionState(config, trust, identity);
     const ep = config.federation.endpoint;
     if (ep) {
       bundleEndpoint = await startBundleEndpoint({

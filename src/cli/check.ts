@@ -12,6 +12,7 @@ import { toCheckResponse } from '../envoy/response.js';
 import { REASONS } from '../errors.js';
 import { buildDecisionState } from '../main.js';
 import { TrustManager } from '../federation/manager.js';
+import { LocalIdentity } from '../federation/identity.js';
 import { UsageError } from './errors.js';
 
 export interface CheckOptions {
@@ -49,7 +50,8 @@ export async function runCheck(opts: CheckOptions, out: (s: string) => void): Pr
   const trust = new TrustManager(loaded.config);
   await trust.start();
   trust.stop();
-  const state = buildDecisionState(loaded.config, trust);
+  const identity = loaded.config.identity ? new LocalIdentity(loaded.config.identity.cert, loaded.config.identity.key) : undefined;
+  const state = buildDecisionState(loaded.config, trust, identity);
   const outcome = decide(state, method.requestDeserialize(Buffer.from(bytes)), opts.explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {

@@ -132,6 +132,8 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   const ep = cfg.federation.endpoint;
   if (ep && !tds.has(ep.trustDomain))
     problems.push(`federation.endpoint.trustDomain: "${ep.trustDomain}" is not a trust domain under trust[]`);
+  if (cfg.commonIdentity && !cfg.identity && cfg.commonIdentity.audiences.length === 0)
+    problems.push('commonIdentity.audiences: set it, or configure identity (the default audience is derived from our SVID)');
   if (ep?.profile === 'https_spiffe' && !cfg.identity)
     problems.push('federation.endpoint: the https_spiffe profile serves with the local SVID: configure identity.cert and identity.key');
   return { problems, warnings };

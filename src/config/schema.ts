@@ -3,6 +3,7 @@
  * nothing on the request path reads YAML or re-validates.
  */
 import { z } from 'zod';
+import { ALGORITHMS } from '../identity/jws.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -30,6 +31,8 @@ const Rule = z.strictObject({
       principals: z.array(StringMatch).min(1).optional(),
       /** Trust domains of verified peers. */
       trustDomains: z.array(z.string().min(1)).min(1).optional(),
+      /** Actors (the `sub` of a verified common identity). */
+      actors: z.array(StringMatch).min(1).optional(),
     })
     .default({}),
   to: z
@@ -173,6 +176,43 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** Common identity tokens (docs/common-identity.md): verified at ingress, minted at egress. */
+  commonIdentity: z
+    .strictObject({
+      header: headerName.default('x-common-identity'),
+      /** Accepted `aud` at ingress. Default: spiffe://<our trust domain> and our SPIFFE ID. */
+      audiences: z.array(z.string().min(1)).default([]),
+      algorithms: z.array(z.enum(ALGORITHMS)).min(1).default([...ALGORITHMS]),
+      maxTokenBytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+      maxLifetimeSeconds: z.number().int().positive().default(600),
+      clockSkewSeconds: z.number().int().min(0).max(600).default(30),
+      /** The token's signer must be the mTLS peer. */
+      bindToPeer: z.boolean().default(true),
+      /** Require cnf (RFC 8705); it is checked whenever present. */
+      requireCnf: z.boolean().default(false),
+      maxActDepth: z.number().int().min(0).max(32).default(5),
+      /** Remember this many jti values to refuse replays (0: off). */
+      replayCacheSize: z.number().int().min(0).default(0),
+      /**
+       * Ingress: a request without a token is denied (ERR_NO_CARRIED_IDENTITY) unless its route
+       * sets context_extensions carried_identity: optional.
+       */
+      required: z.boolean().default(true),
+      egress: z
+        .strictObject({
+          ttlSeconds: z.number().int().min(1).max(3600).default(60),
+          /** Used when the route sets no context_extensions audience. */
+          defaultAudience: z.string().min(1).optional(),
+          /** A verified token on the outgoing request (we call on behalf of our caller) → act chain. */
+          forward: z.boolean().default(true),
+          /** With no user credential, the workload itself is the actor. */
+          workload: z.boolean().default(true),
+          /** Keep the original authorization header (default: removed once translated). */
+          keepAuthorization: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .optional(),
   /** zonegate's own X509-SVID and key, as SPIRE's spiffe-helper, cert-manager or a mesh write them. */
   identity: z.strictObject({ cert: path, key: path }).optional(),
   rules: z.array(Rule).default([]),
@@ -184,6 +224,10 @@ export const ConfigSchema = z.strictObject({
           principal: z.union([headerName, z.literal('')]).default('x-zonegate-peer'),
           trustDomain: z.union([headerName, z.literal('')]).default('x-zonegate-peer-trust-domain'),
           decisionId: z.union([headerName, z.literal('')]).default('x-zonegate-decision-id'),
+          /** The actor (sub of the verified common identity) at ingress. */
+          actor: z.union([headerName, z.literal('')]).default('x-zonegate-actor'),
+          /** The previous hops (act chain), comma-separated, most recent first. */
+          actors: z.union([headerName, z.literal('')]).default('x-zonegate-act'),
         })
         .prefault({}),
       /** More headers no client may send through: removed from every allowed request. */

@@ -34,6 +34,8 @@ function metadata(outcome: Outcome): { fields: Record<string, Value> } {
     fields.peer_verified = { boolValue: outcome.peer.verified };
   }
   if (outcome.rule) fields.rule = sv(outcome.rule);
+  fields.direction = sv(outcome.direction);
+  if (outcome.carried) fields.actor = sv(outcome.carried.actor);
   if (!outcome.allowed) fields.reason = sv(outcome.reason);
   return { fields };
 }

@@ -56,8 +56,8 @@ export interface RequestContext {
   readonly now: number;
   /** The verified SPIFFE ID of the mTLS peer, if any. */
   readonly peerId?: string;
-  /** The peer certificate's DER, for cnf (RFC 8705 x5t#S256). */
-  readonly peerCertDer?: Buffer;
+  /** base64url SHA-256 of the peer certificate's DER, for cnf (RFC 8705 x5t#S256). */
+  readonly peerThumbprint?: string;
 }
 
 export type TokenResult =
@@ -244,9 +244,8 @@ export class CommonIdentityVerifier {
       fail('ERR_TOKEN_PEER_MISMATCH', `signer ${c.iss} is not the mTLS peer ${ctx.peerId ?? '(none)'}`);
     const thumb = c.cnf?.['x5t#S256'];
     if (thumb !== undefined || this.rules.requireCnf) {
-      if (!ctx.peerCertDer) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
-      const want = createHash('sha256').update(ctx.peerCertDer!).digest('base64url');
-      if (thumb !== want) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
+      if (!ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
+      if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
     }
     if (this.seen && c.jti !== undefined) {
       const k = `${c.iss} ${c.jti}`;

@@ -17,7 +17,7 @@ export type PeerResult =
 export interface SvidVerifier {
   verifyPem(
     received: string,
-  ): { ok: true; id: SpiffeId } | { ok: false; code: ReasonCode; message: string };
+  ): { ok: true; id: SpiffeId; thumbprint: string } | { ok: false; code: ReasonCode; message: string };
 }
 
 export type PeerSource = 'certificate' | 'xfcc' | 'principal';
@@ -40,7 +40,7 @@ export function createPeerPhase(source: PeerSource, verifier: SvidVerifier | und
     if (!r.ok) return r;
     return {
       ok: true,
-      peer: { principal: r.id.value, spiffeId: r.id, trustDomain: r.id.trustDomain.name, verified: true, source: via },
+      peer: { principal: r.id.value, spiffeId: r.id, trustDomain: r.id.trustDomain.name, verified: true, source: via, thumbprint: r.thumbprint },
       detail: `verified X509-SVID ${r.id.value} (${via})`,
     };
   };

@@ -1,21 +1,30 @@
 /**
  * authorize(AuthRequest) → Outcome: the four phases in order, in one readable place.
- *   1 peer identity     who is on the other end of the mTLS connection
- *   2 carried identity  on whose behalf (common identity / JWT-SVID): not configured yet
+ *   1 peer identity     who is on the other end of the mTLS connection (ingress only: at egress
+ *                       the caller is our own workload)
+ *   2 carried identity  on whose behalf: verify the common identity (ingress) or establish the
+ *                       actor and mint one (egress)
  *   3 policy            the compiled rule set
  *   4 rewrite           what the upstream receives
+ * The direction comes from the route's context_extensions (direction: egress); ingress otherwise.
  * Synchronous, no I/O: everything it needs was loaded or compiled before the request came.
  */
 import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
+import type { CarriedPhase } from '../identity/phase.js';
 import type { PeerResult } from '../peer/phase.js';
 import type { Policy } from '../policy/rules.js';
-import type { AuthRequest, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
+import type { SpiffeId } from '../spiffe/id.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
 
 export interface PipelineDeps {
   readonly config: Config;
   readonly policy: Policy;
   readonly peer: (req: AuthRequest) => PeerResult;
+  readonly carried?: CarriedPhase | undefined;
+  /** Our own SPIFFE ID (the caller at egress), when identity is configured. */
+  readonly self?: () => SpiffeId | undefined;
+  readonly now?: () => number;
 }
 
 export interface Pipeline {
@@ -27,57 +36,89 @@ const NO_STEPS: readonly Step[] = Object.freeze([]);
 
 /** Builds the pipeline; everything derivable from the config is computed here, once. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { config, policy } = deps;
+  const { config, policy, carried: carriedPhase } = deps;
+  const now = deps.now ?? Date.now;
   const names = config.upstream.headers;
-  const identityHeaders = [names.principal, names.trustDomain, names.decisionId].filter((h) => h !== '');
+  const identityHeaders = [names.principal, names.trustDomain, names.decisionId, names.actor, names.actors].filter((h) => h !== '');
+  const carriedHeader = carriedPhase?.header;
   const guarded = [...new Set([...identityHeaders, ...config.upstream.guard])];
 
-  function rewrite(req: AuthRequest, peer: PeerIdentity): { set: HeaderToSet[]; remove: string[] } {
-    const set: HeaderToSet[] = [];
-    if (names.principal) set.push({ name: names.principal, value: peer.principal });
-    if (names.trustDomain && peer.trustDomain) set.push({ name: names.trustDomain, value: peer.trustDomain });
+  function rewrite(req: AuthRequest, direction: 'ingress' | 'egress', peer: PeerIdentity, carried: CarriedIdentity | undefined, extra: { set?: readonly HeaderToSet[]; remove?: readonly string[] }) {
+    const set: HeaderToSet[] = [...(extra.set ?? [])];
+    if (direction === 'ingress') {
+      if (names.principal) set.push({ name: names.principal, value: peer.principal });
+      if (names.trustDomain && peer.trustDomain) set.push({ name: names.trustDomain, value: peer.trustDomain });
+      if (names.actor && carried) set.push({ name: names.actor, value: carried.actor });
+      if (names.actors && carried && carried.actors.length > 0) set.push({ name: names.actors, value: carried.actors.join(',') });
+    }
     if (names.decisionId) set.push({ name: names.decisionId, value: req.id });
+    // At ingress the carried token is consumed here: the upstream gets the verified facts instead.
+    const remove = [...guarded, ...(direction === 'ingress' && carriedHeader ? [carriedHeader] : []), ...(extra.remove ?? [])];
     // Envoy applies headers_to_remove after the sets: never remove what we set.
-    const remove = guarded.filter((h) => !set.some((s) => s.name === h));
-    return { set, remove };
+    return { set, remove: [...new Set(remove)].filter((h) => !set.some((s) => s.name === h)) };
   }
 
   return {
     authorize(req, explain = false) {
       const steps: Step[] | undefined = explain ? [] : undefined;
-      const deny = (reason: ReasonCode, message: string, phase: Step['phase'], peer?: PeerIdentity, rule?: string): Outcome => {
+      const direction = req.contextExtensions.get('direction') === 'egress' ? 'egress' : 'ingress';
+      let peer: PeerIdentity | undefined;
+      let carried: CarriedIdentity | undefined;
+      const deny = (reason: ReasonCode, message: string, phase: Step['phase'], rule?: string): Outcome => {
         steps?.push({ phase, result: 'deny', detail: message, reason, ...(rule ? { rule } : {}) });
         return {
           allowed: false,
           id: req.id,
+          direction,
           reason,
           message,
           ...(rule ? { rule } : {}),
           ...(peer ? { peer } : {}),
+          ...(carried ? { carried } : {}),
           steps: steps ?? NO_STEPS,
         };
       };
 
       if (req.malformed) return deny(req.malformed.code, req.malformed.message, 'request');
-      steps?.push({ phase: 'request', result: 'ok', detail: `${req.method} ${req.host}${req.path}` });
+      steps?.push({ phase: 'request', result: 'ok', direction, detail: `${direction} ${req.method} ${req.host}${req.path}` });
 
-      const p = deps.peer(req);
-      if (!p.ok) return deny(p.code, p.message, 'peer');
-      steps?.push({ phase: 'peer', result: 'ok', detail: p.detail });
+      // 1 peer
+      if (direction === 'ingress') {
+        const p = deps.peer(req);
+        if (!p.ok) return deny(p.code, p.message, 'peer');
+        peer = p.peer;
+        steps?.push({ phase: 'peer', result: 'ok', detail: p.detail });
+      } else {
+        const self = deps.self?.();
+        if (!self) return deny('ERR_INTERNAL', 'peer: egress needs identity (the local SVID)', 'peer');
+        peer = { principal: self.value, spiffeId: self, trustDomain: self.trustDomain.name, verified: true, source: 'local' };
+        steps?.push({ phase: 'peer', result: 'ok', detail: `egress: the caller is our own workload ${self.value}` });
+      }
 
-      steps?.push({ phase: 'carried', result: 'skip', detail: 'no carried identity is configured' });
+      // 2 carried
+      let extra: { set?: readonly HeaderToSet[]; remove?: readonly string[] } = {};
+      if (carriedPhase) {
+        const c = direction === 'ingress' ? carriedPhase.ingress(req, peer, now()) : carriedPhase.egress(req, now());
+        if (!c.ok) return deny(c.code, c.message, 'carried');
+        carried = c.carried;
+        extra = { ...(c.set ? { set: c.set } : {}), ...(c.remove ? { remove: c.remove } : {}) };
+        steps?.push({ phase: 'carried', result: 'ok', detail: c.detail });
+      } else steps?.push({ phase: 'carried', result: 'skip', detail: 'no carried identity is configured' });
 
+      // 3 policy
       const decision = policy.evaluate({
-        principal: p.peer.principal,
-        trustDomain: p.peer.trustDomain,
+        principal: peer.principal,
+        trustDomain: peer.trustDomain,
         method: req.method,
         path: req.path,
         context: req.contextExtensions,
+        actor: carried?.actor,
       });
-      if (!decision.allowed) return deny(decision.reason, decision.message, 'policy', p.peer, decision.rule);
+      if (!decision.allowed) return deny(decision.reason, decision.message, 'policy', decision.rule);
       steps?.push({ phase: 'policy', result: 'ok', detail: `allow rule "${decision.rule}" matched`, rule: decision.rule });
 
-      const { set, remove } = rewrite(req, p.peer);
+      // 4 rewrite
+      const { set, remove } = rewrite(req, direction, peer, carried, extra);
       steps?.push({
         phase: 'rewrite',
         result: 'ok',
@@ -86,7 +127,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return {
         allowed: true,
         id: req.id,
-        peer: p.peer,
+        direction,
+        peer,
+        ...(carried ? { carried } : {}),
         rule: decision.rule,
         headersToSet: set,
         headersToRemove: remove,

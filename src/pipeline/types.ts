@@ -49,7 +49,18 @@ export interface PeerIdentity {
   readonly trustDomain?: string;
   /** true when zonegate verified an X509-SVID itself; false when it trusts what the proxy said. */
   readonly verified: boolean;
-  readonly source: 'principal' | 'certificate' | 'xfcc';
+  readonly source: 'principal' | 'certificate' | 'xfcc' | 'local';
+  /** base64url SHA-256 of the verified leaf (for RFC 8705 cnf binding). */
+  readonly thumbprint?: string;
+}
+
+/** On whose behalf: the verified (ingress) or established (egress) actor. */
+export interface CarriedIdentity {
+  readonly actor: string;
+  /** Previous hops, most recent first (RFC 8693 act). */
+  readonly actors: readonly string[];
+  /** The signer of a verified common identity (ingress) or our own ID (egress). */
+  readonly issuer?: string;
 }
 
 /** A header the upstream receives; zonegate always overwrites a client's copy. */
@@ -61,6 +72,7 @@ export interface HeaderToSet {
 /** One phase's account of what it saw and decided (for `zonegate check --explain`). */
 export interface Step {
   readonly phase: 'request' | 'peer' | 'carried' | 'policy' | 'rewrite';
+  readonly direction?: 'ingress' | 'egress';
   readonly result: 'ok' | 'skip' | 'deny' | 'error';
   readonly detail: string;
   readonly reason?: ReasonCode;
@@ -69,7 +81,9 @@ export interface Step {
 
 interface OutcomeBase {
   readonly id: string;
+  readonly direction: 'ingress' | 'egress';
   readonly peer?: PeerIdentity;
+  readonly carried?: CarriedIdentity;
   readonly steps: readonly Step[];
 }
 

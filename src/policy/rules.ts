@@ -13,6 +13,8 @@ export interface PolicyInput {
   readonly method: string;
   readonly path: string;
   readonly context: ReadonlyMap<string, string>;
+  /** The actor of a verified common identity, if any. */
+  readonly actor?: string | undefined;
 }
 
 export type Decision =
@@ -34,6 +36,10 @@ function compileRule(rule: RuleConfig): CompiledRule {
   if (rule.from.trustDomains) {
     const tds = new Set(rule.from.trustDomains);
     checks.push((i) => i.trustDomain !== undefined && tds.has(i.trustDomain));
+  }
+  if (rule.from.actors) {
+    const m = compileMatchers(rule.from.actors);
+    checks.push((i) => i.actor !== undefined && m(i.actor));
   }
   if (rule.to.methods) {
     const methods = new Set(rule.to.methods);

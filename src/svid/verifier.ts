@@ -15,7 +15,14 @@ import { parseCertificates } from './parse.js';
 import { verifyX509Svid } from './x509.js';
 
 export type SvidResult =
-  | { readonly ok: true; readonly id: SpiffeId; readonly trustDomain: TrustDomain; readonly notAfter: number }
+  | {
+      readonly ok: true;
+      readonly id: SpiffeId;
+      readonly trustDomain: TrustDomain;
+      readonly notAfter: number;
+      /** base64url SHA-256 of the leaf DER (RFC 8705 x5t#S256), for binding tokens to this peer. */
+      readonly thumbprint: string;
+    }
   | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
 
 export interface VerifierOptions {
@@ -92,7 +99,8 @@ export class X509SvidVerifier {
         maxChainLength: this.opts.maxChainLength ?? 5,
       });
       const generation = this.bundles.generation?.(v.id.trustDomain) ?? 0;
-      return { result: { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter }, td: v.id.trustDomain, generation };
+      const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');
+      return { result: { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint }, td: v.id.trustDomain, generation };
     } catch (err) {
       if (!(err instanceof ZonegateError)) throw err;
       // A failure for a leaf of some trust domain is retried when that trust domain's bundle changes.

@@ -21,7 +21,7 @@ describe('zonegate check', () => {
       header: { key: 'x-zonegate-peer', value: 'spiffe://zone-a.example/ns/shop/sa/frontend' },
       append: false,
     });
-    expect(out.checkResponse.okResponse.headersToRemove).toEqual(['x-zonegate-actor']);
+    expect(out.checkResponse.okResponse.headersToRemove).toEqual(['x-zonegate-actor', 'x-zonegate-act']);
     expect(out.steps).toBeUndefined();
   });
 

@@ -48,8 +48,13 @@ function forge(header: object, claims: object, signer: KeyObject | null = key, s
 const header = (extra: object = {}) => ({ alg: 'ES256', typ: 'ci+jwt', x5c: x5c(me), ...extra });
 const claims = (extra: object = {}) => ({ iss: ME, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60, jti: 'j1', ...extra });
 
+const thumbprint = (der: Buffer) => createHash('sha256').update(der).digest('base64url');
 function code(verifier: CommonIdentityVerifier, token: string, ctx: { peerId?: string; peerCertDer?: Buffer; now?: number } = {}) {
-  const r = verifier.verify(token, { now: ctx.now ?? NOW, peerId: 'peerId' in ctx ? ctx.peerId : ME, ...(ctx.peerCertDer ? { peerCertDer: ctx.peerCertDer } : {}) });
+  const r = verifier.verify(token, {
+    now: ctx.now ?? NOW,
+    ...('peerId' in ctx ? (ctx.peerId ? { peerId: ctx.peerId } : {}) : { peerId: ME }),
+    ...(ctx.peerCertDer ? { peerThumbprint: thumbprint(ctx.peerCertDer) } : {}),
+  });
   return r.ok ? 'ok' : r.code;
 }
 
@@ -169,7 +174,7 @@ describe('common identity: each forgery has its own reason', () => {
 
   it('cnf that matches the peer certificate is accepted; requireCnf without cnf is denied', () => {
     const der = me.cert.raw;
-    const thumb = createHash('sha256').update(der).digest('base64url');
+    const thumb = thumbprint(der);
     expect(code(new CommonIdentityVerifier(set, rules), forge(header(), claims({ cnf: { 'x5t#S256': thumb } })), { peerCertDer: der })).toBe('ok');
     expect(code(new CommonIdentityVerifier(set, { ...rules, requireCnf: true }), forge(header(), claims()), { peerCertDer: der })).toBe('ERR_TOKEN_CNF_MISMATCH');
   });

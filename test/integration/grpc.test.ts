@@ -44,7 +44,7 @@ describe('Check over gRPC', () => {
     // append explicitly false on every header: overwrite on every Envoy version
     for (const h of r.ok_response?.headers ?? []) expect(h.append).toEqual({ value: false });
     // guarded header removed; nothing we set is also removed (Envoy removes after setting)
-    expect(r.ok_response?.headers_to_remove).toEqual(['x-zonegate-actor']);
+    expect(r.ok_response?.headers_to_remove).toEqual(['x-zonegate-actor', 'x-zonegate-act']);
     expect(r.dynamic_metadata?.fields.rule?.stringValue).toBe('frontend-calls-api');
     expect(r.dynamic_metadata?.fields.peer_verified?.boolValue).toBe(true);
   });

@@ -1,0 +1,122 @@
+/**
+ * Phase 2, the carried identity: on whose behalf the call is made.
+ * - ingress: the common identity token in the configured header is verified (and bound to the
+ *   mTLS peer); a request without one is denied unless its route allows anonymous callers
+ *   (context_extensions carried_identity: optional).
+ * - egress: the actor is established from the local request — a verified common identity the
+ *   app forwards (we call on behalf of our caller: its hops go into act), else the workload
+ *   itself — and a token is minted with the local SVID for the destination.
+ */
+import type { Config } from '../config/schema.js';
+import type { ReasonCode } from '../errors.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { LocalIdentity } from '../federation/identity.js';
+import type { X509BundleSource } from '../bundle/set.js';
+import { SpiffeId } from '../spiffe/id.js';
+import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './verify.js';
+import { mintCommonIdentity } from './mint.js';
+
+export type CarriedResult =
+  | {
+      readonly ok: true;
+      readonly carried?: CarriedIdentity;
+      readonly detail: string;
+      /** Egress: headers to set (the minted token) and remove (the original credential). */
+      readonly set?: readonly HeaderToSet[];
+      readonly remove?: readonly string[];
+    }
+  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+
+export interface CarriedPhase {
+  ingress(req: AuthRequest, peer: PeerIdentity | undefined, now: number): CarriedResult;
+  egress(req: AuthRequest, now: number): CarriedResult;
+  readonly header: string;
+}
+
+/** Builds the carried-identity phase; undefined when common identity is not configured. */
+export function createCarriedPhase(config: Config, bundles: X509BundleSource, identity: LocalIdentity | undefined): CarriedPhase | undefined {
+  const ci = config.commonIdentity;
+  if (!ci) return undefined;
+  const ownId = identity?.current.id;
+  const audiences = ci.audiences.length > 0 ? ci.audiences : ownId ? [ownId.trustDomain.idString, ownId.value] : [];
+  const rules: TokenRules = {
+    algorithms: new Set(ci.algorithms),
+    maxBytes: ci.maxTokenBytes,
+    maxLifetimeSeconds: ci.maxLifetimeSeconds,
+    skewSeconds: ci.clockSkewSeconds,
+    audiences: new Set(audiences),
+    maxActDepth: ci.maxActDepth,
+    bindToPeer: ci.bindToPeer,
+    requireCnf: ci.requireCnf,
+    typ: COMMON_IDENTITY_TYP,
+  };
+  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
+  // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
+  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
+  const header = ci.header;
+
+  /** One token, or a reason: absent, repeated, or several joined by a proxy. */
+  const readToken = (req: AuthRequest): { token?: string; error?: CarriedResult } => {
+    const raw = req.headers.get(header);
+    if (raw === undefined || raw === '') return {};
+    if (req.duplicateHeaders.has(header) || raw.includes(','))
+      return { error: { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: `carried: more than one token in ${header}` } };
+    if (req.nonUtf8Headers.has(header)) return { error: { ok: false, code: 'ERR_TOKEN_MALFORMED', message: `carried: ${header} is not UTF-8` } };
+    return { token: raw.trim() };
+  };
+
+  return {
+    header,
+    ingress(req, peer, now) {
+      const { token, error } = readToken(req);
+      if (error) return error;
+      if (token === undefined) {
+        if (!ci.required || req.contextExtensions.get('carried_identity') === 'optional')
+          return { ok: true, detail: `no ${header}; the route allows anonymous callers` };
+        return { ok: false, code: 'ERR_NO_CARRIED_IDENTITY', message: `carried: no ${header} token` };
+      }
+      const r = verifier.verify(token, {
+        now,
+        ...(peer?.spiffeId ? { peerId: peer.spiffeId.value } : {}),
+        ...(peer?.thumbprint ? { peerThumbprint: peer.thumbprint } : {}),
+      });
+      if (!r.ok) return r;
+      return {
+        ok: true,
+        carried: { actor: r.claims.sub, actors: r.actors, issuer: r.claims.iss },
+        detail: `common identity of "${r.claims.sub}" signed by ${r.claims.iss}${r.actors.length ? ` via ${r.actors.join(' ← ')}` : ''}`,
+      };
+    },
+    egress(req, now) {
+      if (!identity) return { ok: false, code: 'ERR_INTERNAL', message: 'carried: egress needs identity (the local SVID) to mint' };
+      const svid = identity.current;
+      const aud = req.contextExtensions.get('audience') ?? ci.egress.defaultAudience;
+      if (!aud) return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'carried: no audience (route context_extensions audience or commonIdentity.egress.defaultAudience)' };
+      const { token, error } = readToken(req);
+      if (error) return error;
+      let actor: string;
+      let onBehalfOf: { iss: string; act?: { sub: string } } | undefined;
+      let actors: string[] = [];
+      if (token !== undefined && ci.egress.forward) {
+        const r = forwardVerifier.verify(token, { now });
+        if (!r.ok) return r;
+        actor = r.claims.sub;
+        onBehalfOf = { iss: r.claims.iss, ...(r.claims.act ? { act: r.claims.act } : {}) };
+        actors = [r.claims.iss, ...r.actors];
+      } else if (ci.egress.workload) {
+        actor = svid.id.value;
+      } else {
+        return { ok: false, code: 'ERR_NO_CARRIED_IDENTITY', message: 'carried: no actor could be established for the outgoing call' };
+      }
+      if (!SpiffeId.tryParse(svid.id.value)) return { ok: false, code: 'ERR_INTERNAL', message: 'carried: local SVID has no SPIFFE ID' };
+      const minted = mintCommonIdentity(svid, { sub: actor, aud, ttlSeconds: ci.egress.ttlSeconds, now, ...(onBehalfOf ? { onBehalfOf } : {}) });
+      return {
+        ok: true,
+        carried: { actor, actors, issuer: svid.id.value },
+        detail: `minted a common identity of "${actor}" for ${aud}${actors.length ? ` on behalf of ${actors.join(' ← ')}` : ''}`,
+        set: [{ name: header, value: minted }],
+        remove: ci.egress.keepAuthorization ? [] : ['authorization'],
+      };
+    },
+  };
+}
