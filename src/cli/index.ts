@@ -8,6 +8,7 @@ import { startZonegate } from '../main.js';
 import { runCheck } from './check.js';
 import { runSvidVerify } from './svid.js';
 import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
+import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOptions } from './token.js';
 import { UsageError } from './errors.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -69,6 +70,29 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON instead of a table')
     .option('--trust-domain <td>', 'the trust domain the bundle belongs to (for messages)')
     .action((file: string, o: { json?: boolean; trustDomain?: string }) => setExit(runBundleShow(file, o, print)));
+
+  const token = cmd.command('token').description('common identity tokens');
+  token
+    .command('mint')
+    .description('sign a common identity with an X509-SVID and its key')
+    .requiredOption('--key <file>', 'private key of the SVID (PEM or DER)')
+    .requiredOption('--cert <file>', 'the SVID: leaf first, then intermediates')
+    .requiredOption('--sub <subject>', 'the actor')
+    .requiredOption('--aud <audience>', 'the destination (spiffe://<td> or a SPIFFE ID); repeatable', collect, [])
+    .option('--ttl <duration>', 'lifetime, e.g. 60s or 5m', '60s')
+    .option('--act-from <token>', "the caller's token: its signer and hops become this token's act chain")
+    .action((o: MintCliOptions) => setExit(runTokenMint(o, print)));
+  token
+    .command('verify')
+    .description('verify a common identity against per-trust-domain bundles, as the ingress does')
+    .argument('<token>', 'the token, or - for standard input')
+    .option('-b, --bundle <td=file>', 'a trust domain and its bundle; repeatable', collect, [])
+    .option('--audience <aud>', 'an accepted audience; repeatable', collect, [])
+    .option('--peer <spiffe-id>', 'the mTLS peer: iss must equal it')
+    .option('--peer-cert <file>', "the peer's certificate: its SPIFFE ID is the peer, its thumbprint checks cnf")
+    .option('--max-lifetime <duration>', 'longest lifetime accepted', '10m')
+    .option('--skew <duration>', 'clock skew tolerated', '30s')
+    .action((t: string, o: VerifyCliOptions) => setExit(runTokenVerify(t, o, print)));
 
   const config = cmd.command('config').description('configuration tools');
   config
