@@ -19,10 +19,10 @@ import { registerTrustMetrics } from './federation/metrics.js';
 import { LocalIdentity } from './federation/identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
 import { TrustDomain } from './spiffe/id.js';
-import { createCarriedPhase } from './identity/phase.js';
+import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity): DecisionState {
+export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase): DecisionState {
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
@@ -34,7 +34,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
       config,
       policy: compilePolicy(config.rules),
       peer,
-      carried: createCarriedPhase(config, trust.bundles, identity),
+      carried,
       self: () => identity?.current.id,
     }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
@@ -98,6 +98,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     else readiness.set('NOT_SERVING', `waiting for trust domains: ${trust.waitingFor.join(', ')}`);
   };
   let identity: LocalIdentity | undefined;
+  let carried: CarriedPhase | undefined;
   let bundleEndpoint: BundleEndpoint | undefined;
   try {
     if (config.identity) {
@@ -109,7 +110,9 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
     }
     await trust.start();
-    state = buildDecisionState(config, trust, identity);
+    carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
+    await carried?.start();
+    state = buildDecisionState(config, trust, identity, carried);
     const ep = config.federation.endpoint;
     if (ep) {
       bundleEndpoint = await startBundleEndpoint({
@@ -126,6 +129,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   } catch (err) {
     trust.stop();
     identity?.stop();
+    carried?.stop();
     await Promise.all([grpc.shutdown(0), ops.close()]);
     throw err;
   }
@@ -154,6 +158,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       await grpc.shutdown(config.server.shutdownGraceSeconds * 1000);
       trust.stop();
       identity?.stop();
+      carried?.stop();
       await Promise.all([ops.close(), bundleEndpoint?.close()]);
       log.info('zonegate stopped');
     })());

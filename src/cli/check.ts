@@ -13,6 +13,7 @@ import { REASONS } from '../errors.js';
 import { buildDecisionState } from '../main.js';
 import { TrustManager } from '../federation/manager.js';
 import { LocalIdentity } from '../federation/identity.js';
+import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
 
 export interface CheckOptions {
@@ -51,7 +52,10 @@ export async function runCheck(opts: CheckOptions, out: (s: string) => void): Pr
   await trust.start();
   trust.stop();
   const identity = loaded.config.identity ? new LocalIdentity(loaded.config.identity.cert, loaded.config.identity.key) : undefined;
-  const state = buildDecisionState(loaded.config, trust, identity);
+  const carried = createCarriedPhase(loaded.config, trust.bundles, identity);
+  await carried?.start();
+  carried?.stop();
+  const state = buildDecisionState(loaded.config, trust, identity, carried);
   const outcome = decide(state, method.requestDeserialize(Buffer.from(bytes)), opts.explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {

@@ -12,6 +12,8 @@ import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOption
 import { UsageError } from './errors.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { readFileSync } from 'node:fs';
+import { hashPassword } from '../identity/basic.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -93,6 +95,17 @@ function program(setExit: (code: number) => void): Command {
     .option('--max-lifetime <duration>', 'longest lifetime accepted', '10m')
     .option('--skew <duration>', 'clock skew tolerated', '30s')
     .action((t: string, o: VerifyCliOptions) => setExit(runTokenVerify(t, o, print)));
+
+  cmd
+    .command('user')
+    .description('user store tools (Basic credentials at egress)')
+    .command('hash')
+    .description('read a password on standard input and print its salted scrypt hash for the user store')
+    .action(() => {
+      const password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+      if (password === '') throw new UsageError('user hash: the password on standard input is empty');
+      print(hashPassword(password));
+    });
 
   const config = cmd.command('config').description('configuration tools');
   config

@@ -89,6 +89,9 @@ function resolvePaths(cfg: Config, baseDir: string): void {
   const ep = cfg.federation.endpoint;
   if (ep?.cert) ep.cert = abs(ep.cert);
   if (ep?.key) ep.key = abs(ep.key);
+  const eg = cfg.commonIdentity?.egress;
+  if (eg?.basic) eg.basic.usersFile = abs(eg.basic.usersFile);
+  if (eg?.oidc?.ca) eg.oidc.ca = abs(eg.oidc.ca);
   if (cfg.identity) {
     cfg.identity.cert = abs(cfg.identity.cert);
     cfg.identity.key = abs(cfg.identity.key);

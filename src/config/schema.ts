@@ -209,6 +209,24 @@ export const ConfigSchema = z.strictObject({
           workload: z.boolean().default(true),
           /** Keep the original authorization header (default: removed once translated). */
           keepAuthorization: z.boolean().default(false),
+          /** `authorization: Basic` checked against a user store file (zonegate user hash). */
+          basic: z.strictObject({ usersFile: path }).optional(),
+          /** `authorization: Bearer <JWT>` verified against an OIDC issuer's keys. */
+          oidc: z
+            .strictObject({
+              issuer: url,
+              /** Skip discovery and fetch keys from here. */
+              jwksUri: url.optional(),
+              ca: path.optional(),
+              audiences: z.array(z.string().min(1)).min(1),
+              algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['RS256', 'ES256', 'PS256', 'ES384', 'EdDSA']),
+              /** Claims copied into the common identity. */
+              claims: z.array(z.string().min(1)).default(['email', 'roles', 'groups']),
+              refreshSeconds: z.number().positive().default(300),
+              /** A token with an unknown kid triggers a refetch at most this often. */
+              minRefetchSeconds: z.number().positive().default(30),
+            })
+            .optional(),
         })
         .prefault({}),
     })

@@ -1,11 +1,14 @@
 /**
  * Phase 2, the carried identity: on whose behalf the call is made.
+ * (Egress user credentials: OIDC bearer JWTs and Basic against a user store.)
  * - ingress: the common identity token in the configured header is verified (and bound to the
  *   mTLS peer); a request without one is denied unless its route allows anonymous callers
  *   (context_extensions carried_identity: optional).
  * - egress: the actor is established from the local request — a verified common identity the
- *   app forwards (we call on behalf of our caller: its hops go into act), else the workload
- *   itself — and a token is minted with the local SVID for the destination.
+ *   app forwards (we call on behalf of our caller: its hops go into act), else a user credential
+ *   in `authorization` (an OIDC bearer JWT, or Basic against the user store), else the workload
+ *   itself — and a token is minted with the local SVID for the destination. A credential that
+ *   cannot be verified is refused, never replaced by the workload's own identity.
  */
 import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
@@ -15,6 +18,9 @@ import type { X509BundleSource } from '../bundle/set.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './verify.js';
 import { mintCommonIdentity } from './mint.js';
+import { BasicUserStore } from './basic.js';
+import { OidcKeys } from './oidc.js';
+import { verifyJwt, type JwtRules } from './jwt.js';
 
 export type CarriedResult =
   | {
@@ -31,10 +37,18 @@ export interface CarriedPhase {
   ingress(req: AuthRequest, peer: PeerIdentity | undefined, now: number): CarriedResult;
   egress(req: AuthRequest, now: number): CarriedResult;
   readonly header: string;
+  /** Background key material (OIDC JWKS): loaded before serving, refreshed until stop(). */
+  start(): Promise<void>;
+  stop(): void;
 }
 
 /** Builds the carried-identity phase; undefined when common identity is not configured. */
-export function createCarriedPhase(config: Config, bundles: X509BundleSource, identity: LocalIdentity | undefined): CarriedPhase | undefined {
+export function createCarriedPhase(
+  config: Config,
+  bundles: X509BundleSource,
+  identity: LocalIdentity | undefined,
+  onError: (message: string) => void = () => undefined,
+): CarriedPhase | undefined {
   const ci = config.commonIdentity;
   if (!ci) return undefined;
   const ownId = identity?.current.id;
@@ -54,6 +68,44 @@ export function createCarriedPhase(config: Config, bundles: X509BundleSource, id
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
   const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
   const header = ci.header;
+  const basic = ci.egress.basic ? new BasicUserStore(ci.egress.basic.usersFile) : undefined;
+  const oidcCfg = ci.egress.oidc;
+  const f = config.federation.fetch;
+  const oidc = oidcCfg
+    ? new OidcKeys(
+        { issuer: oidcCfg.issuer, jwksUri: oidcCfg.jwksUri, ca: oidcCfg.ca, refreshSeconds: oidcCfg.refreshSeconds, minRefetchSeconds: oidcCfg.minRefetchSeconds },
+        { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes },
+        onError,
+      )
+    : undefined;
+  const oidcRules: JwtRules | undefined = oidcCfg && {
+    algorithms: new Set(oidcCfg.algorithms),
+    maxBytes: ci.maxTokenBytes,
+    skewSeconds: ci.clockSkewSeconds,
+    issuers: new Set([oidcCfg.issuer]),
+    audiences: new Set(oidcCfg.audiences),
+  };
+
+  /** The user behind `authorization`, when the outgoing request carries a user credential. */
+  const user = (req: AuthRequest, now: number): { actor: string; extra: Record<string, unknown> } | { error: CarriedResult } | undefined => {
+    const auth = req.headers.get('authorization');
+    if (!auth) return undefined;
+    if (req.duplicateHeaders.has('authorization')) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: more than one authorization header' } };
+    const scheme = auth.slice(0, auth.indexOf(' ')).toLowerCase();
+    if (scheme === 'bearer' && oidc && oidcRules) {
+      const r = verifyJwt(auth.slice(7).trim(), (kid) => oidc.key(kid), oidcRules, now);
+      if (!r.ok) return { error: r };
+      const extra = Object.fromEntries(oidcCfg!.claims.filter((c) => c in r.claims).map((c) => [c, r.claims[c]]));
+      return { actor: r.claims.sub, extra };
+    }
+    if (scheme === 'basic' && basic) {
+      const u = basic.verify(auth);
+      if (!u) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: Basic credentials do not match the user store' } };
+      return { actor: u.name, extra: u.roles.length > 0 ? { roles: u.roles } : {} };
+    }
+    // A credential we cannot verify is refused, never silently replaced by the workload's identity.
+    return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: `carried: no verifier is configured for "${scheme || 'unknown'}" credentials` } };
+  };
 
   /** One token, or a reason: absent, repeated, or several joined by a proxy. */
   const readToken = (req: AuthRequest): { token?: string; error?: CarriedResult } => {
@@ -67,6 +119,8 @@ export function createCarriedPhase(config: Config, bundles: X509BundleSource, id
 
   return {
     header,
+    start: async () => oidc?.start(),
+    stop: () => oidc?.stop(),
     ingress(req, peer, now) {
       const { token, error } = readToken(req);
       if (error) return error;
@@ -97,19 +151,26 @@ export function createCarriedPhase(config: Config, bundles: X509BundleSource, id
       let actor: string;
       let onBehalfOf: { iss: string; act?: { sub: string } } | undefined;
       let actors: string[] = [];
+      let extra: Record<string, unknown> = {};
+      const u = token === undefined ? user(req, now) : undefined;
+      if (u && 'error' in u) return u.error;
       if (token !== undefined && ci.egress.forward) {
         const r = forwardVerifier.verify(token, { now });
         if (!r.ok) return r;
         actor = r.claims.sub;
         onBehalfOf = { iss: r.claims.iss, ...(r.claims.act ? { act: r.claims.act } : {}) };
         actors = [r.claims.iss, ...r.actors];
+        extra = Object.fromEntries(Object.entries(r.claims).filter(([k]) => !['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf'].includes(k)));
+      } else if (u) {
+        actor = u.actor;
+        extra = u.extra;
       } else if (ci.egress.workload) {
         actor = svid.id.value;
       } else {
         return { ok: false, code: 'ERR_NO_CARRIED_IDENTITY', message: 'carried: no actor could be established for the outgoing call' };
       }
       if (!SpiffeId.tryParse(svid.id.value)) return { ok: false, code: 'ERR_INTERNAL', message: 'carried: local SVID has no SPIFFE ID' };
-      const minted = mintCommonIdentity(svid, { sub: actor, aud, ttlSeconds: ci.egress.ttlSeconds, now, ...(onBehalfOf ? { onBehalfOf } : {}) });
+      const minted = mintCommonIdentity(svid, { sub: actor, aud, ttlSeconds: ci.egress.ttlSeconds, now, extra, ...(onBehalfOf ? { onBehalfOf } : {}) });
       return {
         ok: true,
         carried: { actor, actors, issuer: svid.id.value },

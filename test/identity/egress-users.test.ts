@@ -1,0 +1,145 @@
+/**
+ * Egress user credentials through the real gRPC server: an OIDC bearer JWT verified against the
+ * issuer's keys (discovery over HTTPS, refetch on an unknown kid, cached keys through an outage)
+ * and Basic credentials against a scrypt user store, each becoming the actor of the minted token.
+ */
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { hashPassword } from '../../src/identity/basic.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { TestCA } from '../fixtures/pki.js';
+import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { zonegate } from '../helpers/cli.js';
+
+const A = 'zone-a.test';
+let s: Started;
+let idp: TestServer;
+let issuer: string;
+let idpDown = false;
+const keys: { kid: string; key: KeyObject }[] = [];
+const jwks = () => ({ keys: keys.map(({ kid, key }) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256' })) });
+const newKey = (kid: string) => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  keys.push({ kid, key: publicKey });
+  return privateKey;
+};
+function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256'): string {
+  const input = `${Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
+}
+let k1: KeyObject;
+const now = () => Math.floor(Date.now() / 1000);
+const user = (extra: object = {}) => ({ iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now() + 300, iat: now(), email: 'alice@example.com', roles: ['orders.read'], secret_claim: 'x', ...extra });
+
+beforeAll(async () => {
+  const ca = await TestCA.create(A);
+  const web = await TestCA.create('idp.test');
+  const tls = await web.server();
+  idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
+    if (idpDown) return void res.writeHead(503).end();
+    if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
+    if (req.url === '/keys') return void res.end(JSON.stringify(jwks()));
+    res.writeHead(404).end();
+  });
+  issuer = `https://127.0.0.1:${idp.port}`;
+  k1 = newKey('k1');
+  const dir = mkdtempSync(join(tmpdir(), 'zg-egress-'));
+  const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
+  writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+  writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'users.yaml'), stringify({ users: [{ name: 'bob', password: hashPassword('correct horse', 1024), roles: ['admin'] }] }));
+  s = await startWith(
+    {
+      identity: { cert: 'svid.pem', key: 'svid.key' },
+      trust: [{ trustDomain: A, bundle: 'own.pem' }],
+      commonIdentity: {
+        egress: {
+          defaultAudience: 'spiffe://zone-b.test',
+          workload: false,
+          basic: { usersFile: 'users.yaml' },
+          oidc: { issuer, ca: 'idp-ca.pem', audiences: ['zonegate'], minRefetchSeconds: 0.2 },
+        },
+      },
+      rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
+    },
+    dir,
+  );
+});
+afterAll(async () => {
+  await s?.close();
+  await idp?.close();
+});
+
+async function out(authorization?: string): Promise<{ code: number; reason?: string; claims?: Record<string, unknown>; remove?: string[] }> {
+  const r = await s.check(checkRequest({ headers: authorization ? { authorization } : {}, context: { direction: 'egress' } }));
+  if (!r.ok) throw r.error;
+  const resp = r.response as { status: { code: number; message?: string }; ok_response?: { headers: { header: { key: string; value: string } }[]; headers_to_remove: string[] } };
+  const token = resp.ok_response?.headers.find((h) => h.header.key === 'x-common-identity')?.header.value;
+  return {
+    code: resp.status.code,
+    ...(resp.status.message ? { reason: resp.status.message } : {}),
+    ...(token ? { claims: JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) } : {}),
+    ...(resp.ok_response ? { remove: resp.ok_response.headers_to_remove } : {}),
+  };
+}
+
+describe('egress: OIDC bearer tokens', () => {
+  it('a valid ID token becomes the actor, with its mapped claims; authorization is removed', async () => {
+    const r = await out(`Bearer ${jwt(k1, 'k1', user())}`);
+    expect(r.code).toBe(0);
+    expect(r.claims).toMatchObject({ sub: 'alice@example.com', email: 'alice@example.com', roles: ['orders.read'] });
+    expect(r.claims).not.toHaveProperty('secret_claim');
+    expect(r.remove).toContain('authorization');
+  });
+
+  it.each([
+    ['wrong issuer', () => jwt(k1, 'k1', user({ iss: 'https://evil.example' })), 'ERR_TOKEN_ISSUER_MISMATCH'],
+    ['wrong audience', () => jwt(k1, 'k1', user({ aud: 'other' })), 'ERR_TOKEN_AUDIENCE'],
+    ['expired', () => jwt(k1, 'k1', user({ exp: now() - 120 })), 'ERR_TOKEN_EXPIRED'],
+    ['nbf in the future', () => jwt(k1, 'k1', user({ nbf: now() + 600 })), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['signed by an unknown key under a known kid', () => jwt(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 'k1', user()), 'ERR_TOKEN_SIGNATURE'],
+    ['alg none', () => `${Buffer.from('{"alg":"none","kid":"k1"}').toString('base64url')}.${Buffer.from(JSON.stringify(user())).toString('base64url')}.`, 'ERR_TOKEN_ALG'],
+  ])('refuses %s', async (_n, make, reason) => {
+    expect(await out(`Bearer ${make()}`)).toMatchObject({ code: 16, reason });
+  });
+
+  it('a new signing key is picked up by refetching on an unknown kid; keys survive an issuer outage', async () => {
+    const k2 = newKey('k2');
+    const t = jwt(k2, 'k2', user());
+    expect(await out(`Bearer ${t}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_KEY_UNKNOWN' });
+    await eventually(async () => (await out(`Bearer ${t}`)).code === 0, 5000, 'the refetched key');
+    idpDown = true;
+    expect((await out(`Bearer ${jwt(k1, 'k1', user())}`)).code).toBe(0);
+    idpDown = false;
+  });
+});
+
+describe('egress: Basic against the user store', () => {
+  const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+  it('a matching password makes the user the actor with their roles', async () => {
+    const r = await out(basic('bob', 'correct horse'));
+    expect(r).toMatchObject({ code: 0, claims: { sub: 'bob', roles: ['admin'] } });
+  });
+  it.each([
+    ['a wrong password', basic('bob', 'wrong')],
+    ['an unknown user', basic('eve', 'correct horse')],
+    ['an unsupported scheme', 'Digest abc'],
+  ])('refuses %s, never falling back to the workload', async (_n, auth) => {
+    expect(await out(auth)).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
+  });
+  it('without any credential and workload identity off, there is no actor', async () => {
+    expect(await out()).toMatchObject({ code: 16, reason: 'ERR_NO_CARRIED_IDENTITY' });
+  });
+  it('zonegate user hash prints a hash the store accepts', () => {
+    const r = zonegate(['user', 'hash'], { input: 's3cret\n' });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+    expect(r.stdout).not.toContain('s3cret');
+  });
+});
