@@ -198,6 +198,11 @@ export const ConfigSchema = z.strictObject({
        * sets context_extensions carried_identity: optional.
        */
       required: z.boolean().default(true),
+      /**
+       * Ingress: also accept a JWT-SVID in `authorization: Bearer` as the carried identity,
+       * verified against the JWT authorities of its subject's trust domain.
+       */
+      jwtSvid: z.boolean().default(false),
       egress: z
         .strictObject({
           ttlSeconds: z.number().int().min(1).max(3600).default(60),

@@ -5,9 +5,13 @@
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
 
+/** What common identities may use (and what zonegate mints with). */
 export const ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
-export type Algorithm = (typeof ALGORITHMS)[number];
-export const isAlgorithm = (a: unknown): a is Algorithm => typeof a === 'string' && (ALGORITHMS as readonly string[]).includes(a);
+/** JWT-SVID.md §2.1: RFC 7518 §3.3–3.5 only (no EdDSA). */
+export const JWT_SVID_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number] | (typeof JWT_SVID_ALGORITHMS)[number];
+const ALL = new Set<string>([...ALGORITHMS, ...JWT_SVID_ALGORITHMS]);
+export const isAlgorithm = (a: unknown): a is Algorithm => typeof a === 'string' && ALL.has(a);
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -29,27 +33,27 @@ export function keyFits(alg: Algorithm, key: KeyObject): boolean {
       return t === 'ec' && curve === 'prime256v1';
     case 'ES384':
       return t === 'ec' && curve === 'secp384r1';
+    case 'ES512':
+      return t === 'ec' && curve === 'secp521r1';
     case 'EdDSA':
       return t === 'ed25519';
     case 'RS256':
+    case 'RS384':
+    case 'RS512':
     case 'PS256':
-      return (t === 'rsa' || (alg === 'PS256' && t === 'rsa-pss')) && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+    case 'PS384':
+    case 'PS512':
+      return (t === 'rsa' || (alg.startsWith('PS') && t === 'rsa-pss')) && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
   }
 }
 
 function params(alg: Algorithm, key: KeyObject) {
-  switch (alg) {
-    case 'ES256':
-      return { hash: 'sha256', key: { key, dsaEncoding: 'ieee-p1363' as const } };
-    case 'ES384':
-      return { hash: 'sha384', key: { key, dsaEncoding: 'ieee-p1363' as const } };
-    case 'EdDSA':
-      return { hash: null, key: { key } };
-    case 'RS256':
-      return { hash: 'sha256', key: { key } };
-    case 'PS256':
-      return { hash: 'sha256', key: { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 } };
-  }
+  if (alg === 'EdDSA') return { hash: null, key: { key } };
+  const bits = alg.slice(2) as '256' | '384' | '512';
+  const hash = `sha${bits}`;
+  if (alg.startsWith('ES')) return { hash, key: { key, dsaEncoding: 'ieee-p1363' as const } };
+  if (alg.startsWith('PS')) return { hash, key: { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(bits) / 8 } };
+  return { hash, key: { key } };
 }
 
 /** Verifies a JWS signature over `signingInput` (caller has checked keyFits). */

@@ -14,7 +14,8 @@ import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
 import type { LocalIdentity } from '../federation/identity.js';
-import type { X509BundleSource } from '../bundle/set.js';
+import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
+import { verifyJwtSvid } from './jwtsvid.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './verify.js';
 import { mintCommonIdentity } from './mint.js';
@@ -45,7 +46,7 @@ export interface CarriedPhase {
 /** Builds the carried-identity phase; undefined when common identity is not configured. */
 export function createCarriedPhase(
   config: Config,
-  bundles: X509BundleSource,
+  bundles: X509BundleSource & JwtBundleSource,
   identity: LocalIdentity | undefined,
   onError: (message: string) => void = () => undefined,
 ): CarriedPhase | undefined {
@@ -124,6 +125,14 @@ export function createCarriedPhase(
     ingress(req, peer, now) {
       const { token, error } = readToken(req);
       if (error) return error;
+      const bearer = ci.jwtSvid && token === undefined ? /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1] : undefined;
+      if (bearer !== undefined) {
+        if (req.duplicateHeaders.has('authorization')) return { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: 'carried: more than one authorization header' };
+        const r = verifyJwtSvid(bearer, bundles, { audiences: rules.audiences, skewSeconds: rules.skewSeconds, maxBytes: rules.maxBytes }, now);
+        if (!r.ok) return r;
+        // A JWT-SVID is a bearer token by design (JWT-SVID.md §1): it is not bound to the peer.
+        return { ok: true, carried: { actor: r.id.value, actors: [], issuer: r.id.value }, detail: `JWT-SVID of ${r.id.value}`, remove: ['authorization'] };
+      }
       if (token === undefined) {
         if (!ci.required || req.contextExtensions.get('carried_identity') === 'optional')
           return { ok: true, detail: `no ${header}; the route allows anonymous callers` };
