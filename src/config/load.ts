@@ -89,6 +89,14 @@ function resolvePaths(cfg: Config, baseDir: string): void {
   const ep = cfg.federation.endpoint;
   if (ep?.cert) ep.cert = abs(ep.cert);
   if (ep?.key) ep.key = abs(ep.key);
+  const wp = cfg.commonIdentity?.wirepact;
+  if (wp) {
+    wp.ca = abs(wp.ca);
+    if (wp.emit) {
+      wp.emit.cert = abs(wp.emit.cert);
+      wp.emit.key = abs(wp.emit.key);
+    }
+  }
   const eg = cfg.commonIdentity?.egress;
   if (eg?.basic) eg.basic.usersFile = abs(eg.basic.usersFile);
   if (eg?.oidc?.ca) eg.oidc.ca = abs(eg.oidc.ca);

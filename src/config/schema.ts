@@ -203,6 +203,17 @@ export const ConfigSchema = z.strictObject({
        * verified against the JWT authorities of its subject's trust domain.
        */
       jwtSvid: z.boolean().default(false),
+      /** The WirePact profile (x-wirepact-identity), to replace WirePact translators one by one. */
+      wirepact: z
+        .strictObject({
+          /** WirePact PKI CA certificate(s): enables reading x-wirepact-identity at ingress. */
+          ca: path,
+          /** Accepted iss values (empty: any). */
+          issuers: z.array(z.string().min(1)).default([]),
+          /** Also emit x-wirepact-identity at egress, signed with a WirePact translator certificate. */
+          emit: z.strictObject({ cert: path, key: path, issuer: z.string().min(1) }).optional(),
+        })
+        .optional(),
       egress: z
         .strictObject({
           ttlSeconds: z.number().int().min(1).max(3600).default(60),

@@ -16,6 +16,10 @@ import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '..
 import type { LocalIdentity } from '../federation/identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import { verifyJwtSvid } from './jwtsvid.js';
+import { mintWirePact, verifyWirePact, WIREPACT_HEADER, type WirePactRules } from './wirepact.js';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseCertificates } from '../svid/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './verify.js';
 import { mintCommonIdentity } from './mint.js';
@@ -69,6 +73,19 @@ export function createCarriedPhase(
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
   const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
   const header = ci.header;
+  const wp = ci.wirepact;
+  const wirepactRules: WirePactRules | undefined = wp && {
+    roots: parseCertificates(readFileSync(wp.ca)),
+    maxBytes: ci.maxTokenBytes,
+    skewSeconds: ci.clockSkewSeconds,
+    maxLifetimeSeconds: ci.maxLifetimeSeconds,
+    issuers: new Set(wp.issuers),
+  };
+  const wirepactSigner = wp?.emit && {
+    key: createPrivateKey(readFileSync(wp.emit.key)),
+    chain: parseCertificates(readFileSync(wp.emit.cert)),
+    issuer: wp.emit.issuer,
+  };
   const basic = ci.egress.basic ? new BasicUserStore(ci.egress.basic.usersFile) : undefined;
   const oidcCfg = ci.egress.oidc;
   const f = config.federation.fetch;
@@ -133,6 +150,14 @@ export function createCarriedPhase(
         // A JWT-SVID is a bearer token by design (JWT-SVID.md §1): it is not bound to the peer.
         return { ok: true, carried: { actor: r.id.value, actors: [], issuer: r.id.value }, detail: `JWT-SVID of ${r.id.value}`, remove: ['authorization'] };
       }
+      const legacy = wirepactRules && token === undefined ? req.headers.get(WIREPACT_HEADER) : undefined;
+      if (legacy) {
+        if (req.duplicateHeaders.has(WIREPACT_HEADER) || legacy.includes(','))
+          return { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: `carried: more than one ${WIREPACT_HEADER}` };
+        const r = verifyWirePact(legacy.trim(), wirepactRules!, now);
+        if (!r.ok) return r;
+        return { ok: true, carried: { actor: r.sub, actors: [] }, detail: `WirePact identity of "${r.sub}" (not bound to the peer)`, remove: [WIREPACT_HEADER] };
+      }
       if (token === undefined) {
         if (!ci.required || req.contextExtensions.get('carried_identity') === 'optional')
           return { ok: true, detail: `no ${header}; the route allows anonymous callers` };
@@ -184,7 +209,10 @@ export function createCarriedPhase(
         ok: true,
         carried: { actor, actors, issuer: svid.id.value },
         detail: `minted a common identity of "${actor}" for ${aud}${actors.length ? ` on behalf of ${actors.join(' ← ')}` : ''}`,
-        set: [{ name: header, value: minted }],
+        set: [
+          { name: header, value: minted },
+          ...(wirepactSigner ? [{ name: WIREPACT_HEADER, value: mintWirePact({ ...wirepactSigner, sub: actor, ttlSeconds: ci.egress.ttlSeconds, now }) }] : []),
+        ],
         remove: ci.egress.keepAuthorization ? [] : ['authorization'],
       };
     },

@@ -1,0 +1,104 @@
+/**
+ * The WirePact profile, so WirePact translators can be replaced one at a time: read and emit its
+ * identity token (`x-wirepact-identity`: RS256, `typ` JWT, `x5c` = [signing cert, WirePact CA],
+ * `x5t` = base64(SHA-256(signing cert)), `aud` ["WirePact"], `sub` the user) — but verified fully:
+ * the x5c chain must lead to the configured WirePact CA, x5t must match, and the signature, time
+ * and audience are checked (WirePact's own translators skip some of these). A WirePact token
+ * names no workload, so it cannot be bound to the mTLS peer: use it for migration only.
+ */
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import type { ReasonCode } from '../errors.js';
+import { parseCertificates } from '../svid/parse.js';
+import { b64urlDecode, keyFits, signCompact, verifySignature } from './jws.js';
+
+export const WIREPACT_HEADER = 'x-wirepact-identity';
+export const WIREPACT_AUDIENCE = 'WirePact';
+
+export type WirePactResult =
+  | { readonly ok: true; readonly sub: string; readonly iss: string | undefined }
+  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+
+const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, message: `wirepact: ${message}` });
+
+function obj(s: string | undefined): Record<string, unknown> | undefined {
+  const b = s === undefined ? undefined : b64urlDecode(s);
+  if (!b) return undefined;
+  try {
+    const v = JSON.parse(b.toString('utf8')) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const inWindow = (c: X509Certificate, now: number, skewMs: number) => Date.parse(c.validFrom) - skewMs <= now && now <= Date.parse(c.validTo) + skewMs;
+
+/** Finds a path from `leaf` through `pool` to one of `roots`, checking names, signatures, CA flags and validity. */
+function chainsTo(leaf: X509Certificate, pool: readonly X509Certificate[], roots: readonly X509Certificate[], now: number, skewMs: number, depth = 0): boolean {
+  if (depth > 4 || !inWindow(leaf, now, skewMs)) return false;
+  for (const r of roots) if (r.ca && leaf.issuer === r.subject && inWindow(r, now, skewMs) && leaf.verify(r.publicKey)) return true;
+  for (const im of pool)
+    if (im !== leaf && im.ca && leaf.issuer === im.subject && leaf.verify(im.publicKey) && chainsTo(im, pool, roots, now, skewMs, depth + 1)) return true;
+  return false;
+}
+
+export interface WirePactRules {
+  readonly roots: readonly X509Certificate[];
+  readonly maxBytes: number;
+  readonly skewSeconds: number;
+  readonly maxLifetimeSeconds: number;
+  /** Accepted iss values (WirePact translators' configured issuer); empty: any. */
+  readonly issuers: ReadonlySet<string>;
+}
+
+/** Verifies a WirePact identity token. */
+export function verifyWirePact(token: string, rules: WirePactRules, nowMs: number): WirePactResult {
+  if (token.length > rules.maxBytes) return no('ERR_TOKEN_TOO_LARGE', `${token.length} bytes`);
+  const parts = token.split('.');
+  const header = obj(parts[0]);
+  const claims = obj(parts[1]);
+  const sig = parts.length === 3 ? b64urlDecode(parts[2]!) : undefined;
+  if (!header || !claims || !sig) return no('ERR_TOKEN_MALFORMED', 'not a compact JWS of JSON objects');
+  if (header.alg !== 'RS256') return no('ERR_TOKEN_ALG', 'the WirePact profile is RS256 only');
+  if (header.typ !== undefined && header.typ !== 'JWT') return no('ERR_TOKEN_TYPE', 'typ must be JWT');
+  if ('jku' in header || 'x5u' in header || 'jwk' in header) return no('ERR_TOKEN_KEY_URL', 'jku, x5u and jwk are never followed');
+  if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
+  const x5c = header.x5c;
+  if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return no('ERR_TOKEN_X5C', 'x5c is missing');
+  let chain: X509Certificate[];
+  try {
+    chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+  } catch (err) {
+    return no('ERR_TOKEN_X5C', (err as Error).message);
+  }
+  const signer = chain[0]!;
+  const thumb = createHash('sha256').update(signer.raw).digest('base64');
+  if (header.x5t !== undefined && header.x5t !== thumb) return no('ERR_TOKEN_X5C', 'x5t does not match the signing certificate');
+  if (!chainsTo(signer, chain.slice(1), rules.roots, nowMs, rules.skewSeconds * 1000))
+    return no('ERR_TOKEN_CHAIN', 'x5c does not lead to the configured WirePact CA');
+  if (!keyFits('RS256', signer.publicKey)) return no('ERR_TOKEN_ALG', 'the signing certificate has no RSA key of 2048 bits or more');
+  if (!verifySignature('RS256', signer.publicKey, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
+  const now = nowMs / 1000;
+  if (typeof claims.sub !== 'string' || claims.sub === '') return no('ERR_TOKEN_CLAIMS', 'sub is missing');
+  if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
+  if (now - rules.skewSeconds >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
+  if (typeof claims.iat === 'number' && claims.exp - claims.iat > rules.maxLifetimeSeconds) return no('ERR_TOKEN_LIFETIME', 'lifetime too long');
+  if (typeof claims.nbf === 'number' && now + rules.skewSeconds < claims.nbf) return no('ERR_TOKEN_NOT_YET_VALID', 'nbf in the future');
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!aud.includes(WIREPACT_AUDIENCE)) return no('ERR_TOKEN_AUDIENCE', 'aud must contain "WirePact"');
+  const iss = typeof claims.iss === 'string' ? claims.iss : undefined;
+  if (rules.issuers.size > 0 && (iss === undefined || !rules.issuers.has(iss))) return no('ERR_TOKEN_ISSUER_MISMATCH', 'iss is not an accepted WirePact issuer');
+  return { ok: true, sub: claims.sub, iss };
+}
+
+/** Emits a WirePact identity token for `sub`, signed with a WirePact translator certificate's RSA key. */
+export function mintWirePact(o: { key: KeyObject; chain: readonly X509Certificate[]; issuer: string; sub: string; ttlSeconds: number; now?: number }): string {
+  const iat = Math.floor((o.now ?? Date.now()) / 1000);
+  const header = {
+    alg: 'RS256',
+    typ: 'JWT',
+    x5c: o.chain.map((c) => c.raw.toString('base64')),
+    x5t: createHash('sha256').update(o.chain[0]!.raw).digest('base64'),
+  };
+  return signCompact(header, { sub: o.sub, iss: o.issuer, aud: [WIREPACT_AUDIENCE], iat, exp: iat + o.ttlSeconds }, 'RS256', o.key);
+}

@@ -1,0 +1,114 @@
+/**
+ * The WirePact profile: zonegate reads tokens as WirePact's translators write them (RS256, x5c =
+ * [translator cert, CA], x5t = base64 SHA-256 of the translator cert, aud WirePact) with full
+ * verification, and emits them at egress so a WirePact translator downstream accepts them.
+ */
+import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyWirePact } from '../../src/identity/wirepact.js';
+import { parseCertificates } from '../../src/svid/parse.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { TestCA, type Issued } from '../fixtures/pki.js';
+
+let pki: TestCA;
+let translator: Issued;
+let ingressZg: Started;
+let egressZg: Started;
+let peer: string;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A token built by hand the way WirePact's Go translator builds it. */
+function wirepactToken(o: { claims?: object; x5c?: string[]; x5t?: string; key?: ReturnType<typeof createPrivateKey>; alg?: string } = {}): string {
+  const header = {
+    alg: o.alg ?? 'RS256',
+    typ: 'JWT',
+    x5c: o.x5c ?? [translator.cert.raw.toString('base64'), pki.x509.raw.toString('base64')],
+    x5t: o.x5t ?? createHash('sha256').update(translator.cert.raw).digest('base64'),
+  };
+  const claims = { sub: 'user-123', iss: 'wirepact-translator', aud: ['WirePact'], iat: now(), exp: now() + 60, ...o.claims };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${sign('sha256', Buffer.from(input), o.key ?? createPrivateKey(translator.keyPem)).toString('base64url')}`;
+}
+
+beforeAll(async () => {
+  pki = await TestCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
+  translator = await pki.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
+  const zone = await TestCA.create('zone-b.test');
+  const dir = mkdtempSync(join(tmpdir(), 'zg-wirepact-'));
+  writeFileSync(join(dir, 'wirepact-ca.pem'), pki.rootPem);
+  writeFileSync(join(dir, 'translator.pem'), translator.certPem + pki.rootPem);
+  writeFileSync(join(dir, 'translator.key'), translator.keyPem);
+  writeFileSync(join(dir, 'zone.pem'), zone.rootPem);
+  const svid = await zone.issue('spiffe://zone-b.test/app');
+  writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+  writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+  peer = encodeURIComponent(svid.certPem);
+  const base = { identity: { cert: 'svid.pem', key: 'svid.key' }, trust: [{ trustDomain: 'zone-b.test', bundle: 'zone.pem' }] };
+  ingressZg = await startWith(
+    { ...base, commonIdentity: { wirepact: { ca: 'wirepact-ca.pem', issuers: ['wirepact-translator'] } }, rules: [{ name: 'users', action: 'allow', from: { actors: [{ prefix: 'user-' }] } }] },
+    dir,
+  );
+  egressZg = await startWith(
+    {
+      ...base,
+      commonIdentity: { egress: { defaultAudience: 'spiffe://zone-c.test' }, wirepact: { ca: 'wirepact-ca.pem', emit: { cert: 'translator.pem', key: 'translator.key', issuer: 'wirepact-translator' } } },
+      rules: [{ name: 'out', action: 'allow', to: { context: { direction: 'egress' } } }],
+    },
+    dir,
+  );
+});
+afterAll(async () => {
+  await ingressZg?.close();
+  await egressZg?.close();
+});
+
+async function ingress(token: string) {
+  const r = await ingressZg.check(checkRequest({ certificate: peer, headers: { 'x-wirepact-identity': token } }));
+  if (!r.ok) throw r.error;
+  const st = r.response.status as { code: number; message?: string };
+  if (st.code !== 0) return st.message;
+  const ok = r.response.ok_response as { headers: { header: { key: string; value: string } }[]; headers_to_remove: string[] };
+  expect(ok.headers_to_remove).toContain('x-wirepact-identity');
+  return ok.headers.find((h) => h.header.key === 'x-zonegate-actor')?.header.value;
+}
+
+describe('WirePact profile', () => {
+  it('accepts a token as a WirePact translator writes it; the user becomes the actor', async () => {
+    expect(await ingress(wirepactToken())).toBe('user-123');
+  });
+
+  it.each([
+    ['a signature by a key other than the x5c certificate', () => {
+      const k = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      return wirepactToken({ key: k.privateKey });
+    }, 'ERR_TOKEN_SIGNATURE'],
+    ['x5c that does not lead to the WirePact CA', async () => {
+      const other = await TestCA.create('other.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
+      const t = await other.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
+      return wirepactToken({ x5c: [t.cert.raw.toString('base64'), other.x509.raw.toString('base64')], x5t: createHash('sha256').update(t.cert.raw).digest('base64'), key: createPrivateKey(t.keyPem) });
+    }, 'ERR_TOKEN_CHAIN'],
+    ['an x5t that names another certificate', () => wirepactToken({ x5t: 'AAAA' }), 'ERR_TOKEN_X5C'],
+    ['another audience', () => wirepactToken({ claims: { aud: ['Other'] } }), 'ERR_TOKEN_AUDIENCE'],
+    ['an unknown issuer', () => wirepactToken({ claims: { iss: 'someone-else' } }), 'ERR_TOKEN_ISSUER_MISMATCH'],
+    ['expired', () => wirepactToken({ claims: { iat: now() - 600, exp: now() - 300 } }), 'ERR_TOKEN_EXPIRED'],
+    ['alg none', () => wirepactToken({ alg: 'none' }), 'ERR_TOKEN_ALG'],
+  ])('refuses %s', async (_n, make, reason) => {
+    expect(await ingress(await make())).toBe(reason);
+  });
+
+  it('emits a WirePact token at egress that the WirePact verification accepts', async () => {
+    const r = await egressZg.check(checkRequest({ context: { direction: 'egress' } }));
+    if (!r.ok) throw r.error;
+    const headers = Object.fromEntries((r.response.ok_response as { headers: { header: { key: string; value: string } }[] }).headers.map((h) => [h.header.key, h.header.value]));
+    const token = headers['x-wirepact-identity']!;
+    expect(headers['x-common-identity']).toBeDefined();
+    const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
+    expect(header).toMatchObject({ alg: 'RS256', typ: 'JWT', x5t: createHash('sha256').update(translator.cert.raw).digest('base64') });
+    expect(header.x5c).toHaveLength(2);
+    const v = verifyWirePact(token, { roots: parseCertificates(pki.rootPem), maxBytes: 16384, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set(['wirepact-translator']) }, Date.now());
+    expect(v).toEqual({ ok: true, sub: 'spiffe://zone-b.test/app', iss: 'wirepact-translator' });
+  });
+});
