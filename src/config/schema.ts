@@ -225,6 +225,11 @@ export const ConfigSchema = z.strictObject({
           workload: z.boolean().default(true),
           /** Keep the original authorization header (default: removed once translated). */
           keepAuthorization: z.boolean().default(false),
+          /**
+           * Bind minted tokens to our SVID with cnf x5t#S256 (RFC 8705). Only when the proxy
+           * presents this same SVID on the mTLS hop, or the callee's cnf check fails.
+           */
+          bindCnf: z.boolean().default(false),
           /** `authorization: Basic` checked against a user store file (zonegate user hash). */
           basic: z.strictObject({ usersFile: path }).optional(),
           /** `authorization: Bearer <JWT>` verified against an OIDC issuer's keys. */

@@ -71,7 +71,9 @@ export function createCarriedPhase(
   };
   const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
-  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
+  // Its hop binding (peer, cnf) was checked when it came in; what is checked again here is that
+  // it is genuine, current and addressed to us.
+  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
   const header = ci.header;
   const wp = ci.wirepact;
   const wirepactRules: WirePactRules | undefined = wp && {
@@ -204,7 +206,15 @@ export function createCarriedPhase(
         return { ok: false, code: 'ERR_NO_CARRIED_IDENTITY', message: 'carried: no actor could be established for the outgoing call' };
       }
       if (!SpiffeId.tryParse(svid.id.value)) return { ok: false, code: 'ERR_INTERNAL', message: 'carried: local SVID has no SPIFFE ID' };
-      const minted = mintCommonIdentity(svid, { sub: actor, aud, ttlSeconds: ci.egress.ttlSeconds, now, extra, ...(onBehalfOf ? { onBehalfOf } : {}) });
+      const minted = mintCommonIdentity(svid, {
+        sub: actor,
+        aud,
+        ttlSeconds: ci.egress.ttlSeconds,
+        now,
+        extra,
+        ...(onBehalfOf ? { onBehalfOf } : {}),
+        ...(ci.egress.bindCnf ? { cnfCertDer: svid.chain[0]!.raw } : {}),
+      });
       return {
         ok: true,
         carried: { actor, actors, issuer: svid.id.value },

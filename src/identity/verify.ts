@@ -47,8 +47,13 @@ export interface TokenRules {
   readonly maxActDepth: number;
   /** `iss` must equal the mTLS peer's SPIFFE ID. */
   readonly bindToPeer: boolean;
-  /** A `cnf` claim is required (it is always checked when present). */
+  /** A `cnf` claim is required (it is always checked when present, unless ignoreCnf). */
   readonly requireCnf: boolean;
+  /**
+   * Skip cnf: only for a token re-verified at egress, whose hop binding was checked at ingress
+   * and whose original mTLS hop is not this one.
+   */
+  readonly ignoreCnf?: boolean;
   readonly typ: string;
 }
 
@@ -243,7 +248,7 @@ export class CommonIdentityVerifier {
     if (this.rules.bindToPeer && c.iss !== ctx.peerId)
       fail('ERR_TOKEN_PEER_MISMATCH', `signer ${c.iss} is not the mTLS peer ${ctx.peerId ?? '(none)'}`);
     const thumb = c.cnf?.['x5t#S256'];
-    if (thumb !== undefined || this.rules.requireCnf) {
+    if (!this.rules.ignoreCnf && (thumb !== undefined || this.rules.requireCnf)) {
       if (!ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
       if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
     }

@@ -3,6 +3,7 @@
  * ingress verifies through B's copy of A's bundle and tells its upstream who acts; B calling
  * back on behalf of that actor chains the hops in act.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ async function zone(td: string, own: TestCA, other: TestCA, svid: Issued, otherT
         { trustDomain: td, bundle: 'own.pem' },
         { trustDomain: otherTd, bundle: 'other.pem' },
       ],
-      commonIdentity: { egress: { defaultAudience: `spiffe://${otherTd}` } },
+      commonIdentity: { egress: { defaultAudience: `spiffe://${otherTd}`, bindCnf: true } },
       rules: [
         { name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } },
         { name: 'no-mallory', action: 'deny', from: { actors: ['mallory'] } },
@@ -82,6 +83,8 @@ describe('common identity across zones', () => {
     expect((await egress(zoneA, { authorization: 'Bearer not-verifiable-here' })).status).toMatchObject({ code: 16, message: 'ERR_USER_CREDENTIAL' });
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
     expect(claims).toMatchObject({ iss: FRONTEND, sub: FRONTEND, aud: `spiffe://${B}` });
+    // bound to the certificate A's side presents on the mTLS hop (RFC 8705)
+    expect(claims.cnf['x5t#S256']).toBe(createHash('sha256').update(frontend.cert.raw).digest('base64url'));
     expect(claims.exp - claims.iat).toBe(60);
 
     const inB = await ingress(zoneB, frontend, { 'x-common-identity': token, 'x-zonegate-actor': 'root' });
