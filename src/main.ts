@@ -18,6 +18,7 @@ import { X509SvidVerifier } from './svid/verifier.js';
 import { registerTrustMetrics } from './federation/metrics.js';
 import { LocalIdentity } from './federation/identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
+import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 
@@ -51,6 +52,7 @@ export interface Zonegate {
   readonly trust: TrustManager;
   readonly identity?: LocalIdentity;
   readonly bundleEndpoint?: BundleEndpoint;
+  readonly httpAuthz?: HttpAuthzServer;
   /**
    * Reports NOT_SERVING, keeps answering for `drainDelayMs` (default: none), then stops accepting
    * calls, waits for in-flight ones up to the configured grace, and closes both servers.
@@ -100,6 +102,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   let identity: LocalIdentity | undefined;
   let carried: CarriedPhase | undefined;
   let bundleEndpoint: BundleEndpoint | undefined;
+  let httpAuthz: HttpAuthzServer | undefined;
   try {
     if (config.identity) {
       identity = new LocalIdentity(config.identity.cert, config.identity.key, (message) =>
@@ -113,6 +116,15 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
     await carried?.start();
     state = buildDecisionState(config, trust, identity, carried);
+    if (config.server.http) {
+      httpAuthz = await startHttpAuthz(config.server.http, {
+        state: () => state,
+        reasonHeader: config.deny.reasonHeader,
+        limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
+        metrics,
+        log,
+      });
+    }
     const ep = config.federation.endpoint;
     if (ep) {
       bundleEndpoint = await startBundleEndpoint({
@@ -130,7 +142,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     trust.stop();
     identity?.stop();
     carried?.stop();
-    await Promise.all([grpc.shutdown(0), ops.close()]);
+    await Promise.all([grpc.shutdown(0), ops.close(), httpAuthz?.close()]);
     throw err;
   }
   trust.on('change', updateReadiness);
@@ -142,6 +154,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       unixSocket: grpc.unixSocket ?? null,
       opsPort: ops.port,
       bundleEndpointPort: bundleEndpoint?.port ?? null,
+      httpAuthzPort: httpAuthz?.port ?? null,
       rules: config.rules.length,
       peerSource: config.peer.source,
       ready: readiness.ready,
@@ -159,7 +172,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       trust.stop();
       identity?.stop();
       carried?.stop();
-      await Promise.all([ops.close(), bundleEndpoint?.close()]);
+      await Promise.all([ops.close(), bundleEndpoint?.close(), httpAuthz?.close()]);
       log.info('zonegate stopped');
     })());
 
@@ -173,5 +186,5 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { grpc, ops, readiness, metrics, log, trust, ...(identity ? { identity } : {}), ...(bundleEndpoint ? { bundleEndpoint } : {}), stop };
+  return { grpc, ops, readiness, metrics, log, trust, ...(identity ? { identity } : {}), ...(bundleEndpoint ? { bundleEndpoint } : {}), ...(httpAuthz ? { httpAuthz } : {}), stop };
 }

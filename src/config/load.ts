@@ -29,6 +29,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'por
   ['ZONEGATE_GRPC_UNIX_SOCKET', ['server', 'grpc', 'unixSocket'], 'string'],
   ['ZONEGATE_OPS_ADDRESS', ['server', 'ops', 'address'], 'string'],
   ['ZONEGATE_OPS_PORT', ['server', 'ops', 'port'], 'port'],
+  ['ZONEGATE_HTTP_PORT', ['server', 'http', 'port'], 'port'],
   ['ZONEGATE_LOG_LEVEL', ['log', 'level'], 'string'],
 ];
 

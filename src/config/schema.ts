@@ -102,6 +102,23 @@ export const ConfigSchema = z.strictObject({
         })
         .prefault({}),
       /**
+       * The HTTP authorization mode (nginx auth_request, Envoy http_service, Istio
+       * envoyExtAuthzHttp, Traefik ForwardAuth): the same decisions over plain HTTP.
+       */
+      http: z
+        .strictObject({
+          address: z.string().min(1).default('0.0.0.0'),
+          port: port.default(8182),
+          /**
+           * The header in which the proxy passes the client certificate: URL-encoded PEM (nginx
+           * $ssl_client_escaped_cert) or base64 DER (Traefik). The proxy must always set it.
+           */
+          peerCertificateHeader: headerName.default('x-ssl-client-cert'),
+          /** context_extensions for every request on this listener (e.g. direction). */
+          context: z.record(z.string(), z.string()).default({}),
+        })
+        .optional(),
+      /**
        * On SIGTERM, keep answering for this long while health reports NOT_SERVING, so proxies
        * and load balancers stop sending before the listener closes.
        */

@@ -1,0 +1,146 @@
+/**
+ * The HTTP authorization mode: the same pipeline behind the contract of nginx `auth_request`,
+ * Envoy's `http_service`, Istio's `envoyExtAuthzHttp` and Traefik's ForwardAuth:
+ * 200 with the identity headers to pass upstream; 401 or 403 with the reason otherwise; 503/500
+ * when zonegate cannot decide (the proxy must treat that as a deny).
+ *
+ * The original request is read from the forwarding headers those proxies set
+ * (X-Original-Method / X-Original-URI, X-Forwarded-Method / -Uri / -Host / -Proto), else from
+ * the request itself (Envoy forwards the original method and path). The client certificate comes
+ * from a configured header that the proxy must always set.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema.js';
+import { REASONS } from '../errors.js';
+import type { DecisionState } from '../envoy/service.js';
+import { denyBody } from '../envoy/response.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { AuthRequest } from '../pipeline/types.js';
+
+export interface HttpAuthzServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'content-length']);
+
+/** The certificate header as the verifier expects it: URL-encoded PEM stays; base64 DER becomes PEM. */
+function certificateFrom(value: string | undefined): string {
+  if (!value) return '';
+  const v = value.trim();
+  if (v.startsWith('-----') || v.startsWith('%2D') || v.includes('%20') || v.includes('%0A')) return v;
+  if (/^[A-Za-z0-9+/=]+$/.test(v)) return `-----BEGIN CERTIFICATE-----\n${v.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return v; // the verifier reports what is wrong with it
+}
+
+function splitUri(uri: string): { path: string; query: string } {
+  const q = uri.indexOf('?');
+  return q === -1 ? { path: uri, query: '' } : { path: uri.slice(0, q), query: uri.slice(q + 1) };
+}
+
+/** Reads an HTTP authorization request into an AuthRequest. */
+export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config['server']['http']>, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
+  const headers = new Map<string, string>();
+  const duplicates = new Set<string>();
+  let bytes = 0;
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    const value = req.rawHeaders[i + 1]!;
+    bytes += name.length + value.length;
+    if (HOP_BY_HOP.has(name)) continue;
+    const prev = headers.get(name);
+    if (prev === undefined) headers.set(name, value);
+    else {
+      duplicates.add(name);
+      headers.set(name, `${prev},${value}`);
+    }
+  }
+  const method = (headers.get('x-forwarded-method') ?? headers.get('x-original-method') ?? req.method ?? '').toUpperCase();
+  const { path, query } = splitUri(headers.get('x-forwarded-uri') ?? headers.get('x-original-uri') ?? req.url ?? '/');
+  const tooLarge = req.rawHeaders.length / 2 > limits.maxHeaders || bytes > limits.maxHeaderBytes;
+  return {
+    id: headers.get('x-request-id') ?? randomUUID(),
+    method,
+    path,
+    query,
+    host: headers.get('x-forwarded-host') ?? headers.get('host') ?? '',
+    scheme: headers.get('x-forwarded-proto') ?? 'http',
+    protocol: `HTTP/${req.httpVersion}`,
+    headers,
+    nonUtf8Headers: new Set(),
+    duplicateHeaders: duplicates,
+    source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
+    destination: { principal: '', certificate: '', address: '', port: 0 },
+    contextExtensions: new Map(Object.entries(cfg.context)),
+    ...(tooLarge ? { malformed: { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' } } : {}),
+  };
+}
+
+/** Starts the HTTP authorization server. */
+export async function startHttpAuthz(
+  cfg: NonNullable<Config['server']['http']>,
+  deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
+): Promise<HttpAuthzServer> {
+  const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
+    res.writeHead(status, headers).end(body);
+  };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const started = process.hrtime.bigint();
+    req.resume(); // the body is never read
+    try {
+      const state = deps.state();
+      if (!state) {
+        deps.metrics.errors.inc({ reason: 'ERR_NOT_READY' });
+        return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
+      }
+      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, deps.limits));
+      if (outcome.allowed) {
+        const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
+        for (const h of outcome.headersToSet) out[h.name] = h.value;
+        // Proxies cannot be told to remove headers in this mode: list them for the config to clear.
+        if (outcome.headersToRemove.length > 0) out['x-zonegate-remove'] = outcome.headersToRemove.join(',');
+        deps.metrics.decisions.inc({ result: 'allow', reason: '' });
+        respond(res, 200, out);
+      } else {
+        const info = REASONS[outcome.reason];
+        const status = info.http;
+        if (info.kind === 'error') deps.metrics.errors.inc({ reason: outcome.reason });
+        else deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
+        respond(res, status, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: outcome.reason } : {}) }, denyBody(outcome.reason, outcome.id));
+      }
+      if (deps.log.isLevelEnabled('info'))
+        deps.log.info(
+          {
+            mode: 'http',
+            decisionId: outcome.id,
+            result: outcome.allowed ? 'allow' : 'deny',
+            reason: outcome.allowed ? null : outcome.reason,
+            peer: outcome.peer?.principal ?? null,
+            latencyUs: Math.round(Number(process.hrtime.bigint() - started) / 1000),
+          },
+          'decision',
+        );
+    } catch (err) {
+      deps.metrics.errors.inc({ reason: 'ERR_INTERNAL' });
+      deps.log.error({ err }, 'http authz: internal failure');
+      respond(res, 500, { 'content-type': 'application/json' }, '{"reason":"ERR_INTERNAL"}');
+    }
+  });
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.address, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
