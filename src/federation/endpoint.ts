@@ -9,17 +9,14 @@
  */
 import { createServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { listen, type Listening } from '../http/listen.js';
 import type { SecureContextOptions } from 'node:tls';
 import { Bundle, serializeSpiffeBundle } from '../bundle/bundle.js';
 import type { BundleSet } from '../bundle/set.js';
 import type { TrustDomain } from '../spiffe/id.js';
 import type { LocalIdentity } from './identity.js';
 
-export interface BundleEndpoint {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type BundleEndpoint = Listening;
 
 export interface EndpointOptions {
   readonly trustDomain: TrustDomain;
@@ -73,16 +70,5 @@ export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEnd
   if (o.tls.profile === 'https_spiffe') o.tls.identity.on('change', () => server.setSecureContext(tlsFor()));
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.address, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, o.port, o.address);
 }

@@ -1,13 +1,10 @@
 /** The ops HTTP server: /healthz (alive), /readyz (ready to decide), /metrics (Prometheus text). */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, type Listening } from './listen.js';
 import type { Readiness } from '../envoy/health.js';
 import type { Metrics } from '../metrics.js';
 
-export interface OpsServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type OpsServer = Listening;
 
 /** Starts the ops server on `address:port` (port 0 picks a free one). */
 export async function startOpsServer(
@@ -43,16 +40,5 @@ export async function startOpsServer(
     }
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, port, address);
 }

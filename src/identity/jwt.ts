@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
-import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { b64urlDecode, decodeJsonPart, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
 
 export interface JwtRules {
   readonly algorithms: ReadonlySet<Algorithm>;
@@ -24,29 +24,15 @@ export type JwtResult =
 
 const no = (code: ReasonCode, message: string): JwtResult => ({ ok: false, code, message: `jwt: ${message}` });
 
-function part(s: string | undefined): Record<string, unknown> | undefined {
-  const b = s === undefined ? undefined : b64urlDecode(s);
-  if (!b) return undefined;
-  try {
-    const v = JSON.parse(b.toString('utf8')) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** Reads the header without verifying anything (to find the kid). */
-export function peekHeader(token: string): Record<string, unknown> | undefined {
-  return part(token.split('.')[0]);
-}
 
 /** Verifies a compact JWT with the key its kid names. */
 export function verifyJwt(token: string, keys: (kid: string) => KeyObject | undefined, rules: JwtRules, nowMs: number): JwtResult {
   if (token.length > rules.maxBytes) return no('ERR_TOKEN_TOO_LARGE', `${token.length} bytes`);
   const parts = token.split('.');
   if (parts.length !== 3) return no('ERR_TOKEN_MALFORMED', 'not three parts');
-  const header = part(parts[0]);
-  const claims = part(parts[1]);
+  const header = decodeJsonPart(parts[0]);
+  const claims = decodeJsonPart(parts[1]);
   const sig = b64urlDecode(parts[2]!);
   if (!header || !claims || !sig) return no('ERR_TOKEN_MALFORMED', 'not base64url JSON');
   const alg = header.alg;

@@ -7,7 +7,7 @@
 import type { JwtBundleSource } from '../bundle/set.js';
 import type { ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { b64urlDecode, keyFits, verifySignature, JWT_SVID_ALGORITHMS, type Algorithm } from './jws.js';
+import { b64urlDecode, decodeJsonPart, keyFits, verifySignature, JWT_SVID_ALGORITHMS, type Algorithm } from './jws.js';
 
 export interface JwtSvidRules {
   readonly audiences: ReadonlySet<string>;
@@ -33,23 +33,13 @@ interface Structure {
 const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, message: `jwtsvid: ${message}` });
 const ALGS = new Set<string>(JWT_SVID_ALGORITHMS);
 
-function obj(s: string | undefined): Record<string, unknown> | undefined {
-  const b = s === undefined ? undefined : b64urlDecode(s);
-  if (!b) return undefined;
-  try {
-    const v = JSON.parse(b.toString('utf8')) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The header and claims checks of JWT-SVID.md, without keys (no signature is trusted yet). */
 export function checkJwtSvidStructure(token: string): { ok: true; s: Structure } | { ok: false; code: ReasonCode; message: string } {
   const parts = token.split('.');
   if (parts.length !== 3) return no('ERR_TOKEN_MALFORMED', 'not a JWS compact serialization');
-  const header = obj(parts[0]);
-  const claims = obj(parts[1]);
+  const header = decodeJsonPart(parts[0]);
+  const claims = decodeJsonPart(parts[1]);
   const sig = b64urlDecode(parts[2]!);
   if (!header || !claims || !sig) return no('ERR_TOKEN_MALFORMED', 'parts are not base64url JSON');
   if (!ALGS.has(String(header.alg))) return no('ERR_TOKEN_ALG', `alg "${String(header.alg).slice(0, 20)}" is not a JWT-SVID algorithm`);

@@ -9,7 +9,7 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { parseCertificates } from '../svid/parse.js';
-import { b64urlDecode, keyFits, signCompact, verifySignature } from './jws.js';
+import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
 
 export const WIREPACT_HEADER = 'x-wirepact-identity';
 export const WIREPACT_AUDIENCE = 'WirePact';
@@ -20,16 +20,6 @@ export type WirePactResult =
 
 const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, message: `wirepact: ${message}` });
 
-function obj(s: string | undefined): Record<string, unknown> | undefined {
-  const b = s === undefined ? undefined : b64urlDecode(s);
-  if (!b) return undefined;
-  try {
-    const v = JSON.parse(b.toString('utf8')) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const inWindow = (c: X509Certificate, now: number, skewMs: number) => Date.parse(c.validFrom) - skewMs <= now && now <= Date.parse(c.validTo) + skewMs;
 
@@ -55,8 +45,8 @@ export interface WirePactRules {
 export function verifyWirePact(token: string, rules: WirePactRules, nowMs: number): WirePactResult {
   if (token.length > rules.maxBytes) return no('ERR_TOKEN_TOO_LARGE', `${token.length} bytes`);
   const parts = token.split('.');
-  const header = obj(parts[0]);
-  const claims = obj(parts[1]);
+  const header = decodeJsonPart(parts[0]);
+  const claims = decodeJsonPart(parts[1]);
   const sig = parts.length === 3 ? b64urlDecode(parts[2]!) : undefined;
   if (!header || !claims || !sig) return no('ERR_TOKEN_MALFORMED', 'not a compact JWS of JSON objects');
   if (header.alg !== 'RS256') return no('ERR_TOKEN_ALG', 'the WirePact profile is RS256 only');
