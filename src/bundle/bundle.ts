@@ -5,6 +5,8 @@
  * elements with an unknown `kty` or `use` are ignored; of `x5c` only the first certificate
  * counts; an x509-svid element without a certificate is ignored; `keys: []` is a valid, revoked
  * bundle. Where go-spiffe is stricter than the spec, zonegate follows the spec (docs/spiffe.md).
+ * A JWT authority that carries its own private key is refused: a published private key is no
+ * authority at all. Plain RFC 7517 JWK Sets (OIDC-style, no SPIFFE `use`) have their own parser.
  */
 import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
@@ -46,6 +48,16 @@ export class Bundle {
   get revoked(): boolean {
     return this.x509Authorities.length === 0 && this.jwtAuthorities.size === 0;
   }
+
+  /** The X.509 authorities as DER, in bundle order. */
+  get x509Der(): Buffer[] {
+    return this.x509Authorities.map((c) => c.raw);
+  }
+
+  /** The X.509 authorities as one PEM text (e.g. for a proxy's trusted_ca). */
+  get x509Pem(): string {
+    return this.x509Authorities.map((c) => c.toString()).join('');
+  }
 }
 
 const invalid = (td: TrustDomain, msg: string) => new ZonegateError('ERR_BUNDLE_INVALID', `bundle: trust domain "${td.name}": ${msg}`);
@@ -64,11 +76,18 @@ function optionalInteger(doc: Record<string, unknown>, name: string, td: TrustDo
   return v;
 }
 
-/** Imports a JWK's public part. Throws ERR_BUNDLE_INVALID when the key is unusable. */
+/** A published private key is compromised by definition: refuse the bundle rather than trust it. */
+function refusePrivate(el: Record<string, unknown>, td: TrustDomain, where: string): void {
+  const secret = PRIVATE_MEMBERS.filter((k) => k in el);
+  if (secret.length > 0) throw invalid(td, `${where}: carries private key material (${secret.join(', ')}); a published private key cannot be trusted`);
+}
+
+/** Imports a JWK as a public JWT authority. Throws ERR_BUNDLE_INVALID when the key is unusable. */
 export function importJwtAuthority(el: Record<string, unknown>, td: TrustDomain, where: string): JwtAuthority {
   const kid = el.kid;
   if (typeof kid !== 'string' || kid === '') throw invalid(td, `${where}: keyID cannot be empty`);
-  const jwk = Object.fromEntries(Object.entries(el).filter(([k]) => !PRIVATE_MEMBERS.includes(k))) as JsonWebKey;
+  refusePrivate(el, td, `${where} (kid "${kid}")`);
+  const jwk = { ...el } as JsonWebKey;
   try {
     return { kid, jwk, key: createPublicKey({ key: jwk, format: 'jwk' }) };
   } catch (err) {
@@ -76,16 +95,51 @@ export function importJwtAuthority(el: Record<string, unknown>, td: TrustDomain,
   }
 }
 
-/** Parses a SPIFFE bundle document (JSON) for `td`. Throws ZonegateError(ERR_BUNDLE_INVALID). */
-export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+/** Text of a document, without a UTF-8 byte order mark (some editors write one). */
+function textOf(input: string | Uint8Array): string {
   const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
-  let doc: unknown;
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function parseJson(input: string | Uint8Array, td: TrustDomain): unknown {
   try {
-    doc = JSON.parse(text);
+    return JSON.parse(textOf(input));
   } catch (err) {
     throw invalid(td, `unable to parse JWKS: ${(err as Error).message}`);
   }
-  return bundleFromDocument(doc, td);
+}
+
+/** Parses a SPIFFE bundle document (JSON) for `td`. Throws ZonegateError(ERR_BUNDLE_INVALID). */
+export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+  return bundleFromDocument(parseJson(input, td), td);
+}
+
+/**
+ * Parses a plain RFC 7517 JWK Set (e.g. an OIDC `jwks_uri` document) as the JWT authorities of
+ * `td`: elements without `use` or with `use: "sig"` (or `jwt-svid`) count, unknown `kty` or any
+ * other `use` are ignored, `kid` is required. No X.509 authorities come from a plain JWK Set.
+ */
+export function parseJwtBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
+  const doc = parseJson(input, td);
+  if (!isObject(doc) || !Array.isArray(doc.keys)) throw invalid(td, '"keys" is missing or not an array');
+  const jwt: JwtAuthority[] = [];
+  const kids = new Set<string>();
+  doc.keys.forEach((el: unknown, i: number) => {
+    const where = `keys[${i}]`;
+    if (!isObject(el)) throw invalid(td, `${where} is not a JSON object`);
+    if (typeof el.kty !== 'string') throw invalid(td, `${where}: "kty" must be set`);
+    if (!KNOWN_KTY.has(el.kty)) return;
+    if (el.use !== undefined && el.use !== 'sig' && el.use !== 'jwt-svid') return;
+    jwt.push(addJwt(el, td, where, kids));
+  });
+  return new Bundle(td, { jwtAuthorities: jwt });
+}
+
+function addJwt(el: Record<string, unknown>, td: TrustDomain, where: string, kids: Set<string>): JwtAuthority {
+  const a = importJwtAuthority(el, td, where);
+  if (kids.has(a.kid)) throw invalid(td, `${where}: duplicate kid "${a.kid}"`);
+  kids.add(a.kid);
+  return a;
 }
 
 /** Builds a Bundle from an already-parsed SPIFFE bundle document (also used for bundle maps). */
@@ -103,20 +157,21 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain): Bundle {
     if (typeof el.kty !== 'string') throw invalid(td, `${where}: "kty" must be set`);
     if (!KNOWN_KTY.has(el.kty)) return; // unknown key type: ignore the element
     if (el.use === 'x509-svid') {
+      refusePrivate(el, td, where);
       const x5c = el.x5c;
       if (!Array.isArray(x5c) || x5c.length === 0) return; // no certificate: ignore the element
       if (typeof x5c[0] !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(x5c[0]))
         throw invalid(td, `${where}: x5c[0] is not base64`);
+      let certs: X509Certificate[];
       try {
-        x509.push(...parseCertificates(Buffer.from(x5c[0], 'base64')).slice(0, 1));
+        certs = parseCertificates(Buffer.from(x5c[0], 'base64'));
       } catch (err) {
         throw invalid(td, `${where}: cannot parse certificate: ${(err as Error).message}`);
       }
+      if (certs.length !== 1) throw invalid(td, `${where}: x5c[0] holds ${certs.length} certificates, not one`);
+      x509.push(certs[0]!);
     } else if (el.use === 'jwt-svid') {
-      const a = importJwtAuthority(el, td, where);
-      if (kids.has(a.kid)) throw invalid(td, `${where}: duplicate kid "${a.kid}"`);
-      kids.add(a.kid);
-      jwt.push(a);
+      jwt.push(addJwt(el, td, where, kids));
     }
     // any other (or no) "use": ignore the element
   });
@@ -125,7 +180,7 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain): Bundle {
 
 /** Parses a PEM bundle (X.509 authorities only). An empty file is a valid, revoked bundle. */
 export function parsePemBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
-  const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+  const text = textOf(input);
   if (text.trim() === '') return new Bundle(td);
   try {
     return new Bundle(td, { x509Authorities: parseCertificates(text) });
@@ -144,7 +199,7 @@ export function parseBundle(input: string | Uint8Array, td: TrustDomain): Bundle
       throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
     }
   }
-  const text = bytes.toString('utf8');
+  const text = textOf(bytes);
   return text.trimStart().startsWith('{') ? parseSpiffeBundle(text, td) : parsePemBundle(text, td);
 }
 

@@ -21,9 +21,11 @@ export interface X509BundleSource {
 
 /** The one-method source JWT verifiers see. */
 export interface JwtBundleSource {
+  /** The JWT authorities (by kid) of exactly this trust domain; undefined when none is held. */
   jwtAuthorities(td: TrustDomain): ReadonlyMap<string, JwtAuthority> | undefined;
 }
 
+/** Trust domain → Bundle, with generations that key the verification caches. */
 export class BundleSet implements X509BundleSource, JwtBundleSource {
   private readonly bundles = new Map<string, Bundle>();
   private readonly extra = new Map<string, readonly X509Certificate[]>();
@@ -42,23 +44,29 @@ export class BundleSet implements X509BundleSource, JwtBundleSource {
     this.bump(bundle.trustDomain.name);
   }
 
+  /** Forgets a trust domain: its SVIDs become ERR_TRUST_DOMAIN_UNKNOWN. */
   delete(td: TrustDomain): void {
-    if (this.bundles.delete(td.name)) this.bump(td.name);
+    const had = this.bundles.delete(td.name);
+    if (this.stale.delete(td.name) || had) this.bump(td.name);
   }
 
+  /** The bundle held for `td`, stale or not. */
   get(td: TrustDomain): Bundle | undefined {
     return this.bundles.get(td.name);
   }
 
+  /** Names of the trust domains with a bundle. */
   trustDomains(): string[] {
     return [...this.bundles.keys()];
   }
 
+  /** Intermediates configured beside `td`'s bundle; they help build paths but are never trust anchors. */
   setIntermediates(td: TrustDomain, certs: readonly X509Certificate[]): void {
     this.extra.set(td.name, Object.freeze([...certs]));
     this.bump(td.name);
   }
 
+  /** The intermediates configured for `td` (empty when none). */
   intermediates(td: TrustDomain): readonly X509Certificate[] {
     return this.extra.get(td.name) ?? [];
   }
@@ -71,14 +79,17 @@ export class BundleSet implements X509BundleSource, JwtBundleSource {
     this.bump(td.name);
   }
 
+  /** True while `td` is marked stale. */
   isStale(td: TrustDomain): boolean {
     return this.stale.has(td.name);
   }
 
+  /** `td`'s X.509 authorities; undefined when unknown or stale (fail closed). */
   x509Authorities(td: TrustDomain): readonly X509Certificate[] | undefined {
     return this.stale.has(td.name) ? undefined : this.bundles.get(td.name)?.x509Authorities;
   }
 
+  /** `td`'s JWT authorities by kid; undefined when unknown or stale (fail closed). */
   jwtAuthorities(td: TrustDomain): ReadonlyMap<string, JwtAuthority> | undefined {
     return this.stale.has(td.name) ? undefined : this.bundles.get(td.name)?.jwtAuthorities;
   }

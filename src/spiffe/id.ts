@@ -2,16 +2,20 @@
  * SPIFFE ID and trust domain value types (SPIFFE-ID.md). Parse once at the edge; pass the value
  * types, not strings. Validation follows go-spiffe exactly (the reference implementation), which
  * is also the strict reading of the spec: scheme and trust domain must already be lower case
- * (see docs/spiffe.md for why zonegate does not normalize mixed case).
+ * (see docs/spiffe.md for why zonegate does not normalize mixed case). On top of go-spiffe, the
+ * §2.3 lengths are limits: 255 bytes of trust domain, 2048 bytes of ID.
  */
 import { ZonegateError } from '../errors.js';
 
 const SCHEME = 'spiffe://';
-/**
- * SPIFFE-ID.md §2.3: a trust domain is at most 255 bytes. IDs over 2048 bytes SHOULD NOT be
- * generated but parse (as in go-, java- and rust-spiffe); request limits bound their size.
- */
+/** SPIFFE-ID.md §2.3: the host part of a URI, hence a trust domain name, is at most 255 bytes. */
 export const MAX_TRUST_DOMAIN_BYTES = 255;
+/**
+ * SPIFFE-ID.md §2.3: implementations MUST support IDs up to 2048 bytes and SHOULD NOT generate
+ * longer ones. zonegate refuses longer ones: no conforming issuer produces them, and an ID ends up
+ * in headers, logs and policy keys (docs/spiffe.md).
+ */
+export const MAX_SPIFFE_ID_BYTES = 2048;
 
 const invalid = (input: string, why: string) =>
   new ZonegateError('ERR_SPIFFE_ID_INVALID', `spiffe: "${printable(input)}": ${why}`);
@@ -51,6 +55,8 @@ function checkPath(input: string, path: string): void {
   }
 }
 
+let trustDomainOf: (validatedName: string) => TrustDomain;
+
 /** A trust domain name, e.g. `zone-a.example`. */
 export class TrustDomain {
   private constructor(readonly name: string) {}
@@ -63,9 +69,9 @@ export class TrustDomain {
     return new TrustDomain(input);
   }
 
-  /** @internal used by SpiffeId.parse after it validated the name */
-  static fromValidated(name: string): TrustDomain {
-    return new TrustDomain(name);
+  static {
+    // Only SpiffeId.parse, after validating the name, may skip the checks.
+    trustDomainOf = (name) => new TrustDomain(name);
   }
 
   /** `spiffe://<name>`, the ID of the trust domain itself. */
@@ -73,10 +79,12 @@ export class TrustDomain {
     return `${SCHEME}${this.name}`;
   }
 
+  /** Same trust domain name. */
   equals(other: TrustDomain): boolean {
     return this.name === other.name;
   }
 
+  /** The bare name. */
   toString(): string {
     return this.name;
   }
@@ -94,13 +102,15 @@ export class SpiffeId {
   static parse(input: string): SpiffeId {
     if (input === '') throw invalid(input, 'cannot be empty');
     if (!input.startsWith(SCHEME)) throw invalid(input, 'scheme is missing or invalid');
+    // Every valid character is ASCII, so UTF-16 length is the byte length of any ID that can pass.
+    if (input.length > MAX_SPIFFE_ID_BYTES) throw invalid(input, `SPIFFE ID is longer than ${MAX_SPIFFE_ID_BYTES} bytes`);
     const rest = input.slice(SCHEME.length);
     const slash = rest.indexOf('/');
     const name = slash === -1 ? rest : rest.slice(0, slash);
     const path = slash === -1 ? '' : rest.slice(slash);
     checkTrustDomainName(input, name);
     checkPath(input, path);
-    return new SpiffeId(input, TrustDomain.fromValidated(name), path);
+    return new SpiffeId(input, trustDomainOf(name), path);
   }
 
   /** Like parse, but returns undefined instead of throwing. */
@@ -117,14 +127,17 @@ export class SpiffeId {
     return this.path === '';
   }
 
+  /** True when this ID belongs to `td`. */
   memberOf(td: TrustDomain): boolean {
     return this.trustDomain.name === td.name;
   }
 
+  /** Same ID (string equality: IDs are canonical once parsed). */
   equals(other: SpiffeId): boolean {
     return this.value === other.value;
   }
 
+  /** The ID as a string (`spiffe://…`). */
   toString(): string {
     return this.value;
   }

@@ -1,23 +1,31 @@
 /**
  * The X.509 facts X509-SVID verification needs and node:crypto does not give: basicConstraints
- * (CA flag, path length), keyUsage bits, the URI SANs and which extensions are critical.
- * Read from the DER once per certificate and cached by the certificate object.
+ * (CA flag, path length), keyUsage bits, the URI SANs, the validity window and which extensions
+ * are critical. Read from the DER once per certificate object with a small DER reader (≈ 30 µs;
+ * @peculiar/x509 needs ≈ 2 ms for the same facts, docs/spiffe.md) and cached by the object.
  */
 import type { X509Certificate } from 'node:crypto';
-import { children, DerError, int, oid, readTlv } from './der.js';
+import { children, DerError, int, oid, readTlv, type Tlv } from './der.js';
+
+export interface KeyUsage {
+  readonly digitalSignature: boolean;
+  readonly keyCertSign: boolean;
+  readonly cRLSign: boolean;
+}
 
 export interface CertInfo {
   readonly isCa: boolean;
   /** undefined when absent (no limit). */
   readonly pathLen: number | undefined;
   /** undefined when the certificate has no keyUsage extension. */
-  readonly keyUsage: { digitalSignature: boolean; keyCertSign: boolean; cRLSign: boolean } | undefined;
+  readonly keyUsage: KeyUsage | undefined;
   readonly uris: readonly string[];
   /** An empty subject makes a critical subjectAltName mandatory (RFC 5280 §4.2.1.6). */
   readonly subjectEmpty: boolean;
   readonly sanCritical: boolean;
-  /** OIDs of critical extensions zonegate does not process. */
+  /** OIDs of extensions zonegate cannot honour: unknown critical ones, and name constraints. */
   readonly unsupportedCritical: readonly string[];
+  /** ms since the epoch */
   readonly notBefore: number;
   readonly notAfter: number;
 }
@@ -25,74 +33,100 @@ export interface CertInfo {
 const BASIC_CONSTRAINTS = '2.5.29.19';
 const KEY_USAGE = '2.5.29.15';
 const SUBJECT_ALT_NAME = '2.5.29.17';
+const NAME_CONSTRAINTS = '2.5.29.30';
 /** Extensions zonegate understands: a critical one of any other kind fails verification. */
 const SUPPORTED = new Set([BASIC_CONSTRAINTS, KEY_USAGE, SUBJECT_ALT_NAME, '2.5.29.37' /* EKU */, '2.5.29.14' /* SKI */, '2.5.29.35' /* AKI */]);
 
 const cache = new WeakMap<X509Certificate, CertInfo>();
 
+function want(t: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!t || t.tag !== tag) throw new DerError(`der: ${what} is malformed`);
+  return t;
+}
+
+/** The single TLV that fills an extension's OCTET STRING: no trailing bytes. */
+function inner(der: Buffer, value: Tlv, id: string): Tlv {
+  const t = readTlv(der, value.start, value.end);
+  if (t.end !== value.end) throw new DerError(`der: extension ${id} has trailing data`);
+  return t;
+}
+
+/** UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 §4.1.2.5 profiles them. */
+function time(der: Buffer, t: Tlv | undefined): number {
+  if (!t || (t.tag !== 0x17 && t.tag !== 0x18)) throw new DerError('der: validity is malformed');
+  const s = der.toString('latin1', t.start, t.end);
+  const m = (t.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/ : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/).exec(s);
+  if (!m) throw new DerError(`der: time "${s}" is not in RFC 5280 form`);
+  let year = Number(m[1]);
+  if (t.tag === 0x17) year += year >= 50 ? 1900 : 2000;
+  return Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
 function parse(cert: X509Certificate): CertInfo {
   const der = cert.raw;
   const top = readTlv(der, 0);
   if (top.tag !== 0x30 || top.end !== der.length) throw new DerError('der: certificate is not one SEQUENCE');
-  const tbs = children(der, top)[0];
-  if (!tbs || tbs.tag !== 0x30) throw new DerError('der: no tbsCertificate');
-  const fields = children(der, tbs);
+  const fields = children(der, want(children(der, top)[0], 0x30, 'tbsCertificate'));
+  const v = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const validity = children(der, want(fields[3 + v], 0x30, 'validity'));
+  const subject = want(fields[4 + v], 0x30, 'subject');
   const extWrapper = fields.find((f) => f.tag === 0xa3);
-  const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
-  if (!subject || subject.tag !== 0x30) throw new DerError('der: no subject');
   let sanCritical = false;
   let isCa = false;
   let pathLen: number | undefined;
-  let keyUsage: CertInfo['keyUsage'];
+  let keyUsage: KeyUsage | undefined;
   const uris: string[] = [];
   const unsupportedCritical: string[] = [];
   const seen = new Set<string>();
   if (extWrapper) {
-    const seq = children(der, extWrapper)[0];
-    if (!seq || seq.tag !== 0x30) throw new DerError('der: extensions are not a SEQUENCE');
+    const seq = want(children(der, extWrapper)[0], 0x30, 'extensions');
     for (const ext of children(der, seq)) {
-      const parts = children(der, ext);
-      const id = oid(der, parts[0]!);
+      const parts = children(der, want(ext, 0x30, 'extension'));
+      const id = oid(der, want(parts[0], 0x06, 'extension id'));
       if (seen.has(id)) throw new DerError(`der: extension ${id} appears twice`);
       seen.add(id);
       let critical = false;
       let valueTlv = parts[1];
       if (valueTlv?.tag === 0x01) {
+        if (valueTlv.end - valueTlv.start !== 1) throw new DerError(`der: extension ${id} critical flag is malformed`);
         critical = der[valueTlv.start] !== 0;
         valueTlv = parts[2];
       }
-      if (!valueTlv || valueTlv.tag !== 0x04) throw new DerError(`der: extension ${id} has no value`);
-      if (critical && !SUPPORTED.has(id)) unsupportedCritical.push(id);
-      const inner = readTlv(der, valueTlv.start, valueTlv.end);
+      valueTlv = want(valueTlv, 0x04, `extension ${id} value`);
+      if ((critical && !SUPPORTED.has(id)) || id === NAME_CONSTRAINTS) unsupportedCritical.push(id);
+      const value = inner(der, valueTlv, id);
       if (id === BASIC_CONSTRAINTS) {
-        for (const c of children(der, inner)) {
-          if (c.tag === 0x01) isCa = der[c.start] !== 0;
+        for (const c of children(der, want(value, 0x30, 'basicConstraints'))) {
+          if (c.tag === 0x01 && c.end - c.start === 1) isCa = der[c.start] !== 0;
           else if (c.tag === 0x02) pathLen = int(der, c);
+          else throw new DerError('der: basicConstraints is malformed');
         }
       } else if (id === KEY_USAGE) {
-        if (inner.tag !== 0x03 || inner.end - inner.start < 1) throw new DerError('der: keyUsage is not a BIT STRING');
-        const b0 = inner.end - inner.start > 1 ? der[inner.start + 1]! : 0;
+        const bits = want(value, 0x03, 'keyUsage');
+        if (bits.end - bits.start < 1 || der[bits.start]! > 7) throw new DerError('der: keyUsage is not a BIT STRING');
+        const b0 = bits.end - bits.start > 1 ? der[bits.start + 1]! : 0;
         keyUsage = { digitalSignature: (b0 & 0x80) !== 0, keyCertSign: (b0 & 0x04) !== 0, cRLSign: (b0 & 0x02) !== 0 };
       } else if (id === SUBJECT_ALT_NAME) {
         sanCritical = critical;
-        for (const gn of children(der, inner)) if (gn.tag === 0x86) uris.push(Buffer.from(der.subarray(gn.start, gn.end)).toString('latin1'));
+        for (const gn of children(der, want(value, 0x30, 'subjectAltName')))
+          if (gn.tag === 0x86) uris.push(der.toString('latin1', gn.start, gn.end));
       }
     }
   }
   return {
     isCa,
-    pathLen,
+    pathLen: isCa ? pathLen : undefined,
     keyUsage,
     uris,
     subjectEmpty: subject.end === subject.start,
     sanCritical,
     unsupportedCritical,
-    notBefore: Date.parse(cert.validFrom),
-    notAfter: Date.parse(cert.validTo),
+    notBefore: time(der, validity[0]),
+    notAfter: time(der, validity[1]),
   };
 }
 
-/** The facts of one certificate, read once. Throws DerError on a malformed certificate. */
+/** The facts of one certificate, read once per object. Throws DerError on a malformed certificate. */
 export function certInfo(cert: X509Certificate): CertInfo {
   let info = cache.get(cert);
   if (!info) {

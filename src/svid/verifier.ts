@@ -2,8 +2,8 @@
  * X509SvidVerifier: the request-path front of verifyX509Svid. Parsing a certificate costs more
  * than checking a signature on Node 20, so a certificate string already seen is never parsed
  * again: results are cached by SHA-256 of the string exactly as received (e.g. Envoy's URL-encoded
- * PEM) and by the generation of the trust domain they depend on, so a bundle change for that
- * trust domain re-verifies, and only for that trust domain.
+ * PEM) together with the generation of the trust domain they depend on, so a bundle change for
+ * that trust domain re-verifies, and only for that trust domain.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -34,50 +34,77 @@ export interface VerifierOptions {
   readonly cacheSize?: number;
   /** How long a failure is remembered (default 30 s), so a flood of one bad cert costs one parse. */
   readonly negativeTtlMs?: number;
-  /** Clock, for tests. */
+  /** Clock in ms, for tests; the cache's expiry follows it too. */
   readonly now?: () => number;
+}
+
+export interface VerifyCallOptions {
+  /** Verify at this time (ms) instead of the verifier's clock; such a call neither reads nor fills the cache. */
+  readonly now?: number;
 }
 
 interface Entry {
   readonly result: SvidResult;
   /** Trust domain whose generation the result depends on (undefined: depends on none). */
   readonly td: TrustDomain | undefined;
-  readonly generation: number;
+  /** undefined when the source has no generations: such a result is never reused. */
+  readonly generation: number | undefined;
 }
 
 export class X509SvidVerifier {
   private readonly cache: LRUCache<string, Entry>;
-  private readonly now: () => number;
-  /** Parses actually performed (cache misses); exposed for tests and metrics. */
+  private readonly clock: () => number;
+  /** Verifications actually performed (cache misses); exposed for tests and metrics. */
   parses = 0;
+  /** Answers served from the cache. */
+  hits = 0;
 
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly opts: VerifierOptions = {},
   ) {
-    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000 });
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.now ?? Date.now;
+    // ttlResolution 0: read the clock on every lookup (no debouncing timer, and an injected clock is exact).
+    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
   }
 
-  /** Verifies a chain given as received: URL-encoded or plain PEM, leaf first. */
-  verifyPem(received: string): SvidResult {
+  /** Verifies a chain given as received: URL-encoded or plain PEM, leaf first. Never throws ZonegateError. */
+  verifyPem(received: string, call: VerifyCallOptions = {}): SvidResult {
     const maxBytes = this.opts.maxBytes ?? 64 * 1024;
     if (received.length > maxBytes)
       return { ok: false, code: 'ERR_SVID_TOO_LARGE', message: `x509svid: certificate is ${received.length} bytes (limit ${maxBytes})` };
+    if (call.now !== undefined) {
+      this.parses++;
+      return this.verifyUncached(received, call.now).result;
+    }
     const key = createHash('sha256').update(received).digest('base64');
-    const now = this.now();
+    const now = this.clock();
+    const skew = (this.opts.skewSeconds ?? 0) * 1000;
     const hit = this.cache.get(key);
-    if (hit && (hit.td === undefined || this.bundles.generation?.(hit.td) === hit.generation)) {
-      if (!hit.result.ok) return hit.result;
-      if (hit.result.ok && now - (this.opts.skewSeconds ?? 0) * 1000 <= hit.result.notAfter) return hit.result;
+    if (hit && this.current(hit) && (!hit.result.ok || now - skew <= hit.result.notAfter)) {
+      this.hits++;
+      return hit.result;
     }
     this.parses++;
     const entry = this.verifyUncached(received, now);
-    const ttl = entry.result.ok
-      ? Math.max(1, entry.result.notAfter + (this.opts.skewSeconds ?? 0) * 1000 - now)
-      : (this.opts.negativeTtlMs ?? 30_000);
-    this.cache.set(key, entry, { ttl });
+    const ttl = entry.result.ok ? entry.result.notAfter + skew - now : (this.opts.negativeTtlMs ?? 30_000);
+    this.cache.set(key, entry, { ttl: Math.max(1, Math.ceil(ttl)) });
     return entry.result;
+  }
+
+  /** Drops every cached result (e.g. after a configuration reload). */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  /** Still valid for the trust material it was computed with? A source without generations never says so. */
+  private current(e: Entry): boolean {
+    if (e.td === undefined) return true;
+    return e.generation !== undefined && this.bundles.generation?.(e.td) === e.generation;
+  }
+
+  private generation(td: TrustDomain): number | undefined {
+    return this.bundles.generation?.(td);
   }
 
   private verifyUncached(received: string, now: number): Entry {
@@ -88,27 +115,20 @@ export class X509SvidVerifier {
         try {
           pem = decodeURIComponent(received);
         } catch {
-          return { result: { ok: false, code: 'ERR_PEER_CERT_MALFORMED', message: 'x509svid: certificate is not valid URL-encoded PEM' }, td, generation: 0 };
+          return { result: { ok: false, code: 'ERR_PEER_CERT_MALFORMED', message: 'x509svid: certificate is not valid URL-encoded PEM' }, td, generation: undefined };
         }
       }
-      const chain = parseCertificates(pem);
+      const maxChainLength = this.opts.maxChainLength ?? 5;
+      const chain = parseCertificates(pem, { maxCertificates: maxChainLength });
       td = leafTrustDomain(chain[0]);
-      const v = verifyX509Svid(chain, this.bundles, {
-        now,
-        skewSeconds: this.opts.skewSeconds ?? 0,
-        maxChainLength: this.opts.maxChainLength ?? 5,
-      });
-      const generation = this.bundles.generation?.(v.id.trustDomain) ?? 0;
+      const v = verifyX509Svid(chain, this.bundles, { now, skewSeconds: this.opts.skewSeconds ?? 0, maxChainLength });
       const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');
-      return { result: { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint }, td: v.id.trustDomain, generation };
+      const result = { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint } as const;
+      return { result, td: v.id.trustDomain, generation: this.generation(v.id.trustDomain) };
     } catch (err) {
       if (!(err instanceof ZonegateError)) throw err;
       // A failure for a leaf of some trust domain is retried when that trust domain's bundle changes.
-      return {
-        result: { ok: false, code: err.code, message: err.message },
-        td,
-        generation: td ? (this.bundles.generation?.(td) ?? 0) : 0,
-      };
+      return { result: { ok: false, code: err.code, message: err.message }, td, generation: td ? this.generation(td) : undefined };
     }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * X509-SVID verification (X509-SVID.md, RFC 5280 path validation) on node:crypto, in go-spiffe's
  * fixed order: chain present → SPIFFE ID of the leaf → leaf constraints → bundle of THAT trust
- * domain → path to one of its authorities (signatures, validity, signing-certificate rules).
+ * domain → path to one of its authorities (signing-certificate rules, signatures, validity).
  * A CA trusted for trust domain A can never vouch for an ID in trust domain B: only B's
  * authorities are ever tried for a leaf in B.
  */
@@ -16,7 +16,7 @@ export interface VerifyOptions {
   readonly now?: number;
   /** Tolerance on validity windows, in seconds (default 0). */
   readonly skewSeconds?: number;
-  /** Most certificates accepted in the presented chain (default 5). */
+  /** Most certificates accepted in the presented chain, and in a built path below the root (default 5). */
   readonly maxChainLength?: number;
   /** More intermediates to build paths with (e.g. configured beside the bundle). */
   readonly extraIntermediates?: readonly X509Certificate[];
@@ -26,6 +26,7 @@ export interface VerifiedSvid {
   readonly id: SpiffeId;
   /** leaf, intermediates, root */
   readonly chain: readonly X509Certificate[];
+  /** The earliest notAfter on the path: the result holds until then (ms). */
   readonly notAfter: number;
 }
 
@@ -41,6 +42,21 @@ function info(cert: X509Certificate, what: string): CertInfo {
   }
 }
 
+/**
+ * Signature results per (certificate, issuer) object pair. Certificates are immutable, and the
+ * configured intermediates and bundle roots are long-lived objects, so a new leaf under a known
+ * intermediate costs one signature check, not two.
+ */
+const signatures = new WeakMap<X509Certificate, WeakMap<X509Certificate, boolean>>();
+
+function signatureValid(child: X509Certificate, issuer: X509Certificate): boolean {
+  let byIssuer = signatures.get(child);
+  if (!byIssuer) signatures.set(child, (byIssuer = new WeakMap()));
+  let ok = byIssuer.get(issuer);
+  if (ok === undefined) byIssuer.set(issuer, (ok = child.verify(issuer.publicKey)));
+  return ok;
+}
+
 /** The most specific failure seen while searching for a path; reported when no path exists. */
 class PathFailure {
   code: ReasonCode = 'ERR_SVID_UNTRUSTED';
@@ -49,6 +65,42 @@ class PathFailure {
   note(code: ReasonCode, message: string, rank: number): void {
     if (rank > this.rank) Object.assign(this, { code, message, rank });
   }
+}
+
+/** Step 2: the leaf's single URI SAN, a SPIFFE ID with a path. */
+function leafId(leaf: CertInfo): SpiffeId {
+  if (leaf.uris.length === 0) fail('ERR_SVID_NO_SPIFFE_ID', 'certificate contains no URI SAN');
+  if (leaf.uris.length > 1) fail('ERR_SVID_NO_SPIFFE_ID', 'certificate contains more than one URI SAN');
+  const id = SpiffeId.tryParse(leaf.uris[0]!);
+  if (!id) return fail('ERR_SVID_NO_SPIFFE_ID', 'the URI SAN is not a valid SPIFFE ID');
+  if (id.isRoot) fail('ERR_SVID_NO_SPIFFE_ID', `leaf certificate SPIFFE ID must have a non-root path (${id.value})`);
+  return id;
+}
+
+/** Step 3: X509-SVID §4 / §5.2 leaf rules. */
+function checkLeaf(leaf: CertInfo): void {
+  if (leaf.subjectEmpty && !leaf.sanCritical)
+    fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');
+  if (leaf.isCa) fail('ERR_SVID_LEAF_CONSTRAINTS', 'leaf certificate must not have CA flag set to true');
+  const ku = leaf.keyUsage;
+  if (!ku?.digitalSignature) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must have 'digitalSignature' set as key usage");
+  if (ku?.keyCertSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'keyCertSign' set as key usage");
+  if (ku?.cRLSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'cRLSign' set as key usage");
+  if (leaf.unsupportedCritical.length > 0)
+    fail('ERR_SVID_CRITICAL_EXTENSION', `leaf certificate has unsupported critical extension ${leaf.unsupportedCritical.join(', ')}`);
+}
+
+/** Why `ci` may not sign a path with `below` intermediates under it; undefined when it may. */
+function signerViolation(ci: CertInfo, below: number, isRoot: boolean): [ReasonCode, string] | undefined {
+  if (!ci.isCa) return ['ERR_SVID_SIGNER_CONSTRAINTS', 'signing certificate must have CA flag set to true'];
+  // Trust anchors without a keyUsage extension are common in public bundles; with one, it must allow signing.
+  if (isRoot ? ci.keyUsage && !ci.keyUsage.keyCertSign : !ci.keyUsage?.keyCertSign)
+    return ['ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage"];
+  if (ci.pathLen !== undefined && below > ci.pathLen)
+    return ['ERR_SVID_SIGNER_CONSTRAINTS', `path length ${below} exceeds the pathLenConstraint ${ci.pathLen} of a signing certificate`];
+  if (ci.unsupportedCritical.length > 0)
+    return ['ERR_SVID_CRITICAL_EXTENSION', `a signing certificate has unsupported critical extension ${ci.unsupportedCritical.join(', ')}`];
+  return undefined;
 }
 
 /** Verifies an X509-SVID chain (leaf first). Throws ZonegateError with the specific code. */
@@ -60,115 +112,90 @@ export function verifyX509Svid(
   const now = opts.now ?? Date.now();
   const skew = (opts.skewSeconds ?? 0) * 1000;
   const maxLen = opts.maxChainLength ?? 5;
+
+  // 1. chain present, within limits
   if (chain.length === 0) fail('ERR_SVID_MALFORMED', 'empty certificate chain');
   if (chain.length > maxLen) fail('ERR_SVID_TOO_LARGE', `chain has ${chain.length} certificates (limit ${maxLen})`);
   const leaf = chain[0]!;
   const leafInfo = info(leaf, 'leaf certificate');
 
-  // SPIFFE ID
-  if (leafInfo.uris.length === 0) fail('ERR_SVID_NO_SPIFFE_ID', 'certificate contains no URI SAN');
-  if (leafInfo.uris.length > 1) fail('ERR_SVID_NO_SPIFFE_ID', 'certificate contains more than one URI SAN');
-  const id = SpiffeId.tryParse(leafInfo.uris[0]!);
-  if (!id) return fail('ERR_SVID_NO_SPIFFE_ID', 'the URI SAN is not a valid SPIFFE ID');
-  if (id.isRoot) fail('ERR_SVID_NO_SPIFFE_ID', `${id.value} has no path: a trust domain ID is not a workload ID`);
+  // 2. SPIFFE ID, 3. leaf constraints
+  const id = leafId(leafInfo);
+  checkLeaf(leafInfo);
 
-  // leaf constraints
-  if (leafInfo.subjectEmpty && !leafInfo.sanCritical)
-    fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');
-  if (leafInfo.isCa) fail('ERR_SVID_LEAF_CONSTRAINTS', 'leaf certificate must not have CA flag set to true');
-  const ku = leafInfo.keyUsage;
-  if (!ku?.digitalSignature) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must have 'digitalSignature' set as key usage");
-  if (ku?.keyCertSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'keyCertSign' set as key usage");
-  if (ku?.cRLSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'cRLSign' set as key usage");
+  // 4. the bundle of the leaf's own trust domain, and nothing else
+  const td = id.trustDomain;
+  const roots = bundles.x509Authorities(td);
+  if (roots === undefined && bundles.isStale?.(td))
+    fail('ERR_TRUST_DOMAIN_STALE', `the bundle of trust domain "${td.name}" is past its maximum staleness`);
+  if (roots === undefined) return fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${td.name}"`);
+  if (roots.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${td.name}" has no X.509 authorities`);
 
-  // every presented certificate, before any bundle is consulted (go-spiffe's Parse)
-  for (const [i, c] of chain.entries()) {
-    const ci = info(c, i === 0 ? 'leaf certificate' : `certificate ${i}`);
+  // 5. path validation. Every presented certificate after the leaf claims to be a signing
+  // certificate (go-spiffe's Parse rule): one that cannot be fails even when it is not on the path.
+  for (let i = 1; i < chain.length; i++) {
+    const ci = info(chain[i]!, `certificate ${i}`);
+    if (!ci.isCa) fail('ERR_SVID_SIGNER_CONSTRAINTS', 'signing certificate must have CA flag set to true');
+    if (!ci.keyUsage?.keyCertSign) fail('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage");
     if (ci.unsupportedCritical.length > 0)
       fail('ERR_SVID_CRITICAL_EXTENSION', `certificate ${i} has unsupported critical extension ${ci.unsupportedCritical.join(', ')}`);
-    // Like go-spiffe's Parse: every presented certificate after the leaf is a signing certificate.
-    if (i > 0 && !ci.isCa) fail('ERR_SVID_SIGNER_CONSTRAINTS', 'signing certificate must have CA flag set to true');
-    if (i > 0 && !ci.keyUsage?.keyCertSign)
-      fail('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage");
   }
-
-  // the bundle of the leaf's own trust domain, and nothing else
-  const roots = bundles.x509Authorities(id.trustDomain);
-  if (roots === undefined && bundles.isStale?.(id.trustDomain))
-    fail('ERR_TRUST_DOMAIN_STALE', `the bundle of trust domain "${id.trustDomain.name}" is past its maximum staleness`);
-  if (roots === undefined) fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${id.trustDomain.name}"`);
-  if (roots!.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${id.trustDomain.name}" has no X.509 authorities`);
-
-  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
   const failure = new PathFailure();
-  const inWindow = (c: X509Certificate, ci: CertInfo, what: string): boolean => {
+  const outside = (ci: CertInfo, what: string): boolean => {
     if (now + skew < ci.notBefore) {
       failure.note('ERR_SVID_NOT_YET_VALID', `${what} is not valid before ${new Date(ci.notBefore).toISOString()}`, 3);
-      return false;
+      return true;
     }
     if (now - skew > ci.notAfter) {
       failure.note('ERR_SVID_EXPIRED', `${what} expired at ${new Date(ci.notAfter).toISOString()}`, 3);
+      return true;
+    }
+    return false;
+  };
+  // As Go's x509 does, the leaf's own window is checked before any path is built.
+  if (outside(leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
+
+  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
+  /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
+  const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
+    if (!child.checkIssued(issuer)) {
+      // OpenSSL also refuses an issuer whose keyUsage lacks keyCertSign: name the rule then.
+      if (child.issuer === issuer.subject && info(issuer, 'issuer').keyUsage?.keyCertSign === false)
+        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage", 2);
       return false;
     }
-    return true;
-  };
-  const signedBy = (child: X509Certificate, issuer: X509Certificate, what: string): boolean => {
-    // Names first (cheap); then the signature. Constraints on the issuer are checked by the caller.
-    if (child.issuer !== issuer.subject) return false;
-    if (child.verify(issuer.publicKey)) return true;
+    const violation = signerViolation(info(issuer, 'signing certificate'), below, isRoot);
+    if (violation) {
+      failure.note(violation[0], violation[1], 2);
+      return false;
+    }
+    if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;
   };
-  if (!inWindow(leaf, leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
 
-  // Depth-first search for a path leaf → intermediates* → root of this trust domain.
+  // Depth-first search for leaf → intermediates* → root of this trust domain. Validity windows are
+  // checked on complete paths only, so a time failure is reported only where a path exists.
   const path: X509Certificate[] = [leaf];
-  const search = (current: X509Certificate, intermediatesBelow: number): X509Certificate[] | undefined => {
+  const search = (current: X509Certificate, below: number): X509Certificate[] | undefined => {
     const what = path.length === 1 ? 'the leaf certificate' : `intermediate ${path.length - 1}`;
-    for (const root of roots!) {
-      if (!signedBy(current, root, what)) continue;
-      const ri = info(root, 'bundle authority');
-      if (!ri.isCa) {
-        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', 'a bundle authority without the CA flag cannot sign', 2);
-        continue;
-      }
-      if (ri.pathLen !== undefined && intermediatesBelow > ri.pathLen) {
-        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', `path length ${intermediatesBelow} exceeds the root's limit ${ri.pathLen}`, 2);
-        continue;
-      }
-      if (!inWindow(root, ri, 'the bundle authority')) continue;
-      return [...path, root];
+    for (const root of roots) {
+      if (!issued(current, root, below, true, what)) continue;
+      const candidate = [...path, root];
+      const expired = candidate.slice(1).some((c, i) => outside(info(c, 'certificate'), i === below ? 'the bundle authority' : `intermediate ${i + 1}`));
+      if (!expired) return candidate;
     }
-    if (path.length > maxLen) return undefined;
+    if (path.length >= maxLen) return undefined;
     for (const im of pool) {
-      if (path.includes(im) || !signedBy(current, im, what)) continue;
-      const ii = info(im, 'intermediate certificate');
-      if (!ii.isCa) {
-        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', 'signing certificate must have CA flag set to true', 2);
-        continue;
-      }
-      if (!ii.keyUsage?.keyCertSign) {
-        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage", 2);
-        continue;
-      }
-      if (ii.pathLen !== undefined && intermediatesBelow > ii.pathLen) {
-        failure.note('ERR_SVID_SIGNER_CONSTRAINTS', `path length ${intermediatesBelow} exceeds an intermediate's limit ${ii.pathLen}`, 2);
-        continue;
-      }
-      if (ii.unsupportedCritical.length > 0) {
-        failure.note('ERR_SVID_CRITICAL_EXTENSION', `an intermediate has unsupported critical extension ${ii.unsupportedCritical.join(', ')}`, 2);
-        continue;
-      }
-      if (!inWindow(im, ii, 'an intermediate certificate')) continue;
+      if (path.includes(im) || !issued(current, im, below, false, what)) continue;
       path.push(im);
-      const found = search(im, intermediatesBelow + 1);
+      const found = search(im, below + 1);
       if (found) return found;
       path.pop();
     }
     return undefined;
   };
   const found = search(leaf, 0);
-  if (!found)
-    fail(failure.code, failure.message || `no path from ${id.value} to an authority of trust domain "${id.trustDomain.name}"`);
-  return { id, chain: found!, notAfter: Math.min(...found!.map((c) => info(c, 'certificate').notAfter)) };
+  if (!found) return fail(failure.code, failure.message || `no path from ${id.value} to an authority of trust domain "${td.name}"`);
+  return { id, chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
 }

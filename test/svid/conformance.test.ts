@@ -1,28 +1,46 @@
 /**
  * The public X.509 vectors (x509-cases.tsv): every static certificate case, plus the positive
- * chain vectors with a pinned clock. "Structurally accepted" means verification got past the
- * leaf and chain rules to the bundle lookup (ERR_TRUST_DOMAIN_UNKNOWN with an empty bundle set).
+ * chain vectors with a pinned clock. "Structurally accepted" means verification passed every rule
+ * up to path building: against a bundle whose only root is unrelated, the result is
+ * ERR_SVID_UNTRUSTED (the clock is pinned inside the leaf's own window).
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import type { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Bundle, parseBundle } from '../../src/bundle/bundle.js';
-import { BundleSet } from '../../src/bundle/set.js';
+import { BundleSet, type X509BundleSource } from '../../src/bundle/set.js';
 import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
+import { certInfo } from '../../src/svid/certinfo.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { parseCertificates } from '../../src/svid/parse.js';
+import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
+import { TestCA } from '../fixtures/ca.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));
 
+let unrelated: X509Certificate;
+beforeAll(async () => {
+  unrelated = (await TestCA.create('unrelated.test')).cert;
+});
+
 function structural(path: string): string {
+  const anyTrustDomain: X509BundleSource = { x509Authorities: () => [unrelated] };
   try {
-    verifyX509Svid(parseCertificates(file(path)), new BundleSet(), { now: Date.parse('2020-06-01T00:00:00Z') });
-    return 'valid?';
+    const chain = parseCertificates(file(path));
+    let now = Date.now();
+    try {
+      now = certInfo(chain[0]!).notBefore + 1000;
+    } catch {
+      // unreadable leaf: verification reports it
+    }
+    verifyX509Svid(chain, anyTrustDomain, { now });
+    return 'verified?!';
   } catch (err) {
     if (!(err instanceof ZonegateError)) throw err;
-    return err.code === 'ERR_TRUST_DOMAIN_UNKNOWN' ? 'accept' : `${err.code}: ${err.message}`;
+    return err.code === 'ERR_SVID_UNTRUSTED' ? 'accept' : `${err.code}: ${err.message}`;
   }
 }
 
@@ -120,20 +138,33 @@ describe('positive chain vectors with a pinned clock', () => {
     set.set(parseBundle(file(path), TrustDomain.parse(td)));
     return set;
   };
-  const verify = (chain: string, set: BundleSet, at: string) => {
+  const verify = (chain: string | X509Certificate[], set: BundleSet, at: string) => {
     try {
-      return verifyX509Svid(parseCertificates(file(chain)), set, { now: Date.parse(at) }).id.value;
+      return verifyX509Svid(typeof chain === 'string' ? parseCertificates(file(chain)) : chain, set, { now: Date.parse(at) }).id.value;
     } catch (err) {
       return (err as ZonegateError).code;
     }
   };
+  const rootA = 'derived/root-from-spiffebundle_valid_1-x5c.pem';
 
   it('A: go-spiffe leaf + intermediate → root from spiffebundle_valid_1 (inside and after the window)', () => {
-    const set = bundleOf('example.org', 'derived/root-from-spiffebundle_valid_1-x5c.pem');
+    const set = bundleOf('example.org', rootA);
     expect(verify(`${go}good-leaf-and-intermediate.pem`, set, '2020-03-24T14:30:00Z')).toBe('spiffe://example.org/workload-1');
     expect(verify(`${go}good-leaf-and-intermediate.pem`, set, '2020-03-24T15:10:00Z')).toBe('ERR_SVID_EXPIRED');
+    expect(verify(`${go}good-leaf-and-intermediate.pem`, set, '2020-03-24T14:00:00Z')).toBe('ERR_SVID_NOT_YET_VALID');
     // the same root under another trust domain name does not help
-    expect(verify(`${go}good-leaf-and-intermediate.pem`, bundleOf('example.com', 'derived/root-from-spiffebundle_valid_1-x5c.pem'), '2020-03-24T14:30:00Z')).toBe('ERR_TRUST_DOMAIN_UNKNOWN');
+    expect(verify(`${go}good-leaf-and-intermediate.pem`, bundleOf('example.com', rootA), '2020-03-24T14:30:00Z')).toBe('ERR_TRUST_DOMAIN_UNKNOWN');
+  });
+
+  it('A, leaf only (as Envoy forwards it): needs the intermediate configured beside the bundle', () => {
+    const [leaf, intermediate] = parseCertificates(file(`${go}good-leaf-and-intermediate.pem`));
+    const set = bundleOf('example.org', rootA);
+    expect(verify([leaf!], set, '2020-03-24T14:30:00Z')).toBe('ERR_SVID_UNTRUSTED');
+    set.setIntermediates(TrustDomain.parse('example.org'), [intermediate!]);
+    expect(verify([leaf!], set, '2020-03-24T14:30:00Z')).toBe('spiffe://example.org/workload-1');
+    // through the request-path verifier, as Envoy sends it: URL-encoded PEM of the leaf
+    const v = new X509SvidVerifier(set, { now: () => Date.parse('2020-03-24T14:30:00Z') });
+    expect(v.verifyPem(encodeURIComponent(leaf!.toString()))).toMatchObject({ ok: true, id: { value: 'spiffe://example.org/workload-1' }, notAfter: Date.parse('2020-03-24T15:07:40Z') });
   });
 
   it('B: rust-spiffe 1-svid-chain.der, the second certificate as the root', () => {
@@ -141,17 +172,29 @@ describe('positive chain vectors with a pinned clock', () => {
     const set = new BundleSet();
     set.set(new Bundle(TrustDomain.parse('example.org'), { x509Authorities: [root!] }));
     expect(verify('rust-spiffe/svid-x509/1-svid-chain.der', set, '2030-01-01T00:00:00Z')).toBe('spiffe://example.org/service');
+    expect(verify('rust-spiffe/svid-x509/1-svid-chain.der', set, '2101-01-01T00:00:00Z')).toBe('ERR_SVID_EXPIRED');
   });
 
   it('C: spiffe_leaf_uri_only.der → ca_uri_only.der (root without keyUsage)', () => {
-    const set = bundleOf('example.org', 'rust-spiffe/spiffe-rustls-fixtures/ca_uri_only.der'.replace(/$/, ''));
+    const set = bundleOf('example.org', 'rust-spiffe/spiffe-rustls-fixtures/ca_uri_only.der');
     expect(verify('rust-spiffe/spiffe-rustls-fixtures/spiffe_leaf_uri_only.der', set, '2030-01-01T00:00:00Z')).toBe('spiffe://example.org/service');
   });
 
-  it('D: spiffe_leaf.der → ca.der inside its window (until 2026-12-22), expired after', () => {
+  it('D: spiffe_leaf.der → ca.der inside its window (until 2026-12-22), expired after; no_spiffe_leaf.der never', () => {
     const set = bundleOf('example.org', 'rust-spiffe/spiffe-rustls-fixtures/ca.der');
     expect(verify('rust-spiffe/spiffe-rustls-fixtures/spiffe_leaf.der', set, '2026-06-01T00:00:00Z')).toBe('spiffe://example.org/service');
     expect(verify('rust-spiffe/spiffe-rustls-fixtures/spiffe_leaf.der', set, '2027-01-01T00:00:00Z')).toBe('ERR_SVID_EXPIRED');
+    expect(verify('rust-spiffe/spiffe-rustls-fixtures/no_spiffe_leaf.der', set, '2026-06-01T00:00:00Z')).toBe('ERR_SVID_NO_SPIFFE_ID');
+    // ca.der's key does not sign the uri-only leaf
+    expect(verify('rust-spiffe/spiffe-rustls-fixtures/spiffe_leaf_uri_only.der', set, '2026-06-01T00:00:00Z')).toBe('ERR_SVID_UNTRUSTED');
+  });
+
+  it('rust expired-svid-chain.der: its intermediate as the trust anchor, inside and after the leaf window', () => {
+    const [, intermediate] = parseCertificates(file('rust-spiffe/svid-x509/expired-svid-chain.der'));
+    const set = new BundleSet();
+    set.set(new Bundle(TrustDomain.parse('example.org'), { x509Authorities: [intermediate!] }));
+    expect(verify('rust-spiffe/svid-x509/expired-svid-chain.der', set, '2021-02-09T19:00:00Z')).toBe('spiffe://example.org/service');
+    expect(verify('rust-spiffe/svid-x509/expired-svid-chain.der', set, '2021-02-09T19:30:00Z')).toBe('ERR_SVID_EXPIRED');
   });
 
   it('grpc-go spiffe_end2end: chains to its CA but the leaf lacks keyUsage (strict reject)', () => {

@@ -1,200 +1,225 @@
-/** X509-SVID verification rules on certificates generated for each rule (pinned clock where time matters). */
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
-import { X509Certificate } from 'node:crypto';
+/**
+ * X509-SVID verification rules on certificates generated for each rule, for every signing
+ * algorithm the fixture builds, with the clock pinned through the `now` option.
+ */
+import type { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/svid/parse.js';
-import { verifyX509Svid } from '../../src/svid/x509.js';
-import { X509SvidVerifier } from '../../src/svid/verifier.js';
-import { selfSignedSvid, TestCA } from '../fixtures/pki.js';
+import { verifyX509Svid, type VerifyOptions } from '../../src/svid/x509.js';
+import { KU, nameConstraintsExtension, selfSignedSvid, tamperContents, tamperSignature, TestCA, unknownCriticalExtension, unknownExtension, type KeyAlg } from '../fixtures/ca.js';
 
+const NOW = Date.parse('2031-05-01T12:00:00Z');
+const DAY = 86_400_000;
 const A = 'zone-a.test';
 const B = 'zone-b.test';
-let caA: TestCA;
-let caB: TestCA;
-let set: BundleSet;
-const DAY = 86_400_000;
+const tdA = TrustDomain.parse(A);
+const tdB = TrustDomain.parse(B);
 
-beforeAll(async () => {
-  caA = await TestCA.create(A);
-  caB = await TestCA.create(B);
-  set = new BundleSet();
-  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
-  set.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] }));
-});
-
-function code(chainPem: string, bundles = set, opts = {}): string {
+/** The SPIFFE ID on success, else the exact code. */
+function outcome(chain: string | readonly X509Certificate[], bundles: BundleSet, opts: VerifyOptions = {}): string {
   try {
-    return verifyX509Svid(parseCertificates(chainPem), bundles, opts).id.value;
+    return verifyX509Svid(typeof chain === 'string' ? parseCertificates(chain) : chain, bundles, { now: NOW, ...opts }).id.value;
   } catch (err) {
     if (err instanceof ZonegateError) return err.code;
     throw err;
   }
 }
+const setOf = (...bundles: Bundle[]) => {
+  const set = new BundleSet();
+  for (const b of bundles) set.set(b);
+  return set;
+};
 
-describe('verifyX509Svid', () => {
-  it('accepts a leaf signed by its own trust domain root', async () => {
-    const s = await caA.issue(`spiffe://${A}/web`);
-    expect(code(s.chainPem)).toBe(`spiffe://${A}/web`);
+describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s authorities', (keyAlg) => {
+  let caA: TestCA;
+  let caB: TestCA;
+  let set: BundleSet;
+  beforeAll(async () => {
+    caA = await TestCA.create(A, { keyAlg, at: NOW });
+    caB = await TestCA.create(B, { keyAlg, at: NOW });
+    set = setOf(caA.bundle(), caB.bundle());
   });
 
-  it('accepts a leaf through intermediates sent in the chain, and with configured intermediates', async () => {
+  it('accepts a leaf signed by its own trust domain root, and returns the path and its earliest notAfter', async () => {
+    const s = await caA.issueSvid(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
+    const r = verifyX509Svid(parseCertificates(s.chainPem), set, { now: NOW });
+    expect(r.id.value).toBe(`spiffe://${A}/web`);
+    expect(r.chain.map((c) => c.fingerprint256)).toEqual([s.cert.fingerprint256, caA.cert.fingerprint256]);
+    expect(r.notAfter).toBe(Math.floor((NOW + DAY) / 1000) * 1000);
+  });
+
+  it('accepts through intermediates sent in the chain, configured beside the bundle, or passed as options', async () => {
     const i1 = await caA.intermediate();
     const i2 = await i1.intermediate();
-    const s = await i2.issue(`spiffe://${A}/deep`);
-    expect(code(s.chainPem)).toBe(`spiffe://${A}/deep`);
-    // leaf only: fails until the intermediates are configured beside the bundle
-    expect(code(s.certPem)).toBe('ERR_SVID_UNTRUSTED');
-    const withExtra = new BundleSet();
-    withExtra.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
-    withExtra.setIntermediates(TrustDomain.parse(A), parseCertificates(s.chainPem).slice(1));
-    expect(code(s.certPem, withExtra)).toBe(`spiffe://${A}/deep`);
+    const s = await i2.issueSvid(`spiffe://${A}/deep`);
+    expect(outcome(s.chainPem, set)).toBe(`spiffe://${A}/deep`);
+    expect(outcome(s.certPem, set)).toBe('ERR_SVID_UNTRUSTED'); // leaf only, nothing to chain through
+    const intermediates = parseCertificates(s.chainPem).slice(1);
+    expect(outcome(s.certPem, set, { extraIntermediates: intermediates })).toBe(`spiffe://${A}/deep`);
+    const withExtra = setOf(caA.bundle());
+    withExtra.setIntermediates(tdA, intermediates);
+    expect(outcome(s.certPem, withExtra)).toBe(`spiffe://${A}/deep`);
   });
 
-  it('cross-trust-domain attack: A\'s CA signing an ID in B is rejected though A\'s root is trusted', async () => {
-    const forged = await caA.issue(`spiffe://${B}/payments`);
-    expect(code(forged.chainPem)).toBe('ERR_SVID_UNTRUSTED');
-    // and an intermediate of A cannot help either
+  it("cross-trust-domain attack: A's CA signing an ID in B is rejected though A's root is trusted", async () => {
+    const forged = await caA.issueSvid(`spiffe://${B}/payments`);
+    expect(outcome(forged.chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
     const iA = await caA.intermediate();
-    expect(code((await iA.issue(`spiffe://${B}/payments`)).chainPem)).toBe('ERR_SVID_UNTRUSTED');
+    const viaIntermediate = await iA.issueSvid(`spiffe://${B}/payments`);
+    expect(outcome(viaIntermediate.chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
+    // not even with A's intermediate configured beside B's bundle
+    const mixed = setOf(caA.bundle(), caB.bundle());
+    mixed.setIntermediates(tdB, [iA.cert]);
+    expect(outcome(viaIntermediate.certPem, mixed)).toBe('ERR_SVID_UNTRUSTED');
+    // nor when A's CA borrows B's root name: the names match, the signature cannot
+    const impostor = await TestCA.create(A, { keyAlg, at: NOW, subject: caB.cert.subject.replace(/\n/g, ', ') });
+    expect(outcome((await impostor.issueSvid(`spiffe://${B}/payments`)).chainPem, set)).toBe('ERR_SVID_SIGNATURE');
   });
 
-  it('no bundle for the trust domain / revoked (empty) bundle', async () => {
-    const other = await (await TestCA.create('zone-c.test')).issue('spiffe://zone-c.test/x');
-    expect(code(other.chainPem)).toBe('ERR_TRUST_DOMAIN_UNKNOWN');
-    const revoked = new BundleSet();
-    revoked.set(new Bundle(TrustDomain.parse(A)));
-    expect(code((await caA.issue(`spiffe://${A}/web`)).chainPem, revoked)).toBe('ERR_TRUST_DOMAIN_REVOKED');
+  it('expired and not-yet-valid leaves, at the pinned clock, with the skew honoured', async () => {
+    const expired = await caA.issueSvid(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 60_000) });
+    expect(outcome(expired.chainPem, set)).toBe('ERR_SVID_EXPIRED');
+    expect(outcome(expired.chainPem, set, { skewSeconds: 120 })).toBe(`spiffe://${A}/old`);
+    expect(outcome(expired.chainPem, set, { now: NOW - 120_000 })).toBe(`spiffe://${A}/old`);
+    const future = await caA.issueSvid(`spiffe://${A}/new`, { notBefore: new Date(NOW + 60_000), notAfter: new Date(NOW + DAY) });
+    expect(outcome(future.chainPem, set)).toBe('ERR_SVID_NOT_YET_VALID');
+    expect(outcome(future.chainPem, set, { skewSeconds: 120 })).toBe(`spiffe://${A}/new`);
+    expect(outcome(future.chainPem, set, { now: NOW + 120_000 })).toBe(`spiffe://${A}/new`);
   });
 
-  it('expired and not-yet-valid leaves, with the skew honoured', async () => {
-    const now = Date.now();
-    const expired = await caA.issue(`spiffe://${A}/old`, { notBefore: new Date(now - 10 * DAY), notAfter: new Date(now - 60_000) });
-    expect(code(expired.chainPem)).toBe('ERR_SVID_EXPIRED');
-    expect(code(expired.chainPem, set, { skewSeconds: 120 })).toBe(`spiffe://${A}/old`);
-    const future = await caA.issue(`spiffe://${A}/new`, { notBefore: new Date(now + 60_000), notAfter: new Date(now + DAY) });
-    expect(code(future.chainPem)).toBe('ERR_SVID_NOT_YET_VALID');
-    expect(code(future.chainPem, set, { now: now + 120_000 })).toBe(`spiffe://${A}/new`);
+  it('an expired or not-yet-valid intermediate, or an expired root, breaks the path', async () => {
+    const old = await caA.intermediate({ notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 1000) });
+    expect(outcome((await old.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_EXPIRED');
+    const early = await caA.intermediate({ notBefore: new Date(NOW + DAY), notAfter: new Date(NOW + 10 * DAY) });
+    expect(outcome((await early.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_NOT_YET_VALID');
+    const oldRoot = await TestCA.create(A, { keyAlg, at: NOW, notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 1000) });
+    expect(outcome((await oldRoot.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(oldRoot.bundle()))).toBe('ERR_SVID_EXPIRED');
   });
 
-  it('an expired intermediate breaks the path', async () => {
-    const now = Date.now();
-    const im = await caA.intermediate({ notBefore: new Date(now - 10 * DAY), notAfter: new Date(now - 1000) });
-    const s = await im.issue(`spiffe://${A}/x`, { notBefore: new Date(now - DAY), notAfter: new Date(now + DAY) });
-    expect(code(s.chainPem)).toBe('ERR_SVID_EXPIRED');
+  it('a tampered signature, or tampered signed contents, is ERR_SVID_SIGNATURE', async () => {
+    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    expect(outcome([tamperSignature(s.cert)], set)).toBe('ERR_SVID_SIGNATURE');
+    expect(outcome([tamperContents(s.cert, `spiffe://${A}/web`, `spiffe://${A}/wep`)], set)).toBe('ERR_SVID_SIGNATURE');
+    const im = await caA.intermediate();
+    const viaIm = await im.issueSvid(`spiffe://${A}/web`);
+    expect(outcome([viaIm.cert, tamperSignature(im.cert)], set)).toBe('ERR_SVID_SIGNATURE');
   });
 
-  it('a tampered signature is rejected', async () => {
-    const s = await caA.issue(`spiffe://${A}/web`);
-    const der = Buffer.from(s.cert.raw);
-    der.writeUInt8(der.readUInt8(der.length - 5) ^ 0x01, der.length - 5); // inside the signature value
-    expect(code(new X509Certificate(der).toString())).toMatch(/^ERR_SVID_(SIGNATURE|UNTRUSTED|MALFORMED)$/);
-    expect(code(new X509Certificate(der).toString())).not.toMatch(/^spiffe/);
-  });
-
-  it('a self-signed leaf with a valid-looking ID is rejected', async () => {
-    expect(code((await selfSignedSvid(`spiffe://${A}/web`)).chainPem)).toBe('ERR_SVID_UNTRUSTED');
+  it('a self-signed leaf with a valid-looking ID is rejected; with the root name copied, its signature fails', async () => {
+    expect(outcome((await selfSignedSvid(`spiffe://${A}/web`, { keyAlg, at: NOW })).chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
+    const lookalike = await selfSignedSvid(`spiffe://${A}/web`, { keyAlg, at: NOW, subject: caA.cert.subject.replace(/\n/g, ', ') });
+    expect(outcome(lookalike.chainPem, set)).toBe('ERR_SVID_SIGNATURE');
   });
 
   it('path length constraints of intermediates and roots', async () => {
     const im0 = await caA.intermediate({ pathLength: 0 });
+    expect(outcome((await im0.issueSvid(`spiffe://${A}/ok`)).chainPem, set)).toBe(`spiffe://${A}/ok`);
     const below = await im0.intermediate();
-    expect(code((await below.issue(`spiffe://${A}/x`)).chainPem)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
-    expect(code((await im0.issue(`spiffe://${A}/ok`)).chainPem)).toBe(`spiffe://${A}/ok`);
-    const tight = await TestCA.create(A, { pathLength: 0 });
-    const tightSet = new BundleSet();
-    tightSet.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [tight.x509] }));
-    const viaIm = await (await tight.intermediate()).issue(`spiffe://${A}/x`);
-    expect(code(viaIm.chainPem, tightSet)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
-  });
-
-  it('signing certificates must be CAs with keyCertSign', async () => {
-    const notCa = await caA.intermediate({ ca: false, keyUsage: x509.KeyUsageFlags.keyCertSign });
-    expect(code((await notCa.issue(`spiffe://${A}/x`)).chainPem)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
-    const noCertSign = await caA.intermediate({ keyUsage: x509.KeyUsageFlags.cRLSign });
-    expect(code((await noCertSign.issue(`spiffe://${A}/x`)).chainPem)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    expect(outcome((await below.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    const tight = await TestCA.create(A, { keyAlg, at: NOW, pathLength: 0 });
+    expect(outcome((await tight.issueSvid(`spiffe://${A}/ok`)).chainPem, setOf(tight.bundle()))).toBe(`spiffe://${A}/ok`);
+    const viaIm = await (await tight.intermediate()).issueSvid(`spiffe://${A}/x`);
+    expect(outcome(viaIm.chainPem, setOf(tight.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    const one = await TestCA.create(A, { keyAlg, at: NOW, pathLength: 1 });
+    const oneIm = await one.intermediate();
+    expect(outcome((await oneIm.issueSvid(`spiffe://${A}/ok`)).chainPem, setOf(one.bundle()))).toBe(`spiffe://${A}/ok`);
+    expect(outcome((await (await oneIm.intermediate()).issueSvid(`spiffe://${A}/x`)).chainPem, setOf(one.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
   });
 
   it.each([
-    ['CA flag set', { ca: true }, 'ERR_SVID_LEAF_CONSTRAINTS'],
-    ['no keyUsage', { keyUsage: null }, 'ERR_SVID_LEAF_CONSTRAINTS'],
-    ['no digitalSignature', { keyUsage: x509.KeyUsageFlags.keyEncipherment }, 'ERR_SVID_LEAF_CONSTRAINTS'],
-    ['keyCertSign', { keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign }, 'ERR_SVID_LEAF_CONSTRAINTS'],
-    ['cRLSign', { keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.cRLSign }, 'ERR_SVID_LEAF_CONSTRAINTS'],
-    ['two URI SANs', { uris: [`spiffe://${A}/other`] }, 'ERR_SVID_NO_SPIFFE_ID'],
-    ['unknown critical extension', { extensions: [new x509.Extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([0x05, 0x00]))] }, 'ERR_SVID_CRITICAL_EXTENSION'],
-  ])('leaf rule: %s', async (_n, o, want) => {
-    expect(code((await caA.issue(`spiffe://${A}/web`, o as never)).chainPem)).toBe(want);
+    ['not a CA', { isCa: false, keyUsage: KU.keyCertSign }],
+    ['no basicConstraints', { noBasicConstraints: true }],
+    ['no keyCertSign', { keyUsage: KU.cRLSign }],
+  ])('signing certificates must be CAs with keyCertSign: %s', async (_n, o) => {
+    const bad = await caA.intermediate(o);
+    const s = await bad.issueSvid(`spiffe://${A}/x`);
+    expect(outcome(s.chainPem, set)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    // the same intermediate configured beside the bundle, not presented
+    const configured = setOf(caA.bundle());
+    configured.setIntermediates(tdA, [bad.cert]);
+    expect(outcome(s.certPem, configured)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+  });
+
+  it('a bundle authority must be a CA', async () => {
+    const notCa = await TestCA.create(A, { keyAlg, at: NOW, isCa: false, keyUsage: KU.keyCertSign | KU.digitalSignature });
+    expect(outcome((await notCa.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(notCa.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+  });
+
+  it('unsupported critical extensions on leaf, intermediate or root; name constraints fail closed; unknown non-critical ones are fine', async () => {
+    const crit = unknownCriticalExtension();
+    expect(outcome((await caA.issueSvid(`spiffe://${A}/x`, { extensions: [crit] })).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const im = await caA.intermediate({ extensions: [crit] });
+    expect(outcome((await im.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const root = await TestCA.create(A, { keyAlg, at: NOW, extensions: [crit] });
+    expect(outcome((await root.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(root.bundle()))).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const constrained = await caA.intermediate({ extensions: [nameConstraintsExtension(A)] });
+    expect(outcome((await constrained.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const nonCritical = await caA.issueSvid(`spiffe://${A}/x`, { extensions: [unknownExtension('1.3.6.1.4.1.99999.2', false)] });
+    expect(outcome(nonCritical.chainPem, set)).toBe(`spiffe://${A}/x`);
+  });
+
+  it.each([
+    ['CA flag set', { isCa: true }],
+    ['no keyUsage', { keyUsage: null }],
+    ['no digitalSignature', { keyUsage: KU.keyEncipherment }],
+    ['keyCertSign', { keyUsage: KU.digitalSignature | KU.keyCertSign }],
+    ['cRLSign', { keyUsage: KU.digitalSignature | KU.cRLSign }],
+    ['empty subject, non-critical SAN', { subject: '' }],
+  ])('leaf rule: %s → ERR_SVID_LEAF_CONSTRAINTS', async (_n, o) => {
+    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, o)).chainPem, set)).toBe('ERR_SVID_LEAF_CONSTRAINTS');
+  });
+
+  it('leaf rule: an empty subject with a critical SAN, and extra keyUsage bits a leaf may have, are fine', async () => {
+    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, { subject: '', sanCritical: true })).chainPem, set)).toBe(`spiffe://${A}/web`);
+    const ku = KU.digitalSignature | KU.keyEncipherment | KU.keyAgreement;
+    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, { keyUsage: ku, dns: ['web.zone-a.test'] })).chainPem, set)).toBe(`spiffe://${A}/web`);
   });
 
   it.each([
     ['no URI SAN', undefined, { dns: ['web.test'] }],
-    ['a non-SPIFFE URI', undefined, { uris: ['https://web.test/'] }],
+    ['a non-SPIFFE URI', undefined, { extraUris: ['https://web.test/'] }],
+    ['two URI SANs', `spiffe://${A}/web`, { extraUris: [`spiffe://${A}/other`] }],
     ['the trust domain ID (no path)', `spiffe://${A}`, {}],
     ['an invalid SPIFFE ID', `spiffe://${A}/a//b`, {}],
+    ['an upper-case trust domain', 'spiffe://Zone-A.test/web', {}],
   ])('leaf SPIFFE ID: %s → ERR_SVID_NO_SPIFFE_ID', async (_n, id, o) => {
-    expect(code((await caA.issue(id, o)).chainPem)).toBe('ERR_SVID_NO_SPIFFE_ID');
+    expect(outcome((await caA.issueSvid(id, o)).chainPem, set)).toBe('ERR_SVID_NO_SPIFFE_ID');
   });
 
-  it('chain length limit', async () => {
+  it('unknown, revoked and stale trust domains', async () => {
+    const caC = await TestCA.create('zone-c.test', { keyAlg, at: NOW });
+    const s = await caC.issueSvid('spiffe://zone-c.test/x');
+    expect(outcome(s.chainPem, set)).toBe('ERR_TRUST_DOMAIN_UNKNOWN');
+    const local = setOf(new Bundle(TrustDomain.parse('zone-c.test')));
+    expect(outcome(s.chainPem, local)).toBe('ERR_TRUST_DOMAIN_REVOKED');
+    local.set(caC.bundle());
+    expect(outcome(s.chainPem, local)).toBe('spiffe://zone-c.test/x');
+    local.setStale(TrustDomain.parse('zone-c.test'), true);
+    expect(outcome(s.chainPem, local)).toBe('ERR_TRUST_DOMAIN_STALE');
+  });
+
+  it('chain limits: empty, longer than maxChainLength (default 5)', async () => {
+    expect(outcome([], set)).toBe('ERR_SVID_MALFORMED');
     let ca = caA;
     for (let i = 0; i < 5; i++) ca = await ca.intermediate();
-    const s = await ca.issue(`spiffe://${A}/far`);
-    expect(code(s.chainPem)).toBe('ERR_SVID_TOO_LARGE');
-    expect(code(s.chainPem, set, { maxChainLength: 6 })).toBe(`spiffe://${A}/far`);
-  });
-});
-
-describe('X509SvidVerifier cache', () => {
-  it('verifies a string once, re-verifies after a bundle change of its trust domain only', async () => {
-    const s = await caA.issue(`spiffe://${A}/web`);
-    const sb = await caB.issue(`spiffe://${B}/api`);
-    const local = new BundleSet();
-    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
-    local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] }));
-    const v = new X509SvidVerifier(local);
-    const enc = encodeURIComponent(s.certPem);
-    expect(v.verifyPem(enc)).toMatchObject({ ok: true });
-    expect(v.verifyPem(enc)).toMatchObject({ ok: true });
-    expect(v.verifyPem(sb.certPem)).toMatchObject({ ok: true });
-    expect(v.parses).toBe(2);
-    // rotate B: only B's entry is re-verified
-    local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] }));
-    v.verifyPem(enc);
-    v.verifyPem(sb.certPem);
-    expect(v.parses).toBe(3);
-    // remove A's root: the cached allow does not survive
-    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.x509] }));
-    expect(v.verifyPem(enc)).toMatchObject({ ok: false, code: 'ERR_SVID_UNTRUSTED' });
+    const s = await ca.issueSvid(`spiffe://${A}/far`);
+    expect(outcome(s.chainPem, set)).toBe('ERR_SVID_TOO_LARGE');
+    expect(outcome(s.chainPem, set, { maxChainLength: 6 })).toBe(`spiffe://${A}/far`);
+    // configured intermediates cannot build a path longer than the limit either
+    const configured = setOf(caA.bundle());
+    configured.setIntermediates(tdA, parseCertificates(s.chainPem).slice(1));
+    expect(outcome(s.certPem, configured)).toBe('ERR_SVID_UNTRUSTED');
+    expect(outcome(s.certPem, configured, { maxChainLength: 6 })).toBe(`spiffe://${A}/far`);
   });
 
-  it('a flood of one bad certificate costs one parse; a negative for an unknown trust domain clears when it arrives', async () => {
-    const caC = await TestCA.create('zone-c.test');
-    const s = await caC.issue('spiffe://zone-c.test/x');
-    const local = new BundleSet();
-    const v = new X509SvidVerifier(local);
-    for (let i = 0; i < 100; i++) expect(v.verifyPem(s.certPem)).toMatchObject({ ok: false, code: 'ERR_TRUST_DOMAIN_UNKNOWN' });
-    expect(v.parses).toBe(1);
-    local.set(new Bundle(TrustDomain.parse('zone-c.test'), { x509Authorities: [caC.x509] }));
-    expect(v.verifyPem(s.certPem)).toMatchObject({ ok: true });
-  });
-
-  it('a cached allow expires with the leaf', async () => {
-    let now = Date.now();
-    const s = await caA.issue(`spiffe://${A}/short`, { notAfter: new Date(now + 60_000) });
-    const v = new X509SvidVerifier(set, { now: () => now });
-    expect(v.verifyPem(s.certPem)).toMatchObject({ ok: true });
-    now += 120_000;
-    expect(v.verifyPem(s.certPem)).toMatchObject({ ok: false, code: 'ERR_SVID_EXPIRED' });
-  });
-
-  it('rejects oversized input before hashing or parsing', () => {
-    const v = new X509SvidVerifier(set, { maxBytes: 1000 });
-    expect(v.verifyPem('a'.repeat(1001))).toMatchObject({ ok: false, code: 'ERR_SVID_TOO_LARGE' });
-    expect(v.parses).toBe(0);
+  it('messages say what failed and where', async () => {
+    const s = await caA.issueSvid(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date('2031-04-30T00:00:00Z') });
+    expect(() => verifyX509Svid(parseCertificates(s.chainPem), set, { now: NOW })).toThrow('x509svid: leaf certificate expired at 2031-04-30T00:00:00.000Z');
+    const c = await (await TestCA.create('zone-c.test', { keyAlg, at: NOW })).issueSvid('spiffe://zone-c.test/x');
+    expect(() => verifyX509Svid([c.cert], set, { now: NOW })).toThrow('x509svid: no bundle for trust domain "zone-c.test"');
   });
 });
