@@ -32,7 +32,7 @@ describe('serving processes', () => {
       c.close();
       expect((await fetch(`http://127.0.0.1:${s.opsPort}/readyz`)).status).toBe(200);
     } finally {
-      s.proc.kill('SIGTERM');
+      s.signal('SIGTERM');
       await s.exited();
     }
   });
@@ -46,7 +46,7 @@ describe('serving processes', () => {
       check(checkRequest({ certificate: exampleCert(i % 2 ? 'frontend' : 'billing'), path: '/api/orders' })),
     );
     await new Promise((r) => setImmediate(r));
-    s.proc.kill('SIGTERM');
+    s.signal('SIGTERM');
     // while draining: health says NOT_SERVING (so proxies move away) and Checks are still answered
     await new Promise((r) => setTimeout(r, 300));
     expect((await fetch(`http://127.0.0.1:${s.opsPort}/readyz`)).status).toBe(503);

@@ -28,12 +28,15 @@ export interface Served {
   readonly opsPort: number;
   readonly lines: Record<string, unknown>[];
   exited(): Promise<number | null>;
+  /** Signals the whole process group (npm does not pass signals on to the script it runs). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /** Starts a long-running command and waits for its "zonegate started" log line. */
 export function serve(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const proc = spawn(cmd, args, {
     cwd: PACKAGE_ROOT,
+    detached: true, // its own process group, so signal() reaches npm's child too
     env: { ...process.env, ZONEGATE_GRPC_PORT: '0', ZONEGATE_OPS_PORT: '0', ZONEGATE_GRPC_ADDRESS: '127.0.0.1', ZONEGATE_OPS_ADDRESS: '127.0.0.1', ...env },
   });
   const lines: Record<string, unknown>[] = [];
@@ -64,6 +67,13 @@ export function serve(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}):
             opsPort: obj.opsPort as number,
             lines,
             exited: () => exit,
+            signal: (sig) => {
+              try {
+                process.kill(-proc.pid!, sig);
+              } catch {
+                // already gone
+              }
+            },
           });
         }
       }
