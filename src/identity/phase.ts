@@ -173,7 +173,7 @@ export function createCarriedPhase(
       if (!r.ok) return r;
       return {
         ok: true,
-        carried: { actor: r.claims.sub, actors: r.actors, issuer: r.claims.iss },
+        carried: { actor: r.claims.sub, actors: r.actors, issuer: r.claims.iss, claims: r.claims },
         detail: `common identity of "${r.claims.sub}" signed by ${r.claims.iss}${r.actors.length ? ` via ${r.actors.join(' ← ')}` : ''}`,
       };
     },

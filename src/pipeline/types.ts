@@ -52,6 +52,21 @@ export interface PeerIdentity {
   readonly source: 'principal' | 'certificate' | 'xfcc' | 'local';
   /** base64url SHA-256 of the verified leaf (for RFC 8705 cnf binding). */
   readonly thumbprint?: string;
+  /** Mesh-independent names from the naming template of the peer's trust domain, if one matched. */
+  readonly canonical?: Canonical;
+}
+
+/**
+ * What a naming template makes of a SPIFFE ID, whatever mesh named it: Istio's
+ * /ns/<ns>/sa/<sa> and Consul's /ns/<ns>/dc/<dc>/svc/<svc> both give a namespace and a service.
+ */
+export interface Canonical {
+  /** The trust domain's configured zone name (the trust domain name when none is configured). */
+  readonly zone: string;
+  readonly namespace?: string;
+  readonly service?: string;
+  /** Every variable the template captured (namespace and service included). */
+  readonly vars: Readonly<Record<string, string>>;
 }
 
 /** On whose behalf: the verified (ingress) or established (egress) actor. */
@@ -61,6 +76,8 @@ export interface CarriedIdentity {
   readonly actors: readonly string[];
   /** The signer of a verified common identity (ingress) or our own ID (egress). */
   readonly issuer?: string;
+  /** All claims of the verified token (roles, email… as the minting side mapped them). */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** A header the upstream receives; zonegate always overwrites a client's copy. */
