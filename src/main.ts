@@ -12,7 +12,8 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPeerPhase } from './peer/phase.js';
 import { createPipeline } from './pipeline/authorize.js';
-import { compilePolicy } from './policy/rules.js';
+import { compilePolicy, type PolicyOptions } from './policy/rules.js';
+import { dryRunObserver } from './policy/metrics.js';
 import { TrustManager } from './federation/manager.js';
 import { X509SvidVerifier } from './svid/verifier.js';
 import { registerTrustMetrics } from './federation/metrics.js';
@@ -23,7 +24,7 @@ import { TrustDomain } from './spiffe/id.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase): DecisionState {
+export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
@@ -33,7 +34,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
   return {
     pipeline: createPipeline({
       config,
-      policy: compilePolicy(config.rules),
+      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, ...(onDryRun ? { onDryRun } : {}) }),
       peer,
       carried,
       self: () => identity?.current.id,
@@ -93,6 +94,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       result === 'error' ? log.warn({ trustDomain, detail }, 'bundle refresh failed') : log.info({ trustDomain, result, detail }, 'bundle refresh'),
   });
   registerTrustMetrics(metrics.registry, trust);
+  const onDryRun = dryRunObserver(metrics.registry, log);
   let stopping = false;
   const updateReadiness = () => {
     if (stopping) return;
@@ -115,7 +117,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     await trust.start();
     carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
     await carried?.start();
-    state = buildDecisionState(config, trust, identity, carried);
+    state = buildDecisionState(config, trust, identity, carried, onDryRun);
     if (config.server.http) {
       httpAuthz = await startHttpAuthz(config.server.http, {
         state: () => state,

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
 import { EMBEDDED_DEFAULT } from './default.js';
+import { PolicyFileError, includedRules } from './include.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -87,6 +88,7 @@ function resolvePaths(cfg: Config, baseDir: string): void {
       if (src.consul.ca) src.consul.ca = abs(src.consul.ca);
     }
   }
+  cfg.policy.include = cfg.policy.include.map(abs);
   const ep = cfg.federation.endpoint;
   if (ep?.cert) ep.cert = abs(ep.cert);
   if (ep?.key) ep.key = abs(ep.key);
@@ -183,6 +185,14 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
     );
   }
   const config = result.data;
+  if (config.policy.include.length > 0) {
+    try {
+      config.rules.push(...includedRules(config.policy.include, baseDir));
+    } catch (err) {
+      if (err instanceof PolicyFileError) throw new ConfigError(err.problems);
+      throw err;
+    }
+  }
   const { problems, warnings } = crossChecks(config);
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${name}: ${p}`));
   resolvePaths(config, baseDir);

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { ALGORITHMS } from '../identity/jws.js';
+import { Rule } from '../policy/schema.js';
+import { NamingConfig } from '../policy/naming.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -11,40 +13,8 @@ const headerName = z
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
   .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 
-/** A string matcher: a bare string is an exact match. */
-export const StringMatch = z.union([
-  z.string().min(1),
-  z.strictObject({ exact: z.string().min(1) }),
-  z.strictObject({ prefix: z.string().min(1) }),
-  z.strictObject({ suffix: z.string().min(1) }),
-]);
-export type StringMatch = z.infer<typeof StringMatch>;
-
-const Rule = z.strictObject({
-  name: z.string().min(1).max(128),
-  action: z
-    .enum(['allow', 'deny', 'ALLOW', 'DENY'])
-    .transform((a) => a.toLowerCase() as 'allow' | 'deny'),
-  from: z
-    .strictObject({
-      /** Peer principals (SPIFFE IDs when verified). */
-      principals: z.array(StringMatch).min(1).optional(),
-      /** Trust domains of verified peers. */
-      trustDomains: z.array(z.string().min(1)).min(1).optional(),
-      /** Actors (the `sub` of a verified common identity). */
-      actors: z.array(StringMatch).min(1).optional(),
-    })
-    .default({}),
-  to: z
-    .strictObject({
-      methods: z.array(z.string().min(1).transform((m) => m.toUpperCase())).min(1).optional(),
-      paths: z.array(StringMatch).min(1).optional(),
-      /** Match on Envoy's per-route context_extensions (all listed keys must be equal). */
-      context: z.record(z.string(), z.string()).optional(),
-    })
-    .default({}),
-});
-export type RuleConfig = z.infer<typeof Rule>;
+// The policy language lives with the policy (docs/policy.md); re-exported for existing imports.
+export { StringMatch, type RuleConfig } from '../policy/schema.js';
 
 const TlsListener = z.strictObject({
   cert: z.string().min(1),
@@ -77,6 +47,10 @@ const TrustDomainConfig = z
     required: z.boolean().default(true),
     /** Intermediates to complete chains when the proxy forwards the leaf only. */
     intermediates: path.optional(),
+    /** The zone name policies and headers use for this trust domain (default: the trust domain). */
+    zone: z.string().min(1).max(128).optional(),
+    /** How its SPIFFE IDs map to canonical names: istio, consul, consul-partition, spire or templates. */
+    naming: NamingConfig.optional(),
   })
   .refine((t) => (t.bundle === undefined) !== (t.source === undefined), {
     message: 'give exactly one of "bundle" (a file) or "source"',
@@ -272,6 +246,15 @@ export const ConfigSchema = z.strictObject({
   /** zonegate's own X509-SVID and key, as SPIRE's spiffe-helper, cert-manager or a mesh write them. */
   identity: z.strictObject({ cert: path, key: path }).optional(),
   rules: z.array(Rule).default([]),
+  /** The rule set as a whole (docs/policy.md). */
+  policy: z
+    .strictObject({
+      /** No policy deny is enforced: would-be denies are logged and counted. */
+      dryRun: z.boolean().default(false),
+      /** Policy files whose rules are added after `rules` (each may set its own dryRun). */
+      include: z.array(path).default([]),
+    })
+    .prefault({}),
   upstream: z
     .strictObject({
       /** Headers zonegate sets for the upstream; set to "" to leave one out. */

@@ -14,6 +14,7 @@ import type { ReasonCode } from '../errors.js';
 import type { CarriedPhase } from '../identity/phase.js';
 import type { PeerResult } from '../peer/phase.js';
 import type { Policy } from '../policy/rules.js';
+import { compileNaming } from '../policy/naming.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
 
@@ -42,6 +43,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const identityHeaders = [names.principal, names.trustDomain, names.decisionId, names.actor, names.actors].filter((h) => h !== '');
   const carriedHeader = carriedPhase?.header;
   const guarded = [...new Set([...identityHeaders, ...config.upstream.guard])];
+  const canonicalOf = compileNaming(config.trust);
+  const named = (p: PeerIdentity): PeerIdentity => {
+    const canonical = p.spiffeId ? canonicalOf(p.spiffeId) : undefined;
+    return canonical ? { ...p, canonical } : p;
+  };
 
   function rewrite(req: AuthRequest, direction: 'ingress' | 'egress', peer: PeerIdentity, carried: CarriedIdentity | undefined, extra: { set?: readonly HeaderToSet[]; remove?: readonly string[] }) {
     const set: HeaderToSet[] = [...(extra.set ?? [])];
@@ -86,13 +92,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (direction === 'ingress') {
         const p = deps.peer(req);
         if (!p.ok) return deny(p.code, p.message, 'peer');
-        peer = p.peer;
-        steps?.push({ phase: 'peer', result: 'ok', detail: p.detail });
+        peer = named(p.peer);
+        steps?.push({ phase: 'peer', result: 'ok', detail: p.detail + describeCanonical(peer) });
       } else {
         const self = deps.self?.();
         if (!self) return deny('ERR_INTERNAL', 'peer: egress needs identity (the local SVID)', 'peer');
-        peer = { principal: self.value, spiffeId: self, trustDomain: self.trustDomain.name, verified: true, source: 'local' };
-        steps?.push({ phase: 'peer', result: 'ok', detail: `egress: the caller is our own workload ${self.value}` });
+        peer = named({ principal: self.value, spiffeId: self, trustDomain: self.trustDomain.name, verified: true, source: 'local' });
+        steps?.push({ phase: 'peer', result: 'ok', detail: `egress: the caller is our own workload ${self.value}${describeCanonical(peer)}` });
       }
 
       // 2 carried
@@ -113,9 +119,21 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         path: req.path,
         context: req.contextExtensions,
         actor: carried?.actor,
+        canonical: peer.canonical,
+        host: req.host,
+        port: req.destination.port,
+        headers: req.headers,
+        claims: carried?.claims,
+        requestId: req.id,
       });
       if (!decision.allowed) return deny(decision.reason, decision.message, 'policy', decision.rule);
-      steps?.push({ phase: 'policy', result: 'ok', detail: `allow rule "${decision.rule}" matched`, rule: decision.rule });
+      if (steps) {
+        const by = decision.rule !== undefined ? `allow rule "${decision.rule}" matched` : 'no allow rule matched';
+        const dry = decision.dryRun
+          ? `; dry run: ${decision.dryRun.rule !== undefined ? `deny rule "${decision.dryRun.rule}"` : 'the default deny'} would have denied (${decision.dryRun.reason}), allowed`
+          : '';
+        steps.push({ phase: 'policy', result: 'ok', detail: by + dry, ...(decision.rule !== undefined ? { rule: decision.rule } : {}) });
+      }
 
       // 4 rewrite
       const { set, remove } = rewrite(req, direction, peer, carried, extra);
@@ -137,4 +155,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       };
     },
   };
+}
+
+/** " as <zone>/<namespace>/<service>" for --explain, when the peer's naming template matched. */
+function describeCanonical(p: PeerIdentity): string {
+  const c = p.canonical;
+  if (!c) return '';
+  const vars = Object.entries(c.vars).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `; canonical: zone ${c.zone}${vars ? `, ${vars}` : ''}`;
 }

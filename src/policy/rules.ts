@@ -1,66 +1,39 @@
 /**
- * The rule set: compiled once from the config, evaluated per request without allocation-heavy
- * work. Any matching deny rule wins; otherwise the first matching allow rule allows; otherwise
- * the request is denied by default.
+ * The rule set: compiled once from the config, evaluated per request without parsing anything.
+ * Any matching deny rule wins; otherwise a matching allow rule allows; otherwise the request is
+ * denied by default. A deny rule in dry run, or any deny while the whole rule set is in dry run,
+ * does not deny: the request goes on, and the would-be deny is reported (logged and counted by
+ * the caller's `onDryRun`, named by `--explain`).
  */
-import type { RuleConfig } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
-import { compileMatchers, type CompiledMatcher } from './match.js';
+import { compileRuleTest, type PolicyInput, type Predicate } from './compile.js';
+import type { RuleConfig } from './schema.js';
 
-export interface PolicyInput {
-  readonly principal: string;
-  readonly trustDomain: string | undefined;
-  readonly method: string;
-  readonly path: string;
-  readonly context: ReadonlyMap<string, string>;
-  /** The actor of a verified common identity, if any. */
-  readonly actor?: string | undefined;
+export type { PolicyInput } from './compile.js';
+
+/** A deny that dry run turned into an allow. */
+export interface DryRunDeny {
+  readonly reason: ReasonCode;
+  /** The deny rule that would have denied (absent for the default deny). */
+  readonly rule?: string;
+  readonly message: string;
 }
 
 export type Decision =
-  | { readonly allowed: true; readonly rule: string }
+  | { readonly allowed: true; readonly rule?: string; readonly dryRun?: DryRunDeny }
   | { readonly allowed: false; readonly reason: ReasonCode; readonly rule?: string; readonly message: string };
 
 interface CompiledRule {
   readonly name: string;
-  readonly action: 'allow' | 'deny';
-  readonly test: (input: PolicyInput) => boolean;
+  readonly dryRun: boolean;
+  readonly test: Predicate;
 }
 
-function compileRule(rule: RuleConfig): CompiledRule {
-  const checks: Array<(input: PolicyInput) => boolean> = [];
-  if (rule.from.principals) {
-    const m: CompiledMatcher = compileMatchers(rule.from.principals);
-    checks.push((i) => m(i.principal));
-  }
-  if (rule.from.trustDomains) {
-    const tds = new Set(rule.from.trustDomains);
-    checks.push((i) => i.trustDomain !== undefined && tds.has(i.trustDomain));
-  }
-  if (rule.from.actors) {
-    const m = compileMatchers(rule.from.actors);
-    checks.push((i) => i.actor !== undefined && m(i.actor));
-  }
-  if (rule.to.methods) {
-    const methods = new Set(rule.to.methods);
-    checks.push((i) => methods.has(i.method));
-  }
-  if (rule.to.paths) {
-    const m = compileMatchers(rule.to.paths);
-    checks.push((i) => m(i.path));
-  }
-  if (rule.to.context) {
-    const entries = Object.entries(rule.to.context);
-    checks.push((i) => entries.every(([k, v]) => i.context.get(k) === v));
-  }
-  return {
-    name: rule.name,
-    action: rule.action,
-    test: (input) => {
-      for (const c of checks) if (!c(input)) return false;
-      return true;
-    },
-  };
+export interface PolicyOptions {
+  /** The whole rule set is in dry run: no policy deny is enforced. */
+  readonly dryRun?: boolean;
+  /** Called for every would-be deny that dry run allowed (log it, count it). */
+  readonly onDryRun?: (deny: DryRunDeny, input: PolicyInput) => void;
 }
 
 export interface Policy {
@@ -69,22 +42,37 @@ export interface Policy {
 }
 
 /** Compiles the configured rules into a Policy. */
-export function compilePolicy(rules: readonly RuleConfig[]): Policy {
-  const compiled = rules.map(compileRule);
-  const denies = compiled.filter((r) => r.action === 'deny');
-  const allows = compiled.filter((r) => r.action === 'allow');
+export function compilePolicy(rules: readonly RuleConfig[], opts: PolicyOptions = {}): Policy {
+  const all = opts.dryRun === true;
+  const compile = (r: RuleConfig): CompiledRule => ({ name: r.name, dryRun: all || r.dryRun, test: compileRuleTest(r) });
+  const denies = rules.filter((r) => r.action === 'deny').map(compile);
+  const allows = rules.filter((r) => r.action === 'allow').map(compile);
+  const onDryRun = opts.onDryRun;
+  const allowed = (input: PolicyInput, rule: string | undefined, dryRun: DryRunDeny | undefined): Decision => {
+    if (!dryRun) return { allowed: true, ...(rule !== undefined ? { rule } : {}) };
+    onDryRun?.(dryRun, input);
+    return { allowed: true, ...(rule !== undefined ? { rule } : {}), dryRun };
+  };
   return {
-    ruleCount: compiled.length,
+    ruleCount: rules.length,
     evaluate(input) {
-      for (const r of denies)
-        if (r.test(input))
-          return { allowed: false, reason: 'ERR_POLICY_DENIED', rule: r.name, message: `policy: deny rule "${r.name}" matched` };
-      for (const r of allows) if (r.test(input)) return { allowed: true, rule: r.name };
-      return {
-        allowed: false,
-        reason: 'ERR_POLICY_NO_MATCH',
-        message: `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"`,
-      };
+      let wouldDeny: DryRunDeny | undefined;
+      for (const r of denies) {
+        if (!r.test(input)) continue;
+        const message = `policy: deny rule "${r.name}" matched`;
+        if (!r.dryRun) return { allowed: false, reason: 'ERR_POLICY_DENIED', rule: r.name, message };
+        wouldDeny ??= { reason: 'ERR_POLICY_DENIED', rule: r.name, message };
+      }
+      for (const r of allows) if (r.test(input)) return allowed(input, r.name, wouldDeny);
+      const message = `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"`;
+      if (wouldDeny) {
+        // The dry-run deny is not what denies here: the default deny is, and it is enforced
+        // unless the whole rule set is in dry run.
+        if (!all) return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
+        return allowed(input, undefined, wouldDeny);
+      }
+      if (all) return allowed(input, undefined, { reason: 'ERR_POLICY_NO_MATCH', message });
+      return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
     },
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * Policy files: a rule set in a file of its own, included by `policy.include` or checked by
+ * `zonegate policy lint`. Validated with the same schema as inline rules; errors name the file,
+ * the line and the key path.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { LineCounter, isNode, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { PolicyFile, type PolicyFileConfig, type RuleConfig } from '../policy/schema.js';
+
+/** Thrown with one message per problem (the config loader wraps them in a ConfigError). */
+export class PolicyFileError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`policy: ${problems.length} problem(s)\n  ${problems.join('\n  ')}`);
+    this.name = 'PolicyFileError';
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(root)';
+}
+
+/** Parses YAML text and validates it with `schema`; problems name `name:line: key.path`. */
+export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, name: string): z.output<S> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0)
+    throw new PolicyFileError(doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data;
+  throw new PolicyFileError(
+    result.error.issues.map((issue) => {
+      const path = issue.path as PropertyKey[];
+      let line: number | undefined;
+      for (let n = path.length; n >= 0 && line === undefined; n--) {
+        const node = doc.getIn(path.slice(0, n) as unknown[], true);
+        if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
+      }
+      const keys = issue.code === 'unrecognized_keys' ? ` (${(issue as { keys: string[] }).keys.join(', ')})` : '';
+      return `${name}:${line ?? 1}: ${formatPath(path)}: ${issue.message}${keys}`;
+    }),
+  );
+}
+
+/** Reads and validates one policy file. */
+export function readPolicyFile(file: string): PolicyFileConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyFileError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parseYamlWith(PolicyFile, text, file);
+}
+
+/**
+ * The rules of the included files, in order, each marked dry-run when its file is. Relative
+ * paths are resolved against `baseDir` (the config file's directory).
+ */
+export function includedRules(include: readonly string[], baseDir: string): RuleConfig[] {
+  const rules: RuleConfig[] = [];
+  const problems: string[] = [];
+  for (const f of include) {
+    try {
+      const file = readPolicyFile(isAbsolute(f) ? f : resolve(baseDir, f));
+      for (const r of file.rules) rules.push(file.dryRun ? { ...r, dryRun: true } : r);
+    } catch (err) {
+      if (err instanceof PolicyFileError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length > 0) throw new PolicyFileError(problems);
+  return rules;
+}

@@ -1,0 +1,133 @@
+/**
+ * The policy language: rules, their matchers and conditions (docs/policy.md). The config schema
+ * (src/config/schema.ts) embeds these; policy files included with `policy.include` and the
+ * importers' output are validated by the same schema.
+ */
+import { z } from 'zod';
+
+/**
+ * A string matcher: a bare string is an exact match; `glob` treats `*` as any run of characters
+ * except `/`, `**` as any run including `/`, `?` as one character except `/`; `regex` must match
+ * the whole value (ECMAScript syntax, compiled at startup).
+ */
+export const StringMatch = z.union([
+  z.string().min(1),
+  z.strictObject({ exact: z.string().min(1) }),
+  z.strictObject({ prefix: z.string().min(1) }),
+  z.strictObject({ suffix: z.string().min(1) }),
+  z.strictObject({ glob: z.string().min(1) }),
+  z.strictObject({
+    regex: z.string().min(1).refine(
+      (r) => {
+        try {
+          new RegExp(r, 'u');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not a valid regular expression' },
+    ),
+  }),
+]);
+export type StringMatch = z.infer<typeof StringMatch>;
+
+const matchers = z.array(StringMatch).min(1).optional();
+const names = z.array(z.string().min(1)).min(1).optional();
+const port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^[0-9]{1,5}$/).transform(Number)]);
+const ports = z.array(port.refine((p) => p >= 1 && p <= 65535, 'must be a port number')).min(1).optional();
+const methods = z.array(z.string().min(1).transform((m) => m.toUpperCase())).min(1).optional();
+const lower = z.string().min(1).transform((h) => h.toLowerCase());
+
+/** Who calls: every listed field must match (values within a field: any of them). */
+export const From = z.strictObject({
+  /** Peer principals (SPIFFE IDs when verified). */
+  principals: matchers,
+  notPrincipals: matchers,
+  /** Trust domains of verified peers. */
+  trustDomains: names,
+  notTrustDomains: names,
+  /** Canonical names from the naming template of the peer's trust domain. */
+  zones: matchers,
+  notZones: matchers,
+  namespaces: matchers,
+  notNamespaces: matchers,
+  services: matchers,
+  notServices: matchers,
+  /** Any other template variable, e.g. {partition: [default], datacenter: [dc1]}. */
+  vars: z.record(z.string().min(1), z.array(StringMatch).min(1)).optional(),
+  /** Actors (the `sub` of a verified common identity). */
+  actors: matchers,
+  notActors: matchers,
+  /** Claims of the verified common identity; every listed claim must match one of its values. */
+  claims: z.record(z.string().min(1), z.array(StringMatch).min(1)).optional(),
+});
+export type FromConfig = z.infer<typeof From>;
+
+/** What is called. */
+export const To = z.strictObject({
+  /** The request's host (:authority), compared case-insensitively, with and without its port. */
+  hosts: z.array(StringMatch).min(1).optional(),
+  notHosts: z.array(StringMatch).min(1).optional(),
+  /** The destination port Envoy reports. */
+  ports,
+  notPorts: ports,
+  methods,
+  notMethods: methods,
+  paths: matchers,
+  notPaths: matchers,
+  /** Match on Envoy's per-route context_extensions (all listed keys must be equal). */
+  context: z.record(z.string(), z.string()).optional(),
+});
+export type ToConfig = z.infer<typeof To>;
+
+/** A condition on a claim of the verified common identity or on a request header. */
+export const Condition = z
+  .strictObject({
+    claim: z.string().min(1).optional(),
+    header: lower.optional(),
+    /** The value (any element of an array claim) matches one of these. */
+    values: matchers,
+    /** The value matches none of these (an absent value matches none). */
+    notValues: matchers,
+    /** true: the claim or header must be present; false: it must be absent. */
+    present: z.boolean().optional(),
+  })
+  .refine((c) => (c.claim === undefined) !== (c.header === undefined), { message: 'give exactly one of "claim" or "header"' })
+  .refine((c) => c.values !== undefined || c.notValues !== undefined || c.present !== undefined, {
+    message: 'give "values", "notValues" or "present"',
+  });
+export type ConditionConfig = z.infer<typeof Condition>;
+
+/** from, to and when together: what a rule (or one of its exceptions) matches. */
+const matchShape = {
+  from: From.default({}),
+  to: To.default({}),
+  /** Every condition must hold. */
+  when: z.array(Condition).min(1).optional(),
+};
+export const Match = z.strictObject(matchShape);
+export type MatchConfig = z.infer<typeof Match>;
+
+export const Rule = z.strictObject({
+  name: z.string().min(1).max(128),
+  action: z.enum(['allow', 'deny', 'ALLOW', 'DENY']).transform((a) => a.toLowerCase() as 'allow' | 'deny'),
+  /** A deny rule in dry run does not deny: the would-be deny is logged and counted. */
+  dryRun: z.boolean().default(false),
+  /** The rule applies only to routes whose context_extensions `destination` matches. */
+  destinations: matchers,
+  ...matchShape,
+  /** The rule does not match a request that one of these matches. */
+  except: z.array(Match).min(1).optional(),
+});
+export type RuleConfig = z.infer<typeof Rule>;
+/** What a rule is written as (before defaults). */
+export type RuleInput = z.input<typeof Rule>;
+
+/** A policy file: a rule set of its own (`policy.include`, the importers' output). */
+export const PolicyFile = z.strictObject({
+  /** Every rule of this file is in dry run. */
+  dryRun: z.boolean().default(false),
+  rules: z.array(Rule).default([]),
+});
+export type PolicyFileConfig = z.infer<typeof PolicyFile>;
