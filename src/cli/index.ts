@@ -10,6 +10,7 @@ import { runSvidVerify } from './svid.js';
 import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
 import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOptions } from './token.js';
 import { UsageError } from './errors.js';
+import { runPolicyImport, runPolicyLint, type ImportCliOptions } from './policy.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { readFileSync } from 'node:fs';
@@ -106,6 +107,24 @@ function program(setExit: (code: number) => void): Command {
       if (password === '') throw new UsageError('user hash: the password on standard input is empty');
       print(hashPassword(password));
     });
+
+  const policy = cmd.command('policy').description('policy tools (docs/policy.md)');
+  policy
+    .command('lint')
+    .description('report unreachable and shadowed rules of a config or policy file (exit 1 on findings)')
+    .argument('<file>')
+    .action((file: string) => setExit(runPolicyLint(file, print)));
+  policy
+    .command('import')
+    .description('print the zonegate policy equivalent to Istio AuthorizationPolicy or Consul service intentions')
+    .argument('<source>', 'istio or consul')
+    .argument('<file>', 'the documents (YAML or JSON; - for standard input)')
+    .option('--destination <name>', 'scope every rule to this context_extensions destination')
+    .option('--zone <zone>', 'match only callers of this zone')
+    .option('--root-namespace <ns>', "istio: the mesh's root namespace", 'istio-system')
+    .action((source: string, file: string, o: ImportCliOptions) =>
+      setExit(runPolicyImport(source, file, o, print, (s) => process.stderr.write(`${s}\n`))),
+    );
 
   const config = cmd.command('config').description('configuration tools');
   config

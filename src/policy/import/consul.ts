@@ -1,0 +1,168 @@
+/**
+ * Consul service intentions → zonegate rules. Reads the Kubernetes CRD (kind ServiceIntentions,
+ * consul.hashicorp.com/v1alpha1, YAML, several documents) and the config entry
+ * (Kind "service-intentions", JSON as `consul config read -format json` prints it; an array of
+ * entries is fine).
+ *
+ * Consul: of the sources that match a caller, only the most specific one decides (an exact name
+ * before "*", an exact namespace before "*"); an L4 source allows or denies; an L7 source's
+ * permissions are tried in order and the first that matches decides; none matching falls to the
+ * default (deny, with default-deny ACLs). zonegate's "any matching deny wins" expresses both with
+ * `except`: a source's rules except the more specific sources, a permission's rule except the
+ * earlier permissions of the other action. The caller is matched on canonical names
+ * (services, namespaces, vars.partition): give Consul trust domains `naming: consul`.
+ */
+import type { ConditionConfig, MatchConfig, RuleInput, StringMatch } from '../schema.js';
+import { ImportError, isObject, readDocuments, strings, uniqueNames, type ImportOptions, type ImportResult } from './common.js';
+
+type Obj = Record<string, unknown>;
+
+/** PascalCase (config entry) and camelCase (CRD) keys alike: Name → name, HTTP → http. */
+function camel(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(camel);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(
+    Object.entries(v).map(([k, x]) => [k === k.toUpperCase() ? k.toLowerCase() : k[0]!.toLowerCase() + k.slice(1), camel(x)]),
+  );
+}
+
+interface Source {
+  readonly name: string;
+  readonly namespace: string;
+  readonly partition?: string | undefined;
+  readonly raw: Obj;
+  readonly label: string;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** Is `t` a strictly more specific source than `s` that `s` also matches? */
+function narrower(t: Source, s: Source): boolean {
+  if (t === s) return false;
+  const within = (sv: string | undefined, tv: string | undefined) => sv === undefined || sv === '*' || sv === tv;
+  return within(s.name, t.name) && within(s.namespace, t.namespace) && within(s.partition, t.partition) && (t.name !== s.name || t.namespace !== s.namespace || t.partition !== s.partition);
+}
+
+function fromOf(s: Source, zone: string | undefined): NonNullable<RuleInput['from']> {
+  return {
+    ...(s.name !== '*' ? { services: [s.name] } : {}),
+    ...(s.namespace !== '*' ? { namespaces: [s.namespace] } : {}),
+    ...(s.partition !== undefined && s.partition !== '*' ? { vars: { partition: [s.partition] } } : {}),
+    ...(zone ? { zones: [zone] } : {}),
+  };
+}
+
+/** One L7 permission's HTTP match as to + when, or what cannot be expressed. */
+function permissionMatch(perm: Obj, lost: string[]): MatchConfig {
+  const to: Obj = {};
+  const when: ConditionConfig[] = [];
+  const http = isObject(perm.http) ? perm.http : {};
+  if (perm.jwt !== undefined) lost.push('JWT');
+  const exact = str(http.pathExact);
+  const prefix = str(http.pathPrefix);
+  const regex = str(http.pathRegex);
+  if (exact) to.paths = [exact];
+  else if (prefix) to.paths = [{ prefix }];
+  else if (regex) to.paths = [{ regex }];
+  const methods = strings(http.methods);
+  if (methods) to.methods = methods.map((m) => m.toUpperCase());
+  for (const h of Array.isArray(http.header) ? http.header : []) {
+    if (!isObject(h) || !str(h.name)) {
+      lost.push('a header match without a name');
+      continue;
+    }
+    const header = str(h.name)!.toLowerCase();
+    const invert = h.invert === true;
+    const m: StringMatch | undefined = str(h.exact) ?? (str(h.prefix) ? { prefix: str(h.prefix)! } : str(h.suffix) ? { suffix: str(h.suffix)! } : str(h.regex) ? { regex: str(h.regex)! } : undefined);
+    if (m !== undefined) when.push(invert ? { header, notValues: [m] } : { header, values: [m] });
+    else when.push({ header, present: !invert });
+  }
+  for (const k of Object.keys(http)) if (!['pathExact', 'pathPrefix', 'pathRegex', 'methods', 'header'].includes(k)) lost.push(`HTTP ${k}`);
+  return { from: {}, to, ...(when.length > 0 ? { when } : {}) } as MatchConfig;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly namespace: string;
+  readonly sources: Obj[];
+  readonly jwt: unknown;
+}
+
+function entryOf(doc: unknown, n: number, out: ImportResult): Entry | undefined {
+  if (!isObject(doc)) return void out.unsupported.push(`document ${n + 1}: not an object: skipped`);
+  if (doc.kind === 'ServiceIntentions') {
+    const spec = camel(isObject(doc.spec) ? doc.spec : {}) as Obj;
+    const dest = isObject(spec.destination) ? spec.destination : {};
+    return { name: str(dest.name) ?? '', namespace: str(dest.namespace) ?? 'default', sources: (Array.isArray(spec.sources) ? spec.sources : []) as Obj[], jwt: spec.jwt };
+  }
+  const e = camel(doc) as Obj;
+  if (e.kind === 'service-intentions')
+    return { name: str(e.name) ?? '', namespace: str(e.namespace) ?? 'default', sources: (Array.isArray(e.sources) ? e.sources : []) as Obj[], jwt: e.jwt };
+  out.unsupported.push(`document ${n + 1}: kind ${String(doc.kind ?? doc.Kind)} is neither ServiceIntentions nor service-intentions: skipped`);
+  return undefined;
+}
+
+/** Converts service intentions (CRD YAML or config-entry JSON) into zonegate rules. */
+export function importConsul(text: string, name: string, opts: ImportOptions = {}): ImportResult {
+  const out: ImportResult = { rules: [], unsupported: [], notes: [] };
+  const docs = readDocuments(text, name);
+  if (docs.length === 0) throw new ImportError(`${name}: no documents`);
+  docs.forEach((doc, n) => {
+    const e = entryOf(doc, n, out);
+    if (!e) return;
+    if (!e.name) return void out.unsupported.push(`document ${n + 1}: no destination name: skipped`);
+    const dest = `${e.namespace}/${e.name}`;
+    const destinations: StringMatch[] = opts.destination ? [opts.destination] : e.name === '*' ? [{ glob: e.namespace === '*' ? '**' : `${e.namespace}/*` }] : [dest];
+    if (e.jwt !== undefined) out.unsupported.push(`${dest}: JWT requirements of the destination: not checked (sources that allow are left out)`);
+    const sources: Source[] = [];
+    for (const s of e.sources) {
+      const name = str(s.name) ?? '*';
+      const namespace = str(s.namespace) ?? 'default';
+      const partition = str(s.partition);
+      sources.push({ name, namespace, partition, raw: s, label: `${partition ? `${partition}/` : ''}${namespace}/${name}` });
+    }
+    for (const s of sources) {
+      const where = `${dest} from ${s.label}`;
+      const lost: string[] = [];
+      if (s.raw.peer !== undefined) lost.push(`peer ${String(s.raw.peer)}`);
+      if (s.raw.samenessGroup !== undefined) lost.push(`samenessGroup ${String(s.raw.samenessGroup)}`);
+      if (s.raw.type !== undefined && s.raw.type !== 'consul') lost.push(`type ${String(s.raw.type)}`);
+      if (e.jwt !== undefined) lost.push('destination JWT');
+      const from = fromOf(s, opts.zone);
+      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, undefined), to: {} }) as MatchConfig);
+      const emit = (action: string, suffix: string, match: MatchConfig, except: MatchConfig[], ruleLost: string[]) => {
+        const a = action.toLowerCase();
+        if (a !== 'allow' && a !== 'deny') return void out.unsupported.push(`${where}${suffix}: action "${action}": skipped`);
+        if (ruleLost.length > 0 && a === 'allow') return void out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: not imported (without ${ruleLost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
+        if (ruleLost.length > 0) out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: left out (the rule denies more than in Consul)`);
+        out.rules.push({
+          name: `${dest}<-${s.label}${suffix}`,
+          action: a,
+          destinations,
+          from,
+          to: match.to,
+          ...(match.when ? { when: match.when } : {}),
+          ...(except.length > 0 ? { except } : {}),
+        });
+      };
+      const perms = Array.isArray(s.raw.permissions) ? (s.raw.permissions as unknown[]).filter(isObject) : [];
+      if (perms.length === 0) {
+        emit(str(s.raw.action) ?? '', '', { from: {}, to: {} } as MatchConfig, specific, lost);
+        continue;
+      }
+      const matches = perms.map((p) => {
+        const l: string[] = [];
+        return { action: (str(p.action) ?? '').toLowerCase(), match: permissionMatch(p, l), lost: l };
+      });
+      matches.forEach((p, i) => {
+        // First match wins in Consul: an earlier permission of the other action takes precedence.
+        const earlier = matches.slice(0, i).filter((q) => q.action !== p.action && q.lost.length === 0).map((q) => q.match);
+        const earlierLost = matches.slice(0, i).some((q) => q.action !== p.action && q.lost.length > 0);
+        emit(p.action, `#${i}`, p.match, [...specific, ...earlier], [...lost, ...p.lost, ...(earlierLost && p.action === 'allow' ? ['an earlier deny permission that is not expressible'] : [])]);
+      });
+    }
+  });
+  out.notes.push('sources are matched on canonical names (services, namespaces, vars.partition): give Consul trust domains naming: consul');
+  out.notes.push('a request no intention matches is denied (Consul with default-deny ACLs or default intention policy deny)');
+  return { ...out, rules: uniqueNames(out.rules) };
+}
