@@ -122,6 +122,7 @@ function fromChecks(f: FromConfig, checks: Predicate[]): void {
   field(checks, (i) => i.canonical?.namespace, f.namespaces, f.notNamespaces);
   field(checks, (i) => i.canonical?.service, f.services, f.notServices);
   for (const [name, list] of Object.entries(f.vars ?? {})) field(checks, (i) => i.canonical?.vars[name], list);
+  for (const [name, list] of Object.entries(f.notVars ?? {})) field(checks, (i) => i.canonical?.vars[name], undefined, list);
   field(checks, (i) => i.actor, f.actors, f.notActors);
   for (const [claim, values] of Object.entries(f.claims ?? {})) checks.push(compileCondition({ claim, values }));
 }

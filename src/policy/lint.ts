@@ -66,6 +66,7 @@ function fromCovers(a: FromConfig, b: FromConfig): boolean {
     fieldCovers(a.namespaces, a.notNamespaces, b.namespaces, b.notNamespaces) &&
     fieldCovers(a.services, a.notServices, b.services, b.notServices) &&
     recordCovers(a.vars, b.vars) &&
+    Object.entries(a.notVars ?? {}).every(([k, list]) => fieldCovers(undefined, list, b.vars?.[k], b.notVars?.[k])) &&
     fieldCovers(a.actors, a.notActors, b.actors, b.notActors) &&
     recordCovers(a.claims, b.claims)
   );
@@ -131,7 +132,7 @@ function contradiction(m: MatchConfig): string | undefined {
 
 const usesCanonical = (m: MatchConfig) => {
   const f = m.from;
-  return [f.zones, f.namespaces, f.services, f.vars].some((x) => x !== undefined);
+  return [f.zones, f.namespaces, f.services, f.vars, f.notVars].some((x) => x !== undefined);
 };
 
 const everything = (m: MatchConfig) => covers(m, { from: {}, to: {} });

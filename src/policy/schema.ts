@@ -56,6 +56,8 @@ export const From = z.strictObject({
   notServices: matchers,
   /** Any other template variable, e.g. {partition: [default], datacenter: [dc1]}. */
   vars: z.record(z.string().min(1), z.array(StringMatch).min(1)).optional(),
+  /** The variable is absent or matches none of these. */
+  notVars: z.record(z.string().min(1), z.array(StringMatch).min(1)).optional(),
   /** Actors (the `sub` of a verified common identity). */
   actors: matchers,
   notActors: matchers,

@@ -29,7 +29,8 @@ function camel(v: unknown): unknown {
 interface Source {
   readonly name: string;
   readonly namespace: string;
-  readonly partition?: string | undefined;
+  /** The source's partition; Consul defaults it to the destination's. */
+  readonly partition: string;
   readonly raw: Obj;
   readonly label: string;
 }
@@ -39,15 +40,22 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 /** Is `t` a strictly more specific source than `s` that `s` also matches? */
 function narrower(t: Source, s: Source): boolean {
   if (t === s) return false;
-  const within = (sv: string | undefined, tv: string | undefined) => sv === undefined || sv === '*' || sv === tv;
+  const within = (sv: string, tv: string) => sv === '*' || sv === tv;
   return within(s.name, t.name) && within(s.namespace, t.namespace) && within(s.partition, t.partition) && (t.name !== s.name || t.namespace !== s.namespace || t.partition !== s.partition);
 }
 
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The caller as canonical names. Consul's default partition is also what an ID without /ap/
+ * implies, so it is written as "no other partition": callers whose naming has no partition
+ * (Istio-named ones) still match by namespace and service.
+ */
 function fromOf(s: Source, zone: string | undefined): NonNullable<RuleInput['from']> {
   return {
     ...(s.name !== '*' ? { services: [s.name] } : {}),
     ...(s.namespace !== '*' ? { namespaces: [s.namespace] } : {}),
-    ...(s.partition !== undefined && s.partition !== '*' ? { vars: { partition: [s.partition] } } : {}),
+    ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: `(?!${escapeRe(s.partition)}$).+` }] } } : { vars: { partition: [s.partition] } }),
     ...(zone ? { zones: [zone] } : {}),
   };
 }
@@ -84,6 +92,7 @@ function permissionMatch(perm: Obj, lost: string[]): MatchConfig {
 interface Entry {
   readonly name: string;
   readonly namespace: string;
+  readonly partition: string;
   readonly sources: Obj[];
   readonly jwt: unknown;
 }
@@ -93,11 +102,11 @@ function entryOf(doc: unknown, n: number, out: ImportResult): Entry | undefined 
   if (doc.kind === 'ServiceIntentions') {
     const spec = camel(isObject(doc.spec) ? doc.spec : {}) as Obj;
     const dest = isObject(spec.destination) ? spec.destination : {};
-    return { name: str(dest.name) ?? '', namespace: str(dest.namespace) ?? 'default', sources: (Array.isArray(spec.sources) ? spec.sources : []) as Obj[], jwt: spec.jwt };
+    return { name: str(dest.name) ?? '', namespace: str(dest.namespace) ?? 'default', partition: str(dest.partition) ?? 'default', sources: (Array.isArray(spec.sources) ? spec.sources : []) as Obj[], jwt: spec.jwt };
   }
   const e = camel(doc) as Obj;
   if (e.kind === 'service-intentions')
-    return { name: str(e.name) ?? '', namespace: str(e.namespace) ?? 'default', sources: (Array.isArray(e.sources) ? e.sources : []) as Obj[], jwt: e.jwt };
+    return { name: str(e.name) ?? '', namespace: str(e.namespace) ?? 'default', partition: str(e.partition) ?? 'default', sources: (Array.isArray(e.sources) ? e.sources : []) as Obj[], jwt: e.jwt };
   out.unsupported.push(`document ${n + 1}: kind ${String(doc.kind ?? doc.Kind)} is neither ServiceIntentions nor service-intentions: skipped`);
   return undefined;
 }
@@ -118,8 +127,9 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
     for (const s of e.sources) {
       const name = str(s.name) ?? '*';
       const namespace = str(s.namespace) ?? 'default';
-      const partition = str(s.partition);
-      sources.push({ name, namespace, partition, raw: s, label: `${partition ? `${partition}/` : ''}${namespace}/${name}` });
+      const explicit = str(s.partition);
+      const partition = explicit ?? e.partition;
+      sources.push({ name, namespace, partition, raw: s, label: `${explicit ? `${explicit}/` : ''}${namespace}/${name}` });
     }
     for (const s of sources) {
       const where = `${dest} from ${s.label}`;
@@ -162,7 +172,7 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
       });
     }
   });
-  out.notes.push('sources are matched on canonical names (services, namespaces, vars.partition): give Consul trust domains naming: consul');
+  out.notes.push('sources are matched on canonical names (services, namespaces, partition): give Consul trust domains naming: consul');
   out.notes.push('a request no intention matches is denied (Consul with default-deny ACLs or default intention policy deny)');
   return { ...out, rules: uniqueNames(out.rules) };
 }
