@@ -15,7 +15,7 @@ export interface Req {
   readonly destination: string;
 }
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 // ---------------------------------------------------------------- Istio AuthorizationPolicy
 function istioString(pattern: string, value: string | undefined, path = false): boolean {
