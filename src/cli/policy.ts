@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { PolicyFileError, readPolicyFile } from '../config/include.js';
-import { lintRules } from '../policy/lint.js';
+import { lintRules, type LintContext } from '../policy/lint.js';
 import type { RuleConfig } from '../policy/schema.js';
 import { ImportError, formatPolicy, type ImportOptions, type ImportResult } from '../policy/import/common.js';
 import { importIstio } from '../policy/import/istio.js';
@@ -26,7 +26,7 @@ function read(file: string, what: string): string {
 }
 
 /** A policy file holds only `rules` and `dryRun`; anything else is read as a whole config. */
-function loadRules(file: string): { rules: readonly RuleConfig[]; naming?: boolean } {
+function loadRules(file: string): { rules: readonly RuleConfig[]; ctx: LintContext } {
   let top: unknown;
   try {
     top = parse(read(file, 'policy lint'));
@@ -37,12 +37,15 @@ function loadRules(file: string): { rules: readonly RuleConfig[]; naming?: boole
   try {
     if (isPolicyFile) {
       const p = readPolicyFile(file);
-      return { rules: p.dryRun ? p.rules.map((r) => ({ ...r, dryRun: true })) : p.rules };
+      return { rules: p.dryRun ? p.rules.map((r) => ({ ...r, dryRun: true })) : p.rules, ctx: {} };
     }
     const { config } = loadConfig(file);
     return {
       rules: config.policy.dryRun ? config.rules.map((r) => ({ ...r, dryRun: true })) : config.rules,
-      naming: config.trust.some((t) => t.naming !== undefined),
+      ctx: {
+        naming: config.trust.some((t) => t.naming !== undefined),
+        zones: config.trust.some((t) => t.naming !== undefined || t.zone !== undefined),
+      },
     };
   } catch (err) {
     if (err instanceof PolicyFileError || err instanceof ConfigError) throw new UsageError(err.message);
@@ -52,8 +55,8 @@ function loadRules(file: string): { rules: readonly RuleConfig[]; naming?: boole
 
 /** Lints the rules of a config or policy file and prints one line per finding. */
 export function runPolicyLint(file: string, out: (s: string) => void): number {
-  const { rules, naming } = loadRules(file);
-  const findings = lintRules(rules, naming === undefined ? {} : { naming });
+  const { rules, ctx } = loadRules(file);
+  const findings = lintRules(rules, ctx);
   for (const f of findings) out(`${file}: ${f.message}`);
   out(findings.length === 0 ? `${file}: ${rules.length} rule(s), no findings` : `${file}: ${findings.length} finding(s) in ${rules.length} rule(s)`);
   return findings.length === 0 ? 0 : 1;

@@ -130,16 +130,17 @@ function contradiction(m: MatchConfig): string | undefined {
   return undefined;
 }
 
-const usesCanonical = (m: MatchConfig) => {
-  const f = m.from;
-  return [f.zones, f.namespaces, f.services, f.vars, f.notVars].some((x) => x !== undefined);
-};
+/** Positive canonical fields: they never match without canonical names (not… fields always do). */
+const usesNaming = (m: MatchConfig) => [m.from.namespaces, m.from.services, m.from.vars].some((x) => x !== undefined);
+const usesZones = (m: MatchConfig) => m.from.zones !== undefined;
 
 const everything = (m: MatchConfig) => covers(m, { from: {}, to: {} });
 
 export interface LintContext {
   /** Whether any trust domain of the config has a naming template; undefined for a policy file alone. */
   readonly naming?: boolean;
+  /** Whether any trust domain has a zone or a naming template (and so canonical zones). */
+  readonly zones?: boolean;
 }
 
 /** Lints a rule set, in order. */
@@ -152,8 +153,9 @@ export function lintRules(rules: readonly RuleConfig[], ctx: LintContext = {}): 
     if (never) return add('unreachable', `it can never match: ${never}`);
     const total = r.except?.findIndex(everything) ?? -1;
     if (total >= 0) return add('unreachable', `it can never match: except[${total}] matches every request`);
-    if (ctx.naming === false && usesCanonical(r))
+    if (ctx.naming === false && usesNaming(r))
       return add('unreachable', 'it matches on canonical names, but no trust domain has a naming template (trust[].naming)');
+    if (ctx.zones === false && usesZones(r)) return add('unreachable', 'it matches on zones, but no trust domain has a zone or a naming template');
     if (r.action === 'allow') {
       const j = rules.findIndex((d) => d.action === 'deny' && !d.dryRun && covers(d, r));
       if (j >= 0) return add('unreachable', `every request it matches is denied by ${label(j)}`);

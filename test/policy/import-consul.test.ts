@@ -26,7 +26,7 @@ function grid(destinations: string[]): Array<{ caller: ConsulCaller; req: Req }>
     for (const destination of destinations)
       for (const method of ['GET', 'POST', 'DELETE'])
         for (const path of ['/', '/v2', '/v2/widgets', '/v2/widgets/7', '/admin', '/items/42'])
-          for (const headers of [{}, { 'x-debug': '1' }, { 'x-env': 'prod-eu' }])
+          for (const headers of [{}, { 'x-debug': '1' }, { 'x-env': 'prod-eu' }] as Array<Record<string, string>>)
             out.push({ caller, req: { id: idOf(caller), destination, method, path, headers, host: 'backend', port: 8080 } });
   return out;
 }

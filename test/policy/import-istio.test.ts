@@ -29,7 +29,7 @@ const grid = (destinations: string[]): Req[] => {
     for (const destination of destinations)
       for (const method of ['GET', 'POST', 'DELETE'])
         for (const path of ['/', '/info', '/info/health', '/todos', '/todos/1', '/todos/1/items', '/admin/x', '/api/v1/x'])
-          for (const headers of [{}, { 'x-tenant': 't1' }, { 'x-tenant': 't2' }])
+          for (const headers of [{}, { 'x-tenant': 't1' }, { 'x-tenant': 't2' }] as Array<Record<string, string>>)
             for (const port of [8080, 9090]) out.push({ id, destination, method, path, headers, port, host: port === 8080 ? 'api.example.com' : 'Internal.svc:9090' });
   return out;
 };

@@ -44,6 +44,9 @@ describe('policy lint', () => {
     expect(lint(rs, false)).toEqual(['rules[0] "svc": unreachable: it matches on canonical names, but no trust domain has a naming template (trust[].naming)']);
     expect(lint(rs, true)).toEqual([]);
     expect(lint(rs)).toEqual([]);
+    const zoned = rules([{ name: 'z', action: 'allow', from: { zones: ['a'] } }]);
+    expect(lintRules(zoned, { naming: false, zones: true })).toEqual([]);
+    expect(lintRules(zoned, { naming: false, zones: false }).map((f) => f.kind)).toEqual(['unreachable']);
   });
 
   it('an allow identical to or covered by an earlier allow is shadowed; a broader later one is not', () => {
