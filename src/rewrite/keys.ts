@@ -103,8 +103,9 @@ export class KeyRing {
 
   /** The JWKS at `now`: every key whose tokens may be in flight, and the next one once announced. */
   jwks(now: number): { keys: Record<string, string>[] } {
-    this.maintain(now);
-    return { keys: this.keys.filter((k) => k.publishAt <= now).map((k) => ({ ...k.jwk })) };
+    const cur = this.current(now);
+    // (the signing key is always published, even if the clock stepped back past its publishAt)
+    return { keys: this.keys.filter((k) => k.publishAt <= now || k === cur).map((k) => ({ ...k.jwk })) };
   }
 
   /** Cache-Control max-age for the JWKS: short enough that a cached copy learns the next key before it signs. */

@@ -102,15 +102,23 @@ export const UpstreamSchema = z
   });
 export type UpstreamConfig = z.output<typeof UpstreamSchema>;
 
+// Envoy's envoy.type.v3.StatusCode is a closed enum (defined_only): only these 4xx/5xx exist.
+const ENVOY_STATUS = new Set([
+  400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431,
+  500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+const denyStatus = (d: number) =>
+  z.number().int().refine((n) => ENVOY_STATUS.has(n), 'must be a 4xx or 5xx status Envoy knows (envoy.type.v3.StatusCode)').default(d);
+
 export const DenySchema = z.strictObject({
   /** Response header carrying the reason code on a deny; "" to leave it out. */
   reasonHeader: z.union([headerName, z.literal('')]).default('x-zonegate-reason'),
   status: z
     .strictObject({
       /** A verified identity that is not allowed (policy, limits, rewrite). */
-      forbidden: z.number().int().min(400).max(599).default(403),
+      forbidden: denyStatus(403),
       /** No valid identity: the peer or the carried identity is missing or did not verify. */
-      unauthenticated: z.number().int().min(400).max(599).default(401),
+      unauthenticated: denyStatus(401),
     })
     .prefault({}),
   /** The JSON body {"reason", "message"?, "decisionId"}; false for an empty body. */
