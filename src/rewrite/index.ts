@@ -97,7 +97,10 @@ export function createRewriter(config: Config, opts: { carriedHeader?: string | 
   const signed = identityNames(names);
   const proofNames = hmac?.bindRequest ? [':method', ':path', ...signed] : signed;
 
-  // Every header zonegate may set for some destination is guarded for all of them.
+  // At egress the local app's own headers go out as before (the carried phase decides about
+  // authorization); only the identity headers and the guard list are cleared.
+  const egressGuarded = [...new Set([...signed, ...u.guard])];
+  // At ingress every header zonegate may set for some destination is guarded for all of them.
   const guarded = [
     ...new Set([
       ...signed,
@@ -122,7 +125,7 @@ export function createRewriter(config: Config, opts: { carriedHeader?: string | 
       if (direction === 'egress') {
         const set = [...(extraSet ?? [])];
         if (names.decisionId) set.push({ name: names.decisionId, value: req.id });
-        return finish(set, [...guarded, ...(extraRemove ?? [])], 'egress');
+        return finish(set, [...egressGuarded, ...(extraRemove ?? [])], 'egress');
       }
       const destination = req.contextExtensions.get('destination');
       const p = (destination !== undefined ? plans.get(destination) : undefined) ?? fallback;
