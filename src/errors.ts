@@ -93,6 +93,9 @@ export const REASONS = {
   // policy
   ERR_POLICY_NO_MATCH: forbid('no allow rule matched (default deny)'),
   ERR_POLICY_DENIED: forbid('a deny rule matched'),
+  // rewrite for the upstream
+  ERR_UPSTREAM_NO_CREDENTIAL: forbid('the upstream takes Basic credentials and the credentials file has none for the actor'),
+  ERR_UPSTREAM_HEADER_VALUE: forbid('an identity value for the upstream is not a valid header value (control characters)'),
   // could not decide
   ERR_NOT_READY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'configuration or trust material is not loaded yet' },
   ERR_INTERNAL: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'an unexpected internal failure; never an allow' },

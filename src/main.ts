@@ -22,9 +22,11 @@ import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.
 import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
+import { createKeyRing, createRewriter } from './rewrite/index.js';
+import type { KeyRing } from './rewrite/keys.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
+export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, keys?: KeyRing, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
@@ -38,9 +40,10 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
       peer,
       carried,
       self: () => identity?.current.id,
+      rewriter: createRewriter(config, { carriedHeader: carried?.header, ...(keys ? { keys } : {}) }),
     }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
-    response: { reasonHeader: config.deny.reasonHeader },
+    response: config.deny,
   };
 }
 
@@ -75,7 +78,9 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   const readiness = new Readiness();
   for (const w of loaded.warnings) log.warn(w);
 
-  const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics });
+  // Re-issue keys live as long as the process (not the config): reloads keep what upstreams cached.
+  const keys = createKeyRing(config);
+  const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics, keys });
   let state: DecisionState | undefined;
   let grpc: GrpcServer;
   try {
@@ -117,7 +122,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     await trust.start();
     carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
     await carried?.start();
-    state = buildDecisionState(config, trust, identity, carried, onDryRun);
+    state = buildDecisionState(config, trust, identity, carried, keys, onDryRun);
     if (config.server.http) {
       httpAuthz = await startHttpAuthz(config.server.http, {
         state: () => state,

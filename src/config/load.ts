@@ -8,6 +8,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
 import { EMBEDDED_DEFAULT } from './default.js';
 import { PolicyFileError, includedRules } from './include.js';
+import { resolveUpstreamPaths } from '../rewrite/schema.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -107,6 +108,7 @@ function resolvePaths(cfg: Config, baseDir: string): void {
     cfg.identity.cert = abs(cfg.identity.cert);
     cfg.identity.key = abs(cfg.identity.key);
   }
+  resolveUpstreamPaths(cfg.upstream, abs);
 }
 
 function deepFreeze<T>(o: T): T {

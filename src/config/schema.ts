@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ALGORITHMS } from '../identity/jws.js';
 import { Rule } from '../policy/schema.js';
 import { NamingConfig } from '../policy/naming.js';
+import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -255,30 +256,10 @@ export const ConfigSchema = z.strictObject({
       include: z.array(path).default([]),
     })
     .prefault({}),
-  upstream: z
-    .strictObject({
-      /** Headers zonegate sets for the upstream; set to "" to leave one out. */
-      headers: z
-        .strictObject({
-          principal: z.union([headerName, z.literal('')]).default('x-zonegate-peer'),
-          trustDomain: z.union([headerName, z.literal('')]).default('x-zonegate-peer-trust-domain'),
-          decisionId: z.union([headerName, z.literal('')]).default('x-zonegate-decision-id'),
-          /** The actor (sub of the verified common identity) at ingress. */
-          actor: z.union([headerName, z.literal('')]).default('x-zonegate-actor'),
-          /** The previous hops (act chain), comma-separated, most recent first. */
-          actors: z.union([headerName, z.literal('')]).default('x-zonegate-act'),
-        })
-        .prefault({}),
-      /** More headers no client may send through: removed from every allowed request. */
-      guard: z.array(headerName).default([]),
-    })
-    .prefault({}),
-  deny: z
-    .strictObject({
-      /** Response header carrying the reason code on a deny; "" to leave it out. */
-      reasonHeader: z.union([headerName, z.literal('')]).default('x-zonegate-reason'),
-    })
-    .prefault({}),
+  /** What the upstream receives, per destination (src/rewrite/schema.ts, docs/rewrite.md). */
+  upstream: UpstreamSchema.prefault({}),
+  /** What a denied client receives. */
+  deny: DenySchema.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -9,13 +9,12 @@
  * would be rejected as a conflict. Envoy applies `headers_to_remove` after the sets, so the
  * pipeline never lists a header it sets there.
  */
-import { REASONS, type ReasonCode } from '../errors.js';
+import { REASONS } from '../errors.js';
 import type { Denied, HeaderToSet, Outcome } from '../pipeline/types.js';
+import { denyResponse, type DenyOptions } from '../rewrite/deny.js';
 
-export interface ResponseOptions {
-  /** Response header carrying the reason on a deny ("" for none). */
-  readonly reasonHeader: string;
-}
+/** The `deny` config: status, reason header, JSON body. */
+export type ResponseOptions = DenyOptions;
 
 // protobufjs defines the well-known types with camelCase field names even under keepCase.
 type Value = { stringValue: string } | { boolValue: boolean };
@@ -23,6 +22,11 @@ const sv = (s: string): Value => ({ stringValue: s });
 
 const overwrite = (name: string, value: string) => ({ header: { key: name, value }, append: { value: false } });
 
+/**
+ * dynamic_metadata (a google.protobuf.Struct) for Envoy's access log and rate limiting, on allow
+ * and deny: `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:zone)%`. Flat keys, so a rate limit
+ * descriptor or a log format can name each one directly.
+ */
 function metadata(outcome: Outcome): { fields: Record<string, Value> } {
   const fields: Record<string, Value> = {
     decision_id: sv(outcome.id),
@@ -32,29 +36,31 @@ function metadata(outcome: Outcome): { fields: Record<string, Value> } {
     fields.peer = sv(outcome.peer.principal);
     if (outcome.peer.trustDomain) fields.peer_trust_domain = sv(outcome.peer.trustDomain);
     fields.peer_verified = { boolValue: outcome.peer.verified };
+    const c = outcome.peer.canonical;
+    if (c) {
+      fields.zone = sv(c.zone);
+      if (c.namespace) fields.namespace = sv(c.namespace);
+      if (c.service) fields.service = sv(c.service);
+    }
   }
   if (outcome.rule) fields.rule = sv(outcome.rule);
   fields.direction = sv(outcome.direction);
   if (outcome.carried) fields.actor = sv(outcome.carried.actor);
+  if (outcome.allowed && outcome.destination) fields.destination = sv(outcome.destination);
+  if (outcome.allowed && outcome.rewrite) fields.rewrite = sv(outcome.rewrite);
   if (!outcome.allowed) fields.reason = sv(outcome.reason);
   return { fields };
 }
 
-/** The JSON body of a denied response: the code and the decision id, nothing secret. */
-export function denyBody(reason: ReasonCode, decisionId: string): string {
-  return JSON.stringify({ reason, decisionId });
-}
-
 function denied(outcome: Denied, opts: ResponseOptions) {
   const info = REASONS[outcome.reason];
-  const headers = [overwrite('content-type', 'application/json')];
-  if (opts.reasonHeader) headers.push(overwrite(opts.reasonHeader, outcome.reason));
+  const r = denyResponse(outcome.reason, outcome.id, opts);
   return {
     status: { code: info.grpc, message: outcome.reason },
     denied_response: {
-      status: { code: info.http },
-      headers,
-      body: denyBody(outcome.reason, outcome.id),
+      status: { code: r.status },
+      headers: r.headers.map(([name, value]) => overwrite(name, value)),
+      body: r.body,
     },
     dynamic_metadata: metadata(outcome),
   };

@@ -15,7 +15,7 @@ import { listen, type Listening } from './listen.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../envoy/service.js';
-import { denyBody } from '../envoy/response.js';
+import { denyResponse } from '../rewrite/deny.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthRequest } from '../pipeline/types.js';
@@ -103,10 +103,15 @@ export async function startHttpAuthz(
         respond(res, 200, out);
       } else {
         const info = REASONS[outcome.reason];
-        const status = info.http;
-        if (info.kind === 'error') deps.metrics.errors.inc({ reason: outcome.reason });
-        else deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
-        respond(res, status, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: outcome.reason } : {}) }, denyBody(outcome.reason, outcome.id));
+        if (info.kind === 'error') {
+          // not a verdict: the proxy must treat 5xx as a deny
+          deps.metrics.errors.inc({ reason: outcome.reason });
+          respond(res, info.http, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: outcome.reason } : {}) }, JSON.stringify({ reason: outcome.reason, decisionId: outcome.id }));
+        } else {
+          deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
+          const d = denyResponse(outcome.reason, outcome.id, state.response);
+          respond(res, d.status, Object.fromEntries(d.headers), d.body);
+        }
       }
       if (deps.log.isLevelEnabled('info'))
         deps.log.info(

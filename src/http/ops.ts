@@ -1,8 +1,12 @@
-/** The ops HTTP server: /healthz (alive), /readyz (ready to decide), /metrics (Prometheus text). */
+/**
+ * The ops HTTP server: /healthz (alive), /readyz (ready to decide), /metrics (Prometheus text),
+ * /.well-known/jwks.json (the keys that sign re-issued JWTs, docs/rewrite.md).
+ */
 import { createServer, type Server } from 'node:http';
 import { listen, type Listening } from './listen.js';
 import type { Readiness } from '../envoy/health.js';
 import type { Metrics } from '../metrics.js';
+import type { KeyRing } from '../rewrite/keys.js';
 
 export type OpsServer = Listening;
 
@@ -10,12 +14,17 @@ export type OpsServer = Listening;
 export async function startOpsServer(
   address: string,
   port: number,
-  deps: { readiness: Readiness; metrics: Metrics },
+  deps: { readiness: Readiness; metrics: Metrics; keys?: KeyRing; now?: () => number },
 ): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/.well-known/jwks.json' && deps.keys) {
+      const body = JSON.stringify(deps.keys.jwks((deps.now ?? Date.now)()));
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': `max-age=${deps.keys.maxAgeSeconds}` }).end(body);
       return;
     }
     switch (path) {

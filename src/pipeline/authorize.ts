@@ -16,6 +16,7 @@ import type { PeerResult } from '../peer/phase.js';
 import type { Policy } from '../policy/rules.js';
 import { compileNaming } from '../policy/naming.js';
 import type { SpiffeId } from '../spiffe/id.js';
+import { createRewriter, type Rewriter } from '../rewrite/index.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
 
 export interface PipelineDeps {
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   /** Our own SPIFFE ID (the caller at egress), when identity is configured. */
   readonly self?: () => SpiffeId | undefined;
   readonly now?: () => number;
+  /** Phase 4 (src/rewrite); built from the config when not given. */
+  readonly rewriter?: Rewriter;
 }
 
 export interface Pipeline {
@@ -39,30 +42,12 @@ const NO_STEPS: readonly Step[] = Object.freeze([]);
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { config, policy, carried: carriedPhase } = deps;
   const now = deps.now ?? Date.now;
-  const names = config.upstream.headers;
-  const identityHeaders = [names.principal, names.trustDomain, names.decisionId, names.actor, names.actors].filter((h) => h !== '');
-  const carriedHeader = carriedPhase?.header;
-  const guarded = [...new Set([...identityHeaders, ...config.upstream.guard])];
+  const rewriter = deps.rewriter ?? createRewriter(config, { carriedHeader: carriedPhase?.header });
   const canonicalOf = compileNaming(config.trust);
   const named = (p: PeerIdentity): PeerIdentity => {
     const canonical = p.spiffeId ? canonicalOf(p.spiffeId) : undefined;
     return canonical ? { ...p, canonical } : p;
   };
-
-  function rewrite(req: AuthRequest, direction: 'ingress' | 'egress', peer: PeerIdentity, carried: CarriedIdentity | undefined, extra: { set?: readonly HeaderToSet[]; remove?: readonly string[] }) {
-    const set: HeaderToSet[] = [...(extra.set ?? [])];
-    if (direction === 'ingress') {
-      if (names.principal) set.push({ name: names.principal, value: peer.principal });
-      if (names.trustDomain && peer.trustDomain) set.push({ name: names.trustDomain, value: peer.trustDomain });
-      if (names.actor && carried) set.push({ name: names.actor, value: carried.actor });
-      if (names.actors && carried && carried.actors.length > 0) set.push({ name: names.actors, value: carried.actors.join(',') });
-    }
-    if (names.decisionId) set.push({ name: names.decisionId, value: req.id });
-    // At ingress the carried token is consumed here: the upstream gets the verified facts instead.
-    const remove = [...guarded, ...(direction === 'ingress' && carriedHeader ? [carriedHeader] : []), ...(extra.remove ?? [])];
-    // Envoy applies headers_to_remove after the sets: never remove what we set.
-    return { set, remove: [...new Set(remove)].filter((h) => !set.some((s) => s.name === h)) };
-  }
 
   return {
     authorize(req, explain = false) {
@@ -136,11 +121,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
 
       // 4 rewrite
-      const { set, remove } = rewrite(req, direction, peer, carried, extra);
+      const r = rewriter.apply({ req, direction, peer, carried, set: extra.set, remove: extra.remove, now: now() });
+      if (!r.ok) return deny(r.code, r.message, 'rewrite', decision.rule);
+      const { set, remove } = r;
       steps?.push({
         phase: 'rewrite',
         result: 'ok',
-        detail: `set ${set.map((h) => h.name).join(', ') || 'nothing'}; remove ${remove.join(', ') || 'nothing'}`,
+        detail: `${r.mode}${r.destination ? ` for destination "${r.destination}"` : ''}: set ${set.map((h) => h.name).join(', ') || 'nothing'}; remove ${remove.join(', ') || 'nothing'}`,
       });
       return {
         allowed: true,
@@ -151,6 +138,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         rule: decision.rule,
         headersToSet: set,
         headersToRemove: remove,
+        ...(r.destination ? { destination: r.destination } : {}),
+        rewrite: r.mode,
         steps: steps ?? NO_STEPS,
       };
     },

@@ -109,6 +109,9 @@ export interface Allowed extends OutcomeBase {
   readonly rule?: string;
   readonly headersToSet: readonly HeaderToSet[];
   readonly headersToRemove: readonly string[];
+  /** The route's destination (context_extensions) and the rewrite it got (docs/rewrite.md). */
+  readonly destination?: string;
+  readonly rewrite?: string;
 }
 
 export interface Denied extends OutcomeBase {

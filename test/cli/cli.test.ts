@@ -21,7 +21,7 @@ describe('zonegate check', () => {
       header: { key: 'x-zonegate-peer', value: 'spiffe://zone-a.example/ns/shop/sa/frontend' },
       append: false,
     });
-    expect(out.checkResponse.okResponse.headersToRemove).toEqual(['x-zonegate-actor', 'x-zonegate-act']);
+    expect(out.checkResponse.okResponse.headersToRemove).toEqual(['x-zonegate-zone', 'x-zonegate-namespace', 'x-zonegate-service', 'x-zonegate-actor', 'x-zonegate-act', 'x-zonegate-roles']);
     expect(out.steps).toBeUndefined();
   });
 

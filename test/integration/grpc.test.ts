@@ -44,7 +44,8 @@ describe('Check over gRPC', () => {
     // append explicitly false on every header: overwrite on every Envoy version
     for (const h of r.ok_response?.headers ?? []) expect(h.append).toEqual({ value: false });
     // guarded header removed; nothing we set is also removed (Envoy removes after setting)
-    expect(r.ok_response?.headers_to_remove).toEqual(['x-zonegate-actor', 'x-zonegate-act']);
+    // (the canonical names, actor, act chain and roles are unknown here: their headers go)
+    expect(r.ok_response?.headers_to_remove).toEqual(['x-zonegate-zone', 'x-zonegate-namespace', 'x-zonegate-service', 'x-zonegate-actor', 'x-zonegate-act', 'x-zonegate-roles']);
     expect(r.dynamic_metadata?.fields.rule?.stringValue).toBe('frontend-calls-api');
     expect(r.dynamic_metadata?.fields.peer_verified?.boolValue).toBe(true);
   });

@@ -57,7 +57,7 @@ describe.runIf(run)('Check from Python grpcio (gRPC C-core)', () => {
     );
     expect(headers['x-zonegate-peer']).toEqual(['spiffe://zone-a.example/ns/shop/sa/frontend', false]);
     expect(headers['x-zonegate-peer-trust-domain']).toEqual(['zone-a.example', false]);
-    expect(allowed.okResponse.headersToRemove).toEqual(['x-zonegate-actor', 'x-zonegate-act']);
+    expect(allowed.okResponse.headersToRemove).toEqual(['x-zonegate-zone', 'x-zonegate-namespace', 'x-zonegate-service', 'x-zonegate-actor', 'x-zonegate-act', 'x-zonegate-roles']);
 
     const spoofed = byName['spoofed-header.json']!.response!;
     const peer = spoofed.okResponse.headers.find((h: { header: { key: string } }) => h.header.key === 'x-zonegate-peer');
