@@ -1,0 +1,41 @@
+/**
+ * `zonegate demo` (what `npm start` runs): the two-zone demo in the foreground until SIGINT or
+ * SIGTERM, which stop both zonegates and remove the demo's temporary directory.
+ */
+import { DemoError, runDemo } from '../demo/run.js';
+import { parsePortBase } from '../demo/zones.js';
+import { UsageError } from './errors.js';
+
+export interface DemoCliOptions {
+  portBase?: string;
+}
+
+/** Starts the demo; resolves once the table is printed (the servers keep the process alive). */
+export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) => void): Promise<void> {
+  const raw = opts.portBase ?? process.env.ZONEGATE_DEMO_PORT_BASE;
+  let portBase: number | undefined;
+  try {
+    portBase = raw === undefined || raw === '' ? undefined : parsePortBase(raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let demo;
+  try {
+    demo = await runDemo({ portBase, print });
+  } catch (err) {
+    if (err instanceof DemoError) throw new UsageError(err.message);
+    throw err;
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`demo: ${signal}: stopping both zones\n`);
+    void demo.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`demo: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
