@@ -74,8 +74,10 @@ export interface TryMore {
   readonly zones: Record<ZoneKey, PreparedZone>;
   /** The written request of the first allowed call and its zone. */
   readonly example: { readonly zone: ZoneKey; readonly file: string };
-  readonly refreshMinutes: number;
+  readonly refreshEvery: number;
 }
+
+const every = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} minutes` : `${ms / 1000} seconds`);
 
 export function tryMoreText(t: TryMore): string {
   const { a, b } = t.zones;
@@ -87,7 +89,7 @@ export function tryMoreText(t: TryMore): string {
     '  Decide a written request without Envoy, with the same config the zone runs (exit 0 allowed, 1 denied):',
     `    npx zonegate check --config ${quote(ex.config)} --request ${quote(t.example.file)} --explain`,
     `  Every call above is written out as a CheckRequest (proto3 JSON) under ${quote(a.files.requests)} and`,
-    `  ${quote(b.files.requests)}; their tokens are re-minted every ${t.refreshMinutes} minutes while the demo runs.`,
+    `  ${quote(b.files.requests)}; their tokens are re-minted every ${every(t.refreshEvery)} while the demo runs.`,
     `  Point an Envoy's ext_authz grpc_service at ${DEMO_ADDRESS}:${a.zone.ports.grpc} (zone A) or ${DEMO_ADDRESS}:${b.zone.ports.grpc} (zone B).`,
     '',
     '  Health and metrics:',

@@ -17,7 +17,7 @@ import { prepareZones, type PreparedZone } from './setup.js';
 import { DEMO_ADDRESS, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
 
 /** Written requests carry tokens of 10 minutes: re-mint them well before they run out. */
-const REFRESH_MINUTES = 5;
+const REFRESH_MS = 5 * 60_000;
 const READY_TIMEOUT_MS = 20_000;
 
 export class DemoError extends Error {
@@ -31,6 +31,8 @@ export interface DemoOptions {
   /** undefined: the default ports; 0: free ports; N: N … N+5. */
   readonly portBase?: number | undefined;
   readonly print: (text: string) => void;
+  /** How often the written requests get fresh tokens (default 5 minutes). */
+  readonly refreshMs?: number;
 }
 
 export interface RunningDemo {
@@ -133,7 +135,8 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     clients.push(client.a, client.b);
     const rows: Row[] = [];
     for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
-    timer = setInterval(() => writeRequests(calls, prepared), REFRESH_MINUTES * 60_000);
+    const refreshMs = o.refreshMs ?? REFRESH_MS;
+    timer = setInterval(() => writeRequests(calls, prepared), refreshMs);
     timer.unref();
 
     const example = requests.find((r) => r.call.expect === 'allow') ?? requests[0]!;
@@ -142,7 +145,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
         zonesText(prepared),
         tableText(rows),
         notesText(rows),
-        tryMoreText({ root, zones: prepared, example: { zone: example.call.to, file: example.file }, refreshMinutes: REFRESH_MINUTES }),
+        tryMoreText({ root, zones: prepared, example: { zone: example.call.to, file: example.file }, refreshEvery: refreshMs }),
       ].join('\n\n'),
     );
     const unexpected = rows.filter((r) => outcomeOf(r.verdict) !== r.call.expect);

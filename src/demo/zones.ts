@@ -61,8 +61,8 @@ export function portLayout(base: number | undefined): Record<ZoneKey, ZonePorts>
 
 /** Parses a --port-base value: 0 (free ports) or a base leaving room for six ports. */
 export function parsePortBase(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65530 || (n > 0 && n < 1024))
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(n === 0 || (n >= 1024 && n <= 65530)))
     throw new Error(`demo: --port-base "${value}" must be 0 (free ports) or a port from 1024 to 65530`);
   return n;
 }
