@@ -2,7 +2,7 @@
  * `zonegate demo` (what `npm start` runs): the two-zone demo in the foreground until SIGINT or
  * SIGTERM, which stop both zonegates and remove the demo's temporary directory.
  */
-import { DemoError, runDemo } from '../demo/run.js';
+import { DemoError, runDemo, type RunningDemo } from '../demo/run.js';
 import { parsePortBase } from '../demo/zones.js';
 import { UsageError } from './errors.js';
 
@@ -19,15 +19,12 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  let demo;
-  try {
-    demo = await runDemo({ portBase, print });
-  } catch (err) {
-    if (err instanceof DemoError) throw new UsageError(err.message);
-    throw err;
-  }
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`demo: ${signal}: stopping both zones\n`);
+  // Installed before the zones start, so a Ctrl-C during startup still stops them and cleans up.
+  let demo: RunningDemo | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  const shutdown = () => {
+    if (!demo || !signalled) return;
+    process.stderr.write(`demo: ${signalled}: stopping both zones\n`);
     void demo.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -36,6 +33,19 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
       },
     );
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    demo = await runDemo({ portBase, print });
+  } catch (err) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (err instanceof DemoError) throw new UsageError(err.message);
+    throw err;
+  }
+  shutdown();
 }
