@@ -26,6 +26,7 @@ const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/
 /** "allow" or the reason code, as the scenario expects and as a row shows. */
 export const outcomeOf = (v: Verdict): string => (v.error ? 'error' : v.allowed ? 'allow' : (v.reason ?? ''));
 
+/** The two zones: naming, trust domain and where each listens. */
 export function zonesText(zones: Record<ZoneKey, PreparedZone>): string {
   const lines = alignColumns(
     (['a', 'b'] as const).map((k) => {
@@ -42,6 +43,7 @@ export function zonesText(zones: Record<ZoneKey, PreparedZone>): string {
   ].join('\n');
 }
 
+/** The table: one row per call with its verdict and reason (or the rule that allowed it). */
 export function tableText(rows: readonly Row[]): string {
   const cells = rows.map(({ index, call, verdict }) => {
     const verdictCell = verdict.error ? 'error' : verdict.allowed ? 'allow' : 'deny';
@@ -54,6 +56,7 @@ export function tableText(rows: readonly Row[]): string {
   return ['Cross-zone calls: each a real Check over gRPC, as Envoy sends it:', '', `  ${header}`, `  ${dashes}`, ...body.map((l) => `  ${l}`)].join('\n');
 }
 
+/** Why each call got its verdict, and what the upstream of the first allowed call receives. */
 export function notesText(rows: readonly Row[]): string {
   const lines = alignColumns(rows.map(({ index, call }) => [String(index), call.note]));
   const allowed = rows.find((r) => r.verdict.allowed);
@@ -79,6 +82,7 @@ export interface TryMore {
 
 const every = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} minutes` : `${ms / 1000} seconds`);
 
+/** How to try more while both zones keep serving. */
 export function tryMoreText(t: TryMore): string {
   const { a, b } = t.zones;
   const ex = t.zones[t.example.zone].files;

@@ -67,6 +67,7 @@ export function parsePortBase(value: string): number {
   return n;
 }
 
+/** Both zones with their names and ports. */
 export function zones(ports: Record<ZoneKey, ZonePorts>): Record<ZoneKey, Zone> {
   return {
     a: { key: 'a', label: 'zone A', naming: 'Istio', trustDomain: ISTIO_TRUST_DOMAIN, zonegateId: istioId('zonegate-system', 'zonegate'), ports: ports.a },
