@@ -35,6 +35,16 @@ function program(setExit: (code: number) => void): Command {
     });
 
   cmd
+    .command('demo')
+    .description('two trust zones (Istio- and Consul-named) federated over loopback: scripted cross-zone calls, a table of verdicts, then keeps serving (what npm start runs)')
+    .option('--port-base <n>', 'zone A on n, n+1, n+2 (gRPC, ops, bundle endpoint), zone B on n+3…n+5; 0 for free ports (env ZONEGATE_DEMO_PORT_BASE)')
+    .action(async (opts: { portBase?: string }) => {
+      // loaded on demand: the demo's certificate tooling is not needed by any other command
+      const { runDemoCommand } = await import('./demo.js');
+      await runDemoCommand(opts, print);
+    });
+
+  cmd
     .command('check')
     .description('decide one CheckRequest (proto3 JSON, as Envoy sends it) and print the CheckResponse')
     .option('-c, --config <file>', 'YAML config file (embedded default without it)')

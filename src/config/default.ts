@@ -1,5 +1,5 @@
 /**
- * The embedded default: what `npm start` (`zonegate serve` without --config) runs. It is the
+ * The embedded default: what `zonegate serve` runs without --config. It is the
  * example config shipped in examples/, so the README, the examples and the default never drift.
  */
 import { readFileSync } from 'node:fs';

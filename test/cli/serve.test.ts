@@ -1,6 +1,7 @@
 /**
- * `npm start` and `zonegate serve` as real processes: they come up on the embedded default,
- * decide over gRPC, report readiness, and drain in-flight calls on SIGTERM.
+ * `zonegate serve` as a real process: it comes up on the embedded default, decides over gRPC,
+ * reports readiness, and drains in-flight calls on SIGTERM. (`npm start` runs the demo:
+ * test/cli/demo.test.ts.)
  */
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
@@ -22,8 +23,8 @@ function client(port: number) {
 }
 
 describe('serving processes', () => {
-  it('npm start runs zonegate on the embedded default', async () => {
-    const s = await serve('npm', ['start', '--silent']);
+  it('zonegate serve runs on the embedded default', async () => {
+    const s = await serve(process.execPath, [BIN, 'serve']);
     try {
       expect(s.lines.find((l) => l.msg === 'zonegate started')).toMatchObject({ config: '<embedded default>', ready: true });
       const { c, check } = client(s.grpcPort);

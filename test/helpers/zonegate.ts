@@ -26,15 +26,16 @@ export type CheckResult =
   | { ok: true; response: Record<string, unknown> }
   | { ok: false; error: grpc.ServiceError };
 
-/** A config object merged over loopback listeners on free ports; `baseDir` resolves relative paths. */
+/** A config object with its listeners moved to loopback on free ports; `baseDir` resolves relative paths. */
 export async function startWith(config: Record<string, unknown>, baseDir = EXAMPLES_DIR): Promise<Started> {
   const server = (config.server ?? {}) as Record<string, Record<string, unknown>>;
   const full = {
     ...config,
     server: {
       ...server,
-      grpc: { address: '127.0.0.1', port: 0, ...(server.grpc ?? {}) },
-      ops: { address: '127.0.0.1', port: 0, ...(server.ops ?? {}) },
+      // Loopback and free ports always: a config copied from examples/ names fixed public ports.
+      grpc: { ...(server.grpc ?? {}), address: '127.0.0.1', port: 0 },
+      ops: { ...(server.ops ?? {}), address: '127.0.0.1', port: 0 },
       shutdownGraceSeconds: server.shutdownGraceSeconds ?? 5,
     },
     log: { level: 'info' },

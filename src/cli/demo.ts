@@ -1,0 +1,51 @@
+/**
+ * `zonegate demo` (what `npm start` runs): the two-zone demo in the foreground until SIGINT or
+ * SIGTERM, which stop both zonegates and remove the demo's temporary directory.
+ */
+import { DemoError, runDemo, type RunningDemo } from '../demo/run.js';
+import { parsePortBase } from '../demo/zones.js';
+import { UsageError } from './errors.js';
+
+export interface DemoCliOptions {
+  portBase?: string;
+}
+
+/** Starts the demo; resolves once the table is printed (the servers keep the process alive). */
+export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) => void): Promise<void> {
+  const raw = opts.portBase ?? process.env.ZONEGATE_DEMO_PORT_BASE;
+  let portBase: number | undefined;
+  try {
+    portBase = raw === undefined || raw === '' ? undefined : parsePortBase(raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  // Installed before the zones start, so a Ctrl-C during startup still stops them and cleans up.
+  let demo: RunningDemo | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  const shutdown = () => {
+    if (!demo || !signalled) return;
+    process.stderr.write(`demo: ${signalled}: stopping both zones\n`);
+    void demo.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`demo: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    demo = await runDemo({ portBase, print });
+  } catch (err) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (err instanceof DemoError) throw new UsageError(err.message);
+    throw err;
+  }
+  shutdown();
+}

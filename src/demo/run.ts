@@ -1,0 +1,158 @@
+/**
+ * `zonegate demo`: two zonegates, two trust domains made in memory, federated over loopback;
+ * a scripted set of cross-zone Checks over gRPC; a table of verdicts; then both keep serving
+ * until stop(). Uses only what ships in the package.
+ */
+import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { startZonegate, type Zonegate } from '../main.js';
+import { checkRequestJson, demoCalls, issueWorkloads, type DemoCall } from './calls.js';
+import { checkClient, type CheckClient } from './client.js';
+import { notesText, outcomeOf, tableText, tryMoreText, zonesText, type Row } from './report.js';
+import { prepareZones, type PreparedZone } from './setup.js';
+import { DEMO_ADDRESS, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
+
+/** Written requests carry tokens of 10 minutes: re-mint them well before they run out. */
+const REFRESH_MS = 5 * 60_000;
+const READY_TIMEOUT_MS = 20_000;
+
+export class DemoError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DemoError';
+  }
+}
+
+export interface DemoOptions {
+  /** undefined: the default ports; 0: free ports; N: N … N+5. */
+  readonly portBase?: number | undefined;
+  readonly print: (text: string) => void;
+  /** How often the written requests get fresh tokens (default 5 minutes). */
+  readonly refreshMs?: number;
+}
+
+export interface RunningDemo {
+  readonly root: string;
+  readonly zones: Record<ZoneKey, PreparedZone>;
+  readonly zonegates: Record<ZoneKey, Zonegate>;
+  readonly rows: readonly Row[];
+  /** Stops both zonegates and removes the temporary directory. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Six ports nothing listens on now, held open together so they differ. */
+async function freePorts(): Promise<Record<ZoneKey, ZonePorts>> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const s = createServer();
+    servers.push(s);
+    ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, DEMO_ADDRESS, () => resolve((s.address() as { port: number }).port))));
+  }
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const [ag, ao, ab, bg, bo, bb] = ports as [number, number, number, number, number, number];
+  return { a: { grpc: ag, ops: ao, bundle: ab }, b: { grpc: bg, ops: bo, bundle: bb } };
+}
+
+/** A pino destination writing synchronously to a file (one decision line per Check). */
+function fileSink(path: string) {
+  const fd = openSync(path, 'a', 0o600);
+  return { sink: { write: (line: string) => void writeSync(fd, line) }, close: () => closeSync(fd) };
+}
+
+async function waitReady(zg: Zonegate, label: string): Promise<void> {
+  const until = Date.now() + READY_TIMEOUT_MS;
+  while (!zg.readiness.ready) {
+    if (Date.now() > until) throw new DemoError(`demo: ${label} is not ready after ${READY_TIMEOUT_MS / 1000} s: ${zg.readiness.reason}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Writes each call's CheckRequest where the zone it goes to keeps its requests; returns them in order. */
+function writeRequests(calls: readonly DemoCall[], prepared: Record<ZoneKey, PreparedZone>) {
+  const zones = { a: prepared.a.zone, b: prepared.b.zone };
+  return calls.map((call, i) => {
+    const json = checkRequestJson(call, i + 1, zones);
+    const file = join(prepared[call.to].files.requests, `${String(i + 1).padStart(2, '0')}-${call.slug}.json`);
+    // write then rename, so `zonegate check` never reads half a file
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+    return { call, json, file };
+  });
+}
+
+/** Runs the demo up to the point where both zones serve and the table is printed. */
+export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
+  const root = mkdtempSync(join(tmpdir(), 'zonegate-demo-'));
+  const started: Partial<Record<ZoneKey, Zonegate>> = {};
+  const sinks: (() => void)[] = [];
+  const clients: CheckClient[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      clearInterval(timer);
+      for (const c of clients) c.close();
+      await Promise.all(Object.values(started).map((zg) => zg.stop(0)));
+      for (const close of sinks) close();
+      rmSync(root, { recursive: true, force: true });
+      process.removeListener('exit', onExit);
+    })());
+  // a last resort when the process ends another way (an uncaught error): no keys left behind
+  const onExit = () => rmSync(root, { recursive: true, force: true });
+  process.once('exit', onExit);
+
+  try {
+    const ports = o.portBase === 0 ? await freePorts() : portLayout(o.portBase);
+    const prepared = await prepareZones(root, makeZones(ports));
+    const calls = demoCalls(await issueWorkloads({ a: prepared.a.ca, b: prepared.b.ca }));
+    for (const key of ['a', 'b'] as const) {
+      const { zone, files } = prepared[key];
+      const out = fileSink(files.log);
+      sinks.push(out.close);
+      try {
+        started[key] = await startZonegate(loadConfig(files.config, {}), { log: createLogger('info', out.sink) });
+      } catch (err) {
+        const why = (err as Error).message;
+        const hint = /EADDRINUSE|address/i.test(why)
+          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+5, --port-base 0 free ports)`
+          : '';
+        throw new DemoError(`demo: ${zone.label} did not start: ${why}${hint}`, { cause: err });
+      }
+    }
+    const zg = started as Record<ZoneKey, Zonegate>;
+    // zone A came up before zone B's bundle endpoint existed: fetch it now, not at the next refresh
+    await zg.a.trust.refresh(prepared.b.zone.trustDomain);
+    await waitReady(zg.a, 'zone A');
+    await waitReady(zg.b, 'zone B');
+
+    const requests = writeRequests(calls, prepared);
+    const client = { a: checkClient(DEMO_ADDRESS, prepared.a.zone.ports.grpc), b: checkClient(DEMO_ADDRESS, prepared.b.zone.ports.grpc) };
+    clients.push(client.a, client.b);
+    const rows: Row[] = [];
+    for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
+    const refreshMs = o.refreshMs ?? REFRESH_MS;
+    timer = setInterval(() => writeRequests(calls, prepared), refreshMs);
+    timer.unref();
+
+    const example = requests.find((r) => r.call.expect === 'allow') ?? requests[0]!;
+    o.print(
+      [
+        zonesText(prepared),
+        tableText(rows),
+        notesText(rows),
+        tryMoreText({ root, zones: prepared, example: { zone: example.call.to, file: example.file }, refreshEvery: refreshMs }),
+      ].join('\n\n'),
+    );
+    const unexpected = rows.filter((r) => outcomeOf(r.verdict) !== r.call.expect);
+    if (unexpected.length > 0) o.print(`\nwarning: ${unexpected.length} call(s) did not get the verdict the scenario expects (marked above)`);
+    return { root, zones: prepared, zonegates: zg, rows, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The demo's two trust zones: zone A names its workloads the way Istio does
+ * (spiffe://<td>/ns/<namespace>/sa/<service-account>), zone B the way Consul does
+ * (spiffe://<cluster-uuid>.consul/ns/<namespace>/dc/<datacenter>/svc/<service>).
+ * Names and ports only; nothing here does I/O.
+ */
+
+export type ZoneKey = 'a' | 'b';
+
+export interface Zone {
+  readonly key: ZoneKey;
+  /** "zone A", for people. */
+  readonly label: string;
+  readonly naming: 'Istio' | 'Consul';
+  readonly trustDomain: string;
+  /** zonegate's own SPIFFE ID: it serves the bundle endpoint (https_spiffe) with this SVID. */
+  readonly zonegateId: string;
+  readonly ports: ZonePorts;
+}
+
+export interface ZonePorts {
+  readonly grpc: number;
+  readonly ops: number;
+  readonly bundle: number;
+}
+
+/** The demo listens on loopback only. */
+export const DEMO_ADDRESS = '127.0.0.1';
+
+/** Istio's trust domain is cluster.local unless set; a second mesh gets a name of its own. */
+export const ISTIO_TRUST_DOMAIN = 'mesh-a.example';
+/** Consul's trust domain is "<cluster id>.consul"; a fixed id keeps the demo's names stable. */
+export const CONSUL_TRUST_DOMAIN = '7c9e6679-7425-40de-944b-e07fc1f90ae7.consul';
+
+/** An Istio-style SPIFFE ID in zone A. */
+export const istioId = (namespace: string, serviceAccount: string) => `spiffe://${ISTIO_TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`;
+/** A Consul-style SPIFFE ID in zone B. */
+export const consulId = (service: string, namespace = 'default', datacenter = 'dc1') =>
+  `spiffe://${CONSUL_TRUST_DOMAIN}/ns/${namespace}/dc/${datacenter}/svc/${service}`;
+
+/**
+ * Default ports: zone A keeps zonegate's usual 50051 (gRPC) and 8181 (ops) and the bundle
+ * endpoint's 8443; zone B is one up for gRPC and a hundred up for HTTP.
+ */
+export const DEFAULT_PORTS: Readonly<Record<ZoneKey, ZonePorts>> = {
+  a: { grpc: 50051, ops: 8181, bundle: 8443 },
+  b: { grpc: 50052, ops: 8281, bundle: 8543 },
+};
+
+/**
+ * The port layout for `--port-base N`: zone A gets N, N+1, N+2 (gRPC, ops, bundle endpoint) and
+ * zone B N+3, N+4, N+5. Without a base, the defaults. Base 0 is handled by the caller (free ports).
+ */
+export function portLayout(base: number | undefined): Record<ZoneKey, ZonePorts> {
+  if (base === undefined) return { a: { ...DEFAULT_PORTS.a }, b: { ...DEFAULT_PORTS.b } };
+  return {
+    a: { grpc: base, ops: base + 1, bundle: base + 2 },
+    b: { grpc: base + 3, ops: base + 4, bundle: base + 5 },
+  };
+}
+
+/** Parses a --port-base value: 0 (free ports) or a base leaving room for six ports. */
+export function parsePortBase(value: string): number {
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(n === 0 || (n >= 1024 && n <= 65530)))
+    throw new Error(`demo: --port-base "${value}" must be 0 (free ports) or a port from 1024 to 65530`);
+  return n;
+}
+
+/** Both zones with their names and ports. */
+export function zones(ports: Record<ZoneKey, ZonePorts>): Record<ZoneKey, Zone> {
+  return {
+    a: { key: 'a', label: 'zone A', naming: 'Istio', trustDomain: ISTIO_TRUST_DOMAIN, zonegateId: istioId('zonegate-system', 'zonegate'), ports: ports.a },
+    b: { key: 'b', label: 'zone B', naming: 'Consul', trustDomain: CONSUL_TRUST_DOMAIN, zonegateId: consulId('zonegate'), ports: ports.b },
+  };
+}
+
+/** The workloads the demo's calls come from and go to. */
+export const WORKLOADS = {
+  /** zone A's shop frontend: calls billing in zone B. */
+  frontend: istioId('shop', 'frontend'),
+  /** zone A's cart: no rule lets it call billing. */
+  cart: istioId('shop', 'cart'),
+  /** zone A's orders service, which zone A's zonegate protects. */
+  orders: istioId('shop', 'orders'),
+  /** zone B's billing service, which zone B's zonegate protects; it reads orders in zone A. */
+  billing: consulId('billing'),
+  /** A zone-A workload that happens to be called billing too: same name, wrong zone. */
+  billingInZoneA: istioId('default', 'billing'),
+} as const;
