@@ -98,6 +98,15 @@ describe('the strict Bootstrap parser', () => {
     expect(() => parseBootstrap(parseYaml(variant(from, to)))).toThrow(message);
   });
 
+  it.each([
+    ['an empty cluster name (min_len)', 'cluster_name: zonegate }', 'cluster_name: "" }', /cluster_name: must be at least 1/],
+    ['a missing stat_prefix (min_len)', 'stat_prefix: ingress', null, /stat_prefix: must be at least 1/],
+    ['a route without an action (required oneof)', 'route: { cluster: zonegate }', null, /one of route, redirect/],
+    ['a listener filter chain without filters\' names', '- name: envoy.filters.http.router', '- name: ""', /name: must be at least 1/],
+  ])('rejects what Envoy\'s validate rules reject: %s', (_what, from, to, message) => {
+    expect(() => parseBootstrap(parseYaml(variant(from, to)))).toThrow(message);
+  });
+
   it('rejects a duplicate key (YAML)', () => {
     expect(() => parseYaml(variant('failure_mode_allow: false', 'failure_mode_allow: false\n                      failure_mode_allow: true'))).toThrow(/unique|duplicate/i);
   });

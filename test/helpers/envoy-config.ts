@@ -8,9 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileRegistry, fromBinary, fromJson, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
+import { reflect } from '@bufbuild/protobuf/reflect';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { pgvProblems } from './envoy-pgv.js';
 
 export const EXT_AUTHZ = 'envoy.filters.http.ext_authz';
 export const EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
@@ -38,12 +40,20 @@ export function parseYaml(text: string): JsonValue {
   return parse(text, { uniqueKeys: true }) as JsonValue;
 }
 
-/** Parses proto3 JSON strictly as `typeName`; throws on any unknown field, enum value or Any type. */
-export function parseStrict(typeName: string, json: JsonValue): void {
+/**
+ * Parses proto3 JSON strictly as `typeName`, as Envoy loads a config: throws on any unknown
+ * field, enum value or Any type, and on what Envoy's validate rules reject (a required field
+ * left out, an empty name). With `partial`, only the first: for fragments merged into a config.
+ */
+export function parseStrict(typeName: string, json: JsonValue, opts: { partial?: boolean } = {}): void {
   const reg = envoyRegistry();
   const schema = reg.getMessage(typeName);
   if (!schema) throw new Error(`${typeName} is not in the Envoy descriptor set`);
-  fromJson(schema, json, { registry: reg, ignoreUnknownFields: false });
+  const msg = fromJson(schema, json, { registry: reg, ignoreUnknownFields: false });
+  // A partial message (an Istio MERGE patch) completes something generated: no required fields.
+  if (opts.partial) return;
+  const problems = pgvProblems(reflect(schema, msg), reg);
+  if (problems.length > 0) throw new Error(`${typeName}: ${problems.join('; ')}`);
 }
 
 export const parseBootstrap = (json: JsonValue): void => parseStrict('envoy.config.bootstrap.v3.Bootstrap', json);
