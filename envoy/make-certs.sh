@@ -15,7 +15,8 @@
 #   DIR/clients/next-frontend.{pem,key}  the frontend's SVID issued by it
 #   DIR/ca/                          the CA keys (never mounted anywhere)
 # Keys are readable by every user (0644) because the containers read them under their own
-# uids (Envoy 101, node 1000): this material is for the demo, never for production. Needs openssl.
+# uids (Envoy 101, node 1000): this material is for the demo, never for production. Needs
+# OpenSSL 1.1.1 or later (-addext).
 set -euo pipefail
 dir=${1:-"$(dirname "$0")/certs"}
 mkdir -p "$dir"/{zone-a,zone-b,clients,ca}
