@@ -174,6 +174,10 @@ describe('Istio: the workload side', () => {
     expect(cfg.identity).toEqual({ cert: `${out}/cert-chain.pem`, key: `${out}/key.pem` });
     expect(cfg.trust[0]).toEqual({ trustDomain: 'cluster.local', source: { istio: { rootCert: `${mounts['istio-root']}/root-cert.pem` } } });
     expect(cfg.server.grpc).toEqual({ address: '127.0.0.1', port: 50051 });
+    // the egress route's context (envoy-filter-egress.yaml) is allowed for this workload itself
+    const sa = dep.spec.template.spec.serviceAccountName;
+    const egress = cfg.rules.find((r: { to?: { context?: Record<string, string> } }) => r.to?.context?.direction === 'egress');
+    expect(egress).toMatchObject({ action: 'allow', from: { principals: [`spiffe://cluster.local/ns/${dep.metadata.namespace}/sa/${sa}`] }, to: { context: { audience: 'spiffe://zone-b.example' } } });
     expect(zg.readinessProbe.httpGet).toEqual({ path: '/readyz', port: cfg.server.ops.port });
   });
 
