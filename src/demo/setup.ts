@@ -29,13 +29,16 @@ export interface PreparedZone {
 /** The zone's own root as its mesh would hand it to zonegate. */
 const OWN_ROOT: Record<ZoneKey, string> = { a: 'root-cert.pem', b: 'connect-ca-root.pem' };
 
+/** Each mesh's naming template, so rules speak of zones, namespaces and services (docs/policy.md). */
+const naming = (z: Zone) => ({ zone: z.zone, naming: z.naming === 'Istio' ? 'istio' : 'consul' });
+
 function configText(self: Zone, other: Zone): string {
   const own =
     self.naming === 'Istio'
       ? // as Istio mounts it from the istio-ca-root-cert ConfigMap
-        { trustDomain: self.trustDomain, source: { istio: { rootCert: OWN_ROOT[self.key] } } }
+        { trustDomain: self.trustDomain, ...naming(self), source: { istio: { rootCert: OWN_ROOT[self.key] } } }
       : // in a Consul cluster: source: {consul: {url: …}} (Consul's CA roots API)
-        { trustDomain: self.trustDomain, bundle: OWN_ROOT[self.key] };
+        { trustDomain: self.trustDomain, ...naming(self), bundle: OWN_ROOT[self.key] };
   const config = {
     server: {
       grpc: { address: DEMO_ADDRESS, port: self.ports.grpc },
@@ -49,6 +52,7 @@ function configText(self: Zone, other: Zone): string {
       own,
       {
         trustDomain: other.trustDomain,
+        ...naming(other),
         source: {
           https_spiffe: {
             url: `https://${DEMO_ADDRESS}:${other.ports.bundle}/`,

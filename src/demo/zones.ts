@@ -12,6 +12,8 @@ export interface Zone {
   /** "zone A", for people. */
   readonly label: string;
   readonly naming: 'Istio' | 'Consul';
+  /** The zone name policy rules use (canonical naming, docs/policy.md). */
+  readonly zone: string;
   readonly trustDomain: string;
   /** zonegate's own SPIFFE ID: it serves the bundle endpoint (https_spiffe) with this SVID. */
   readonly zonegateId: string;
@@ -70,8 +72,8 @@ export function parsePortBase(value: string): number {
 /** Both zones with their names and ports. */
 export function zones(ports: Record<ZoneKey, ZonePorts>): Record<ZoneKey, Zone> {
   return {
-    a: { key: 'a', label: 'zone A', naming: 'Istio', trustDomain: ISTIO_TRUST_DOMAIN, zonegateId: istioId('zonegate-system', 'zonegate'), ports: ports.a },
-    b: { key: 'b', label: 'zone B', naming: 'Consul', trustDomain: CONSUL_TRUST_DOMAIN, zonegateId: consulId('zonegate'), ports: ports.b },
+    a: { key: 'a', label: 'zone A', naming: 'Istio', zone: 'mesh-a', trustDomain: ISTIO_TRUST_DOMAIN, zonegateId: istioId('zonegate-system', 'zonegate'), ports: ports.a },
+    b: { key: 'b', label: 'zone B', naming: 'Consul', zone: 'mesh-b', trustDomain: CONSUL_TRUST_DOMAIN, zonegateId: consulId('zonegate'), ports: ports.b },
   };
 }
 
