@@ -57,6 +57,7 @@ static_resources:
                       failure_mode_allow: false
                       status_on_error: { code: ServiceUnavailable }
                       include_peer_certificate: true
+                      validate_mutations: true
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
@@ -117,6 +118,7 @@ describe('the strict Bootstrap parser', () => {
     ['answers an outage with 403', 'code: ServiceUnavailable', 'code: Forbidden', /403/],
     ['has no status_on_error', 'status_on_error: { code: ServiceUnavailable }', null, /status_on_error/],
     ['drops the peer certificate', 'include_peer_certificate: true', 'include_peer_certificate: false', /include_peer_certificate/],
+    ['passes invalid header mutations on', 'validate_mutations: true', null, /validate_mutations/],
     ['uses the transport default', 'transport_api_version: V3', null, /V3/],
     ['has no explicit timeout', ', timeout: 0.25s', '', /timeout/],
     ['has a route without context_extensions', 'check_settings: { context_extensions: { direction: ingress } }', 'check_settings: {}', /direction/],

@@ -122,7 +122,8 @@ export function routesOf(hcm: Obj): Route[] {
 /**
  * What is wrong with the ext_authz wiring of a bootstrap, as messages (empty: nothing). Every
  * listener asks zonegate before its router, with V3, the peer certificate, an explicit timeout,
- * fail-closed, and a status_on_error other than 403; every route names its direction.
+ * fail-closed, mutations validated, and a status_on_error other than 403; every route names its
+ * direction.
  */
 export function extAuthzProblems(bootstrap: unknown): string[] {
   const problems: string[] = [];
@@ -141,6 +142,7 @@ export function extAuthzProblems(bootstrap: unknown): string[] {
     if (field(ea, 'transport_api_version') !== 'V3') problems.push(`${at}: transport_api_version is not V3`);
     if (field(ea, 'include_peer_certificate') !== true) problems.push(`${at}: include_peer_certificate is not true`);
     if (field(ea, 'failure_mode_allow') !== false) problems.push(`${at}: failure_mode_allow is not explicitly false`);
+    if (field(ea, 'validate_mutations') !== true) problems.push(`${at}: validate_mutations is not true (invalid header values would pass on)`);
     const status = field(field(ea, 'status_on_error'), 'code');
     if (status === undefined) problems.push(`${at}: status_on_error is not set (the default 403 makes an outage look like a deny)`);
     else if (status === 'Forbidden' || status === 403) problems.push(`${at}: status_on_error is 403, the same as a deny`);
