@@ -4,7 +4,8 @@
  *   size → shape → header (alg allowlist, typ, no jku/x5u, no unknown crit, x5c present)
  *   → claims shape → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
  *   `iss` → signature with the leaf key
- * (all of which depend only on the token and the bundle, so they are cached), then per request:
+ * (all of which depend only on the token, the bundle and the clock, so they are cached until the token
+ * or the signer chain expires), then per request:
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
@@ -81,6 +82,16 @@ interface Intrinsic {
   readonly claims: Claims;
   readonly issuer: SpiffeId;
   readonly actors: readonly string[];
+  /** The earliest notAfter on the signer's verified path (ms): the signature proves nothing after it. */
+  readonly notAfter: number;
+}
+
+/** A verified x5c chain: whom it names, the leaf key, and until when the verification holds. */
+interface Signer {
+  readonly id: SpiffeId;
+  readonly key: KeyObject;
+  readonly gen: number;
+  readonly notAfter: number;
 }
 
 const fail = (code: ReasonCode, message: string): never => {
@@ -122,7 +133,7 @@ function actChain(act: unknown, max: number): string[] {
 export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
   /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
-  private readonly chains: LRUCache<string, { id: SpiffeId; key: KeyObject; gen: number }>;
+  private readonly chains: LRUCache<string, Signer>;
   private readonly seen: LRUCache<string, true> | undefined;
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
@@ -148,8 +159,10 @@ export class CommonIdentityVerifier {
       if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
       if (!entry) {
         this.verifications++;
-        entry = this.intrinsic(token);
-        const ttl = entry.intrinsic ? Math.max(1, (entry.intrinsic.claims.exp + this.rules.skewSeconds) * 1000 - ctx.now) : this.negativeTtlMs;
+        entry = this.intrinsic(token, ctx.now);
+        // a verified entry lives until the token or its signer's chain expires, whichever is first
+        const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
+        const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
         this.tokens.set(key, entry, { ttl });
       }
       if (entry.error) return { ok: false, ...entry.error };
@@ -167,7 +180,7 @@ export class CommonIdentityVerifier {
   }
 
   /** Everything that depends only on the token and the bundles (cached). */
-  private intrinsic(token: string): Entry {
+  private intrinsic(token: string, nowMs: number): Entry {
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
@@ -202,8 +215,10 @@ export class CommonIdentityVerifier {
 
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
       const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
+      const skewMs = this.rules.skewSeconds * 1000;
       let signer = this.chains.get(chainKey);
-      if (signer && signer.gen !== this.generation(signer.id.trustDomain)) signer = undefined;
+      // a cached chain holds only for its bundle generation and until its earliest notAfter
+      if (signer && (signer.gen !== this.generation(signer.id.trustDomain) || nowMs - skewMs > signer.notAfter)) signer = undefined;
       if (!signer) {
         let chain;
         try {
@@ -211,15 +226,16 @@ export class CommonIdentityVerifier {
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }
-        let id: SpiffeId;
+        let verified;
         try {
-          // verified against the bundle of the leaf's own trust domain only
-          id = verifyX509Svid(chain, this.bundles).id;
+          // verified against the bundle of the leaf's own trust domain only, at the request's clock
+          verified = verifyX509Svid(chain, this.bundles, { now: nowMs, skewSeconds: this.rules.skewSeconds });
         } catch (err) {
           return fail('ERR_TOKEN_CHAIN', `x5c: ${(err as ZonegateError).code}: ${(err as Error).message}`);
         }
-        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain) };
-        this.chains.set(chainKey, signer);
+        const { id, notAfter } = verified;
+        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
+        this.chains.set(chainKey, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
       }
       if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
       const key = signer.key;
@@ -227,7 +243,7 @@ export class CommonIdentityVerifier {
       const sig = b64urlDecode(s);
       if (!sig || !verifySignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
       const actors = actChain(claims.act, this.rules.maxActDepth);
-      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors }, td, gen: gen() };
+      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors, notAfter: signer.notAfter }, td, gen: gen() };
     } catch (err) {
       if (!(err instanceof ZonegateError)) throw err;
       return { error: { code: err.code, message: err.message }, ...(td ? { td } : {}), gen: gen() };
@@ -240,6 +256,9 @@ export class CommonIdentityVerifier {
     const skew = this.rules.skewSeconds;
     const c = v.claims;
     if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
+    // the cached verification of the signer's chain ends with the chain's validity
+    if (ctx.now - skew * 1000 > v.notAfter)
+      fail('ERR_TOKEN_CHAIN', `x5c: ERR_SVID_EXPIRED: the signer's chain expired at ${new Date(v.notAfter).toISOString()}`);
     if (c.nbf !== undefined && now + skew < c.nbf) fail('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
     if (now + skew < c.iat) fail('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
     if (c.exp - c.iat > this.rules.maxLifetimeSeconds)

@@ -222,3 +222,28 @@ describe('caches', () => {
     expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
   });
 });
+
+describe('the signer certificate\'s validity', () => {
+  it('a token is refused once the x5c leaf has expired, whether the chain or the token was cached or not', async () => {
+    const id = `spiffe://${A}/short-lived`;
+    const short = await caA.issue(id, { notAfter: new Date(NOW + 60_000) });
+    const k = createPrivateKey(short.keyPem);
+    const t1 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'a', exp: now + 300 }), k);
+    const t2 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'b', iat: now + 100, exp: now + 400 }), k);
+    const v = new CommonIdentityVerifier(set, rules);
+    expect(code(v, t1, { peerId: id })).toBe('ok'); // chain verified and cached at NOW
+    const later = NOW + 60_000 + rules.skewSeconds * 1000 + 1000; // past notAfter and the skew
+    expect(code(v, t1, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached token entry
+    expect(code(v, t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached chain, new token
+    expect(code(new CommonIdentityVerifier(set, rules), t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cold: checked at ctx.now
+  });
+
+  it('the chain is verified at the request clock, not the wall clock', async () => {
+    const id = `spiffe://${A}/future`;
+    const future = await caA.issue(id, { notBefore: new Date(NOW + 3600_000), notAfter: new Date(NOW + 7200_000) });
+    const at = NOW + 3700_000;
+    const t = forge(header({ x5c: x5c(future) }), claims({ iss: id, iat: Math.floor(at / 1000), exp: Math.floor(at / 1000) + 60 }), createPrivateKey(future.keyPem));
+    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id, now: at })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id })).not.toBe('ok');
+  });
+});
