@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
+import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
@@ -37,7 +37,8 @@ interface Domain {
   readonly source: BundleSource;
   readonly required: boolean;
   bundle?: Bundle;
-  serialized?: string;
+  /** bundleDigest of `bundle`: an unchanged refetch keeps the generation. */
+  digest?: string;
   lastSuccessAt?: number;
   lastResult: 'pending' | 'ok' | 'error';
   lastError?: string;
@@ -102,7 +103,7 @@ export class TrustManager extends EventEmitter {
     for (const d of this.domains.values())
       d.unwatch = d.source.watch?.(() => {
         clearTimeout(d.debounce);
-        d.debounce = setTimeout(() => void this.refresh(d.td.name), 50);
+        d.debounce = setTimeout(() => this.refreshInBackground(d), 50);
         d.debounce.unref();
       });
   }
@@ -151,13 +152,21 @@ export class TrustManager extends EventEmitter {
   refresh(name: string): Promise<void> {
     const d = this.domains.get(name);
     if (!d) return Promise.reject(new Error(`trust: unknown trust domain "${name}"`));
-    d.pending ??= this.doRefresh(d).finally(() => {
-      d.pending = undefined;
-      this.schedule(d);
-    });
+    d.pending ??= this.doRefresh(d)
+      .catch((err: unknown) => this.failed(d, `internal: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => {
+        d.pending = undefined;
+        this.schedule(d);
+      });
     return d.pending;
   }
 
+  /** A refresh nobody awaits (timers, file watches): it must never become an unhandled rejection. */
+  private refreshInBackground(d: Domain): void {
+    this.refresh(d.td.name).catch((err: unknown) => this.opts.onRefresh?.(d.td.name, 'error', String(err)));
+  }
+
+  /** One refresh; whatever it throws is caught by refresh() and kept as the domain's last error. */
   private async doRefresh(d: Domain): Promise<void> {
     let next: Bundle;
     try {
@@ -177,20 +186,21 @@ export class TrustManager extends EventEmitter {
     d.lastError = undefined;
     d.ok++;
     this.armStaleness(d);
-    const serialized = serializeSpiffeBundle(next);
+    const digest = bundleDigest(next);
     const wasStale = this.bundles.isStale(d.td);
-    if (serialized === d.serialized && !wasStale) {
+    if (digest === d.digest && !wasStale) {
       this.opts.onRefresh?.(d.td.name, 'unchanged', d.source.describe);
       return; // same content: keep the generation, so caches stay warm
     }
     d.bundle = next;
-    d.serialized = serialized;
+    d.digest = digest;
     this.bundles.set(next);
     this.bundles.setStale(d.td, false);
     this.opts.onRefresh?.(
       d.td.name,
       'ok',
-      `${d.source.describe}: ${next.x509Authorities.length} X.509 and ${next.jwtAuthorities.size} JWT authorities, sequence ${next.sequence ?? 'none'}`,
+      `${d.source.describe}: ${next.x509Authorities.length} X.509 and ${next.jwtAuthorities.size} JWT authorities, sequence ${next.sequence ?? 'none'}` +
+        next.ignored.map((n) => `; ${n}`).join(''),
     );
     this.emit('change');
   }
@@ -222,7 +232,7 @@ export class TrustManager extends EventEmitter {
     const hint = d.bundle?.refreshHintSeconds ?? r.defaultSeconds;
     const base = Math.min(Math.max(hint, r.minSeconds), r.maxSeconds);
     const jittered = base * (1 + (Math.random() * 2 - 1) * r.jitter);
-    d.timer = setTimeout(() => void this.refresh(d.td.name), jittered * 1000);
+    d.timer = setTimeout(() => this.refreshInBackground(d), jittered * 1000);
     d.timer.unref();
   }
 }

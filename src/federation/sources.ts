@@ -11,7 +11,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { Bundle, parseBundle, parseSpiffeBundle } from '../bundle/bundle.js';
+import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
@@ -187,5 +187,6 @@ export function consulRootsToBundle(body: Buffer | string, td: TrustDomain): Bun
     if (typeof r?.RootCert !== 'string') throw new Error('consul: a root has no RootCert');
     return parseCertificates(r.RootCert);
   });
-  return new Bundle(td, { x509Authorities: certs });
+  const { x509, ignored } = usableAuthorities(certs, (i) => `root ${i}`);
+  return new Bundle(td, { x509Authorities: x509, ignored });
 }
