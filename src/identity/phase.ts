@@ -82,6 +82,7 @@ export function createCarriedPhase(
     skewSeconds: ci.clockSkewSeconds,
     maxLifetimeSeconds: ci.maxLifetimeSeconds,
     issuers: new Set(wp.issuers),
+    maxChainLength: config.limits.maxChainLength,
   };
   const wirepactSigner = wp?.emit && {
     key: createPrivateKey(readFileSync(wp.emit.key)),
