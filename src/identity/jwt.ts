@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { b64urlDecode, decodeJsonPart, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export interface JwtRules {
   readonly algorithms: ReadonlySet<Algorithm>;
@@ -48,7 +49,8 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
   if (!verifySignature(alg, key, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   const now = nowMs / 1000;
   const skew = rules.skewSeconds;
-  if (typeof claims.sub !== 'string' || claims.sub === '') return no('ERR_TOKEN_CLAIMS', 'sub is missing');
+  const subProblem = subjectProblem(claims.sub);
+  if (subProblem) return no('ERR_TOKEN_CLAIMS', subProblem);
   if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
   if (now - skew >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
   if (typeof claims.nbf === 'number' && now + skew < claims.nbf) return no('ERR_TOKEN_NOT_YET_VALID', 'nbf in the future');

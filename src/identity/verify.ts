@@ -17,6 +17,7 @@ import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
 import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export const COMMON_IDENTITY_TYP = 'ci+jwt';
 const KNOWN_CRIT = new Set<string>();
@@ -206,7 +207,8 @@ export class CommonIdentityVerifier {
       const issuer = SpiffeId.tryParse(iss);
       if (!issuer || issuer.isRoot) return fail('ERR_TOKEN_CLAIMS', 'iss is not a workload SPIFFE ID');
       td = issuer.trustDomain;
-      if (typeof claims.sub !== 'string' || claims.sub === '') fail('ERR_TOKEN_CLAIMS', 'sub is missing');
+      const subProblem = subjectProblem(claims.sub);
+      if (subProblem) fail('ERR_TOKEN_CLAIMS', subProblem);
       const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
       if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
       if (!isNum(claims.exp) || !isNum(claims.iat)) fail('ERR_TOKEN_CLAIMS', 'exp and iat are required numbers');

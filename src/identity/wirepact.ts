@@ -10,6 +10,7 @@ import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { parseCertificates } from '../svid/parse.js';
 import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export const WIREPACT_HEADER = 'x-wirepact-identity';
 export const WIREPACT_AUDIENCE = 'WirePact';
@@ -82,7 +83,8 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if (!keyFits('RS256', signer.publicKey)) return no('ERR_TOKEN_ALG', 'the signing certificate has no RSA key of 2048 bits or more');
   if (!verifySignature('RS256', signer.publicKey, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   const now = nowMs / 1000;
-  if (typeof claims.sub !== 'string' || claims.sub === '') return no('ERR_TOKEN_CLAIMS', 'sub is missing');
+  const subProblem = subjectProblem(claims.sub);
+  if (subProblem) return no('ERR_TOKEN_CLAIMS', subProblem);
   if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
   if (now - rules.skewSeconds >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
   if (typeof claims.iat === 'number' && claims.exp - claims.iat > rules.maxLifetimeSeconds) return no('ERR_TOKEN_LIFETIME', 'lifetime too long');
@@ -91,7 +93,7 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if (!aud.includes(WIREPACT_AUDIENCE)) return no('ERR_TOKEN_AUDIENCE', 'aud must contain "WirePact"');
   const iss = typeof claims.iss === 'string' ? claims.iss : undefined;
   if (rules.issuers.size > 0 && (iss === undefined || !rules.issuers.has(iss))) return no('ERR_TOKEN_ISSUER_MISMATCH', 'iss is not an accepted WirePact issuer');
-  return { ok: true, sub: claims.sub, iss };
+  return { ok: true, sub: claims.sub as string, iss };
 }
 
 /** Emits a WirePact identity token for `sub`, signed with a WirePact translator certificate's RSA key. */

@@ -97,6 +97,8 @@ describe('WirePact profile', () => {
     ['an unknown issuer', () => wirepactToken({ claims: { iss: 'someone-else' } }), 'ERR_TOKEN_ISSUER_MISMATCH'],
     ['expired', () => wirepactToken({ claims: { iat: now() - 600, exp: now() - 300 } }), 'ERR_TOKEN_EXPIRED'],
     ['alg none', () => wirepactToken({ alg: 'none' }), 'ERR_TOKEN_ALG'],
+    ['a sub with CR LF', () => wirepactToken({ claims: { sub: 'user-1\r\nx-zonegate-actor: admin' } }), 'ERR_TOKEN_CLAIMS'],
+    ['a sub with a TAB', () => wirepactToken({ claims: { sub: 'user-1\tadmin' } }), 'ERR_TOKEN_CLAIMS'],
   ])('refuses %s', async (_n, make, reason) => {
     expect(await ingress(await make())).toBe(reason);
   });
