@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
+import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
@@ -56,6 +56,13 @@ export interface TrustManagerOptions {
   /** Called with every refresh outcome (for logs). */
   readonly onRefresh?: (td: string, result: 'ok' | 'unchanged' | 'error', detail: string) => void;
 }
+
+/**
+ * A delay Node can arm: a timer beyond 2^31 − 1 ms fires after 1 ms instead, which would make a
+ * long staleness fail closed at once or a long refresh hint loop hot. The schema bounds the
+ * configured values; this also bounds what jitter adds.
+ */
+const timerMs = (seconds: number): number => Math.max(1, Math.min(seconds, MAX_TIMER_SECONDS) * 1000);
 
 /** Emits 'change' whenever a bundle, a staleness state or readiness may have changed. */
 export class TrustManager extends EventEmitter {
@@ -220,7 +227,7 @@ export class TrustManager extends EventEmitter {
       this.bundles.setStale(d.td, true);
       this.opts.onRefresh?.(d.td.name, 'error', `no successful refresh for ${this.config.federation.maxStalenessSeconds} s: failing closed`);
       this.emit('change');
-    }, this.config.federation.maxStalenessSeconds * 1000);
+    }, timerMs(this.config.federation.maxStalenessSeconds));
     d.staleTimer.unref();
   }
 
@@ -232,7 +239,7 @@ export class TrustManager extends EventEmitter {
     const hint = d.bundle?.refreshHintSeconds ?? r.defaultSeconds;
     const base = Math.min(Math.max(hint, r.minSeconds), r.maxSeconds);
     const jittered = base * (1 + (Math.random() * 2 - 1) * r.jitter);
-    d.timer = setTimeout(() => this.refreshInBackground(d), jittered * 1000);
+    d.timer = setTimeout(() => this.refreshInBackground(d), timerMs(jittered));
     d.timer.unref();
   }
 }

@@ -102,3 +102,34 @@ describe('TrustManager refresh', () => {
     }
   });
 });
+
+describe('timers beyond what Node can arm', () => {
+  const DAYS_30 = 30 * 86_400;
+
+  it('the schema refuses a staleness or refresh interval longer than 2^31 − 1 ms', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-timer-'));
+    writeFileSync(join(dir, 'p.pem'), good.certPem);
+    const cfg = (fed: string) => parseConfig(`trust:\n  - {trustDomain: ${P}, bundle: p.pem}\nfederation: ${fed}\n`, 'x', dir);
+    expect(() => cfg(`{maxStalenessSeconds: ${DAYS_30}}`)).toThrow(/maxStalenessSeconds/);
+    expect(() => cfg(`{refresh: {maxSeconds: ${DAYS_30}}}`)).toThrow(/maxSeconds/);
+    expect(() => cfg(`{maxStalenessSeconds: 2147483, refresh: {defaultSeconds: 2147483, minSeconds: 2147483, maxSeconds: 2147483}}`)).not.toThrow();
+  });
+
+  it('a configuration built in code with longer delays neither fails closed at once nor refreshes in a loop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-timer-'));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify({ keys: [element(good.cert, 'EC')], spiffe_refresh_hint: DAYS_30 }));
+    const { config } = parseConfig(`trust:\n  - {trustDomain: ${P}, bundle: p.json}\n`, 'x', dir);
+    const long = { ...config, federation: { ...config.federation, maxStalenessSeconds: DAYS_30, refresh: { ...config.federation.refresh, maxSeconds: DAYS_30, jitter: 0 } } };
+    let refreshes = 0;
+    const m = new TrustManager(long, { onRefresh: () => refreshes++ });
+    try {
+      await m.start();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(m.bundles.isStale(td)).toBe(false);
+      expect(m.ready).toBe(true);
+      expect(refreshes).toBe(1);
+    } finally {
+      m.stop();
+    }
+  });
+});
