@@ -87,6 +87,9 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if (subProblem) return no('ERR_TOKEN_CLAIMS', subProblem);
   if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
   if (now - rules.skewSeconds >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
+  // iat is optional in WirePact tokens: without it, the time left must still fit the lifetime
+  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) return no('ERR_TOKEN_CLAIMS', 'iat is not a number');
+  if (claims.exp - now > rules.maxLifetimeSeconds + rules.skewSeconds) return no('ERR_TOKEN_LIFETIME', `expires more than ${rules.maxLifetimeSeconds} s from now`);
   if (typeof claims.iat === 'number' && claims.exp - claims.iat > rules.maxLifetimeSeconds) return no('ERR_TOKEN_LIFETIME', 'lifetime too long');
   if (typeof claims.nbf === 'number' && now + rules.skewSeconds < claims.nbf) return no('ERR_TOKEN_NOT_YET_VALID', 'nbf in the future');
   const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
