@@ -68,6 +68,7 @@ export function createCarriedPhase(
     bindToPeer: ci.bindToPeer,
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
+    maxChainLength: config.limits.maxChainLength,
   };
   const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.

@@ -2,7 +2,8 @@
  * Common identity verification (docs/common-identity.md). A token is checked in this order, and
  * nothing in it is trusted before the step that proves it:
  *   size → shape → header (alg allowlist, typ, no jku/x5u, no unknown crit, x5c present)
- *   → claims shape → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
+ *   → claims shape → (this request's time, audience and peer checks on the unverified claims,
+ *   never cached: cheap before expensive) → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
  *   `iss` → signature with the leaf key
  * (all of which depend only on the token, the bundle and the clock, so they are cached until the token
  * or the signer chain expires), then per request:
@@ -57,6 +58,8 @@ export interface TokenRules {
    */
   readonly ignoreCnf?: boolean;
   readonly typ: string;
+  /** Most x5c entries accepted (default 5: limits.maxChainLength). */
+  readonly maxChainLength?: number;
 }
 
 export interface RequestContext {
@@ -77,6 +80,8 @@ interface Entry {
   /** Trust domain whose bundle generation the entry depends on. */
   readonly td?: TrustDomain;
   readonly gen: number;
+  /** A failure of this request's checks on the unverified claims: never cached. */
+  readonly transient?: true;
 }
 
 interface Intrinsic {
@@ -160,11 +165,11 @@ export class CommonIdentityVerifier {
       if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
       if (!entry) {
         this.verifications++;
-        entry = this.intrinsic(token, ctx.now);
+        entry = this.intrinsic(token, ctx);
         // a verified entry lives until the token or its signer's chain expires, whichever is first
         const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
         const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
-        this.tokens.set(key, entry, { ttl });
+        if (!entry.transient) this.tokens.set(key, entry, { ttl });
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;
@@ -181,7 +186,8 @@ export class CommonIdentityVerifier {
   }
 
   /** Everything that depends only on the token and the bundles (cached). */
-  private intrinsic(token: string, nowMs: number): Entry {
+  private intrinsic(token: string, ctx: RequestContext): Entry {
+    const nowMs = ctx.now;
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
@@ -201,6 +207,8 @@ export class CommonIdentityVerifier {
       const x5c = header.x5c;
       if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(c)))
         fail('ERR_TOKEN_X5C', 'x5c must be a non-empty array of base64 certificates');
+      const maxLen = this.rules.maxChainLength ?? 5;
+      if ((x5c as string[]).length > maxLen) fail('ERR_TOKEN_X5C', `x5c has ${(x5c as string[]).length} entries (limit ${maxLen})`);
       const claims = json(p, 'payload');
       const iss = claims.iss;
       if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
@@ -215,6 +223,15 @@ export class CommonIdentityVerifier {
       if (claims.nbf !== undefined && !isNum(claims.nbf)) fail('ERR_TOKEN_CLAIMS', 'nbf is not a number');
       if (claims.jti !== undefined && typeof claims.jti !== 'string') fail('ERR_TOKEN_CLAIMS', 'jti is not a string');
 
+      // Cheap before expensive: this request's checks on the claims as sent, before any
+      // certificate is parsed or signature checked. They run again on the verified claims.
+      try {
+        this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
+      } catch (err) {
+        if (!(err instanceof ZonegateError)) throw err;
+        return { error: { code: err.code, message: err.message }, gen: 0, transient: true };
+      }
+
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
       const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
       const skewMs = this.rules.skewSeconds * 1000;
@@ -224,7 +241,8 @@ export class CommonIdentityVerifier {
       if (!signer) {
         let chain;
         try {
-          chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+          // one DER certificate per element (RFC 7515 §4.1.6)
+          chain = (x5c as string[]).map((c) => parseCertificates(Buffer.from(c, 'base64'), { maxCertificates: 1 })[0]!);
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }
@@ -254,13 +272,24 @@ export class CommonIdentityVerifier {
 
   /** The checks that depend on the request and the clock (cheap, never cached). */
   private perRequest(v: Intrinsic, ctx: RequestContext): void {
-    const now = ctx.now / 1000;
     const skew = this.rules.skewSeconds;
     const c = v.claims;
-    if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
+    this.requestChecks(c, ctx);
     // the cached verification of the signer's chain ends with the chain's validity
     if (ctx.now - skew * 1000 > v.notAfter)
       fail('ERR_TOKEN_CHAIN', `x5c: ERR_SVID_EXPIRED: the signer's chain expired at ${new Date(v.notAfter).toISOString()}`);
+    if (this.seen && c.jti !== undefined) {
+      const k = `${c.iss} ${c.jti}`;
+      if (this.seen.has(k)) fail('ERR_TOKEN_REPLAYED', 'jti seen before');
+      this.seen.set(k, true, { ttl: Math.max(1, (c.exp + skew) * 1000 - ctx.now) });
+    }
+  }
+
+  /** Time, audience and binding to this request's peer: pure functions of the claims and the request. */
+  private requestChecks(c: Claims, ctx: RequestContext): void {
+    const now = ctx.now / 1000;
+    const skew = this.rules.skewSeconds;
+    if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
     if (c.nbf !== undefined && now + skew < c.nbf) fail('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
     if (now + skew < c.iat) fail('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
     if (c.exp - c.iat > this.rules.maxLifetimeSeconds)
@@ -272,11 +301,6 @@ export class CommonIdentityVerifier {
     if (!this.rules.ignoreCnf && (thumb !== undefined || this.rules.requireCnf)) {
       if (!ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
       if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
-    }
-    if (this.seen && c.jti !== undefined) {
-      const k = `${c.iss} ${c.jti}`;
-      if (this.seen.has(k)) fail('ERR_TOKEN_REPLAYED', 'jti seen before');
-      this.seen.set(k, true, { ttl: Math.max(1, (c.exp + skew) * 1000 - ctx.now) });
     }
   }
 }

@@ -251,3 +251,30 @@ describe('the signer certificate\'s validity', () => {
     expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id })).not.toBe('ok');
   });
 });
+
+describe('cheap before expensive', () => {
+  const garbageCert = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64'); // a DER SEQUENCE, not a certificate
+
+  it('x5c longer than the chain length limit, or an element holding two certificates, is refused', async () => {
+    const v = new CommonIdentityVerifier(set, { ...rules, maxChainLength: 5 });
+    expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C');
+    const joined = Buffer.concat([me.cert.raw, caA.x509.raw]).toString('base64');
+    expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
+    expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
+  });
+
+  it('time, audience and peer are checked on the claims as sent before x5c is parsed', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ iat: now - 300, exp: now - 60 })))).toBe('ERR_TOKEN_EXPIRED');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ aud: 'spiffe://elsewhere.test' })))).toBe('ERR_TOKEN_AUDIENCE');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims()), { peerId: `spiffe://${A}/someone-else` })).toBe('ERR_TOKEN_PEER_MISMATCH');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims()))).toBe('ERR_TOKEN_X5C');
+  });
+
+  it('a token replayed from the wrong peer is not cached as a failure for its rightful one', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t, { peerId: `spiffe://${A}/thief` })).toBe('ERR_TOKEN_PEER_MISMATCH');
+    expect(code(v, t)).toBe('ok');
+  });
+});
