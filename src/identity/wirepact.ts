@@ -8,6 +8,7 @@
  */
 import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
+import { certInfo } from '../svid/certinfo.js';
 import { parseCertificates } from '../svid/parse.js';
 import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
 import { subjectProblem } from './subject.js';
@@ -24,8 +25,17 @@ const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, m
 
 const inWindow = (c: X509Certificate, now: number, skewMs: number) => Date.parse(c.validFrom) - skewMs <= now && now <= Date.parse(c.validTo) + skewMs;
 
+/** A signature algorithm zonegate accepts (no SHA-1 or MD5: such signatures can be forged). */
+function strongSignature(c: X509Certificate): boolean {
+  try {
+    return certInfo(c).signature !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 const signs = (child: X509Certificate, issuer: X509Certificate, now: number, skewMs: number): boolean =>
-  issuer.ca && child.issuer === issuer.subject && inWindow(issuer, now, skewMs) && child.verify(issuer.publicKey);
+  issuer.ca && child.issuer === issuer.subject && inWindow(issuer, now, skewMs) && strongSignature(child) && child.verify(issuer.publicKey);
 
 /**
  * The chain as presented (RFC 7515 §4.1.6: each certificate certifies the one before it) leads to

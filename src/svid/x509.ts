@@ -169,6 +169,12 @@ export function verifyX509Svid(
       failure.note(violation[0], violation[1], 2);
       return false;
     }
+    // A signature with a broken hash (SHA-1, MD5) proves nothing, whatever OpenSSL would accept.
+    const childInfo = info(child, 'certificate');
+    if (!childInfo.signature) {
+      failure.note('ERR_SVID_SIGNATURE', `${what} is signed with an algorithm zonegate does not accept (${childInfo.signatureOid})`, 2);
+      return false;
+    }
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;
