@@ -82,7 +82,12 @@ interface Entry {
   readonly gen: number;
   /** A failure of this request's checks on the unverified claims: never cached. */
   readonly transient?: true;
+  /** The token's length, the entry's weight in the cache's byte budget. */
+  readonly size?: number;
 }
+
+/** Token bytes the verification cache may stand for (its entries take about 2–3× that in the heap). */
+const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 interface Intrinsic {
   readonly claims: Claims;
@@ -144,12 +149,20 @@ export class CommonIdentityVerifier {
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
 
+  /** Token bytes the cached entries stand for (bounded by the cacheBytes option). */
+  get cachedBytes(): number {
+    return this.tokens.calculatedSize;
+  }
+
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
-    opts: { cacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+    opts: { cacheSize?: number; cacheBytes?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
   ) {
-    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000 });
+    // Bounded by count and by the bytes of the tokens behind the entries: an entry holds the
+    // decoded claims, which take at least the token's size, so 50 000 large tokens would
+    // otherwise keep hundreds of megabytes.
+    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
     this.chains = new LRUCache({ max: 10_000 });
     this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
@@ -169,7 +182,7 @@ export class CommonIdentityVerifier {
         // a verified entry lives until the token or its signer's chain expires, whichever is first
         const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
         const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
-        if (!entry.transient) this.tokens.set(key, entry, { ttl });
+        if (!entry.transient) this.tokens.set(key, { ...entry, size: token.length }, { ttl });
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;

@@ -278,3 +278,18 @@ describe('cheap before expensive', () => {
     expect(code(v, t)).toBe('ok');
   });
 });
+
+describe('cache memory', () => {
+  it('the token cache is bounded by the bytes of its tokens, not only by their count', () => {
+    const v = new CommonIdentityVerifier(set, rules, { cacheBytes: 64 * 1024 });
+    const big = (i: number) => forge(header(), claims({ jti: `big-${i}`, pad: 'x'.repeat(8000) }));
+    const first = big(0);
+    expect(code(v, first)).toBe('ok');
+    for (let i = 1; i <= 20; i++) expect(code(v, big(i))).toBe('ok');
+    expect(v.cachedBytes).toBeGreaterThan(0);
+    expect(v.cachedBytes).toBeLessThanOrEqual(64 * 1024);
+    const before = v.verifications;
+    expect(code(v, first)).toBe('ok'); // evicted: verified again
+    expect(v.verifications).toBe(before + 1);
+  });
+});
