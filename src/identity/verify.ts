@@ -182,7 +182,9 @@ export class CommonIdentityVerifier {
         // a verified entry lives until the token or its signer's chain expires, whichever is first
         const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
         const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
-        if (!entry.transient) this.tokens.set(key, { ...entry, size: token.length }, { ttl });
+        // Without generations a source cannot say a result is still current: nothing that
+        // depends on a trust domain is reused with it.
+        if (!entry.transient && (this.bundles.generation || !entry.td)) this.tokens.set(key, { ...entry, size: token.length }, { ttl });
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;
@@ -268,7 +270,7 @@ export class CommonIdentityVerifier {
         }
         const { id, notAfter } = verified;
         signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
-        this.chains.set(chainKey, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
+        if (this.bundles.generation) this.chains.set(chainKey, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
       }
       if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
       const key = signer.key;

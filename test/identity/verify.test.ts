@@ -293,3 +293,16 @@ describe('cache memory', () => {
     expect(v.verifications).toBe(before + 1);
   });
 });
+
+describe('a bundle source without generations', () => {
+  it('is asked again on every request: a root it stops returning stops the token', () => {
+    let roots = [caA.x509];
+    const source = { x509Authorities: (td: TrustDomain) => (td.name === A ? roots : undefined) };
+    const v = new CommonIdentityVerifier(source, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t)).toBe('ok');
+    roots = [caB.x509];
+    expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
+    expect(code(v, forge(header(), claims({ jti: 'other' })))).toBe('ERR_TOKEN_CHAIN');
+  });
+});
