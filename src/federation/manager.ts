@@ -184,8 +184,23 @@ export class TrustManager extends EventEmitter {
     }
     if (this.stopped) return;
     const prevSeq = d.bundle?.sequence;
+    const digest = bundleDigest(next);
+    // spiffe_sequence orders a publisher's bundles: it never goes back, and once a publisher has
+    // one it never drops it (an older document without one could not be told from a newer one).
+    // A publisher MUST increment it when the content changes, so new content under the same
+    // number is refused as well. Those two rules are for fetched bundles: a local file is the
+    // operator's, who may replace a SPIFFE bundle with a PEM file.
+    const remote = d.source.kind !== 'file' && d.source.kind !== 'istio';
+    if (remote && prevSeq !== undefined && next.sequence === undefined) {
+      this.failed(d, `sequence dropped: the fetched bundle has no spiffe_sequence, the current one ${prevSeq}; keeping the current bundle`);
+      return;
+    }
     if (prevSeq !== undefined && next.sequence !== undefined && next.sequence < prevSeq) {
       this.failed(d, `sequence regression: fetched spiffe_sequence ${next.sequence} < ${prevSeq}; keeping the current bundle`);
+      return;
+    }
+    if (remote && prevSeq !== undefined && next.sequence === prevSeq && digest !== d.digest) {
+      this.failed(d, `sequence not incremented: fetched content differs under the same spiffe_sequence ${prevSeq}; keeping the current bundle`);
       return;
     }
     d.lastSuccessAt = this.now();
@@ -193,7 +208,6 @@ export class TrustManager extends EventEmitter {
     d.lastError = undefined;
     d.ok++;
     this.armStaleness(d);
-    const digest = bundleDigest(next);
     const wasStale = this.bundles.isStale(d.td);
     if (digest === d.digest && !wasStale) {
       this.opts.onRefresh?.(d.td.name, 'unchanged', d.source.describe);

@@ -133,3 +133,46 @@ describe('timers beyond what Node can arm', () => {
     }
   });
 });
+
+describe('spiffe_sequence', () => {
+  let server: TestServer;
+  let body: string;
+  const dir = mkdtempSync(join(tmpdir(), 'zg-seq-'));
+  let other: TestCA;
+
+  beforeAll(async () => {
+    other = await TestCA.create(P);
+    const ca = await TestCA.create('localhost.test');
+    const srv = await ca.issueSvid(undefined, { dns: ['localhost'], subject: 'CN=localhost' });
+    server = await testServer({ cert: srv.certPem, key: srv.keyPem }, (_q, res) => res.writeHead(200).end(body));
+    writeFileSync(join(dir, 'server-ca.pem'), ca.certPem);
+  });
+  afterAll(() => server.close());
+
+  it('a bundle that drops its sequence, or changes content under the same one, is refused; the current stays', async () => {
+    body = JSON.stringify({ keys: [element(good.cert, 'EC')], spiffe_sequence: 5 });
+    const url = server.url.replace('127.0.0.1', 'localhost');
+    const { config } = parseConfig(`trust:\n  - trustDomain: ${P}\n    source: {https_web: {url: "${url}", ca: server-ca.pem}}\n`, 'x', dir);
+    const m = new TrustManager(config);
+    try {
+      await m.start();
+      const held = () => m.bundles.get(td)!.x509Authorities.map((c) => c.fingerprint256);
+      body = JSON.stringify({ keys: [element(other.cert, 'EC')] });
+      await m.refresh(P);
+      expect(m.status()[0]).toMatchObject({ lastResult: 'error', lastError: expect.stringMatching(/^sequence dropped/) });
+      body = JSON.stringify({ keys: [element(other.cert, 'EC')], spiffe_sequence: 5 });
+      await m.refresh(P);
+      expect(m.status()[0]).toMatchObject({ lastResult: 'error', lastError: expect.stringMatching(/^sequence not incremented/) });
+      expect(held()).toEqual([good.cert.fingerprint256]);
+      body = JSON.stringify({ keys: [element(good.cert, 'EC')], spiffe_sequence: 5 }); // the same content again is fine
+      await m.refresh(P);
+      expect(m.status()[0]).toMatchObject({ lastResult: 'ok' });
+      body = JSON.stringify({ keys: [element(other.cert, 'EC')], spiffe_sequence: 6 });
+      await m.refresh(P);
+      expect(m.status()[0]).toMatchObject({ lastResult: 'ok', sequence: 6 });
+      expect(held()).toEqual([other.cert.fingerprint256]);
+    } finally {
+      m.stop();
+    }
+  });
+});
