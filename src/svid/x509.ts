@@ -103,6 +103,18 @@ function signerViolation(ci: CertInfo, below: number, isRoot: boolean): [ReasonC
   return undefined;
 }
 
+/**
+ * The X509-SVID leaf rules alone (SPIFFE ID with a path, X509-SVID §4 / §5.2), for a certificate
+ * whose chain something else has verified — e.g. a bundle endpoint's, checked by TLS against that
+ * trust domain's roots. Throws ZonegateError with the specific code.
+ */
+export function checkX509SvidLeaf(cert: X509Certificate): SpiffeId {
+  const leafInfo = info(cert, 'leaf certificate');
+  const id = leafId(leafInfo);
+  checkLeaf(leafInfo);
+  return id;
+}
+
 /** Verifies an X509-SVID chain (leaf first). Throws ZonegateError with the specific code. */
 export function verifyX509Svid(
   chain: readonly X509Certificate[],

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundedGet, FetchError } from '../../src/federation/fetch.js';
 import { createSource, SourceError } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
+import 'reflect-metadata';
+import { KeyUsageFlags } from '@peculiar/x509';
 import { TestCA } from '../fixtures/pki.js';
 import { testServer, type TestServer } from '../fixtures/https.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -139,6 +141,14 @@ describe('sources', () => {
     expect(() => src({ https_web: { url: 'https://user:secret@127.0.0.1:1/bundle' } })).toThrow(/carries credentials/);
     expect(() => src({ consul: { url: 'http://acl:secret@127.0.0.1:8500' } })).toThrow(/carries credentials/);
     expect(() => src({ consul: { url: 'http://127.0.0.1:8500' } })).not.toThrow();
+  });
+
+  it('https_spiffe: an endpoint certificate that breaks the X509-SVID leaf rules is refused', async () => {
+    const signer = await zone.issue(ENDPOINT_ID, { dns: ['localhost'], ips: ['127.0.0.1'], keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign });
+    const s = await testServer({ cert: signer.chainPem, key: signer.keyPem }, (_q, res) => res.end('{}'));
+    servers.push(s);
+    const r = src({ https_spiffe: { url: s.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } }).fetch();
+    await expect(r).rejects.toMatchObject({ kind: 'identity', message: expect.stringMatching(/not an X509-SVID leaf.*keyCertSign/) });
   });
 
   it('https_web: non-200 and non-bundle bodies are errors with their kind', async () => {
