@@ -17,7 +17,15 @@ export interface JwtRules {
   readonly audiences: ReadonlySet<string>;
   /** Refuse tokens whose typ is given and not one of these (undefined: any). */
   readonly typs?: ReadonlySet<string>;
+  /**
+   * Refuse tokens whose typ is one of these (lower case, without "application/"): JWTs of other
+   * kinds that must never pass as this one (RFC 8725 §3.11).
+   */
+  readonly refusedTyps?: ReadonlySet<string>;
 }
+
+/** JWT kinds that are never a user's bearer token: our own common identity, and other explicit types. */
+export const NOT_BEARER_TYPS: ReadonlySet<string> = new Set(['ci+jwt', 'dpop+jwt', 'logout+jwt', 'secevent+jwt']);
 
 export type JwtResult =
   | { readonly ok: true; readonly claims: Record<string, unknown> & { sub: string; exp: number }; readonly kid: string }
@@ -39,6 +47,8 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
   const alg = header.alg;
   if (!isAlgorithm(alg) || !rules.algorithms.has(alg)) return no('ERR_TOKEN_ALG', `alg "${String(alg).slice(0, 20)}" is not allowed`);
   if (header.typ !== undefined && rules.typs && !rules.typs.has(String(header.typ))) return no('ERR_TOKEN_TYPE', `typ "${String(header.typ).slice(0, 20)}"`);
+  if (typeof header.typ === 'string' && rules.refusedTyps?.has(header.typ.toLowerCase().replace(/^application\//, '')))
+    return no('ERR_TOKEN_TYPE', `typ "${header.typ.slice(0, 20)}" is not a bearer token`);
   if ('jku' in header || 'x5u' in header || 'jwk' in header) return no('ERR_TOKEN_KEY_URL', 'jku, x5u and jwk are never followed');
   if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
   const kid = header.kid;

@@ -25,7 +25,7 @@ import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './
 import { mintCommonIdentity } from './mint.js';
 import { BasicUserStore } from './basic.js';
 import { OidcKeys } from './oidc.js';
-import { verifyJwt, type JwtRules } from './jwt.js';
+import { NOT_BEARER_TYPS, verifyJwt, type JwtRules } from './jwt.js';
 
 export type CarriedResult =
   | {
@@ -106,6 +106,7 @@ export function createCarriedPhase(
     skewSeconds: ci.clockSkewSeconds,
     issuers: new Set([oidcCfg.issuer]),
     audiences: new Set(oidcCfg.audiences),
+    refusedTyps: NOT_BEARER_TYPS,
   };
 
   /** The user behind `authorization`, when the outgoing request carries a user credential. */

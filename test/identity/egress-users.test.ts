@@ -27,8 +27,8 @@ const newKey = (kid: string) => {
   keys.push({ kid, key: publicKey });
   return privateKey;
 };
-function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256'): string {
-  const input = `${Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256', typ = 'JWT'): string {
+  const input = `${Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
 }
 let k1: KeyObject;
@@ -103,6 +103,8 @@ describe('egress: OIDC bearer tokens', () => {
     ['wrong audience', () => jwt(k1, 'k1', user({ aud: 'other' })), 'ERR_TOKEN_AUDIENCE'],
     ['expired', () => jwt(k1, 'k1', user({ exp: now() - 120 })), 'ERR_TOKEN_EXPIRED'],
     ['nbf in the future', () => jwt(k1, 'k1', user({ nbf: now() + 600 })), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['a JWT of another kind (typ ci+jwt)', () => jwt(k1, 'k1', user(), 'RS256', 'ci+jwt'), 'ERR_TOKEN_TYPE'],
+    ['a JWT of another kind (typ application/DPoP+jwt)', () => jwt(k1, 'k1', user(), 'RS256', 'application/DPoP+jwt'), 'ERR_TOKEN_TYPE'],
     ['a sub with CR LF', () => jwt(k1, 'k1', user({ sub: 'alice\r\nx-zonegate-actor: admin' })), 'ERR_TOKEN_CLAIMS'],
     ['a sub longer than 2048 bytes', () => jwt(k1, 'k1', user({ sub: 'a'.repeat(3000) })), 'ERR_TOKEN_CLAIMS'],
     ['signed by an unknown key under a known kid', () => jwt(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 'k1', user()), 'ERR_TOKEN_SIGNATURE'],
