@@ -191,7 +191,10 @@ export function createCarriedPhase(
       let onBehalfOf: { iss: string; act?: { sub: string } } | undefined;
       let actors: string[] = [];
       let extra: Record<string, unknown> = {};
-      const u = token === undefined ? user(req, now) : undefined;
+      // A forwarded token, when forwarding is on, is the identity; otherwise it is not used, and
+      // a user credential beside it is verified as if the token were absent (never skipped).
+      const forwarded = token !== undefined && ci.egress.forward;
+      const u = forwarded ? undefined : user(req, now);
       if (u && 'error' in u) return u.error;
       if (token !== undefined && ci.egress.forward) {
         const r = forwardVerifier.verify(token, { now });
