@@ -123,6 +123,8 @@ function json(part: string, what: string): Record<string, unknown> {
 }
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** jti is a replay cache key: bounded (zonegate mints UUIDs). */
+const MAX_JTI = 256;
 
 /** Flattens `act` into the list of previous hops, outermost (most recent) first. */
 function actChain(act: unknown, max: number): string[] {
@@ -236,7 +238,10 @@ export class CommonIdentityVerifier {
       if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
       if (!isNum(claims.exp) || !isNum(claims.iat)) fail('ERR_TOKEN_CLAIMS', 'exp and iat are required numbers');
       if (claims.nbf !== undefined && !isNum(claims.nbf)) fail('ERR_TOKEN_CLAIMS', 'nbf is not a number');
-      if (claims.jti !== undefined && typeof claims.jti !== 'string') fail('ERR_TOKEN_CLAIMS', 'jti is not a string');
+      if (claims.jti !== undefined && (typeof claims.jti !== 'string' || claims.jti.length > MAX_JTI))
+        fail('ERR_TOKEN_CLAIMS', `jti is not a string of at most ${MAX_JTI} characters`);
+      // with replay protection on, a token without jti would be the one kind it cannot protect
+      if (this.seen && claims.jti === undefined) fail('ERR_TOKEN_CLAIMS', 'jti is required while the replay cache is on');
 
       // Cheap before expensive: this request's checks on the claims as sent, before any
       // certificate is parsed or signature checked. They run again on the verified claims.

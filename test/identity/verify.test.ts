@@ -187,6 +187,14 @@ describe('common identity: each forgery has its own reason', () => {
     expect(code(new CommonIdentityVerifier(set, { ...rules, algorithms: new Set(['EdDSA'] as const) }), forge(header(), claims()))).toBe('ERR_TOKEN_ALG');
   });
 
+  it('replay: with the replay cache on, a token without jti is refused; a jti is bounded', () => {
+    const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
+    const { jti: _jti, ...noJti } = claims();
+    expect(code(v, forge(header(), noJti))).toBe('ERR_TOKEN_CLAIMS');
+    expect(code(new CommonIdentityVerifier(set, rules), forge(header(), noJti))).toBe('ok'); // optional without the cache
+    expect(code(v, forge(header(), claims({ jti: 'j'.repeat(257) })))).toBe('ERR_TOKEN_CLAIMS');
+  });
+
   it('replay: a jti is accepted once when the replay cache is on', () => {
     const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
     const t = forge(header(), claims({ jti: 'once' }));
