@@ -86,7 +86,7 @@ interface Entry {
   readonly size?: number;
 }
 
-/** Token bytes the verification cache may stand for (its entries take about 2–3× that in the heap). */
+/** Token bytes the verification cache may stand for. */
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 interface Intrinsic {
@@ -162,8 +162,8 @@ export class CommonIdentityVerifier {
     opts: { cacheSize?: number; cacheBytes?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
   ) {
     // Bounded by count and by the bytes of the tokens behind the entries: an entry holds the
-    // decoded claims, which take at least the token's size, so 50 000 large tokens would
-    // otherwise keep hundreds of megabytes.
+    // decoded claims, whose size grows with the token, so 50 000 large tokens would otherwise
+    // keep hundreds of megabytes.
     this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
     this.chains = new LRUCache({ max: 10_000 });
     this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
