@@ -45,7 +45,7 @@ export const REASONS = {
   ERR_PEER_PRINCIPAL_INVALID: unauth('the peer principal is not a valid SPIFFE ID'),
   ERR_PEER_CERT_MALFORMED: unauth('the peer certificate could not be decoded'),
   ERR_XFCC_MALFORMED: unauth('the x-forwarded-client-cert header could not be parsed'),
-  ERR_XFCC_MISMATCH: unauth('the XFCC certificate does not match the principal Envoy reported'),
+  ERR_XFCC_MISMATCH: unauth('the XFCC certificate does not match the URI= the header reports for it, or its Chain starts with another certificate'),
   // SPIFFE IDs and bundles
   ERR_SPIFFE_ID_INVALID: unauth('a SPIFFE ID is not valid per the SPIFFE ID specification'),
   ERR_TRUST_DOMAIN_UNKNOWN: unauth('no bundle is held for the trust domain of the identity'),

@@ -13,17 +13,22 @@ const REDACT = [
   '*.headers.cookie',
   '*.headers["x-forwarded-client-cert"]',
   '*.headers["x-common-identity"]',
+  '*.headers["x-wirepact-identity"]',
   '*.certificate',
   '*.token',
 ];
 
-/** Creates the process logger. */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * Creates the process logger. `tokenHeaders`: more header names that carry credentials (the
+ * configured common identity header), redacted like the built-in ones.
+ */
+export function createLogger(level: string, destination?: DestinationStream, tokenHeaders: readonly string[] = []): Logger {
+  const extra = tokenHeaders.map((h) => `*.headers[${JSON.stringify(h.toLowerCase())}]`);
   return pino(
     {
       name: 'zonegate',
       level,
-      redact: { paths: REDACT, censor: '[redacted]' },
+      redact: { paths: [...new Set([...REDACT, ...extra])], censor: '[redacted]' },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

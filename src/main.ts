@@ -73,7 +73,7 @@ export interface StartOptions {
 /** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
 export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {}): Promise<Zonegate> {
   const { config } = loaded;
-  const log = opts.log ?? createLogger(config.log.level);
+  const log = opts.log ?? createLogger(config.log.level, undefined, config.commonIdentity ? [config.commonIdentity.header] : []);
   const metrics = createMetrics();
   const readiness = new Readiness();
   for (const w of loaded.warnings) log.warn(w);

@@ -7,8 +7,11 @@
  * bundle. Where go-spiffe is stricter than the spec, zonegate follows the spec (docs/spiffe.md).
  * A JWT authority that carries its own private key is refused: a published private key is no
  * authority at all. Plain RFC 7517 JWK Sets (OIDC-style, no SPIFFE `use`) have their own parser.
+ * An X.509 authority whose key has no JWK form (RSA-PSS-restricted, DSA, Brainpool curves) is
+ * ignored with a note on the bundle: a SPIFFE bundle can only carry an authority as a JWK, so
+ * such a key could never be republished or compared by zonegate's bundle endpoint.
  */
-import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
 import type { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
@@ -25,6 +28,8 @@ export interface BundleInit {
   readonly jwtAuthorities?: readonly JwtAuthority[];
   readonly sequence?: number;
   readonly refreshHintSeconds?: number;
+  /** Why elements of the document were left out (for logs). */
+  readonly ignored?: readonly string[];
 }
 
 /** The trust material of one trust domain. Immutable: a change is a new Bundle. */
@@ -33,6 +38,8 @@ export class Bundle {
   readonly jwtAuthorities: ReadonlyMap<string, JwtAuthority>;
   readonly sequence: number | undefined;
   readonly refreshHintSeconds: number | undefined;
+  /** Why elements of the source document were left out (for logs); empty when none were. */
+  readonly ignored: readonly string[];
 
   constructor(
     readonly trustDomain: TrustDomain,
@@ -42,6 +49,7 @@ export class Bundle {
     this.jwtAuthorities = new Map((init.jwtAuthorities ?? []).map((a) => [a.kid, a]));
     this.sequence = init.sequence;
     this.refreshHintSeconds = init.refreshHintSeconds;
+    this.ignored = Object.freeze([...(init.ignored ?? [])]);
   }
 
   /** No authorities at all: every SVID of this trust domain is invalid. */
@@ -58,6 +66,40 @@ export class Bundle {
   get x509Pem(): string {
     return this.x509Authorities.map((c) => c.toString()).join('');
   }
+}
+
+/** Why an X.509 authority's key has no JWK form; undefined when it has one. */
+function jwkProblem(cert: X509Certificate): string | undefined {
+  try {
+    cert.publicKey.export({ format: 'jwk' });
+    return undefined;
+  } catch (err) {
+    return `its ${cert.publicKey.asymmetricKeyType ?? 'unknown'} key has no JWK form (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+}
+
+/** Splits authorities into those a SPIFFE bundle can carry and notes on the others. */
+export function usableAuthorities(certs: readonly X509Certificate[], where: (i: number) => string): { x509: X509Certificate[]; ignored: string[] } {
+  const x509: X509Certificate[] = [];
+  const ignored: string[] = [];
+  certs.forEach((c, i) => {
+    const problem = jwkProblem(c);
+    if (problem) ignored.push(`${where(i)}: X.509 authority ignored: ${problem}`);
+    else x509.push(c);
+  });
+  return { x509, ignored };
+}
+
+/**
+ * A digest of the bundle's content as received (certificate DER, JWKs as published, sequence,
+ * refresh hint): equal digests mean nothing changed. Never re-exports a key, so it cannot throw.
+ */
+export function bundleDigest(bundle: Bundle): string {
+  const h = createHash('sha256');
+  for (const c of bundle.x509Authorities) h.update('x509\0').update(c.raw);
+  for (const a of bundle.jwtAuthorities.values()) h.update('jwt\0').update(JSON.stringify([a.kid, a.jwk]));
+  h.update(`seq\0${bundle.sequence ?? ''}\0hint\0${bundle.refreshHintSeconds ?? ''}`);
+  return h.digest('base64url');
 }
 
 const invalid = (td: TrustDomain, msg: string) => new ZonegateError('ERR_BUNDLE_INVALID', `bundle: trust domain "${td.name}": ${msg}`);
@@ -151,6 +193,7 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain): Bundle {
   const x509: X509Certificate[] = [];
   const jwt: JwtAuthority[] = [];
   const kids = new Set<string>();
+  const ignored: string[] = [];
   doc.keys.forEach((el: unknown, i: number) => {
     const where = `keys[${i}]`;
     if (!isObject(el)) throw invalid(td, `${where} is not a JSON object`);
@@ -169,35 +212,46 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain): Bundle {
         throw invalid(td, `${where}: cannot parse certificate: ${(err as Error).message}`);
       }
       if (certs.length !== 1) throw invalid(td, `${where}: x5c[0] holds ${certs.length} certificates, not one`);
-      x509.push(certs[0]!);
+      const problem = jwkProblem(certs[0]!);
+      if (problem) ignored.push(`${where}: X.509 authority ignored: ${problem}`);
+      else x509.push(certs[0]!);
     } else if (el.use === 'jwt-svid') {
       jwt.push(addJwt(el, td, where, kids));
     }
     // any other (or no) "use": ignore the element
   });
-  return new Bundle(td, { x509Authorities: x509, jwtAuthorities: jwt, sequence, refreshHintSeconds });
+  return new Bundle(td, { x509Authorities: x509, jwtAuthorities: jwt, sequence, refreshHintSeconds, ignored });
 }
 
 /** Parses a PEM bundle (X.509 authorities only). An empty file is a valid, revoked bundle. */
 export function parsePemBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
   const text = textOf(input);
   if (text.trim() === '') return new Bundle(td);
+  let certs: X509Certificate[];
   try {
-    return new Bundle(td, { x509Authorities: parseCertificates(text) });
+    certs = parseCertificates(text);
   } catch (err) {
     throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
   }
+  return pemAuthorities(td, certs);
+}
+
+function pemAuthorities(td: TrustDomain, certs: readonly X509Certificate[]): Bundle {
+  const { x509, ignored } = usableAuthorities(certs, (i) => `certificate ${i}`);
+  return new Bundle(td, { x509Authorities: x509, ignored });
 }
 
 /** Parses any format: JSON ("{…") is a SPIFFE bundle; DER (a SEQUENCE) or PEM are X.509 authorities. */
 export function parseBundle(input: string | Uint8Array, td: TrustDomain): Bundle {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
   if (bytes[0] === 0x30) {
+    let certs: X509Certificate[];
     try {
-      return new Bundle(td, { x509Authorities: parseCertificates(bytes) });
+      certs = parseCertificates(bytes);
     } catch (err) {
       throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
     }
+    return pemAuthorities(td, certs);
   }
   const text = textOf(bytes);
   return text.trimStart().startsWith('{') ? parseSpiffeBundle(text, td) : parsePemBundle(text, td);

@@ -25,6 +25,8 @@ const TlsListener = z.strictObject({
 });
 
 const path = z.string().min(1);
+/** The longest delay a Node timer can hold (2^31 − 1 ms); a longer one fires after 1 ms. */
+export const MAX_TIMER_SECONDS = 2_147_483;
 const url = z.string().url();
 
 /** Exactly one source per trust domain, named by its kind (SPIFFE_Federation.md profiles). */
@@ -135,15 +137,15 @@ export const ConfigSchema = z.strictObject({
       refresh: z
         .strictObject({
           /** Used when a bundle carries no spiffe_refresh_hint. */
-          defaultSeconds: z.number().positive().default(300),
-          minSeconds: z.number().positive().default(30),
-          maxSeconds: z.number().positive().default(3600),
+          defaultSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(300),
+          minSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(30),
+          maxSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(3600),
           /** ± fraction of the interval, so many instances do not poll in step. */
           jitter: z.number().min(0).max(0.5).default(0.1),
         })
         .prefault({}),
       /** After this long without a successful refresh, a trust domain fails closed. */
-      maxStalenessSeconds: z.number().positive().default(86_400),
+      maxStalenessSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(86_400),
       fetch: z
         .strictObject({
           connectTimeoutMs: z.number().int().positive().default(5000),

@@ -12,6 +12,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { checkX509SvidLeaf } from '../svid/x509.js';
 
 export interface FetchLimits {
   readonly connectTimeoutMs: number;
@@ -89,11 +90,19 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
               const uris = uriSans(cert);
               if (uris.length !== 1 || uris[0] !== profile.endpointId)
                 return new FetchError('identity', `fetch: endpoint presented ${uris.join(', ') || 'no URI SAN'}, expected ${profile.endpointId}`);
+              let x: X509Certificate;
               try {
-                const x = new X509Certificate(cert.raw);
-                if (x.ca) return new FetchError('identity', 'fetch: endpoint certificate is a CA certificate');
+                x = new X509Certificate(cert.raw);
               } catch {
                 return new FetchError('tls', 'fetch: endpoint certificate cannot be parsed');
+              }
+              // TLS verified the chain against the trust domain's roots; the leaf must also be an
+              // X509-SVID (no CA flag, digitalSignature and no certificate signing, no unknown
+              // critical extension), as any other SVID zonegate accepts.
+              try {
+                checkX509SvidLeaf(x);
+              } catch (err) {
+                return new FetchError('identity', `fetch: endpoint certificate is not an X509-SVID leaf: ${(err as Error).message}`);
               }
               return undefined;
             },

@@ -8,8 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import { serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
+import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
+import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
@@ -37,7 +37,8 @@ interface Domain {
   readonly source: BundleSource;
   readonly required: boolean;
   bundle?: Bundle;
-  serialized?: string;
+  /** bundleDigest of `bundle`: an unchanged refetch keeps the generation. */
+  digest?: string;
   lastSuccessAt?: number;
   lastResult: 'pending' | 'ok' | 'error';
   lastError?: string;
@@ -55,6 +56,13 @@ export interface TrustManagerOptions {
   /** Called with every refresh outcome (for logs). */
   readonly onRefresh?: (td: string, result: 'ok' | 'unchanged' | 'error', detail: string) => void;
 }
+
+/**
+ * A delay Node can arm: a timer beyond 2^31 − 1 ms fires after 1 ms instead, which would make a
+ * long staleness fail closed at once or a long refresh hint loop hot. The schema bounds the
+ * configured values; this also bounds what jitter adds.
+ */
+const timerMs = (seconds: number): number => Math.max(1, Math.min(seconds, MAX_TIMER_SECONDS) * 1000);
 
 /** Emits 'change' whenever a bundle, a staleness state or readiness may have changed. */
 export class TrustManager extends EventEmitter {
@@ -102,7 +110,7 @@ export class TrustManager extends EventEmitter {
     for (const d of this.domains.values())
       d.unwatch = d.source.watch?.(() => {
         clearTimeout(d.debounce);
-        d.debounce = setTimeout(() => void this.refresh(d.td.name), 50);
+        d.debounce = setTimeout(() => this.refreshInBackground(d), 50);
         d.debounce.unref();
       });
   }
@@ -151,13 +159,21 @@ export class TrustManager extends EventEmitter {
   refresh(name: string): Promise<void> {
     const d = this.domains.get(name);
     if (!d) return Promise.reject(new Error(`trust: unknown trust domain "${name}"`));
-    d.pending ??= this.doRefresh(d).finally(() => {
-      d.pending = undefined;
-      this.schedule(d);
-    });
+    d.pending ??= this.doRefresh(d)
+      .catch((err: unknown) => this.failed(d, `internal: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => {
+        d.pending = undefined;
+        this.schedule(d);
+      });
     return d.pending;
   }
 
+  /** A refresh nobody awaits (timers, file watches): it must never become an unhandled rejection. */
+  private refreshInBackground(d: Domain): void {
+    this.refresh(d.td.name).catch((err: unknown) => this.opts.onRefresh?.(d.td.name, 'error', String(err)));
+  }
+
+  /** One refresh; whatever it throws is caught by refresh() and kept as the domain's last error. */
   private async doRefresh(d: Domain): Promise<void> {
     let next: Bundle;
     try {
@@ -168,8 +184,23 @@ export class TrustManager extends EventEmitter {
     }
     if (this.stopped) return;
     const prevSeq = d.bundle?.sequence;
+    const digest = bundleDigest(next);
+    // spiffe_sequence orders a publisher's bundles: it never goes back, and once a publisher has
+    // one it never drops it (an older document without one could not be told from a newer one).
+    // A publisher MUST increment it when the content changes, so new content under the same
+    // number is refused as well. Those two rules are for fetched bundles: a local file is the
+    // operator's, who may replace a SPIFFE bundle with a PEM file.
+    const remote = d.source.kind !== 'file' && d.source.kind !== 'istio';
+    if (remote && prevSeq !== undefined && next.sequence === undefined) {
+      this.failed(d, `sequence dropped: the fetched bundle has no spiffe_sequence, the current one ${prevSeq}; keeping the current bundle`);
+      return;
+    }
     if (prevSeq !== undefined && next.sequence !== undefined && next.sequence < prevSeq) {
       this.failed(d, `sequence regression: fetched spiffe_sequence ${next.sequence} < ${prevSeq}; keeping the current bundle`);
+      return;
+    }
+    if (remote && prevSeq !== undefined && next.sequence === prevSeq && digest !== d.digest) {
+      this.failed(d, `sequence not incremented: fetched content differs under the same spiffe_sequence ${prevSeq}; keeping the current bundle`);
       return;
     }
     d.lastSuccessAt = this.now();
@@ -177,20 +208,20 @@ export class TrustManager extends EventEmitter {
     d.lastError = undefined;
     d.ok++;
     this.armStaleness(d);
-    const serialized = serializeSpiffeBundle(next);
     const wasStale = this.bundles.isStale(d.td);
-    if (serialized === d.serialized && !wasStale) {
+    if (digest === d.digest && !wasStale) {
       this.opts.onRefresh?.(d.td.name, 'unchanged', d.source.describe);
       return; // same content: keep the generation, so caches stay warm
     }
     d.bundle = next;
-    d.serialized = serialized;
+    d.digest = digest;
     this.bundles.set(next);
     this.bundles.setStale(d.td, false);
     this.opts.onRefresh?.(
       d.td.name,
       'ok',
-      `${d.source.describe}: ${next.x509Authorities.length} X.509 and ${next.jwtAuthorities.size} JWT authorities, sequence ${next.sequence ?? 'none'}`,
+      `${d.source.describe}: ${next.x509Authorities.length} X.509 and ${next.jwtAuthorities.size} JWT authorities, sequence ${next.sequence ?? 'none'}` +
+        next.ignored.map((n) => `; ${n}`).join(''),
     );
     this.emit('change');
   }
@@ -210,7 +241,7 @@ export class TrustManager extends EventEmitter {
       this.bundles.setStale(d.td, true);
       this.opts.onRefresh?.(d.td.name, 'error', `no successful refresh for ${this.config.federation.maxStalenessSeconds} s: failing closed`);
       this.emit('change');
-    }, this.config.federation.maxStalenessSeconds * 1000);
+    }, timerMs(this.config.federation.maxStalenessSeconds));
     d.staleTimer.unref();
   }
 
@@ -222,7 +253,7 @@ export class TrustManager extends EventEmitter {
     const hint = d.bundle?.refreshHintSeconds ?? r.defaultSeconds;
     const base = Math.min(Math.max(hint, r.minSeconds), r.maxSeconds);
     const jittered = base * (1 + (Math.random() * 2 - 1) * r.jitter);
-    d.timer = setTimeout(() => void this.refresh(d.td.name), jittered * 1000);
+    d.timer = setTimeout(() => this.refreshInBackground(d), timerMs(jittered));
     d.timer.unref();
   }
 }

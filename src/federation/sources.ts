@@ -11,7 +11,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { Bundle, parseBundle, parseSpiffeBundle } from '../bundle/bundle.js';
+import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
@@ -45,13 +45,18 @@ export class SourceError extends Error {
 
 const MAX_REDIRECTS = 3;
 
-/** Follows redirects only within the same TLS profile (so an https_spiffe hop must present the same ID). */
-async function getFollowing(url: string, profile: TlsProfile, limits: FetchLimits, headers?: Record<string, string>): Promise<FetchResult> {
+/**
+ * Follows redirects only within the same TLS profile (so an https_spiffe hop must present the same
+ * ID). `credentials` (e.g. Consul's ACL token) go to the configured origin only: a redirect to
+ * another origin is followed without them, as browsers drop Authorization across origins.
+ */
+async function getFollowing(url: string, profile: TlsProfile, limits: FetchLimits, credentials?: Record<string, string>): Promise<FetchResult> {
+  const origin = new URL(url).origin;
   let current = url;
   for (let i = 0; i <= MAX_REDIRECTS; i++) {
     let res: FetchResult;
     try {
-      res = await boundedGet(current, profile, limits, headers);
+      res = await boundedGet(current, profile, limits, new URL(current).origin === origin ? credentials : undefined);
     } catch (err) {
       if (err instanceof FetchError) throw new SourceError(err.kind === 'identity' ? 'identity' : 'fetch', err.message);
       throw err;
@@ -107,8 +112,16 @@ export interface EndpointRoots {
   current(td: TrustDomain): Bundle | undefined;
 }
 
+/** A source URL must not carry credentials: they would travel with every fetch and show in logs and status. */
+function refuseUserinfo(url: string): void {
+  const u = new URL(url);
+  if (u.username !== '' || u.password !== '')
+    throw new ZonegateError('ERR_BUNDLE_INVALID', `bundle: source URL ${u.protocol}//…@${u.host} carries credentials; use tokenFile or a CA instead`);
+}
+
 /** Creates the source of `td` from its configuration. Files named here are read lazily. */
 export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLimits, roots: EndpointRoots): BundleSource {
+  for (const c of Object.values(cfg) as unknown[]) if (typeof c === 'object' && c !== null && 'url' in c) refuseUserinfo(String(c.url));
   if ('file' in cfg) return fileSource('file', cfg.file, td);
   if ('istio' in cfg) return fileSource('istio', cfg.istio.rootCert, td);
   if ('https_web' in cfg) {
@@ -187,5 +200,6 @@ export function consulRootsToBundle(body: Buffer | string, td: TrustDomain): Bun
     if (typeof r?.RootCert !== 'string') throw new Error('consul: a root has no RootCert');
     return parseCertificates(r.RootCert);
   });
-  return new Bundle(td, { x509Authorities: certs });
+  const { x509, ignored } = usableAuthorities(certs, (i) => `root ${i}`);
+  return new Bundle(td, { x509Authorities: x509, ignored });
 }

@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { b64urlDecode, decodeJsonPart, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export interface JwtRules {
   readonly algorithms: ReadonlySet<Algorithm>;
@@ -16,7 +17,15 @@ export interface JwtRules {
   readonly audiences: ReadonlySet<string>;
   /** Refuse tokens whose typ is given and not one of these (undefined: any). */
   readonly typs?: ReadonlySet<string>;
+  /**
+   * Refuse tokens whose typ is one of these (lower case, without "application/"): JWTs of other
+   * kinds that must never pass as this one (RFC 8725 §3.11).
+   */
+  readonly refusedTyps?: ReadonlySet<string>;
 }
+
+/** JWT kinds that are never a user's bearer token: our own common identity, and other explicit types. */
+export const NOT_BEARER_TYPS: ReadonlySet<string> = new Set(['ci+jwt', 'dpop+jwt', 'logout+jwt', 'secevent+jwt']);
 
 export type JwtResult =
   | { readonly ok: true; readonly claims: Record<string, unknown> & { sub: string; exp: number }; readonly kid: string }
@@ -38,6 +47,8 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
   const alg = header.alg;
   if (!isAlgorithm(alg) || !rules.algorithms.has(alg)) return no('ERR_TOKEN_ALG', `alg "${String(alg).slice(0, 20)}" is not allowed`);
   if (header.typ !== undefined && rules.typs && !rules.typs.has(String(header.typ))) return no('ERR_TOKEN_TYPE', `typ "${String(header.typ).slice(0, 20)}"`);
+  if (typeof header.typ === 'string' && rules.refusedTyps?.has(header.typ.toLowerCase().replace(/^application\//, '')))
+    return no('ERR_TOKEN_TYPE', `typ "${header.typ.slice(0, 20)}" is not a bearer token`);
   if ('jku' in header || 'x5u' in header || 'jwk' in header) return no('ERR_TOKEN_KEY_URL', 'jku, x5u and jwk are never followed');
   if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
   const kid = header.kid;
@@ -48,7 +59,8 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
   if (!verifySignature(alg, key, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   const now = nowMs / 1000;
   const skew = rules.skewSeconds;
-  if (typeof claims.sub !== 'string' || claims.sub === '') return no('ERR_TOKEN_CLAIMS', 'sub is missing');
+  const subProblem = subjectProblem(claims.sub);
+  if (subProblem) return no('ERR_TOKEN_CLAIMS', subProblem);
   if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
   if (now - skew >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
   if (typeof claims.nbf === 'number' && now + skew < claims.nbf) return no('ERR_TOKEN_NOT_YET_VALID', 'nbf in the future');

@@ -25,7 +25,7 @@ import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './
 import { mintCommonIdentity } from './mint.js';
 import { BasicUserStore } from './basic.js';
 import { OidcKeys } from './oidc.js';
-import { verifyJwt, type JwtRules } from './jwt.js';
+import { NOT_BEARER_TYPS, verifyJwt, type JwtRules } from './jwt.js';
 
 export type CarriedResult =
   | {
@@ -68,6 +68,7 @@ export function createCarriedPhase(
     bindToPeer: ci.bindToPeer,
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
+    maxChainLength: config.limits.maxChainLength,
   };
   const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
@@ -82,6 +83,7 @@ export function createCarriedPhase(
     skewSeconds: ci.clockSkewSeconds,
     maxLifetimeSeconds: ci.maxLifetimeSeconds,
     issuers: new Set(wp.issuers),
+    maxChainLength: config.limits.maxChainLength,
   };
   const wirepactSigner = wp?.emit && {
     key: createPrivateKey(readFileSync(wp.emit.key)),
@@ -104,6 +106,7 @@ export function createCarriedPhase(
     skewSeconds: ci.clockSkewSeconds,
     issuers: new Set([oidcCfg.issuer]),
     audiences: new Set(oidcCfg.audiences),
+    refusedTyps: NOT_BEARER_TYPS,
   };
 
   /** The user behind `authorization`, when the outgoing request carries a user credential. */
@@ -188,7 +191,10 @@ export function createCarriedPhase(
       let onBehalfOf: { iss: string; act?: { sub: string } } | undefined;
       let actors: string[] = [];
       let extra: Record<string, unknown> = {};
-      const u = token === undefined ? user(req, now) : undefined;
+      // A forwarded token, when forwarding is on, is the identity; otherwise it is not used, and
+      // a user credential beside it is verified as if the token were absent (never skipped).
+      const forwarded = token !== undefined && ci.egress.forward;
+      const u = forwarded ? undefined : user(req, now);
       if (u && 'error' in u) return u.error;
       if (token !== undefined && ci.egress.forward) {
         const r = forwardVerifier.verify(token, { now });

@@ -2,9 +2,11 @@
  * Common identity verification (docs/common-identity.md). A token is checked in this order, and
  * nothing in it is trusted before the step that proves it:
  *   size → shape → header (alg allowlist, typ, no jku/x5u, no unknown crit, x5c present)
- *   → claims shape → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
+ *   → claims shape → (this request's time, audience and peer checks on the unverified claims,
+ *   never cached: cheap before expensive) → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
  *   `iss` → signature with the leaf key
- * (all of which depend only on the token and the bundle, so they are cached), then per request:
+ * (all of which depend only on the token, the bundle and the clock, so they are cached until the token
+ * or the signer chain expires), then per request:
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
@@ -16,6 +18,7 @@ import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
 import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export const COMMON_IDENTITY_TYP = 'ci+jwt';
 const KNOWN_CRIT = new Set<string>();
@@ -55,6 +58,8 @@ export interface TokenRules {
    */
   readonly ignoreCnf?: boolean;
   readonly typ: string;
+  /** Most x5c entries accepted (default 5: limits.maxChainLength). */
+  readonly maxChainLength?: number;
 }
 
 export interface RequestContext {
@@ -75,12 +80,29 @@ interface Entry {
   /** Trust domain whose bundle generation the entry depends on. */
   readonly td?: TrustDomain;
   readonly gen: number;
+  /** A failure of this request's checks on the unverified claims: never cached. */
+  readonly transient?: true;
+  /** The token's length, the entry's weight in the cache's byte budget. */
+  readonly size?: number;
 }
+
+/** Token bytes the verification cache may stand for. */
+const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 interface Intrinsic {
   readonly claims: Claims;
   readonly issuer: SpiffeId;
   readonly actors: readonly string[];
+  /** The earliest notAfter on the signer's verified path (ms): the signature proves nothing after it. */
+  readonly notAfter: number;
+}
+
+/** A verified x5c chain: whom it names, the leaf key, and until when the verification holds. */
+interface Signer {
+  readonly id: SpiffeId;
+  readonly key: KeyObject;
+  readonly gen: number;
+  readonly notAfter: number;
 }
 
 const fail = (code: ReasonCode, message: string): never => {
@@ -101,6 +123,8 @@ function json(part: string, what: string): Record<string, unknown> {
 }
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** jti is a replay cache key: bounded (zonegate mints UUIDs). */
+const MAX_JTI = 256;
 
 /** Flattens `act` into the list of previous hops, outermost (most recent) first. */
 function actChain(act: unknown, max: number): string[] {
@@ -122,17 +146,25 @@ function actChain(act: unknown, max: number): string[] {
 export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
   /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
-  private readonly chains: LRUCache<string, { id: SpiffeId; key: KeyObject; gen: number }>;
+  private readonly chains: LRUCache<string, Signer>;
   private readonly seen: LRUCache<string, true> | undefined;
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
 
+  /** Token bytes the cached entries stand for (bounded by the cacheBytes option). */
+  get cachedBytes(): number {
+    return this.tokens.calculatedSize;
+  }
+
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
-    opts: { cacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+    opts: { cacheSize?: number; cacheBytes?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
   ) {
-    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000 });
+    // Bounded by count and by the bytes of the tokens behind the entries: an entry holds the
+    // decoded claims, whose size grows with the token, so 50 000 large tokens would otherwise
+    // keep hundreds of megabytes.
+    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
     this.chains = new LRUCache({ max: 10_000 });
     this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
@@ -148,9 +180,13 @@ export class CommonIdentityVerifier {
       if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
       if (!entry) {
         this.verifications++;
-        entry = this.intrinsic(token);
-        const ttl = entry.intrinsic ? Math.max(1, (entry.intrinsic.claims.exp + this.rules.skewSeconds) * 1000 - ctx.now) : this.negativeTtlMs;
-        this.tokens.set(key, entry, { ttl });
+        entry = this.intrinsic(token, ctx);
+        // a verified entry lives until the token or its signer's chain expires, whichever is first
+        const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
+        const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
+        // Without generations a source cannot say a result is still current: nothing that
+        // depends on a trust domain is reused with it.
+        if (!entry.transient && (this.bundles.generation || !entry.td)) this.tokens.set(key, { ...entry, size: token.length }, { ttl });
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;
@@ -167,7 +203,8 @@ export class CommonIdentityVerifier {
   }
 
   /** Everything that depends only on the token and the bundles (cached). */
-  private intrinsic(token: string): Entry {
+  private intrinsic(token: string, ctx: RequestContext): Entry {
+    const nowMs = ctx.now;
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
@@ -187,39 +224,58 @@ export class CommonIdentityVerifier {
       const x5c = header.x5c;
       if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(c)))
         fail('ERR_TOKEN_X5C', 'x5c must be a non-empty array of base64 certificates');
+      const maxLen = this.rules.maxChainLength ?? 5;
+      if ((x5c as string[]).length > maxLen) fail('ERR_TOKEN_X5C', `x5c has ${(x5c as string[]).length} entries (limit ${maxLen})`);
       const claims = json(p, 'payload');
       const iss = claims.iss;
       if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
       const issuer = SpiffeId.tryParse(iss);
       if (!issuer || issuer.isRoot) return fail('ERR_TOKEN_CLAIMS', 'iss is not a workload SPIFFE ID');
       td = issuer.trustDomain;
-      if (typeof claims.sub !== 'string' || claims.sub === '') fail('ERR_TOKEN_CLAIMS', 'sub is missing');
+      const subProblem = subjectProblem(claims.sub);
+      if (subProblem) fail('ERR_TOKEN_CLAIMS', subProblem);
       const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
       if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
       if (!isNum(claims.exp) || !isNum(claims.iat)) fail('ERR_TOKEN_CLAIMS', 'exp and iat are required numbers');
       if (claims.nbf !== undefined && !isNum(claims.nbf)) fail('ERR_TOKEN_CLAIMS', 'nbf is not a number');
-      if (claims.jti !== undefined && typeof claims.jti !== 'string') fail('ERR_TOKEN_CLAIMS', 'jti is not a string');
+      if (claims.jti !== undefined && (typeof claims.jti !== 'string' || claims.jti.length > MAX_JTI))
+        fail('ERR_TOKEN_CLAIMS', `jti is not a string of at most ${MAX_JTI} characters`);
+      // with replay protection on, a token without jti would be the one kind it cannot protect
+      if (this.seen && claims.jti === undefined) fail('ERR_TOKEN_CLAIMS', 'jti is required while the replay cache is on');
+
+      // Cheap before expensive: this request's checks on the claims as sent, before any
+      // certificate is parsed or signature checked. They run again on the verified claims.
+      try {
+        this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
+      } catch (err) {
+        if (!(err instanceof ZonegateError)) throw err;
+        return { error: { code: err.code, message: err.message }, gen: 0, transient: true };
+      }
 
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
       const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
+      const skewMs = this.rules.skewSeconds * 1000;
       let signer = this.chains.get(chainKey);
-      if (signer && signer.gen !== this.generation(signer.id.trustDomain)) signer = undefined;
+      // a cached chain holds only for its bundle generation and until its earliest notAfter
+      if (signer && (signer.gen !== this.generation(signer.id.trustDomain) || nowMs - skewMs > signer.notAfter)) signer = undefined;
       if (!signer) {
         let chain;
         try {
-          chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+          // one DER certificate per element (RFC 7515 §4.1.6)
+          chain = (x5c as string[]).map((c) => parseCertificates(Buffer.from(c, 'base64'), { maxCertificates: 1 })[0]!);
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }
-        let id: SpiffeId;
+        let verified;
         try {
-          // verified against the bundle of the leaf's own trust domain only
-          id = verifyX509Svid(chain, this.bundles).id;
+          // verified against the bundle of the leaf's own trust domain only, at the request's clock
+          verified = verifyX509Svid(chain, this.bundles, { now: nowMs, skewSeconds: this.rules.skewSeconds });
         } catch (err) {
           return fail('ERR_TOKEN_CHAIN', `x5c: ${(err as ZonegateError).code}: ${(err as Error).message}`);
         }
-        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain) };
-        this.chains.set(chainKey, signer);
+        const { id, notAfter } = verified;
+        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
+        if (this.bundles.generation) this.chains.set(chainKey, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
       }
       if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
       const key = signer.key;
@@ -227,7 +283,7 @@ export class CommonIdentityVerifier {
       const sig = b64urlDecode(s);
       if (!sig || !verifySignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
       const actors = actChain(claims.act, this.rules.maxActDepth);
-      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors }, td, gen: gen() };
+      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors, notAfter: signer.notAfter }, td, gen: gen() };
     } catch (err) {
       if (!(err instanceof ZonegateError)) throw err;
       return { error: { code: err.code, message: err.message }, ...(td ? { td } : {}), gen: gen() };
@@ -236,9 +292,23 @@ export class CommonIdentityVerifier {
 
   /** The checks that depend on the request and the clock (cheap, never cached). */
   private perRequest(v: Intrinsic, ctx: RequestContext): void {
-    const now = ctx.now / 1000;
     const skew = this.rules.skewSeconds;
     const c = v.claims;
+    this.requestChecks(c, ctx);
+    // the cached verification of the signer's chain ends with the chain's validity
+    if (ctx.now - skew * 1000 > v.notAfter)
+      fail('ERR_TOKEN_CHAIN', `x5c: ERR_SVID_EXPIRED: the signer's chain expired at ${new Date(v.notAfter).toISOString()}`);
+    if (this.seen && c.jti !== undefined) {
+      const k = `${c.iss} ${c.jti}`;
+      if (this.seen.has(k)) fail('ERR_TOKEN_REPLAYED', 'jti seen before');
+      this.seen.set(k, true, { ttl: Math.max(1, (c.exp + skew) * 1000 - ctx.now) });
+    }
+  }
+
+  /** Time, audience and binding to this request's peer: pure functions of the claims and the request. */
+  private requestChecks(c: Claims, ctx: RequestContext): void {
+    const now = ctx.now / 1000;
+    const skew = this.rules.skewSeconds;
     if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
     if (c.nbf !== undefined && now + skew < c.nbf) fail('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
     if (now + skew < c.iat) fail('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
@@ -251,11 +321,6 @@ export class CommonIdentityVerifier {
     if (!this.rules.ignoreCnf && (thumb !== undefined || this.rules.requireCnf)) {
       if (!ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
       if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
-    }
-    if (this.seen && c.jti !== undefined) {
-      const k = `${c.iss} ${c.jti}`;
-      if (this.seen.has(k)) fail('ERR_TOKEN_REPLAYED', 'jti seen before');
-      this.seen.set(k, true, { ttl: Math.max(1, (c.exp + skew) * 1000 - ctx.now) });
     }
   }
 }

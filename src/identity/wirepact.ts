@@ -6,10 +6,12 @@
  * and audience are checked (WirePact's own translators skip some of these). A WirePact token
  * names no workload, so it cannot be bound to the mTLS peer: use it for migration only.
  */
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
+import { certInfo } from '../svid/certinfo.js';
 import { parseCertificates } from '../svid/parse.js';
 import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
+import { subjectProblem } from './subject.js';
 
 export const WIREPACT_HEADER = 'x-wirepact-identity';
 export const WIREPACT_AUDIENCE = 'WirePact';
@@ -23,13 +25,30 @@ const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, m
 
 const inWindow = (c: X509Certificate, now: number, skewMs: number) => Date.parse(c.validFrom) - skewMs <= now && now <= Date.parse(c.validTo) + skewMs;
 
-/** Finds a path from `leaf` through `pool` to one of `roots`, checking names, signatures, CA flags and validity. */
-function chainsTo(leaf: X509Certificate, pool: readonly X509Certificate[], roots: readonly X509Certificate[], now: number, skewMs: number, depth = 0): boolean {
-  if (depth > 4 || !inWindow(leaf, now, skewMs)) return false;
-  for (const r of roots) if (r.ca && leaf.issuer === r.subject && inWindow(r, now, skewMs) && leaf.verify(r.publicKey)) return true;
-  for (const im of pool)
-    if (im !== leaf && im.ca && leaf.issuer === im.subject && leaf.verify(im.publicKey) && chainsTo(im, pool, roots, now, skewMs, depth + 1)) return true;
-  return false;
+/** A signature algorithm zonegate accepts (no SHA-1 or MD5: such signatures can be forged). */
+function strongSignature(c: X509Certificate): boolean {
+  try {
+    return certInfo(c).signature !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+const signs = (child: X509Certificate, issuer: X509Certificate, now: number, skewMs: number): boolean =>
+  issuer.ca && child.issuer === issuer.subject && inWindow(issuer, now, skewMs) && strongSignature(child) && child.verify(issuer.publicKey);
+
+/**
+ * The chain as presented (RFC 7515 §4.1.6: each certificate certifies the one before it) leads to
+ * one of `roots`: chain[i+1] signed chain[i], and the last one is a configured root or was signed
+ * by one. No search: a chain of n certificates costs at most n + roots signature checks, whatever
+ * names and keys an attacker repeats in it.
+ */
+function chainsTo(chain: readonly X509Certificate[], roots: readonly X509Certificate[], now: number, skewMs: number): boolean {
+  if (!inWindow(chain[0]!, now, skewMs)) return false;
+  for (let i = 0; i + 1 < chain.length; i++) if (!signs(chain[i]!, chain[i + 1]!, now, skewMs)) return false;
+  const last = chain[chain.length - 1]!;
+  if (roots.some((r) => r.raw.equals(last.raw))) return true;
+  return roots.some((r) => signs(last, r, now, skewMs));
 }
 
 export interface WirePactRules {
@@ -39,6 +58,8 @@ export interface WirePactRules {
   readonly maxLifetimeSeconds: number;
   /** Accepted iss values (WirePact translators' configured issuer); empty: any. */
   readonly issuers: ReadonlySet<string>;
+  /** Most x5c entries accepted (default 5); WirePact itself sends two. */
+  readonly maxChainLength?: number;
 }
 
 /** Verifies a WirePact identity token. */
@@ -55,30 +76,37 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
   const x5c = header.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return no('ERR_TOKEN_X5C', 'x5c is missing');
+  const maxLen = rules.maxChainLength ?? 5;
+  if (x5c.length > maxLen) return no('ERR_TOKEN_X5C', `x5c has ${x5c.length} certificates (limit ${maxLen})`);
   let chain: X509Certificate[];
   try {
-    chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+    // one certificate per element (RFC 7515 §4.1.6)
+    chain = (x5c as string[]).map((c) => parseCertificates(Buffer.from(c, 'base64'), { maxCertificates: 1 })[0]!);
   } catch (err) {
     return no('ERR_TOKEN_X5C', (err as Error).message);
   }
   const signer = chain[0]!;
   const thumb = createHash('sha256').update(signer.raw).digest('base64');
   if (header.x5t !== undefined && header.x5t !== thumb) return no('ERR_TOKEN_X5C', 'x5t does not match the signing certificate');
-  if (!chainsTo(signer, chain.slice(1), rules.roots, nowMs, rules.skewSeconds * 1000))
+  if (!chainsTo(chain, rules.roots, nowMs, rules.skewSeconds * 1000))
     return no('ERR_TOKEN_CHAIN', 'x5c does not lead to the configured WirePact CA');
   if (!keyFits('RS256', signer.publicKey)) return no('ERR_TOKEN_ALG', 'the signing certificate has no RSA key of 2048 bits or more');
   if (!verifySignature('RS256', signer.publicKey, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   const now = nowMs / 1000;
-  if (typeof claims.sub !== 'string' || claims.sub === '') return no('ERR_TOKEN_CLAIMS', 'sub is missing');
+  const subProblem = subjectProblem(claims.sub);
+  if (subProblem) return no('ERR_TOKEN_CLAIMS', subProblem);
   if (typeof claims.exp !== 'number') return no('ERR_TOKEN_CLAIMS', 'exp is missing');
   if (now - rules.skewSeconds >= claims.exp) return no('ERR_TOKEN_EXPIRED', 'expired');
+  // iat is optional in WirePact tokens: without it, the time left must still fit the lifetime
+  if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) return no('ERR_TOKEN_CLAIMS', 'iat is not a number');
+  if (claims.exp - now > rules.maxLifetimeSeconds + rules.skewSeconds) return no('ERR_TOKEN_LIFETIME', `expires more than ${rules.maxLifetimeSeconds} s from now`);
   if (typeof claims.iat === 'number' && claims.exp - claims.iat > rules.maxLifetimeSeconds) return no('ERR_TOKEN_LIFETIME', 'lifetime too long');
   if (typeof claims.nbf === 'number' && now + rules.skewSeconds < claims.nbf) return no('ERR_TOKEN_NOT_YET_VALID', 'nbf in the future');
   const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
   if (!aud.includes(WIREPACT_AUDIENCE)) return no('ERR_TOKEN_AUDIENCE', 'aud must contain "WirePact"');
   const iss = typeof claims.iss === 'string' ? claims.iss : undefined;
   if (rules.issuers.size > 0 && (iss === undefined || !rules.issuers.has(iss))) return no('ERR_TOKEN_ISSUER_MISMATCH', 'iss is not an accepted WirePact issuer');
-  return { ok: true, sub: claims.sub, iss };
+  return { ok: true, sub: claims.sub as string, iss };
 }
 
 /** Emits a WirePact identity token for `sub`, signed with a WirePact translator certificate's RSA key. */

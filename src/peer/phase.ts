@@ -24,6 +24,27 @@ export type PeerSource = 'certificate' | 'xfcc' | 'principal';
 
 const XFCC = 'x-forwarded-client-cert';
 
+/** The base64 bodies of the PEM CERTIFICATE blocks in `pem`, whitespace removed, in order. */
+function pemBodies(pem: string): string[] {
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => m[1]!.replace(/\s+/g, ''));
+}
+
+/**
+ * The chain to verify from an XFCC element: Cert, then Chain without its leading copy of Cert
+ * (Envoy's Chain starts with the leaf). A Chain that holds Cert anywhere but first would make
+ * another certificate the leaf: refused.
+ */
+function xfccChain(cert: string, chain: string): { pem: string } | { error: string } {
+  if (chain === '') return { pem: cert };
+  const leaf = pemBodies(cert);
+  const blocks = pemBodies(chain);
+  if (leaf.length !== 1) return { pem: `${cert}\n${chain}` }; // not one PEM certificate: the verifier reports why
+  const at = blocks.indexOf(leaf[0]!);
+  if (at === 0) return { pem: chain };
+  if (at > 0) return { error: 'Chain holds Cert, but not as its first certificate' };
+  return { pem: `${cert}\n${chain}` };
+}
+
 function decodeXfccPem(v: string): string | undefined {
   try {
     return decodeURIComponent(v);
@@ -95,7 +116,13 @@ export function createPeerPhase(source: PeerSource, verifier: SvidVerifier | und
         if (cert === undefined || chain === undefined)
           return { ok: false, code: 'ERR_XFCC_MALFORMED', message: `peer: ${XFCC} Cert or Chain is not URL-encoded PEM` };
         // Chain, when present, starts with the leaf again (Envoy's set_current_client_cert_details.chain).
-        return fromVerified(chain.includes(cert.trim()) ? chain : `${cert}\n${chain}`, 'xfcc');
+        const full = xfccChain(cert, chain);
+        if ('error' in full) return { ok: false, code: 'ERR_XFCC_MISMATCH', message: `peer: ${XFCC}: ${full.error}` };
+        const r = fromVerified(full.pem, 'xfcc');
+        // URI= is the proxy's reading of the same certificate: when present it must name the verified ID.
+        if (r.ok && last.uri.length > 0 && !(last.uri.length === 1 && last.uri[0] === r.peer.principal))
+          return { ok: false, code: 'ERR_XFCC_MISMATCH', message: `peer: ${XFCC} URI=${last.uri.join(',').slice(0, 200)} is not the certificate's ${r.peer.principal}` };
+        return r;
       }
     }
   };

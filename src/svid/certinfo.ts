@@ -28,6 +28,43 @@ export interface CertInfo {
   /** ms since the epoch */
   readonly notBefore: number;
   readonly notAfter: number;
+  /** The name of the algorithm the issuer signed this certificate with, when zonegate accepts it; undefined otherwise. */
+  readonly signature: string | undefined;
+  /** The signature algorithm as found (OID, and the hash OID for RSASSA-PSS), for messages. */
+  readonly signatureOid: string;
+}
+
+const RSA_PSS = '1.2.840.113549.1.1.10';
+/**
+ * Signature algorithms accepted on certificates: SHA-2 with ECDSA, RSA PKCS#1 v1.5 and RSASSA-PSS,
+ * and EdDSA. SHA-1 and MD5 are refused (chosen-prefix collisions make such signatures forgeable).
+ */
+const SIGNATURES = new Map([
+  ['1.2.840.10045.4.3.2', 'ecdsa-with-SHA256'],
+  ['1.2.840.10045.4.3.3', 'ecdsa-with-SHA384'],
+  ['1.2.840.10045.4.3.4', 'ecdsa-with-SHA512'],
+  ['1.2.840.113549.1.1.11', 'sha256WithRSAEncryption'],
+  ['1.2.840.113549.1.1.12', 'sha384WithRSAEncryption'],
+  ['1.2.840.113549.1.1.13', 'sha512WithRSAEncryption'],
+  [`${RSA_PSS}/2.16.840.1.101.3.4.2.1`, 'RSASSA-PSS with SHA-256'],
+  [`${RSA_PSS}/2.16.840.1.101.3.4.2.2`, 'RSASSA-PSS with SHA-384'],
+  [`${RSA_PSS}/2.16.840.1.101.3.4.2.3`, 'RSASSA-PSS with SHA-512'],
+  ['1.3.101.112', 'Ed25519'],
+  ['1.3.101.113', 'Ed448'],
+]);
+/** SHA-1, RSASSA-PSS's default hash when its parameters name none. */
+const SHA1 = '1.3.14.3.2.26';
+
+/** The signatureAlgorithm of a certificate as a key of SIGNATURES (the hash is part of it for PSS). */
+function signatureKey(der: Buffer, alg: Tlv): string {
+  const parts = children(der, alg);
+  const id = oid(der, want(parts[0], 0x06, 'signatureAlgorithm'));
+  if (id !== RSA_PSS) return id;
+  // RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0] AlgorithmIdentifier DEFAULT sha1, ... }
+  const params = parts[1]?.tag === 0x30 ? children(der, parts[1]) : [];
+  const hash = params.find((p) => p.tag === 0xa0);
+  const hashId = hash ? oid(der, want(children(der, want(children(der, hash)[0], 0x30, 'PSS hashAlgorithm'))[0], 0x06, 'PSS hash')) : SHA1;
+  return `${RSA_PSS}/${hashId}`;
 }
 
 const BASIC_CONSTRAINTS = '2.5.29.19';
@@ -66,7 +103,9 @@ function parse(cert: X509Certificate): CertInfo {
   const der = cert.raw;
   const top = readTlv(der, 0);
   if (top.tag !== 0x30 || top.end !== der.length) throw new DerError('der: certificate is not one SEQUENCE');
-  const fields = children(der, want(children(der, top)[0], 0x30, 'tbsCertificate'));
+  const outer = children(der, top);
+  const fields = children(der, want(outer[0], 0x30, 'tbsCertificate'));
+  const signatureOid = signatureKey(der, want(outer[1], 0x30, 'signatureAlgorithm'));
   const v = fields[0]?.tag === 0xa0 ? 1 : 0;
   const validity = children(der, want(fields[3 + v], 0x30, 'validity'));
   const subject = want(fields[4 + v], 0x30, 'subject');
@@ -123,6 +162,8 @@ function parse(cert: X509Certificate): CertInfo {
     unsupportedCritical,
     notBefore: time(der, validity[0]),
     notAfter: time(der, validity[1]),
+    signature: SIGNATURES.get(signatureOid),
+    signatureOid,
   };
 }
 

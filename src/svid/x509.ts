@@ -103,6 +103,18 @@ function signerViolation(ci: CertInfo, below: number, isRoot: boolean): [ReasonC
   return undefined;
 }
 
+/**
+ * The X509-SVID leaf rules alone (SPIFFE ID with a path, X509-SVID §4 / §5.2), for a certificate
+ * whose chain something else has verified — e.g. a bundle endpoint's, checked by TLS against that
+ * trust domain's roots. Throws ZonegateError with the specific code.
+ */
+export function checkX509SvidLeaf(cert: X509Certificate): SpiffeId {
+  const leafInfo = info(cert, 'leaf certificate');
+  const id = leafId(leafInfo);
+  checkLeaf(leafInfo);
+  return id;
+}
+
 /** Verifies an X509-SVID chain (leaf first). Throws ZonegateError with the specific code. */
 export function verifyX509Svid(
   chain: readonly X509Certificate[],
@@ -167,6 +179,12 @@ export function verifyX509Svid(
     const violation = signerViolation(info(issuer, 'signing certificate'), below, isRoot);
     if (violation) {
       failure.note(violation[0], violation[1], 2);
+      return false;
+    }
+    // A signature with a broken hash (SHA-1, MD5) proves nothing, whatever OpenSSL would accept.
+    const childInfo = info(child, 'certificate');
+    if (!childInfo.signature) {
+      failure.note('ERR_SVID_SIGNATURE', `${what} is signed with an algorithm zonegate does not accept (${childInfo.signatureOid})`, 2);
       return false;
     }
     if (signatureValid(child, issuer)) return true;

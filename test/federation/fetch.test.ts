@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundedGet, FetchError } from '../../src/federation/fetch.js';
 import { createSource, SourceError } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
+import 'reflect-metadata';
+import { KeyUsageFlags } from '@peculiar/x509';
 import { TestCA } from '../fixtures/pki.js';
 import { testServer, type TestServer } from '../fixtures/https.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -109,6 +111,44 @@ describe('sources', () => {
     const boot = join(dir, 'bootstrap.pem');
     expect(await kind(src({ https_spiffe: { url: toOther.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: boot } }).fetch())).toBe('identity');
     expect(await kind(src({ https_spiffe: { url: toSame.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: boot } }).fetch())).toBe('ok');
+  });
+
+  it('consul: the ACL token goes to the configured origin only, never along a redirect to another one', async () => {
+    const roots = JSON.stringify({ TrustDomain: 'x.consul', Roots: [{ RootCert: zone.rootPem }] });
+    const seen: Record<string, string | undefined> = {};
+    const record = (name: string): Parameters<typeof testServer>[1] => (q, res) => {
+      seen[name] = q.headers['x-consul-token'] as string | undefined;
+      res.end(roots);
+    };
+    const elsewhere = await testServer(undefined, record('elsewhere'));
+    const consul = await testServer(undefined, (q, res) => {
+      if (q.url?.startsWith('/v1/connect/ca/roots')) return void res.writeHead(302, { location: q.url.includes('dc=other') ? `${elsewhere.url.replace('/bundle', '')}/steal` : '/same-origin' }).end();
+      record('same')(q, res);
+    });
+    servers.push(elsewhere, consul);
+    writeFileSync(join(dir, 'acl-token'), 'secret-acl-token\n');
+    const base = consul.url.replace('/bundle', '');
+    const consulTd = TrustDomain.parse('x.consul');
+    const source = (datacenter?: string) =>
+      createSource({ consul: { url: base, tokenFile: join(dir, 'acl-token'), ...(datacenter ? { datacenter } : {}) } }, consulTd, limits, { current: () => undefined });
+    expect((await source().fetch()).x509Authorities).toHaveLength(1);
+    expect(seen.same).toBe('secret-acl-token');
+    expect((await source('other').fetch()).x509Authorities).toHaveLength(1);
+    expect(seen).toHaveProperty('elsewhere', undefined);
+  });
+
+  it('a source URL with credentials in it is refused when the source is created', () => {
+    expect(() => src({ https_web: { url: 'https://user:secret@127.0.0.1:1/bundle' } })).toThrow(/carries credentials/);
+    expect(() => src({ consul: { url: 'http://acl:secret@127.0.0.1:8500' } })).toThrow(/carries credentials/);
+    expect(() => src({ consul: { url: 'http://127.0.0.1:8500' } })).not.toThrow();
+  });
+
+  it('https_spiffe: an endpoint certificate that breaks the X509-SVID leaf rules is refused', async () => {
+    const signer = await zone.issue(ENDPOINT_ID, { dns: ['localhost'], ips: ['127.0.0.1'], keyUsage: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign });
+    const s = await testServer({ cert: signer.chainPem, key: signer.keyPem }, (_q, res) => res.end('{}'));
+    servers.push(s);
+    const r = src({ https_spiffe: { url: s.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } }).fetch();
+    await expect(r).rejects.toMatchObject({ kind: 'identity', message: expect.stringMatching(/not an X509-SVID leaf.*keyCertSign/) });
   });
 
   it('https_web: non-200 and non-bundle bodies are errors with their kind', async () => {

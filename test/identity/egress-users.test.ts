@@ -27,11 +27,12 @@ const newKey = (kid: string) => {
   keys.push({ kid, key: publicKey });
   return privateKey;
 };
-function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256'): string {
-  const input = `${Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256', typ = 'JWT'): string {
+  const input = `${Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
   return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
 }
 let k1: KeyObject;
+let dir: string;
 const now = () => Math.floor(Date.now() / 1000);
 const user = (extra: object = {}) => ({ iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now() + 300, iat: now(), email: 'alice@example.com', roles: ['orders.read'], secret_claim: 'x', ...extra });
 
@@ -47,7 +48,7 @@ beforeAll(async () => {
   });
   issuer = `https://127.0.0.1:${idp.port}`;
   k1 = newKey('k1');
-  const dir = mkdtempSync(join(tmpdir(), 'zg-egress-'));
+  dir = mkdtempSync(join(tmpdir(), 'zg-egress-'));
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
@@ -103,6 +104,10 @@ describe('egress: OIDC bearer tokens', () => {
     ['wrong audience', () => jwt(k1, 'k1', user({ aud: 'other' })), 'ERR_TOKEN_AUDIENCE'],
     ['expired', () => jwt(k1, 'k1', user({ exp: now() - 120 })), 'ERR_TOKEN_EXPIRED'],
     ['nbf in the future', () => jwt(k1, 'k1', user({ nbf: now() + 600 })), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['a JWT of another kind (typ ci+jwt)', () => jwt(k1, 'k1', user(), 'RS256', 'ci+jwt'), 'ERR_TOKEN_TYPE'],
+    ['a JWT of another kind (typ application/DPoP+jwt)', () => jwt(k1, 'k1', user(), 'RS256', 'application/DPoP+jwt'), 'ERR_TOKEN_TYPE'],
+    ['a sub with CR LF', () => jwt(k1, 'k1', user({ sub: 'alice\r\nx-zonegate-actor: admin' })), 'ERR_TOKEN_CLAIMS'],
+    ['a sub longer than 2048 bytes', () => jwt(k1, 'k1', user({ sub: 'a'.repeat(3000) })), 'ERR_TOKEN_CLAIMS'],
     ['signed by an unknown key under a known kid', () => jwt(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 'k1', user()), 'ERR_TOKEN_SIGNATURE'],
     ['alg none', () => `${Buffer.from('{"alg":"none","kid":"k1"}').toString('base64url')}.${Buffer.from(JSON.stringify(user())).toString('base64url')}.`, 'ERR_TOKEN_ALG'],
   ])('refuses %s', async (_n, make, reason) => {
@@ -141,5 +146,34 @@ describe('egress: Basic against the user store', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toMatch(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
     expect(r.stdout).not.toContain('s3cret');
+  });
+});
+
+describe('egress with forward off', () => {
+  let noForward: Started;
+  beforeAll(async () => {
+    noForward = await startWith(
+      {
+        identity: { cert: 'svid.pem', key: 'svid.key' },
+        trust: [{ trustDomain: A, bundle: 'own.pem' }],
+        commonIdentity: { egress: { defaultAudience: 'spiffe://zone-b.test', forward: false, workload: false, basic: { usersFile: 'users.yaml' } } },
+        rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
+      },
+      dir,
+    );
+  });
+  afterAll(async () => noForward?.close());
+  const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+  const send = async (authorization: string) => {
+    const r = await noForward.check(checkRequest({ headers: { authorization, 'x-common-identity': 'a.token.the-app-sent' }, context: { direction: 'egress' } }));
+    if (!r.ok) throw r.error;
+    const resp = r.response as { status: { code: number; message?: string }; ok_response?: { headers: { header: { key: string; value: string } }[] } };
+    const token = resp.ok_response?.headers.find((h) => h.header.key === 'x-common-identity')?.header.value;
+    return { code: resp.status.code, reason: resp.status.message, sub: token ? JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).sub : undefined };
+  };
+
+  it('a token the app sends is not forwarded, and the user credential beside it is still verified and used', async () => {
+    expect(await send(basic('bob', 'correct horse'))).toMatchObject({ code: 0, sub: 'bob' });
+    expect(await send(basic('bob', 'wrong'))).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
   });
 });

@@ -163,6 +163,10 @@ describe('common identity: each forgery has its own reason', () => {
     ['no x5c', () => forge({ alg: 'ES256', typ: 'ci+jwt' }, claims()), 'ERR_TOKEN_X5C'],
     ['x5c not a certificate', () => forge(header({ x5c: ['AAAA'] }), claims()), 'ERR_TOKEN_X5C'],
     ['ES384 header over a P-256 key', () => forge(header({ alg: 'ES384' }), claims()), 'ERR_TOKEN_ALG'],
+    ['sub with CR LF (a header split at the upstream)', () => forge(header(), claims({ sub: 'user-x\r\nx-zonegate-actor: admin' })), 'ERR_TOKEN_CLAIMS'],
+    ['sub with a NUL', () => forge(header(), claims({ sub: 'user-x\u0000' })), 'ERR_TOKEN_CLAIMS'],
+    ['sub with a C1 control', () => forge(header(), claims({ sub: 'user-x\u0085' })), 'ERR_TOKEN_CLAIMS'],
+    ['sub longer than 2048 bytes', () => forge(header(), claims({ sub: 'u'.repeat(2049) })), 'ERR_TOKEN_CLAIMS'],
     ['missing exp', () => forge(header(), { iss: ME, sub: 'a', aud: `spiffe://${B}`, iat: now }), 'ERR_TOKEN_CLAIMS'],
     ['two parts', () => forge(header(), claims()).split('.').slice(0, 2).join('.'), 'ERR_TOKEN_MALFORMED'],
     ['padding in base64url', () => forge(header(), claims()).replace('.', '=.'), 'ERR_TOKEN_MALFORMED'],
@@ -181,6 +185,14 @@ describe('common identity: each forgery has its own reason', () => {
 
   it('an algorithm outside a narrowed allowlist is denied', () => {
     expect(code(new CommonIdentityVerifier(set, { ...rules, algorithms: new Set(['EdDSA'] as const) }), forge(header(), claims()))).toBe('ERR_TOKEN_ALG');
+  });
+
+  it('replay: with the replay cache on, a token without jti is refused; a jti is bounded', () => {
+    const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
+    const { jti: _jti, ...noJti } = claims();
+    expect(code(v, forge(header(), noJti))).toBe('ERR_TOKEN_CLAIMS');
+    expect(code(new CommonIdentityVerifier(set, rules), forge(header(), noJti))).toBe('ok'); // optional without the cache
+    expect(code(v, forge(header(), claims({ jti: 'j'.repeat(257) })))).toBe('ERR_TOKEN_CLAIMS');
   });
 
   it('replay: a jti is accepted once when the replay cache is on', () => {
@@ -220,5 +232,85 @@ describe('caches', () => {
     expect(v.verifications).toBe(1);
     local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.x509] }));
     expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
+  });
+});
+
+describe('the signer certificate\'s validity', () => {
+  it('a token is refused once the x5c leaf has expired, whether the chain or the token was cached or not', async () => {
+    const id = `spiffe://${A}/short-lived`;
+    const short = await caA.issue(id, { notAfter: new Date(NOW + 60_000) });
+    const k = createPrivateKey(short.keyPem);
+    const t1 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'a', exp: now + 300 }), k);
+    const t2 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'b', iat: now + 100, exp: now + 400 }), k);
+    const v = new CommonIdentityVerifier(set, rules);
+    expect(code(v, t1, { peerId: id })).toBe('ok'); // chain verified and cached at NOW
+    const later = NOW + 60_000 + rules.skewSeconds * 1000 + 1000; // past notAfter and the skew
+    expect(code(v, t1, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached token entry
+    expect(code(v, t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached chain, new token
+    expect(code(new CommonIdentityVerifier(set, rules), t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cold: checked at ctx.now
+  });
+
+  it('the chain is verified at the request clock, not the wall clock', async () => {
+    const id = `spiffe://${A}/future`;
+    const future = await caA.issue(id, { notBefore: new Date(NOW + 3600_000), notAfter: new Date(NOW + 7200_000) });
+    const at = NOW + 3700_000;
+    const t = forge(header({ x5c: x5c(future) }), claims({ iss: id, iat: Math.floor(at / 1000), exp: Math.floor(at / 1000) + 60 }), createPrivateKey(future.keyPem));
+    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id, now: at })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id })).not.toBe('ok');
+  });
+});
+
+describe('cheap before expensive', () => {
+  const garbageCert = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64'); // a DER SEQUENCE, not a certificate
+
+  it('x5c longer than the chain length limit, or an element holding two certificates, is refused', async () => {
+    const v = new CommonIdentityVerifier(set, { ...rules, maxChainLength: 5 });
+    expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C');
+    const joined = Buffer.concat([me.cert.raw, caA.x509.raw]).toString('base64');
+    expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
+    expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
+  });
+
+  it('time, audience and peer are checked on the claims as sent before x5c is parsed', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ iat: now - 300, exp: now - 60 })))).toBe('ERR_TOKEN_EXPIRED');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ aud: 'spiffe://elsewhere.test' })))).toBe('ERR_TOKEN_AUDIENCE');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims()), { peerId: `spiffe://${A}/someone-else` })).toBe('ERR_TOKEN_PEER_MISMATCH');
+    expect(code(v, forge(header({ x5c: [garbageCert] }), claims()))).toBe('ERR_TOKEN_X5C');
+  });
+
+  it('a token replayed from the wrong peer is not cached as a failure for its rightful one', () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t, { peerId: `spiffe://${A}/thief` })).toBe('ERR_TOKEN_PEER_MISMATCH');
+    expect(code(v, t)).toBe('ok');
+  });
+});
+
+describe('cache memory', () => {
+  it('the token cache is bounded by the bytes of its tokens, not only by their count', () => {
+    const v = new CommonIdentityVerifier(set, rules, { cacheBytes: 64 * 1024 });
+    const big = (i: number) => forge(header(), claims({ jti: `big-${i}`, pad: 'x'.repeat(8000) }));
+    const first = big(0);
+    expect(code(v, first)).toBe('ok');
+    for (let i = 1; i <= 20; i++) expect(code(v, big(i))).toBe('ok');
+    expect(v.cachedBytes).toBeGreaterThan(0);
+    expect(v.cachedBytes).toBeLessThanOrEqual(64 * 1024);
+    const before = v.verifications;
+    expect(code(v, first)).toBe('ok'); // evicted: verified again
+    expect(v.verifications).toBe(before + 1);
+  });
+});
+
+describe('a bundle source without generations', () => {
+  it('is asked again on every request: a root it stops returning stops the token', () => {
+    let roots = [caA.x509];
+    const source = { x509Authorities: (td: TrustDomain) => (td.name === A ? roots : undefined) };
+    const v = new CommonIdentityVerifier(source, rules);
+    const t = forge(header(), claims());
+    expect(code(v, t)).toBe('ok');
+    roots = [caB.x509];
+    expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
+    expect(code(v, forge(header(), claims({ jti: 'other' })))).toBe('ERR_TOKEN_CHAIN');
   });
 });

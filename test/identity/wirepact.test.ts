@@ -3,11 +3,13 @@
  * [translator cert, CA], x5t = base64 SHA-256 of the translator cert, aud WirePact) with full
  * verification, and emits them at egress so a WirePact translator downstream accepts them.
  */
-import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { createHash, createPrivateKey, generateKeyPairSync, sign, webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { parseCertificates } from '../../src/svid/parse.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
@@ -95,6 +97,10 @@ describe('WirePact profile', () => {
     ['an unknown issuer', () => wirepactToken({ claims: { iss: 'someone-else' } }), 'ERR_TOKEN_ISSUER_MISMATCH'],
     ['expired', () => wirepactToken({ claims: { iat: now() - 600, exp: now() - 300 } }), 'ERR_TOKEN_EXPIRED'],
     ['alg none', () => wirepactToken({ alg: 'none' }), 'ERR_TOKEN_ALG'],
+    ['no iat and an exp ten years away', () => wirepactToken({ claims: { iat: undefined, exp: now() + 10 * 365 * 86_400 } }), 'ERR_TOKEN_LIFETIME'],
+    ['an iat and an exp ten years away', () => wirepactToken({ claims: { exp: now() + 10 * 365 * 86_400 } }), 'ERR_TOKEN_LIFETIME'],
+    ['a sub with CR LF', () => wirepactToken({ claims: { sub: 'user-1\r\nx-zonegate-actor: admin' } }), 'ERR_TOKEN_CLAIMS'],
+    ['a sub with a TAB', () => wirepactToken({ claims: { sub: 'user-1\tadmin' } }), 'ERR_TOKEN_CLAIMS'],
   ])('refuses %s', async (_n, make, reason) => {
     expect(await ingress(await make())).toBe(reason);
   });
@@ -110,5 +116,54 @@ describe('WirePact profile', () => {
     expect(header.x5c).toHaveLength(2);
     const v = verifyWirePact(token, { roots: parseCertificates(pki.rootPem), maxBytes: 16384, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set(['wirepact-translator']) }, Date.now());
     expect(v).toEqual({ ok: true, sub: 'spiffe://zone-b.test/app', iss: 'wirepact-translator' });
+  });
+});
+
+describe('WirePact x5c: bounded work', () => {
+  /** Certificates that all share one name and one key: each "issues" every other one. */
+  async function sameNameSameKey(n: number): Promise<string[]> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+    const kp = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const mk = (ca: boolean, i: number) =>
+      x509.X509CertificateGenerator.create({
+        serialNumber: (i + 1).toString(16).padStart(2, '0'),
+        subject: 'CN=loop',
+        issuer: 'CN=loop',
+        publicKey: kp.publicKey,
+        signingKey: kp.privateKey,
+        notBefore: new Date(Date.now() - 86_400_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+        signingAlgorithm: alg,
+        extensions: [new x509.BasicConstraintsExtension(ca, undefined, true)],
+      });
+    const certs = [await mk(false, 999), ...(await Promise.all(Array.from({ length: n - 1 }, (_, i) => mk(true, i))))];
+    return certs.map((c) => Buffer.from(c.rawData).toString('base64'));
+  }
+  const rules = () => ({ roots: [pki.x509], maxBytes: 64 * 1024, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set<string>(), maxChainLength: 5 });
+  const unsigned = (x5c: string[]) =>
+    `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'a', aud: ['WirePact'], exp: now() + 60 })).toString('base64url')}.AAAA`;
+
+  it('a chain of certificates that all issue each other is checked in presented order: one signature check per link', async () => {
+    const spy = vi.spyOn(X509Certificate.prototype, 'verify');
+    try {
+      const r = verifyWirePact(unsigned(await sameNameSameKey(5)), rules(), Date.now());
+      expect(r).toMatchObject({ ok: false, code: 'ERR_TOKEN_CHAIN' });
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(5 + 1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('more x5c entries than the chain length limit, or two certificates in one entry, are refused before any signature check', async () => {
+    const spy = vi.spyOn(X509Certificate.prototype, 'verify');
+    try {
+      const many = await sameNameSameKey(12);
+      expect(verifyWirePact(unsigned(many), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
+      const joined = Buffer.concat([translator.cert.raw, pki.x509.raw]).toString('base64');
+      expect(verifyWirePact(unsigned([joined]), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -40,6 +40,17 @@ describe('XFCC peer source', () => {
     expect(await verdict({ 'x-forwarded-client-cert': h })).toBe('allow');
   });
 
+  it('a URI field must name the verified certificate\'s SPIFFE ID', async () => {
+    expect(await verdict({ 'x-forwarded-client-cert': xfcc(pem('frontend'), ';URI=spiffe://zone-a.example/ns/shop/sa/frontend') })).toBe('allow');
+    expect(await verdict({ 'x-forwarded-client-cert': xfcc(pem('frontend'), ';URI=spiffe://zone-a.example/ns/shop/sa/billing') })).toBe('ERR_XFCC_MISMATCH');
+    expect(await verdict({ 'x-forwarded-client-cert': xfcc(pem('frontend'), ';URI=spiffe://zone-a.example/ns/shop/sa/frontend;URI=spiffe://x.test/y') })).toBe('ERR_XFCC_MISMATCH');
+  });
+
+  it('a Chain that holds Cert after another certificate cannot make that one the leaf', async () => {
+    const h = xfcc(pem('frontend'), `;Chain="${encodeURIComponent(pem('billing') + pem('frontend'))}"`);
+    expect(await verdict({ 'x-forwarded-client-cert': h })).toBe('ERR_XFCC_MISMATCH');
+  });
+
   it.each([
     ['no header', {}, 'ERR_NO_IDENTITY'],
     ['unparseable header', { 'x-forwarded-client-cert': 'nonsense' }, 'ERR_XFCC_MALFORMED'],

@@ -33,8 +33,15 @@ const vectorCerts: [string, X509Certificate][] = walk(V)
   })
   .filter(([name]) => !name.includes('_corrupt-'));
 
+type Facts = Omit<CertInfo, 'signature' | 'signatureOid'>;
+/** certInfo without the signature algorithm (checked on its own below). */
+const facts = (cert: X509Certificate): Facts => {
+  const { signature: _s, signatureOid: _o, ...rest } = certInfo(cert);
+  return rest;
+};
+
 /** The same facts read by @peculiar/x509. */
-function oracle(cert: X509Certificate): CertInfo {
+function oracle(cert: X509Certificate): Facts {
   const c = new x509.X509Certificate(cert.raw);
   const bc = c.getExtension(x509.BasicConstraintsExtension);
   const ku = c.getExtension(x509.KeyUsagesExtension);
@@ -64,7 +71,7 @@ describe('certInfo agrees with @peculiar/x509', () => {
   });
 
   it.each(vectorCerts)('%s', (_name, cert) => {
-    expect(certInfo(cert)).toEqual(oracle(cert));
+    expect(facts(cert)).toEqual(oracle(cert));
     expect(certInfo(cert).notAfter).toBe(Date.parse(cert.validTo));
     expect(certInfo(cert).notBefore).toBe(Date.parse(cert.validFrom));
   });
@@ -88,7 +95,7 @@ describe('certInfo agrees with @peculiar/x509', () => {
   });
 
   it('on generated shapes', () => {
-    for (const [name, cert] of generated) expect(certInfo(cert), name).toEqual(oracle(cert));
+    for (const [name, cert] of generated) expect(facts(cert), name).toEqual(oracle(cert));
     const named = Object.fromEntries(generated);
     expect(certInfo(named['intermediate with name constraints']!).unsupportedCritical).toEqual(['2.5.29.30']);
     expect(certInfo(named['GeneralizedTime after 2049']!).notAfter).toBe(Date.parse('2050-06-01T00:00:00Z'));

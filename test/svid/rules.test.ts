@@ -2,7 +2,9 @@
  * X509-SVID verification rules on certificates generated for each rule, for every signing
  * algorithm the fixture builds, with the clock pinned through the `now` option.
  */
-import type { X509Certificate } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { X509Certificate, webcrypto } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
@@ -221,5 +223,35 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
     expect(() => verifyX509Svid(parseCertificates(s.chainPem), set, { now: NOW })).toThrow('x509svid: leaf certificate expired at 2031-04-30T00:00:00.000Z');
     const c = await (await TestCA.create('zone-c.test', { keyAlg, at: NOW })).issueSvid('spiffe://zone-c.test/x');
     expect(() => verifyX509Svid([c.cert], set, { now: NOW })).toThrow('x509svid: no bundle for trust domain "zone-c.test"');
+  });
+});
+
+describe('signature algorithms', () => {
+  /** A certificate signed by `issuer`'s key with a hash of our choosing (WebCrypto still signs SHA-1). */
+  async function signedWith(issuer: TestCA, hash: 'SHA-1' | 'SHA-256' | 'SHA-384', o: { isCa: boolean; uri: string }): Promise<{ cert: X509Certificate }> {
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const c = await x509.X509CertificateGenerator.create({
+      subject: `CN=${hash} ${o.isCa ? 'intermediate' : 'leaf'}`,
+      issuer: issuer.cert.subject,
+      publicKey: keys.publicKey,
+      signingKey: issuer.keys.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash } as never,
+      notBefore: new Date(NOW - DAY),
+      notAfter: new Date(NOW + DAY),
+      extensions: [
+        new x509.BasicConstraintsExtension(o.isCa, undefined, true),
+        new x509.KeyUsagesExtension(o.isCa ? KU.keyCertSign : KU.digitalSignature, true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: o.uri }]),
+      ],
+    });
+    return { cert: new X509Certificate(Buffer.from(c.rawData)) };
+  }
+
+  it('a leaf signed with ECDSA-SHA1 by a trusted root is refused; SHA-256 and SHA-384 are accepted', async () => {
+    const ca = await TestCA.create(A, { at: NOW });
+    const set = setOf(ca.bundle());
+    expect(outcome([(await signedWith(ca, 'SHA-1', { isCa: false, uri: `spiffe://${A}/sha1` })).cert], set)).toBe('ERR_SVID_SIGNATURE');
+    expect(outcome([(await signedWith(ca, 'SHA-256', { isCa: false, uri: `spiffe://${A}/sha256` })).cert], set)).toBe(`spiffe://${A}/sha256`);
+    expect(outcome([(await signedWith(ca, 'SHA-384', { isCa: false, uri: `spiffe://${A}/sha384` })).cert], set)).toBe(`spiffe://${A}/sha384`);
   });
 });
