@@ -29,7 +29,8 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
-    maxBytes: config.limits.maxCertificateBytes * config.limits.maxChainLength,
+    maxBytes: config.limits.maxChainBytes,
+    maxCertificateBytes: config.limits.maxCertificateBytes,
   });
   const peer = createPeerPhase(config.peer.source, verifier);
   return {

@@ -119,6 +119,7 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const names = new Set<string>();
+  if (cfg.rules.length > cfg.limits.maxRules) problems.push(`rules: ${cfg.rules.length} rules (limit limits.maxRules = ${cfg.limits.maxRules})`);
   cfg.rules.forEach((r, i) => {
     if (names.has(r.name)) problems.push(`rules[${i}].name: duplicate rule name "${r.name}"`);
     names.add(r.name);

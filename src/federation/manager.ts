@@ -73,12 +73,12 @@ export class TrustManager extends EventEmitter {
     super();
     this.now = opts.now ?? Date.now;
     const f = config.federation.fetch;
-    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes };
+    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys };
     for (const t of config.trust) {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };
       const source = createSource(cfg, td, limits, { current: (other) => this.bundles.get(other) });
-      const key = JSON.stringify([t, f]);
+      const key = JSON.stringify([t, limits]);
       this.domains.set(td.name, { td, source, required: t.required, key, lastResult: 'pending', ok: 0, error: 0 });
       if (t.intermediates) {
         try {
@@ -200,7 +200,7 @@ export class TrustManager extends EventEmitter {
     try {
       next = await d.source.fetch();
     } catch (err) {
-      this.failed(d, err instanceof SourceError ? `${err.kind}: ${err.message}` : String(err));
+      this.failed(d, err instanceof SourceError ? `${err.kind}: ${err.code}: ${err.message}` : String(err));
       return;
     }
     if (this.stopped) return;

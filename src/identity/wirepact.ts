@@ -24,17 +24,21 @@ const no = (code: ReasonCode, message: string) => ({ ok: false as const, code, m
 const inWindow = (c: X509Certificate, now: number, skewMs: number) => Date.parse(c.validFrom) - skewMs <= now && now <= Date.parse(c.validTo) + skewMs;
 
 /** Finds a path from `leaf` through `pool` to one of `roots`, checking names, signatures, CA flags and validity. */
-function chainsTo(leaf: X509Certificate, pool: readonly X509Certificate[], roots: readonly X509Certificate[], now: number, skewMs: number, depth = 0): boolean {
+function chainsTo(leaf: X509Certificate, pool: readonly X509Certificate[], roots: readonly X509Certificate[], now: number, skewMs: number, depth = 0, path: ReadonlySet<X509Certificate> = new Set([leaf])): boolean {
   if (depth > 4 || !inWindow(leaf, now, skewMs)) return false;
   for (const r of roots) if (r.ca && leaf.issuer === r.subject && inWindow(r, now, skewMs) && leaf.verify(r.publicKey)) return true;
+  // a certificate is used once per path: crafted look-alike intermediates cannot multiply the work
   for (const im of pool)
-    if (im !== leaf && im.ca && leaf.issuer === im.subject && leaf.verify(im.publicKey) && chainsTo(im, pool, roots, now, skewMs, depth + 1)) return true;
+    if (!path.has(im) && im.ca && leaf.issuer === im.subject && leaf.verify(im.publicKey) && chainsTo(im, pool, roots, now, skewMs, depth + 1, new Set([...path, im]))) return true;
   return false;
 }
 
 export interface WirePactRules {
   readonly roots: readonly X509Certificate[];
   readonly maxBytes: number;
+  /** Most certificates and base64 characters in x5c (limits.maxChainLength, limits.maxChainBytes). */
+  readonly maxX5cCertificates?: number;
+  readonly maxX5cBytes?: number;
   readonly skewSeconds: number;
   readonly maxLifetimeSeconds: number;
   /** Accepted iss values (WirePact translators' configured issuer); empty: any. */
@@ -55,6 +59,10 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
   const x5c = header.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return no('ERR_TOKEN_X5C', 'x5c is missing');
+  // each certificate is parsed on every request: bound the work first
+  const x5cBytes = (x5c as string[]).reduce((n, c) => n + c.length, 0);
+  if (x5c.length > (rules.maxX5cCertificates ?? 5) || x5cBytes > (rules.maxX5cBytes ?? 64 * 1024))
+    return no('ERR_TOKEN_X5C_TOO_LARGE', `x5c holds ${x5c.length} certificates, ${x5cBytes} bytes`);
   let chain: X509Certificate[];
   try {
     chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
