@@ -25,6 +25,9 @@ function fromDer(der: Buffer): X509Certificate {
     const cert = new X509Certificate(der);
     // node:crypto accepts trailing bytes after the certificate; an X509-SVID must not have any.
     if (cert.raw.length !== der.length) throw new Error('trailing data after the certificate');
+    // OpenSSL parses a certificate whose key it cannot decode and throws only when the key is
+    // used; found by fuzzing: refuse it here, as malformed, rather than later as an internal error
+    void cert.publicKey;
     return cert;
   } catch (err) {
     throw malformed(`malformed certificate: ${(err as Error).message}`, err);
