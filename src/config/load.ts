@@ -161,7 +161,13 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
       doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
-  const raw = (doc.toJS() ?? {}) as unknown;
+  let raw: unknown;
+  try {
+    // toJS resolves aliases: an unknown anchor or an alias bomb (yaml's maxAliasCount) throws here
+    raw = (doc.toJS() ?? {}) as unknown;
+  } catch (err) {
+    throw new ConfigError([`${name}:1: ${(err as Error).message.split('\n')[0]}`]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError([`${name}:1: the config must be a mapping at the top level`]);
   const envProblems = applyEnv(raw as Record<string, unknown>, env);

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBundle } from '../../src/bundle/bundle.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
@@ -29,5 +30,11 @@ describe('fuzzer findings', () => {
     // as a peer certificate: a deny with a reason, not an exception
     const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
     expect(new X509SvidVerifier(new BundleSet()).verifyPem(pem)).toMatchObject({ ok: false, code: 'ERR_SVID_MALFORMED' });
+  });
+
+  it('a config with an unresolved YAML alias, or an alias bomb, is a ConfigError (not an exception from the YAML library)', () => {
+    expect(() => parseConfig('*!', 'c.yaml', '.')).toThrow(ConfigError);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${'bcdefghi'[i]}: &${'bcdefghi'[i]} [${Array(10).fill(`*${'abcdefgh'[i]}`).join(', ')}]`)].join('\n');
+    expect(() => parseConfig(bomb, 'c.yaml', '.')).toThrow(/c\.yaml:1: .*alias/i);
   });
 });
