@@ -153,6 +153,10 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   const apply = async (next: LoadedConfig) => {
     if (stopping) throw new Error('shutting down');
     const built = await buildRuntime(next.config, { log, build: buildDecisionState, trustOptions, previous: current });
+    if (stopping) {
+      retireRuntime(built, current); // shut down while building: stop what was built for nothing
+      throw new Error('shutting down');
+    }
     const old = current;
     current = runtime = built;
     state = built.state;
