@@ -17,7 +17,8 @@ import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { createLogger } from '../../src/log.js';
 import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { eventually, testServer } from '../fixtures/https.js';
+import { TestCA } from '../fixtures/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
@@ -198,4 +199,58 @@ describe('config reload', () => {
     expect(results.filter((v) => v !== 'allow' && v !== 'ERR_POLICY_DENIED')).toEqual([]);
     expect(reloads(await r.metrics(), 'ok')).toBeGreaterThanOrEqual(6);
   });
+
+  it('a trust domain whose source did not change keeps its bundle across a reload, even while its endpoint is down', async () => {
+    const B = 'zone-b.test';
+    const root = await TestCA.create(B);
+    const web = await TestCA.create('web.test');
+    const tls = await web.server();
+    let down = false;
+    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }] });
+    const endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => (down ? res.socket?.destroy() : res.writeHead(200).end(body)));
+    try {
+      const dir = workdir();
+      writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+      const file = join(dir, 'zonegate.yaml');
+      const svid = encodeURIComponent((await root.issue(`spiffe://${B}/w`)).certPem);
+      const yaml = (extraTrust: boolean, maxSeconds: number) =>
+        stringify({
+          server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0 },
+          federation: { refresh: { defaultSeconds: 300, minSeconds: 30, maxSeconds } },
+          trust: [
+            { trustDomain: B, source: { https_web: { url: endpoint.url, ca: 'web-ca.pem' } } },
+            ...(extraTrust ? [{ trustDomain: 'zone-a.example', bundle: 'zone-a.root.pem' }] : []),
+          ],
+          rules: [{ name: 'b', action: 'allow', from: { trustDomains: [B, 'zone-a.example'] } }],
+        });
+      writeFileSync(file, yaml(false, 3600));
+      const r = await start(file);
+      const check = async (cert: string) => {
+        const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
+        const c = new Client(`127.0.0.1:${r.zg.grpc.port}`, grpc.credentials.createInsecure());
+        const m = checkMethod();
+        const v = await new Promise<number | string>((resolve) =>
+          c.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, checkRequest({ certificate: cert }), new grpc.Metadata(), (e, res) =>
+            resolve(e ? `error ${e.code}` : (res as { status: { code: number } }).status.code),
+          ),
+        );
+        c.close();
+        return v;
+      };
+      expect(await check(svid)).toBe(0);
+      down = true;
+      const fetches = endpoint.requests;
+      // trust changes (a new trust domain, other refresh bounds): B's source is unchanged, so it is adopted
+      writeFileSync(file, yaml(true, 1800));
+      expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+      expect(endpoint.requests).toBe(fetches);
+      expect(await check(svid)).toBe(0);
+      expect(await check(exampleCert('frontend'))).toBe(0);
+      expect(r.zg.trust.status().find((t) => t.trustDomain === B)).toMatchObject({ hasBundle: true, stale: false });
+      expect((await fetch(`http://127.0.0.1:${r.zg.ops.port}/readyz`)).status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
+  });
 });
+
