@@ -161,8 +161,12 @@ async function main(): Promise<number> {
   // traffic: open loop, paced every 10 ms
   const traffic = (async () => {
     let credit = 0;
+    let last = performance.now();
     while (Date.now() < stopAt) {
-      credit += rps / 100;
+      // from the time that really passed: timers drift under load, the rate must not
+      const now = performance.now();
+      credit += (rps * (now - last)) / 1000;
+      last = now;
       for (; credit >= 1; credit--) {
         const k = pick();
         const body = k.make(world);

@@ -121,7 +121,7 @@ describe('bundle documents under random input', () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
-    expect(trusted).toBeGreaterThan(5); // not vacuous: genuine roots do get through
+    expect(trusted).toBeGreaterThan(RUNS / 300); // not vacuous: genuine roots do get through
   });
 
   it('JWK Sets and bundle maps: a result or a bundle error, never another exception', () => {

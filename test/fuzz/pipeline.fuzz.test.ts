@@ -87,7 +87,7 @@ describe('decision core under random input', () => {
       { seed: SEED, numRuns: RUNS },
     );
     // the property is not vacuous: genuine certificates on allowed routes do get through
-    expect(allows).toBeGreaterThan(10);
+    expect(allows).toBeGreaterThan(RUNS / 150);
   });
 
   it('anything at all (not even a CheckRequest shape) gets a deny with a reason', () => {
@@ -143,7 +143,7 @@ describe('decision core under random input', () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
-    expect(allows).toBeGreaterThan(10);
+    expect(allows).toBeGreaterThan(RUNS / 150);
   });
 });
 

@@ -99,7 +99,7 @@ describe('policy under random rules and requests', () => {
       { seed: SEED, numRuns: RUNS },
     );
     // every branch was exercised
-    expect(Math.min(seen.allow, seen.denied, seen.noMatch)).toBeGreaterThan(20);
+    expect(Math.min(seen.allow, seen.denied, seen.noMatch)).toBeGreaterThan(RUNS / 150);
   });
 
   it('random config documents are either valid or a ConfigError naming where, never another exception', () => {
