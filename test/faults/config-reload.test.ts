@@ -252,5 +252,24 @@ describe('config reload', () => {
       await endpoint.close();
     }
   });
+
+  it('the HTTP authorization mode decides with the reloaded policy and limits', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const http = { server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, http: { address: '127.0.0.1', port: 0 } } };
+    writeFileSync(file, configYaml([allowFrontend], http));
+    const r = await start(file);
+    const ask = async (extra: Record<string, string> = {}) => {
+      const res = await fetch(`http://127.0.0.1:${r.zg.httpAuthz!.port}/api/items`, { headers: { 'x-ssl-client-cert': exampleCert('frontend'), ...extra } });
+      return `${res.status} ${res.headers.get('x-zonegate-reason') ?? ''}`.trim();
+    };
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`x-h${i}`, 'v']));
+    expect(await ask(many)).toBe('200');
+    writeFileSync(file, configYaml([allowFrontend], { ...http, limits: { maxHeaders: 20 }, deny: { reasonHeader: 'x-why' } }));
+    expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+    const res = await fetch(`http://127.0.0.1:${r.zg.httpAuthz!.port}/api/items`, { headers: { 'x-ssl-client-cert': exampleCert('frontend'), ...many } });
+    expect([res.status, res.headers.get('x-why')]).toEqual([403, 'ERR_HEADERS_TOO_LARGE']);
+    expect(await ask()).toBe('200');
+  });
 });
 
