@@ -54,6 +54,7 @@ export const REASONS = {
   ERR_BUNDLE_FETCH: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'a bundle source could not be fetched (network, timeout, size limit, HTTP status)' },
   ERR_BUNDLE_ENDPOINT_IDENTITY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'an https_spiffe bundle endpoint did not present the configured SPIFFE ID' },
   ERR_BUNDLE_INVALID: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'a trust bundle document is not valid' },
+  ERR_BUNDLE_TOO_LARGE: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'a bundle document or response exceeds the size or key count limit (the last good bundle is kept)' },
   // X509-SVID verification
   ERR_SVID_MALFORMED: unauth('a certificate of the X509-SVID chain could not be parsed'),
   ERR_SVID_TOO_LARGE: unauth('the X509-SVID chain exceeds the configured size or length limit'),
@@ -76,6 +77,7 @@ export const REASONS = {
   ERR_TOKEN_KEY_URL: unauth('the token header names a key location (jku, x5u): never followed'),
   ERR_TOKEN_CRIT: unauth('the token header has a crit extension zonegate does not understand'),
   ERR_TOKEN_X5C: unauth('the token x5c chain is missing or not decodable'),
+  ERR_TOKEN_X5C_TOO_LARGE: unauth('the token x5c chain exceeds the configured length or size limit'),
   ERR_TOKEN_CHAIN: unauth('the token x5c chain is not a valid X509-SVID of its trust domain'),
   ERR_TOKEN_ISSUER_MISMATCH: unauth('the token iss is not the SPIFFE ID of the x5c leaf'),
   ERR_TOKEN_KEY_UNKNOWN: unauth('no JWT authority of the issuer\'s trust domain has the token\'s kid'),

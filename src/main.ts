@@ -21,16 +21,19 @@ import { LocalIdentity } from './federation/identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
 import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';
-import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
+import type { CarriedPhase } from './identity/phase.js';
 import { createKeyRing, createRewriter } from './rewrite/index.js';
 import type { KeyRing } from './rewrite/keys.js';
+import { buildRuntime, retireRuntime, stopRuntime, type Runtime } from './runtime.js';
+import { ConfigReloader, type ReloadResult } from './config/reload.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
 export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, keys?: KeyRing, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
   const verifier = new X509SvidVerifier(trust.bundles, {
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
-    maxBytes: config.limits.maxCertificateBytes * config.limits.maxChainLength,
+    maxBytes: config.limits.maxChainBytes,
+    maxCertificateBytes: config.limits.maxCertificateBytes,
   });
   const peer = createPeerPhase(config.peer.source, verifier);
   return {
@@ -58,6 +61,11 @@ export interface Zonegate {
   readonly bundleEndpoint?: BundleEndpoint;
   readonly httpAuthz?: HttpAuthzServer;
   /**
+   * Reloads the config file given in StartOptions.configFile (what SIGHUP and a file change do):
+   * validated in full and swapped in atomically, or refused with the running config kept.
+   */
+  reload(): Promise<ReloadResult>;
+  /**
    * Reports NOT_SERVING, keeps answering for `drainDelayMs` (default: none), then stops accepting
    * calls, waits for in-flight ones up to the configured grace, and closes both servers.
    */
@@ -68,6 +76,8 @@ export interface StartOptions {
   readonly log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain and exit (the CLI does; tests do not). */
   readonly handleSignals?: boolean;
+  /** The config file to reload on SIGHUP (with handleSignals) and when it changes. */
+  readonly configFile?: string;
 }
 
 /** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
@@ -81,6 +91,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   // Re-issue keys live as long as the process (not the config): reloads keep what upstreams cached.
   const keys = createKeyRing(config);
   const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics, keys });
+  let runtime: Runtime | undefined;
   let state: DecisionState | undefined;
   let grpc: GrpcServer;
   try {
@@ -94,35 +105,28 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     await ops.close();
     throw err;
   }
-  const trust = new TrustManager(config, {
-    onRefresh: (trustDomain, result, detail) =>
+  const trustOptions = {
+    onRefresh: (trustDomain: string, result: 'ok' | 'unchanged' | 'error', detail: string) =>
       result === 'error' ? log.warn({ trustDomain, detail }, 'bundle refresh failed') : log.info({ trustDomain, result, detail }, 'bundle refresh'),
-  });
-  registerTrustMetrics(metrics.registry, trust);
+  };
+  registerTrustMetrics(metrics.registry, { status: () => runtime?.trust.status() ?? [] });
   const onDryRun = dryRunObserver(metrics.registry, log);
+  // startup and every reload build the decision state with the process's key ring and dry-run counter
+  const build = (c: Config, t: TrustManager, i?: LocalIdentity, cr?: CarriedPhase) => buildDecisionState(c, t, i, cr, keys, onDryRun);
   let stopping = false;
   const updateReadiness = () => {
-    if (stopping) return;
+    const trust = runtime?.trust;
+    if (stopping || !trust) return;
     if (trust.ready) readiness.set('SERVING', 'configuration and trust material loaded');
     else readiness.set('NOT_SERVING', `waiting for trust domains: ${trust.waitingFor.join(', ')}`);
   };
-  let identity: LocalIdentity | undefined;
-  let carried: CarriedPhase | undefined;
   let bundleEndpoint: BundleEndpoint | undefined;
   let httpAuthz: HttpAuthzServer | undefined;
   try {
-    if (config.identity) {
-      identity = new LocalIdentity(config.identity.cert, config.identity.key, (message) =>
-        log.warn({ detail: message }, 'local SVID not reloaded: keeping the current one'),
-      );
-      identity.on('change', (svid: { id: { value: string } }) => log.info({ spiffeId: svid.id.value }, 'local SVID rotated'));
-      identity.watch();
-      log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
-    }
-    await trust.start();
-    carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
-    await carried?.start();
-    state = buildDecisionState(config, trust, identity, carried, keys, onDryRun);
+    // the same function builds the pipeline at startup and on every reload
+    runtime = await buildRuntime(config, { log, build, trustOptions });
+    const { trust, identity } = runtime;
+    state = runtime.state;
     if (config.server.http) {
       httpAuthz = await startHttpAuthz(config.server.http, {
         state: () => state,
@@ -138,7 +142,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
         trustDomain: TrustDomain.parse(ep.trustDomain),
         address: ep.address,
         port: ep.port,
-        bundles: trust.bundles,
+        bundles: () => runtime?.trust.bundles ?? trust.bundles,
         // spiffe_refresh_hint is whole seconds
         refreshHintSeconds: Math.max(1, Math.round(config.federation.refresh.defaultSeconds)),
         tls: ep.profile === 'https_web' ? { profile: 'https_web', cert: ep.cert!, key: ep.key! } : { profile: 'https_spiffe', identity: identity! },
@@ -146,14 +150,39 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       log.info({ port: bundleEndpoint.port, profile: ep.profile, trustDomain: ep.trustDomain }, 'bundle endpoint listening');
     }
   } catch (err) {
-    trust.stop();
-    identity?.stop();
-    carried?.stop();
+    if (runtime) stopRuntime(runtime);
     await Promise.all([grpc.shutdown(0), ops.close(), httpAuthz?.close()]);
     throw err;
   }
-  trust.on('change', updateReadiness);
+  runtime.trust.on('change', updateReadiness);
   updateReadiness();
+  let current: Runtime = runtime;
+
+  /** Builds the next runtime beside the running one; swaps it in only when complete. */
+  const apply = async (next: LoadedConfig) => {
+    if (stopping) throw new Error('shutting down');
+    const built = await buildRuntime(next.config, { log, build, trustOptions, previous: current });
+    if (stopping) {
+      retireRuntime(built, current); // shut down while building: stop what was built for nothing
+      throw new Error('shutting down');
+    }
+    const old = current;
+    current = runtime = built;
+    state = built.state;
+    log.level = next.config.log.level;
+    if (built.trust !== old.trust) {
+      old.trust.off('change', updateReadiness);
+      built.trust.on('change', updateReadiness);
+    }
+    retireRuntime(old, built);
+    updateReadiness();
+  };
+  const reloader = opts.configFile
+    ? new ConfigReloader({ file: opts.configFile, log, metrics, current: () => current.config, apply })
+    : undefined;
+  reloader?.watch();
+  const reload = (): Promise<ReloadResult> =>
+    reloader ? reloader.reload('requested') : Promise.resolve({ result: 'error', problems: ['no config file to reload (started without --config)'] });
   log.info(
     {
       config: loaded.origin,
@@ -175,10 +204,9 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       stopping = true;
       readiness.set('NOT_SERVING', 'shutting down');
       if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
-      await grpc.shutdown(config.server.shutdownGraceSeconds * 1000);
-      trust.stop();
-      identity?.stop();
-      carried?.stop();
+      reloader?.stop();
+      await grpc.shutdown(current.config.server.shutdownGraceSeconds * 1000);
+      stopRuntime(current);
       await Promise.all([ops.close(), bundleEndpoint?.close(), httpAuthz?.close()]);
       log.info('zonegate stopped');
     })());
@@ -186,12 +214,19 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   if (opts.handleSignals) {
     const onSignal = (signal: NodeJS.Signals) => {
       // SIGTERM is the orchestrator's "stop": drain. SIGINT is a person at a terminal: no delay.
-      const delay = signal === 'SIGTERM' ? config.server.drainDelaySeconds * 1000 : 0;
+      const delay = signal === 'SIGTERM' ? current.config.server.drainDelaySeconds * 1000 : 0;
       log.info({ signal, drainDelayMs: delay }, 'draining in-flight calls');
       void stop(delay).then(() => process.exit(0));
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    // SIGHUP would end the process by default: reload instead (nothing to reload on the embedded default)
+    process.on('SIGHUP', () => (reloader ? void reloader.reload('SIGHUP') : log.warn('SIGHUP: started without --config, nothing to reload')));
   }
-  return { grpc, ops, readiness, metrics, log, trust, ...(identity ? { identity } : {}), ...(bundleEndpoint ? { bundleEndpoint } : {}), ...(httpAuthz ? { httpAuthz } : {}), stop };
+  return {
+    grpc, ops, readiness, metrics, log,
+    get trust() { return current.trust; },
+    get identity() { return current.identity; },
+    ...(bundleEndpoint ? { bundleEndpoint } : {}), ...(httpAuthz ? { httpAuthz } : {}), stop, reload,
+  };
 }

@@ -7,13 +7,15 @@ export interface Metrics {
   readonly checkSeconds: Histogram<'result'>;
   readonly inFlight: Gauge;
   readonly errors: Counter<'reason'>;
+  readonly reloads: Counter<'result'>;
+  readonly lastSuccess: Gauge;
 }
 
 /** Creates the registry and the metrics zonegate exports. */
 export function createMetrics(withDefaults = true): Metrics {
   const registry = new Registry();
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'zonegate_' });
-  return {
+  const metrics: Metrics = {
     registry,
     decisions: new Counter({
       name: 'zonegate_decisions_total',
@@ -39,5 +41,18 @@ export function createMetrics(withDefaults = true): Metrics {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    reloads: new Counter({
+      name: 'zonegate_config_reload_total',
+      help: 'Config reloads by result (ok: swapped in; error: refused, the running config kept)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    lastSuccess: new Gauge({
+      name: 'zonegate_config_last_reload_successful',
+      help: '1 when the last config reload succeeded (or none was tried), 0 when it was refused',
+      registers: [registry],
+    }),
   };
+  metrics.lastSuccess.set(1);
+  return metrics;
 }

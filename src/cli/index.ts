@@ -27,11 +27,11 @@ function program(setExit: (code: number) => void): Command {
 
   cmd
     .command('serve')
-    .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config)')
+    .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config); reloads --config on SIGHUP and on change')
     .option('-c, --config <file>', 'YAML config file')
     .action(async (opts: { config?: string }) => {
       const loaded = loadConfig(opts.config);
-      await startZonegate(loaded, { handleSignals: true });
+      await startZonegate(loaded, { handleSignals: true, ...(opts.config ? { configFile: opts.config } : {}) });
     });
 
   cmd

@@ -123,6 +123,7 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   const names = new Set<string>();
+  if (cfg.rules.length > cfg.limits.maxRules) problems.push(`rules: ${cfg.rules.length} rules (limit limits.maxRules = ${cfg.limits.maxRules})`);
   cfg.rules.forEach((r, i) => {
     if (names.has(r.name)) problems.push(`rules[${i}].name: duplicate rule name "${r.name}"`);
     names.add(r.name);
@@ -164,7 +165,13 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
       doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
-  const raw = (doc.toJS() ?? {}) as unknown;
+  let raw: unknown;
+  try {
+    // toJS resolves aliases: an unknown anchor or an alias bomb (yaml's maxAliasCount) throws here
+    raw = (doc.toJS() ?? {}) as unknown;
+  } catch (err) {
+    throw new ConfigError([`${name}:1: ${(err as Error).message.split('\n')[0]}`]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError([`${name}:1: the config must be a mapping at the top level`]);
   const envProblems = applyEnv(raw as Record<string, unknown>, env);

@@ -115,6 +115,12 @@ export const ConfigSchema = z.strictObject({
       maxHeaderBytes: z.number().int().min(256).max(1024 * 1024).default(64 * 1024),
       maxCertificateBytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
       maxChainLength: z.number().int().min(1).max(16).default(5),
+      /** A whole certificate chain as received: peer certificate, XFCC Cert and Chain, token x5c. */
+      maxChainBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(64 * 1024),
+      /** Keys (or certificates) in one bundle document, JWKS or Consul roots response. */
+      maxBundleKeys: z.number().int().min(1).max(100_000).default(1000),
+      /** Rules in the policy. */
+      maxRules: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
   peer: z

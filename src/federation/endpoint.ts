@@ -22,7 +22,8 @@ export interface EndpointOptions {
   readonly trustDomain: TrustDomain;
   readonly address: string;
   readonly port: number;
-  readonly bundles: BundleSet;
+  /** The live bundles; a function when a config reload may replace the set. */
+  readonly bundles: BundleSet | (() => BundleSet);
   /** Served as spiffe_refresh_hint, in seconds. */
   readonly refreshHintSeconds: number;
   readonly tls: { profile: 'https_web'; cert: string; key: string } | { profile: 'https_spiffe'; identity: LocalIdentity };
@@ -37,13 +38,14 @@ export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEnd
       ? { ...TLS_BASE, cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
       : { ...TLS_BASE, cert: o.tls.identity.current.certPem, key: o.tls.identity.current.keyPem };
 
-  let served: { generation: number; body: string } | undefined;
+  let served: { set: BundleSet; generation: number; body: string } | undefined;
   let sequence = 0;
   const body = (): string | undefined => {
-    const gen = o.bundles.generation(o.trustDomain);
-    if (served?.generation === gen) return served.body;
-    const b = o.bundles.get(o.trustDomain);
-    if (!b || o.bundles.isStale(o.trustDomain)) return undefined;
+    const set = typeof o.bundles === 'function' ? o.bundles() : o.bundles;
+    const gen = set.generation(o.trustDomain);
+    if (served?.set === set && served.generation === gen) return served.body;
+    const b = set.get(o.trustDomain);
+    if (!b || set.isStale(o.trustDomain)) return undefined;
     sequence = Math.max(sequence + 1, Math.floor(Date.now() / 1000));
     const out = new Bundle(o.trustDomain, {
       x509Authorities: b.x509Authorities,
@@ -51,7 +53,7 @@ export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEnd
       sequence,
       refreshHintSeconds: o.refreshHintSeconds,
     });
-    served = { generation: gen, body: serializeSpiffeBundle(out) };
+    served = { set, generation: gen, body: serializeSpiffeBundle(out) };
     return served.body;
   };
 

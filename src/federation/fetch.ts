@@ -18,6 +18,8 @@ export interface FetchLimits {
   readonly connectTimeoutMs: number;
   readonly totalTimeoutMs: number;
   readonly maxBytes: number;
+  /** Most keys (or certificates) in one bundle document (limits.maxBundleKeys). */
+  readonly maxKeys?: number;
 }
 
 export type TlsProfile =

@@ -36,6 +36,9 @@ interface Domain {
   readonly td: TrustDomain;
   readonly source: BundleSource;
   readonly required: boolean;
+  /** The source's configuration: a reload adopts the bundle of a domain whose key did not change. */
+  readonly key: string;
+  adopted?: boolean;
   bundle?: Bundle;
   /** bundleDigest of `bundle`: an unchanged refetch keeps the generation. */
   digest?: string;
@@ -78,12 +81,13 @@ export class TrustManager extends EventEmitter {
     super();
     this.now = opts.now ?? Date.now;
     const f = config.federation.fetch;
-    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes };
+    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys };
     for (const t of config.trust) {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };
       const source = createSource(cfg, td, limits, { current: (other) => this.bundles.get(other) });
-      this.domains.set(td.name, { td, source, required: t.required, lastResult: 'pending', ok: 0, error: 0 });
+      const key = JSON.stringify([t, limits]);
+      this.domains.set(td.name, { td, source, required: t.required, key, lastResult: 'pending', ok: 0, error: 0 });
       if (t.intermediates) {
         try {
           this.bundles.setIntermediates(td, parseCertificates(readFileSync(t.intermediates)));
@@ -100,7 +104,9 @@ export class TrustManager extends EventEmitter {
    * trust domain stays without a bundle (and readiness waits if it is required).
    */
   async start(): Promise<void> {
-    await Promise.all([...this.domains.values()].map((d) => this.refresh(d.td.name)));
+    const all = [...this.domains.values()];
+    for (const d of all.filter((x) => x.adopted)) this.schedule(d);
+    await Promise.all(all.filter((x) => !x.adopted).map((d) => this.refresh(d.td.name)));
     const broken = [...this.domains.values()].filter((d) => (d.source.kind === 'file' || d.source.kind === 'istio') && !d.bundle);
     if (broken.length > 0) {
       this.stop();
@@ -113,6 +119,37 @@ export class TrustManager extends EventEmitter {
         d.debounce = setTimeout(() => this.refreshInBackground(d), 50);
         d.debounce.unref();
       });
+  }
+
+  /**
+   * A config reload: takes over, from the manager being replaced, the bundle and history of every
+   * trust domain whose source is configured exactly as before, so it keeps serving without a
+   * refetch (and its staleness clock keeps running). start() then fetches only the new or
+   * changed ones. Call before start().
+   */
+  adopt(previous: TrustManager): void {
+    for (const d of this.domains.values()) {
+      const p = previous.domains.get(d.td.name);
+      if (!p || p.key !== d.key) continue;
+      d.adopted = true;
+      Object.assign(d, { lastResult: p.lastResult, lastError: p.lastError, ok: p.ok, error: p.error });
+      if (p.lastSuccessAt !== undefined) d.lastSuccessAt = p.lastSuccessAt;
+      if (p.bundle) {
+        d.bundle = p.bundle;
+        d.digest = p.digest;
+        this.bundles.set(p.bundle);
+        if (previous.bundles.isStale(d.td)) this.bundles.setStale(d.td, true);
+        else if (d.lastSuccessAt !== undefined)
+          this.armStaleness(d, this.config.federation.maxStalenessSeconds * 1000 - (this.now() - d.lastSuccessAt));
+      }
+    }
+  }
+
+  /** Trust domains this manager fetched itself (not adopted): what a reload must have loaded. */
+  get fetched(): { trustDomain: string; required: boolean; hasBundle: boolean; lastError: string | undefined }[] {
+    return [...this.domains.values()]
+      .filter((d) => !d.adopted)
+      .map((d) => ({ trustDomain: d.td.name, required: d.required, hasBundle: d.bundle !== undefined, lastError: d.lastError }));
   }
 
   stop(): void {
@@ -179,7 +216,7 @@ export class TrustManager extends EventEmitter {
     try {
       next = await d.source.fetch();
     } catch (err) {
-      this.failed(d, err instanceof SourceError ? `${err.kind}: ${err.message}` : String(err));
+      this.failed(d, err instanceof SourceError ? `${err.kind}: ${err.code}: ${err.message}` : String(err));
       return;
     }
     if (this.stopped) return;
@@ -234,14 +271,14 @@ export class TrustManager extends EventEmitter {
     this.emit('change');
   }
 
-  private armStaleness(d: Domain): void {
+  private armStaleness(d: Domain, ms = this.config.federation.maxStalenessSeconds * 1000): void {
     clearTimeout(d.staleTimer);
     if (this.stopped) return;
     d.staleTimer = setTimeout(() => {
       this.bundles.setStale(d.td, true);
       this.opts.onRefresh?.(d.td.name, 'error', `no successful refresh for ${this.config.federation.maxStalenessSeconds} s: failing closed`);
       this.emit('change');
-    }, timerMs(this.config.federation.maxStalenessSeconds));
+    }, timerMs(Math.max(0, ms) / 1000));
     d.staleTimer.unref();
   }
 

@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { TrustManager } from './manager.js';
 
 /** Registers bundle age, sequence, last refresh result, refresh counts and authority counts. */
-export function registerTrustMetrics(registry: Registry, trust: TrustManager): void {
+export function registerTrustMetrics(registry: Registry, trust: Pick<TrustManager, 'status'>): void {
   const labelNames = ['trust_domain'] as const;
   // prom-client calls collect() on each scrape, in registration order: the first gauge fills all.
   const age: Gauge<'trust_domain'> = new Gauge({

@@ -9,10 +9,10 @@
  *   istio         Istio's root certificate (istio-ca-root-cert ConfigMap / root-cert.pem file)
  */
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
-import { ZonegateError } from '../errors.js';
+import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
+import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
@@ -37,6 +37,8 @@ export class SourceError extends Error {
   constructor(
     readonly kind: 'fetch' | 'status' | 'parse' | 'identity',
     message: string,
+    /** The reason code, for logs: ERR_BUNDLE_FETCH, ERR_BUNDLE_TOO_LARGE, ERR_BUNDLE_INVALID, … */
+    readonly code: ReasonCode = kind === 'parse' ? 'ERR_BUNDLE_INVALID' : kind === 'identity' ? 'ERR_BUNDLE_ENDPOINT_IDENTITY' : 'ERR_BUNDLE_FETCH',
   ) {
     super(message);
     this.name = 'SourceError';
@@ -58,7 +60,8 @@ async function getFollowing(url: string, profile: TlsProfile, limits: FetchLimit
     try {
       res = await boundedGet(current, profile, limits, new URL(current).origin === origin ? credentials : undefined);
     } catch (err) {
-      if (err instanceof FetchError) throw new SourceError(err.kind === 'identity' ? 'identity' : 'fetch', err.message);
+      if (err instanceof FetchError)
+        throw new SourceError(err.kind === 'identity' ? 'identity' : 'fetch', err.message, err.kind === 'too_large' ? 'ERR_BUNDLE_TOO_LARGE' : undefined);
       throw err;
     }
     if ([301, 302, 303, 307, 308].includes(res.status) && res.location) {
@@ -71,21 +74,26 @@ async function getFollowing(url: string, profile: TlsProfile, limits: FetchLimit
   throw new SourceError('fetch', `${url}: more than ${MAX_REDIRECTS} redirects`);
 }
 
-const parseError = (err: unknown) => new SourceError('parse', err instanceof Error ? err.message : String(err));
+const parseError = (err: unknown) =>
+  new SourceError('parse', err instanceof Error ? err.message : String(err), err instanceof ZonegateError && err.code === 'ERR_BUNDLE_TOO_LARGE' ? err.code : undefined);
 
-function fileSource(kind: 'file' | 'istio', path: string, td: TrustDomain): BundleSource {
+function fileSource(kind: 'file' | 'istio', path: string, td: TrustDomain, limits: FetchLimits): BundleSource {
   return {
     kind,
     describe: `${kind}:${path}`,
     async fetch() {
       let bytes: Buffer;
       try {
+        // a file is bounded like a response: never read a huge one into memory
+        const size = (await stat(path)).size;
+        if (size > limits.maxBytes) throw new SourceError('fetch', `${path}: ${size} bytes (limit ${limits.maxBytes})`, 'ERR_BUNDLE_TOO_LARGE');
         bytes = await readFile(path);
       } catch (err) {
+        if (err instanceof SourceError) throw err;
         throw new SourceError('fetch', `${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
       }
       try {
-        return parseBundle(bytes, td);
+        return parseBundle(bytes, td, { maxKeys: limits.maxKeys });
       } catch (err) {
         throw parseError(err);
       }
@@ -122,8 +130,8 @@ function refuseUserinfo(url: string): void {
 /** Creates the source of `td` from its configuration. Files named here are read lazily. */
 export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLimits, roots: EndpointRoots): BundleSource {
   for (const c of Object.values(cfg) as unknown[]) if (typeof c === 'object' && c !== null && 'url' in c) refuseUserinfo(String(c.url));
-  if ('file' in cfg) return fileSource('file', cfg.file, td);
-  if ('istio' in cfg) return fileSource('istio', cfg.istio.rootCert, td);
+  if ('file' in cfg) return fileSource('file', cfg.file, td, limits);
+  if ('istio' in cfg) return fileSource('istio', cfg.istio.rootCert, td, limits);
   if ('https_web' in cfg) {
     const { url, ca } = cfg.https_web;
     const caPems = ca ? parseCertificates(readFileSync(ca)).map((c) => c.toString()) : undefined;
@@ -133,7 +141,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
       async fetch() {
         const res = await getFollowing(url, { kind: 'https_web', ...(caPems ? { ca: caPems } : {}) }, limits);
         try {
-          return parseSpiffeBundle(res.body, td);
+          return parseSpiffeBundle(res.body, td, { maxKeys: limits.maxKeys });
         } catch (err) {
           throw parseError(err);
         }
@@ -155,7 +163,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
         const pems = anchor.x509Authorities.map((c) => c.toString());
         const res = await getFollowing(url, { kind: 'https_spiffe', endpointId: endpointId.value, roots: () => pems }, limits);
         try {
-          return parseSpiffeBundle(res.body, td);
+          return parseSpiffeBundle(res.body, td, { maxKeys: limits.maxKeys });
         } catch (err) {
           throw parseError(err);
         }
@@ -178,7 +186,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
       if (tokenFile) headers['x-consul-token'] = readFileSync(tokenFile, 'utf8').trim();
       const res = await getFollowing(rootsUrl.toString(), profile, limits, headers);
       try {
-        return consulRootsToBundle(res.body, td);
+        return consulRootsToBundle(res.body, td, limits.maxKeys);
       } catch (err) {
         throw parseError(err);
       }
@@ -190,12 +198,13 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
  * Consul's `{"TrustDomain": "<uuid>.consul", "Roots": [{"RootCert": PEM, "IntermediateCerts": [...]}]}`
  * → the bundle of that trust domain (every root, active or not, so rotation overlaps).
  */
-export function consulRootsToBundle(body: Buffer | string, td: TrustDomain): Bundle {
+export function consulRootsToBundle(body: Buffer | string, td: TrustDomain, maxKeys = MAX_BUNDLE_KEYS): Bundle {
   const doc = JSON.parse(body.toString()) as { TrustDomain?: unknown; Roots?: unknown };
   if (typeof doc.TrustDomain !== 'string') throw new Error('consul: response has no TrustDomain');
   if (doc.TrustDomain !== td.name)
     throw new Error(`consul: the CA's trust domain is "${doc.TrustDomain}", configured "${td.name}"`);
   if (!Array.isArray(doc.Roots)) throw new Error('consul: response has no Roots');
+  if (doc.Roots.length > maxKeys) throw new ZonegateError('ERR_BUNDLE_TOO_LARGE', `consul: ${doc.Roots.length} roots (limit ${maxKeys})`);
   const certs = doc.Roots.flatMap((r: { RootCert?: unknown }) => {
     if (typeof r?.RootCert !== 'string') throw new Error('consul: a root has no RootCert');
     return parseCertificates(r.RootCert);

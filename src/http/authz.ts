@@ -93,7 +93,9 @@ export async function startHttpAuthz(
         deps.metrics.errors.inc({ reason: 'ERR_NOT_READY' });
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
-      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, deps.limits));
+      // limits and the reason header come with the decision state, so a config reload applies them here too
+      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, state.limits));
+      const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
         for (const h of outcome.headersToSet) out[h.name] = h.value;
@@ -106,7 +108,7 @@ export async function startHttpAuthz(
         if (info.kind === 'error') {
           // not a verdict: the proxy must treat 5xx as a deny
           deps.metrics.errors.inc({ reason: outcome.reason });
-          respond(res, info.http, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: outcome.reason } : {}) }, JSON.stringify({ reason: outcome.reason, decisionId: outcome.id }));
+          respond(res, info.http, { 'content-type': 'application/json', ...(reasonHeader ? { [reasonHeader]: outcome.reason } : {}) }, JSON.stringify({ reason: outcome.reason, decisionId: outcome.id }));
         } else {
           deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
           const d = denyResponse(outcome.reason, outcome.id, state.response);

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { importJwtAuthority } from '../bundle/bundle.js';
+import { importJwtAuthority, MAX_BUNDLE_KEYS } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { boundedGet, type FetchLimits, type TlsProfile } from '../federation/fetch.js';
@@ -83,6 +83,8 @@ export class OidcKeys {
       if (res.status !== 200) throw new Error(`${jwksUri}: HTTP ${res.status}`);
       const doc = JSON.parse(res.body.toString()) as { keys?: unknown };
       if (!Array.isArray(doc.keys)) throw new Error('JWKS has no keys');
+      const maxKeys = this.limits.maxKeys ?? MAX_BUNDLE_KEYS;
+      if (doc.keys.length > maxKeys) throw new Error(`ERR_BUNDLE_TOO_LARGE: JWKS has ${doc.keys.length} keys (limit ${maxKeys})`);
       const next = new Map<string, KeyObject>();
       doc.keys.forEach((el: unknown, i: number) => {
         if (typeof el !== 'object' || el === null) return;

@@ -65,10 +65,11 @@ export function createCarriedPhase(
     skewSeconds: ci.clockSkewSeconds,
     audiences: new Set(audiences),
     maxActDepth: ci.maxActDepth,
+    maxX5cCertificates: config.limits.maxChainLength,
+    maxX5cBytes: config.limits.maxChainBytes,
     bindToPeer: ci.bindToPeer,
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
-    maxChainLength: config.limits.maxChainLength,
   };
   const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
@@ -80,10 +81,11 @@ export function createCarriedPhase(
   const wirepactRules: WirePactRules | undefined = wp && {
     roots: parseCertificates(readFileSync(wp.ca)),
     maxBytes: ci.maxTokenBytes,
+    maxX5cCertificates: config.limits.maxChainLength,
+    maxX5cBytes: config.limits.maxChainBytes,
     skewSeconds: ci.clockSkewSeconds,
     maxLifetimeSeconds: ci.maxLifetimeSeconds,
     issuers: new Set(wp.issuers),
-    maxChainLength: config.limits.maxChainLength,
   };
   const wirepactSigner = wp?.emit && {
     key: createPrivateKey(readFileSync(wp.emit.key)),
@@ -96,7 +98,7 @@ export function createCarriedPhase(
   const oidc = oidcCfg
     ? new OidcKeys(
         { issuer: oidcCfg.issuer, jwksUri: oidcCfg.jwksUri, ca: oidcCfg.ca, refreshSeconds: oidcCfg.refreshSeconds, minRefetchSeconds: oidcCfg.minRefetchSeconds },
-        { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes },
+        { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys },
         onError,
       )
     : undefined;

@@ -48,6 +48,10 @@ export interface TokenRules {
   /** Accepted `aud` values: this zone (spiffe://td) and/or this service's SPIFFE ID. */
   readonly audiences: ReadonlySet<string>;
   readonly maxActDepth: number;
+  /** Most certificates in x5c (limits.maxChainLength). */
+  readonly maxX5cCertificates?: number;
+  /** Most base64 characters in x5c altogether (limits.maxChainBytes). */
+  readonly maxX5cBytes?: number;
   /** `iss` must equal the mTLS peer's SPIFFE ID. */
   readonly bindToPeer: boolean;
   /** A `cnf` claim is required (it is always checked when present, unless ignoreCnf). */
@@ -58,8 +62,6 @@ export interface TokenRules {
    */
   readonly ignoreCnf?: boolean;
   readonly typ: string;
-  /** Most x5c entries accepted (default 5: limits.maxChainLength). */
-  readonly maxChainLength?: number;
 }
 
 export interface RequestContext {
@@ -224,8 +226,12 @@ export class CommonIdentityVerifier {
       const x5c = header.x5c;
       if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(c)))
         fail('ERR_TOKEN_X5C', 'x5c must be a non-empty array of base64 certificates');
-      const maxLen = this.rules.maxChainLength ?? 5;
-      if ((x5c as string[]).length > maxLen) fail('ERR_TOKEN_X5C', `x5c has ${(x5c as string[]).length} entries (limit ${maxLen})`);
+      // every certificate is parsed and its signature checked: bound the work before doing any
+      const x5cBytes = (x5c as string[]).reduce((n, c) => n + c.length, 0);
+      const maxCerts = this.rules.maxX5cCertificates ?? 5;
+      const maxX5cBytes = this.rules.maxX5cBytes ?? 64 * 1024;
+      if ((x5c as string[]).length > maxCerts || x5cBytes > maxX5cBytes)
+        fail('ERR_TOKEN_X5C_TOO_LARGE', `x5c holds ${(x5c as string[]).length} certificates, ${x5cBytes} bytes (limits ${maxCerts}, ${maxX5cBytes})`);
       const claims = json(p, 'payload');
       const iss = claims.iss;
       if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');

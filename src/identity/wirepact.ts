@@ -54,12 +54,13 @@ function chainsTo(chain: readonly X509Certificate[], roots: readonly X509Certifi
 export interface WirePactRules {
   readonly roots: readonly X509Certificate[];
   readonly maxBytes: number;
+  /** Most certificates and base64 characters in x5c (limits.maxChainLength, limits.maxChainBytes). */
+  readonly maxX5cCertificates?: number;
+  readonly maxX5cBytes?: number;
   readonly skewSeconds: number;
   readonly maxLifetimeSeconds: number;
   /** Accepted iss values (WirePact translators' configured issuer); empty: any. */
   readonly issuers: ReadonlySet<string>;
-  /** Most x5c entries accepted (default 5); WirePact itself sends two. */
-  readonly maxChainLength?: number;
 }
 
 /** Verifies a WirePact identity token. */
@@ -76,8 +77,10 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   if ('crit' in header) return no('ERR_TOKEN_CRIT', 'unknown crit extension');
   const x5c = header.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string')) return no('ERR_TOKEN_X5C', 'x5c is missing');
-  const maxLen = rules.maxChainLength ?? 5;
-  if (x5c.length > maxLen) return no('ERR_TOKEN_X5C', `x5c has ${x5c.length} certificates (limit ${maxLen})`);
+  // each certificate is parsed on every request: bound the work first
+  const x5cBytes = (x5c as string[]).reduce((n, c) => n + c.length, 0);
+  if (x5c.length > (rules.maxX5cCertificates ?? 5) || x5cBytes > (rules.maxX5cBytes ?? 64 * 1024))
+    return no('ERR_TOKEN_X5C_TOO_LARGE', `x5c holds ${x5c.length} certificates, ${x5cBytes} bytes`);
   let chain: X509Certificate[];
   try {
     // one certificate per element (RFC 7515 §4.1.6)

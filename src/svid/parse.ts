@@ -11,6 +11,8 @@ import { readTlv } from './der.js';
 export interface ParseOptions {
   /** Refuse (ERR_SVID_TOO_LARGE) input holding more certificates than this, before parsing them. */
   readonly maxCertificates?: number;
+  /** Refuse (ERR_SVID_TOO_LARGE) any certificate whose DER is larger than this, before parsing it. */
+  readonly maxCertificateBytes?: number;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
@@ -23,6 +25,9 @@ function fromDer(der: Buffer): X509Certificate {
     const cert = new X509Certificate(der);
     // node:crypto accepts trailing bytes after the certificate; an X509-SVID must not have any.
     if (cert.raw.length !== der.length) throw new Error('trailing data after the certificate');
+    // OpenSSL parses a certificate whose key it cannot decode and throws only when the key is
+    // used; found by fuzzing: refuse it here, as malformed, rather than later as an internal error
+    void cert.publicKey;
     return cert;
   } catch (err) {
     throw malformed(`malformed certificate: ${(err as Error).message}`, err);
@@ -75,5 +80,8 @@ export function parseCertificates(input: string | Uint8Array, opts: ParseOptions
   const max = opts.maxCertificates ?? Infinity;
   const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const ders = buf.length > 0 && buf[0] === 0x30 ? splitDer(buf, max) : pemBlocks(buf.toString('utf8'), max);
+  const maxBytes = opts.maxCertificateBytes ?? Infinity;
+  for (const der of ders)
+    if (der.length > maxBytes) throw new ZonegateError('ERR_SVID_TOO_LARGE', `x509: a certificate of ${der.length} bytes (limit ${maxBytes})`);
   return ders.map(fromDer);
 }

@@ -30,6 +30,8 @@ export interface VerifierOptions {
   readonly maxChainLength?: number;
   /** Largest certificate string accepted, as received (default 64 KiB). */
   readonly maxBytes?: number;
+  /** Largest single certificate (DER bytes) in the chain (default: no limit beyond maxBytes). */
+  readonly maxCertificateBytes?: number;
   /** Cached results (default 10 000). */
   readonly cacheSize?: number;
   /** How long a failure is remembered (default 30 s), so a flood of one bad cert costs one parse. */
@@ -119,7 +121,10 @@ export class X509SvidVerifier {
         }
       }
       const maxChainLength = this.opts.maxChainLength ?? 5;
-      const chain = parseCertificates(pem, { maxCertificates: maxChainLength });
+      const chain = parseCertificates(pem, {
+        maxCertificates: maxChainLength,
+        ...(this.opts.maxCertificateBytes ? { maxCertificateBytes: this.opts.maxCertificateBytes } : {}),
+      });
       td = leafTrustDomain(chain[0]);
       const v = verifyX509Svid(chain, this.bundles, { now, skewSeconds: this.opts.skewSeconds ?? 0, maxChainLength });
       const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');

@@ -264,8 +264,8 @@ describe('cheap before expensive', () => {
   const garbageCert = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64'); // a DER SEQUENCE, not a certificate
 
   it('x5c longer than the chain length limit, or an element holding two certificates, is refused', async () => {
-    const v = new CommonIdentityVerifier(set, { ...rules, maxChainLength: 5 });
-    expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C');
+    const v = new CommonIdentityVerifier(set, { ...rules, maxX5cCertificates: 5 });
+    expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C_TOO_LARGE');
     const joined = Buffer.concat([me.cert.raw, caA.x509.raw]).toString('base64');
     expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
     expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');

@@ -158,7 +158,7 @@ describe('WirePact x5c: bounded work', () => {
     const spy = vi.spyOn(X509Certificate.prototype, 'verify');
     try {
       const many = await sameNameSameKey(12);
-      expect(verifyWirePact(unsigned(many), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
+      expect(verifyWirePact(unsigned(many), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C_TOO_LARGE' });
       const joined = Buffer.concat([translator.cert.raw, pki.x509.raw]).toString('base64');
       expect(verifyWirePact(unsigned([joined]), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
       expect(spy).not.toHaveBeenCalled();

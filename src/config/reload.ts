@@ -1,0 +1,153 @@
+/**
+ * Config reload for `zonegate serve --config FILE`: on SIGHUP and when the file changes (a watch
+ * on its directory, so Kubernetes' ConfigMap "..data" symlink swap is seen; debounced; a slow poll
+ * as a backstop), the file is loaded and validated in full, then handed to `apply`, which builds
+ * the new pipeline beside the running one and swaps it in only when complete. Anything that
+ * fails keeps the running config: the error is logged with the key path and line (never a value
+ * of a secret), `zonegate_config_reload_total{result="error"}` counts it, and readiness does not
+ * change. Listener settings are not rebound: a change there is reported as needing a restart.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Counter, Gauge } from 'prom-client';
+import type { Logger } from '../log.js';
+import { ConfigError, loadConfig, type LoadedConfig } from './load.js';
+import type { Config } from './schema.js';
+
+export type ReloadResult =
+  | { readonly result: 'ok'; readonly restartNeeded: readonly string[] }
+  | { readonly result: 'unchanged' }
+  | { readonly result: 'error'; readonly problems: readonly string[] };
+
+export interface ReloadMetrics {
+  readonly reloads: Counter<'result'>;
+  readonly lastSuccess: Gauge;
+}
+
+export interface ReloaderOptions {
+  readonly file: string;
+  readonly log: Logger;
+  readonly metrics: ReloadMetrics;
+  /** The config running now (listener settings are compared against it). */
+  readonly current: () => Config;
+  /** Builds and swaps in the new config; throws to keep the running one. */
+  readonly apply: (loaded: LoadedConfig) => Promise<void>;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly debounceMs?: number;
+  readonly pollMs?: number;
+}
+
+/** Config keys whose change needs a restart: they are bound once (listeners). */
+const LISTENER_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
+  ['server.grpc', (c) => c.server.grpc],
+  ['server.ops', (c) => c.server.ops],
+  ['server.http', (c) => c.server.http],
+  ['federation.endpoint', (c) => c.federation.endpoint],
+];
+
+/** The listener keys that differ between two configs. */
+export function listenerChanges(before: Config, after: Config): string[] {
+  return LISTENER_KEYS.filter(([, get]) => JSON.stringify(get(before)) !== JSON.stringify(get(after))).map(([k]) => k);
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export class ConfigReloader {
+  private watcher?: FSWatcher;
+  private poll?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private running: Promise<ReloadResult> | undefined;
+  private again = false;
+  private lastDigest: string | undefined;
+  private readonly file: string;
+
+  constructor(private readonly o: ReloaderOptions) {
+    this.file = resolve(o.file);
+    this.lastDigest = this.readDigest();
+  }
+
+  private readDigest(): string | undefined {
+    try {
+      return digest(readFileSync(this.file, 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Reloads now. `force` (SIGHUP) reloads even when the text did not change, since files it names
+   * (bundles, keys, user stores) may have. One reload runs at a time; a request during one runs
+   * once more after it.
+   */
+  reload(reason: string, force = true): Promise<ReloadResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.run(reason, force).finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.reload('change during a reload', false);
+      }
+    });
+    return this.running;
+  }
+
+  private async run(reason: string, force: boolean): Promise<ReloadResult> {
+    const { log, metrics } = this.o;
+    const d = this.readDigest();
+    if (!force && d !== undefined && d === this.lastDigest) return { result: 'unchanged' };
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfig(this.o.file, this.o.env ?? process.env);
+      this.lastDigest = d;
+      const restartNeeded = listenerChanges(this.o.current(), loaded.config);
+      await this.o.apply(loaded);
+      for (const w of loaded.warnings) log.warn(w);
+      metrics.reloads.inc({ result: 'ok' });
+      metrics.lastSuccess.set(1);
+      if (restartNeeded.length > 0)
+        log.warn({ keys: restartNeeded }, `config reloaded, but ${restartNeeded.join(', ')} changed: listeners are not rebound, restart to apply`);
+      log.info({ config: this.o.file, reason, rules: loaded.config.rules.length }, 'config reloaded');
+      return { result: 'ok', restartNeeded };
+    } catch (err) {
+      this.lastDigest = d;
+      // ConfigError problems name the file, line and key path; other failures say which file or source.
+      const problems = err instanceof ConfigError ? [...err.problems] : [(err as Error).message];
+      metrics.reloads.inc({ result: 'error' });
+      metrics.lastSuccess.set(0);
+      log.error({ config: this.o.file, reason, problems }, 'config reload failed: keeping the running config');
+      return { result: 'error', problems };
+    }
+  }
+
+  /** Watches the file's directory (symlink swaps included) and polls as a backstop. */
+  watch(): void {
+    const kick = () => {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.reload('file changed', false), this.o.debounceMs ?? 200);
+      this.debounce.unref();
+    };
+    const name = basename(this.file);
+    try {
+      this.watcher = watch(dirname(this.file), { persistent: false }, (_e, changed) => {
+        if (!changed || changed === name || changed.startsWith('..')) kick();
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      // no watch support here: the poll still sees changes
+    }
+    this.poll = setInterval(() => {
+      if (this.readDigest() !== this.lastDigest) kick();
+    }, this.o.pollMs ?? 10_000);
+    this.poll.unref();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    clearInterval(this.poll);
+    clearTimeout(this.debounce);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Config reload in process, through the real gRPC server: a valid change is swapped in (file
+ * watch, ConfigMap symlink swap), an invalid one keeps the running config and readiness and is
+ * reported with its line and key path (never a secret), a missing referenced file is refused,
+ * a listener change is reported as needing a restart, and Checks in flight during reloads all
+ * get a verdict of either the old config or the new one.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
+import { createLogger } from '../../src/log.js';
+import { startZonegate, type Zonegate } from '../../src/main.js';
+import { EXAMPLES_DIR } from '../../src/paths.js';
+import { eventually, testServer } from '../fixtures/https.js';
+import { TestCA } from '../fixtures/pki.js';
+import { checkRequest, exampleCert } from '../helpers/zonegate.js';
+
+const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
+const denyFrontend = { name: 'frontend-blocked', action: 'deny', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] } };
+
+function configYaml(rules: object[], extra: Record<string, unknown> = {}): string {
+  return stringify({
+    server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0, shutdownGraceSeconds: 2 },
+    trust: [
+      { trustDomain: 'zone-a.example', bundle: 'zone-a.root.pem' },
+      { trustDomain: 'zone-b.example', bundle: 'zone-b.root.pem' },
+    ],
+    rules,
+    ...extra,
+  });
+}
+
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-reload-'));
+  for (const f of ['zone-a.root.pem', 'zone-b.root.pem']) copyFileSync(join(EXAMPLES_DIR, 'certs', f), join(dir, f));
+  return dir;
+}
+
+interface Running {
+  zg: Zonegate;
+  logs: Record<string, unknown>[];
+  verdict(): Promise<string>;
+  metrics(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const running: Running[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.close();
+});
+
+async function start(file: string): Promise<Running> {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const zg = await startZonegate(loadConfig(file, {}), { log: createLogger('info', sink), configFile: file });
+  const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
+  const client = new Client(`127.0.0.1:${zg.grpc.port}`, grpc.credentials.createInsecure());
+  const m = checkMethod();
+  const r: Running = {
+    zg,
+    logs,
+    verdict: () =>
+      new Promise((resolve) =>
+        client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, checkRequest({ certificate: exampleCert('frontend') }), new grpc.Metadata(), (e, res) => {
+          const st = (res as { status?: { code: number; message?: string } } | undefined)?.status;
+          resolve(e ? `error ${e.code}` : st?.code === 0 ? 'allow' : String(st?.message));
+        }),
+      ),
+    metrics: async () => (await fetch(`http://127.0.0.1:${zg.ops.port}/metrics`)).text(),
+    close: async () => {
+      client.close();
+      await zg.stop();
+    },
+  };
+  running.push(r);
+  return r;
+}
+
+const reloads = (metrics: string, result: string) => Number(new RegExp(`zonegate_config_reload_total\\{result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+
+describe('config reload', () => {
+  it('a valid change to the file is swapped in without a restart', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    writeFileSync(file, configYaml([allowFrontend]));
+    const r = await start(file);
+    expect(await r.verdict()).toBe('allow');
+    writeFileSync(file, configYaml([allowFrontend, denyFrontend]));
+    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the new policy');
+    expect(reloads(await r.metrics(), 'ok')).toBe(1);
+    expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
+    expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'file changed')).toBe(true);
+  });
+
+  it('an invalid file keeps the running config and readiness, and says where the problem is (no secrets)', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    writeFileSync(file, configYaml([allowFrontend]));
+    const r = await start(file);
+    const secret = 'c2VjcmV0LWtleS1tYXRlcmlhbC1uZXZlci1sb2dnZWQ';
+    // line 1: server …; the bad rule action sits on a known line
+    const bad = configYaml([{ ...allowFrontend, action: 'permit' }], { identity: { cert: 'x.pem', key: 'x.key', keyPem: secret } });
+    writeFileSync(file, bad);
+    await eventually(async () => reloads(await r.metrics(), 'error') >= 1, 10_000, 'the refused reload');
+    expect(await r.verdict()).toBe('allow');
+    expect((await fetch(`http://127.0.0.1:${r.zg.ops.port}/readyz`)).status).toBe(200);
+    expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 0/);
+    const failed = r.logs.find((l) => l.msg === 'config reload failed: keeping the running config')!;
+    expect(failed).toBeDefined();
+    const problems = (failed.problems as string[]).join('\n');
+    const actionLine = bad.split('\n').findIndex((l) => l.includes('permit')) + 1;
+    expect(problems).toContain(`${file}:${actionLine}: rules[0].action`);
+    expect(problems).toMatch(/identity: .*keyPem/);
+    expect(JSON.stringify(r.logs)).not.toContain(secret);
+    // an explicit reload (SIGHUP's path) of the same bad file is refused again
+    expect(await r.zg.reload()).toMatchObject({ result: 'error' });
+    // fixed: applied
+    writeFileSync(file, configYaml([denyFrontend]));
+    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the fixed config');
+    expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
+  });
+
+  it('a config whose bundle file cannot be read is refused before anything is swapped', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    writeFileSync(file, configYaml([allowFrontend]));
+    const r = await start(file);
+    writeFileSync(file, configYaml([denyFrontend]).replace('zone-b.root.pem', 'missing.pem'));
+    const res = await r.zg.reload();
+    expect(res).toMatchObject({ result: 'error' });
+    expect(JSON.stringify(res)).toMatch(/zone-b\.example.*missing\.pem/);
+    expect(await r.verdict()).toBe('allow'); // the deny rule of the refused config never applied
+    expect(r.zg.trust.status().map((s) => s.trustDomain)).toEqual(['zone-a.example', 'zone-b.example']);
+  });
+
+  it('a listener change is reported as needing a restart; the rest applies and the port stays', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    writeFileSync(file, configYaml([allowFrontend]));
+    const r = await start(file);
+    const port = r.zg.grpc.port;
+    writeFileSync(file, configYaml([denyFrontend]).replace('maxMessageBytes', 'x').replace(/port: 0\n(\s+)ops/, 'port: 1\n$1ops'));
+    expect(await r.zg.reload()).toEqual({ result: 'ok', restartNeeded: ['server.grpc'] });
+    expect(await r.verdict()).toBe('ERR_POLICY_DENIED');
+    expect(r.zg.grpc.port).toBe(port);
+    expect(r.logs.find((l) => Array.isArray(l.keys))?.msg).toMatch(/server\.grpc changed: listeners are not rebound, restart to apply/);
+  });
+
+  it('a Kubernetes ConfigMap update (the ..data symlink swapped) is picked up', async () => {
+    const dir = workdir();
+    const v1 = join(dir, '..v1');
+    mkdirSync(v1);
+    writeFileSync(join(v1, 'zonegate.yaml'), configYaml([allowFrontend]).replaceAll('zone-a.root.pem', '../zone-a.root.pem').replaceAll('zone-b.root.pem', '../zone-b.root.pem'));
+    const cm = join(dir, 'cm');
+    mkdirSync(cm);
+    symlinkSync('../..v1', join(cm, '..data'));
+    symlinkSync('..data/zonegate.yaml', join(cm, 'zonegate.yaml'));
+    const r = await start(join(cm, 'zonegate.yaml'));
+    expect(await r.verdict()).toBe('allow');
+    const v2 = join(dir, '..v2');
+    mkdirSync(v2);
+    writeFileSync(join(v2, 'zonegate.yaml'), configYaml([denyFrontend]).replaceAll('zone-a.root.pem', '../zone-a.root.pem').replaceAll('zone-b.root.pem', '../zone-b.root.pem'));
+    // what the kubelet does: a new ..data link, renamed over the old one in one step
+    symlinkSync('../..v2', join(cm, '..data_tmp'));
+    renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the swapped ConfigMap');
+  });
+
+  it('Checks in flight while the config flips back and forth all get a verdict of one config or the other', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const a = configYaml([allowFrontend]);
+    const b = configYaml([allowFrontend, denyFrontend]);
+    writeFileSync(file, a);
+    const r = await start(file);
+    const results: string[] = [];
+    let go = true;
+    const load = (async () => {
+      while (go) results.push(...(await Promise.all(Array.from({ length: 20 }, () => r.verdict()))));
+    })();
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(file, i % 2 ? a : b);
+      expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+    }
+    go = false;
+    await load;
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.filter((v) => v !== 'allow' && v !== 'ERR_POLICY_DENIED')).toEqual([]);
+    expect(reloads(await r.metrics(), 'ok')).toBeGreaterThanOrEqual(6);
+  });
+
+  it('a trust domain whose source did not change keeps its bundle across a reload, even while its endpoint is down', async () => {
+    const B = 'zone-b.test';
+    const root = await TestCA.create(B);
+    const web = await TestCA.create('web.test');
+    const tls = await web.server();
+    let down = false;
+    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }] });
+    const endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => (down ? res.socket?.destroy() : res.writeHead(200).end(body)));
+    try {
+      const dir = workdir();
+      writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+      const file = join(dir, 'zonegate.yaml');
+      const svid = encodeURIComponent((await root.issue(`spiffe://${B}/w`)).certPem);
+      const yaml = (extraTrust: boolean, maxSeconds: number) =>
+        stringify({
+          server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0 },
+          federation: { refresh: { defaultSeconds: 300, minSeconds: 30, maxSeconds } },
+          trust: [
+            { trustDomain: B, source: { https_web: { url: endpoint.url, ca: 'web-ca.pem' } } },
+            ...(extraTrust ? [{ trustDomain: 'zone-a.example', bundle: 'zone-a.root.pem' }] : []),
+          ],
+          rules: [{ name: 'b', action: 'allow', from: { trustDomains: [B, 'zone-a.example'] } }],
+        });
+      writeFileSync(file, yaml(false, 3600));
+      const r = await start(file);
+      const check = async (cert: string) => {
+        const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
+        const c = new Client(`127.0.0.1:${r.zg.grpc.port}`, grpc.credentials.createInsecure());
+        const m = checkMethod();
+        const v = await new Promise<number | string>((resolve) =>
+          c.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, checkRequest({ certificate: cert }), new grpc.Metadata(), (e, res) =>
+            resolve(e ? `error ${e.code}` : (res as { status: { code: number } }).status.code),
+          ),
+        );
+        c.close();
+        return v;
+      };
+      expect(await check(svid)).toBe(0);
+      down = true;
+      const fetches = endpoint.requests;
+      // trust changes (a new trust domain, other refresh bounds): B's source is unchanged, so it is adopted
+      writeFileSync(file, yaml(true, 1800));
+      expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+      expect(endpoint.requests).toBe(fetches);
+      expect(await check(svid)).toBe(0);
+      expect(await check(exampleCert('frontend'))).toBe(0);
+      expect(r.zg.trust.status().find((t) => t.trustDomain === B)).toMatchObject({ hasBundle: true, stale: false });
+      expect((await fetch(`http://127.0.0.1:${r.zg.ops.port}/readyz`)).status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('the HTTP authorization mode decides with the reloaded policy and limits', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const http = { server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, http: { address: '127.0.0.1', port: 0 } } };
+    writeFileSync(file, configYaml([allowFrontend], http));
+    const r = await start(file);
+    const ask = async (extra: Record<string, string> = {}) => {
+      const res = await fetch(`http://127.0.0.1:${r.zg.httpAuthz!.port}/api/items`, { headers: { 'x-ssl-client-cert': exampleCert('frontend'), ...extra } });
+      return `${res.status} ${res.headers.get('x-zonegate-reason') ?? ''}`.trim();
+    };
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`x-h${i}`, 'v']));
+    expect(await ask(many)).toBe('200');
+    writeFileSync(file, configYaml([allowFrontend], { ...http, limits: { maxHeaders: 20 }, deny: { reasonHeader: 'x-why' } }));
+    expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+    const res = await fetch(`http://127.0.0.1:${r.zg.httpAuthz!.port}/api/items`, { headers: { 'x-ssl-client-cert': exampleCert('frontend'), ...many } });
+    expect([res.status, res.headers.get('x-why')]).toEqual([403, 'ERR_HEADERS_TOO_LARGE']);
+    expect(await ask()).toBe('200');
+  });
+});
+

@@ -1,0 +1,98 @@
+/**
+ * The OIDC issuer's JWKS endpoint fails in every way while zonegate holds its keys: cached keys
+ * keep verifying user tokens, an unknown kid is denied (never fetched on the request path), the
+ * failures are logged, and a JWKS with too many keys never replaces the good one.
+ */
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCA } from '../fixtures/pki.js';
+import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+
+const A = 'zone-a.test';
+type Mode = 'ok' | 'reset' | 'stall' | 'garbage' | 'http500' | 'too-many-keys';
+let mode: Mode = 'ok';
+let s: Started;
+let idp: TestServer;
+let issuer: string;
+const stalled = new Set<ServerResponse>();
+const { privateKey: k1, publicKey: pub1 } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = (kid: string, key: KeyObject) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256' });
+
+function jwt(priv: KeyObject, kid: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now + 300, iat: now };
+  const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
+}
+
+beforeAll(async () => {
+  const ca = await TestCA.create(A);
+  const web = await TestCA.create('idp.test');
+  const tls = await web.server();
+  idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
+    if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
+    if (mode === 'ok') return void res.end(JSON.stringify({ keys: [jwk('k1', pub1)] }));
+    if (mode === 'reset') return void res.socket?.destroy();
+    if (mode === 'stall') return void stalled.add(res);
+    if (mode === 'garbage') return void res.end('<html>maintenance</html>');
+    if (mode === 'http500') return void res.writeHead(500).end();
+    res.end(JSON.stringify({ keys: Array.from({ length: 1001 }, (_, i) => jwk(`x${i}`, pub1)) }));
+  });
+  issuer = `https://127.0.0.1:${idp.port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-faults-'));
+  const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
+  writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+  writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  s = await startWith(
+    {
+      identity: { cert: 'svid.pem', key: 'svid.key' },
+      trust: [{ trustDomain: A, bundle: 'own.pem' }],
+      federation: { fetch: { connectTimeoutMs: 300, totalTimeoutMs: 600 } },
+      commonIdentity: {
+        egress: {
+          defaultAudience: 'spiffe://zone-b.test',
+          workload: false,
+          oidc: { issuer, ca: 'idp-ca.pem', audiences: ['zonegate'], refreshSeconds: 0.2, minRefetchSeconds: 0.1 },
+        },
+      },
+      rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
+    },
+    dir,
+  );
+});
+afterAll(async () => {
+  for (const r of stalled) r.destroy();
+  await s?.close();
+  await idp?.close();
+});
+
+async function out(token: string): Promise<string> {
+  const r = await s.check(checkRequest({ headers: { authorization: `Bearer ${token}` }, context: { direction: 'egress' } }));
+  if (!r.ok) return `error ${r.error.code}`;
+  const st = r.response.status as { code: number; message?: string };
+  return st.code === 0 ? 'allow' : String(st.message);
+}
+const failures = () => s.logs.filter((l) => l.msg === 'identity keys not refreshed');
+
+describe('OIDC JWKS endpoint down', () => {
+  it.each(['reset', 'stall', 'garbage', 'http500', 'too-many-keys'] as const)('JWKS endpoint %s: cached keys keep verifying; unknown kids are denied; the failure is logged', async (m) => {
+    expect(await out(jwt(k1, 'k1'))).toBe('allow');
+    const before = failures().length;
+    mode = m;
+    await eventually(() => failures().length > before + 1, 10_000, `failed refreshes (${m})`);
+    if (m === 'too-many-keys') expect(String(failures().pop()?.detail)).toMatch(/ERR_BUNDLE_TOO_LARGE/);
+    expect(await out(jwt(k1, 'k1'))).toBe('allow');
+    const { privateKey: other } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(await out(jwt(other, 'k9'))).toBe('ERR_TOKEN_KEY_UNKNOWN');
+    mode = 'ok';
+    for (const r of stalled) r.destroy();
+    stalled.clear();
+  });
+});
