@@ -64,7 +64,16 @@ export interface StartOptions {
   readonly log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain and exit (the CLI does; tests do not). */
   readonly handleSignals?: boolean;
+  /**
+   * A worker of `serve --workers N` (src/cluster.ts): no ops server of its own (the primary
+   * serves /readyz and the aggregated /metrics) and a "worker started" line instead of
+   * "zonegate started".
+   */
+  readonly worker?: boolean;
 }
+
+/** A worker's stand-in for the ops server it does not run. */
+const NO_OPS: OpsServer = { port: 0, close: () => Promise.resolve() };
 
 /** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
 export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {}): Promise<Zonegate> {
@@ -74,7 +83,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   const readiness = new Readiness();
   for (const w of loaded.warnings) log.warn(w);
 
-  const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics });
+  const ops = opts.worker ? NO_OPS : await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics });
   let state: DecisionState | undefined;
   let grpc: GrpcServer;
   try {
@@ -159,7 +168,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       peerSource: config.peer.source,
       ready: readiness.ready,
     },
-    'zonegate started',
+    opts.worker ? 'worker started' : 'zonegate started',
   );
 
   let stopped: Promise<void> | undefined;

@@ -3,6 +3,7 @@
  * optional TLS or mTLS on the listener and bounded message sizes.
  */
 import * as grpc from '@grpc/grpc-js';
+import cluster from 'node:cluster';
 import { readFileSync, rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { loadProtos } from './proto.js';
@@ -49,7 +50,8 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
 
   const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
   if (cfg.unixSocket) {
-    rmSync(cfg.unixSocket, { force: true }); // a stale socket from a previous run
+    // a stale socket from a previous run (under serve --workers the primary removed it, once)
+    if (!cluster.isWorker) rmSync(cfg.unixSocket, { force: true });
     await bind(server, `unix:${cfg.unixSocket}`, credentials(cfg));
   }
 

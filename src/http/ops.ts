@@ -2,7 +2,6 @@
 import { createServer, type Server } from 'node:http';
 import { listen, type Listening } from './listen.js';
 import type { Readiness } from '../envoy/health.js';
-import type { Metrics } from '../metrics.js';
 
 export type OpsServer = Listening;
 
@@ -10,7 +9,8 @@ export type OpsServer = Listening;
 export async function startOpsServer(
   address: string,
   port: number,
-  deps: { readiness: Readiness; metrics: Metrics },
+  /** `registry` may be the primary's aggregate of its workers' registries (serve --workers). */
+  deps: { readiness: Readiness; metrics: { readonly registry: { metrics(): Promise<string>; readonly contentType: string } } },
 ): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
