@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { REASONS, type ReasonCode } from '../errors.js';
-import type { Logger } from '../log.js';
+import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline/authorize.js';
 import type { Outcome } from '../pipeline/types.js';
@@ -46,6 +46,7 @@ export function decide(state: DecisionState, request: unknown, explain = false):
 /** The Authorization service implementation. */
 export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
   const { metrics, log, readiness } = deps;
+  const decisions = decisionLogger(log);
   return {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const started = process.hrtime.bigint();
@@ -70,8 +71,8 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
         callback(null, toCheckResponse(outcome, state.response));
         const micros = Number(process.hrtime.bigint() - started) / 1000;
         metrics.decisions.inc({ result, reason: outcome.allowed ? '' : outcome.reason });
-        if (log.isLevelEnabled('info'))
-          log.info(
+        if (decisions.isLevelEnabled('info'))
+          decisions.info(
             {
               decisionId: outcome.id,
               result,

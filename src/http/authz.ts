@@ -16,7 +16,7 @@ import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../envoy/service.js';
 import { denyBody } from '../envoy/response.js';
-import type { Logger } from '../log.js';
+import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthRequest } from '../pipeline/types.js';
 
@@ -81,6 +81,7 @@ export async function startHttpAuthz(
   cfg: NonNullable<Config['server']['http']>,
   deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
 ): Promise<HttpAuthzServer> {
+  const decisions = decisionLogger(deps.log);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
@@ -108,8 +109,8 @@ export async function startHttpAuthz(
         else deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
         respond(res, status, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: outcome.reason } : {}) }, denyBody(outcome.reason, outcome.id));
       }
-      if (deps.log.isLevelEnabled('info'))
-        deps.log.info(
+      if (decisions.isLevelEnabled('info'))
+        decisions.info(
           {
             mode: 'http',
             decisionId: outcome.id,
