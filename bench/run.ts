@@ -29,6 +29,8 @@ const { values: argv } = parseArgs({
     'rss-tokens': { type: 'string' },
     'gen-procs': { type: 'string' },
     out: { type: 'string' },
+    /** Write a V8 CPU profile of every zonegate process into this directory (node --cpu-prof). */
+    'cpu-prof': { type: 'string' },
   },
 });
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
@@ -255,7 +257,7 @@ async function startZonegate(config: string, workers: number, name: string): Pro
   const [port, opsPort] = [await freePort(), await freePort()];
   const out = openSync(join(dir, `${name}.log`), 'w');
   const proc = track(
-    spawn(process.execPath, [join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
+    spawn(process.execPath, [...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
       env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },
       stdio: ['ignore', out, 'inherit'],
       detached: true,
