@@ -8,7 +8,7 @@
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
@@ -123,17 +123,25 @@ export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
   /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
   private readonly chains: LRUCache<string, { id: SpiffeId; key: KeyObject; gen: number }>;
+  /**
+   * Parsed x5c certificates by their base64 text: a new leaf under a known intermediate parses
+   * the leaf only. Parsing is not verifying: every chain is still verified as a whole.
+   */
+  private readonly certs: LRUCache<string, X509Certificate[]>;
   private readonly seen: LRUCache<string, true> | undefined;
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
+  /** x5c certificates actually parsed (certificate cache misses). */
+  certificateParses = 0;
 
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
-    opts: { cacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+    opts: { cacheSize?: number; chainCacheSize?: number; certificateCacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
   ) {
-    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000 });
-    this.chains = new LRUCache({ max: 10_000 });
+    this.tokens = new LRUCache({ max: opts.cacheSize ?? 10_000 });
+    this.chains = new LRUCache({ max: opts.chainCacheSize ?? 10_000 });
+    this.certs = new LRUCache({ max: opts.certificateCacheSize ?? 1_000 });
     this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
   }
@@ -160,6 +168,16 @@ export class CommonIdentityVerifier {
       if (err instanceof ZonegateError) return { ok: false, code: err.code, message: err.message };
       throw err;
     }
+  }
+
+  private parsed(b64: string): X509Certificate[] {
+    let certs = this.certs.get(b64);
+    if (!certs) {
+      this.certificateParses++;
+      certs = parseCertificates(Buffer.from(b64, 'base64'));
+      this.certs.set(b64, certs);
+    }
+    return certs;
   }
 
   private generation(td: TrustDomain): number {
@@ -207,7 +225,7 @@ export class CommonIdentityVerifier {
       if (!signer) {
         let chain;
         try {
-          chain = (x5c as string[]).flatMap((c) => parseCertificates(Buffer.from(c, 'base64')));
+          chain = (x5c as string[]).flatMap((c) => this.parsed(c));
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }

@@ -202,6 +202,20 @@ describe('caches', () => {
     expect(v.verifications).toBe(1);
   });
 
+  it('every cache is bounded by its size: an evicted token is verified again, an evicted chain re-verified from parsed certificates', async () => {
+    const other = await caA.issue(ME); // another SVID of the same workload
+    const otherKey = createPrivateKey(other.keyPem);
+    const v = new CommonIdentityVerifier(set, rules, { cacheSize: 1, chainCacheSize: 1, certificateCacheSize: 2 });
+    const t1 = forge(header(), claims({ jti: 'a' }));
+    const t2 = forge(header({ x5c: x5c(other) }), claims({ jti: 'b' }), otherKey);
+    expect([code(v, t1), code(v, t2), code(v, t1)]).toEqual(['ok', 'ok', 'ok']);
+    expect(v.verifications).toBe(3); // one token held: t1 was evicted by t2
+    expect(v.certificateParses).toBe(2); // t1's chain was evicted too, its certificate was not
+    const big = new CommonIdentityVerifier(set, rules, { cacheSize: 2 });
+    expect([code(big, t1), code(big, t2), code(big, t1)]).toEqual(['ok', 'ok', 'ok']);
+    expect(big.verifications).toBe(2);
+  });
+
   it('a flood of one bad token costs one verification', () => {
     const v = new CommonIdentityVerifier(set, rules);
     const bad = forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
