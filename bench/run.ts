@@ -8,6 +8,7 @@
  * 1M tokens). Each scenario's ratios are to the floor measured with the same generator.
  *
  * Every process started here is tracked and killed on exit, error, timeout or Ctrl-C.
+ * BENCH_ZONEGATE_BIN runs another build's entry point (A/B comparisons of one change).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const { values: argv } = parseArgs({
     skip: { type: 'string' },
     'rss-tokens': { type: 'string' },
     'gen-procs': { type: 'string' },
+    /** Cache sizes for the zonegate config, e.g. tokens=20000,svids=5000 (default: the config's defaults). */
+    cache: { type: 'string' },
     out: { type: 'string' },
     /** Write a V8 CPU profile of every zonegate process into this directory (node --cpu-prof). */
     'cpu-prof': { type: 'string' },
@@ -238,6 +241,7 @@ async function freePort(): Promise<number> {
 interface Server {
   proc: ChildProcess;
   port: number;
+  opsPort?: number;
   pids: () => number[];
   stop(): Promise<void>;
 }
@@ -257,7 +261,7 @@ async function startZonegate(config: string, workers: number, name: string): Pro
   const [port, opsPort] = [await freePort(), await freePort()];
   const out = openSync(join(dir, `${name}.log`), 'w');
   const proc = track(
-    spawn(process.execPath, [...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
+    spawn(process.execPath, [...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), process.env.BENCH_ZONEGATE_BIN ?? join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
       env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },
       stdio: ['ignore', out, 'inherit'],
       detached: true,
@@ -271,14 +275,22 @@ async function startZonegate(config: string, workers: number, name: string): Pro
     await new Promise((r) => setTimeout(r, 100));
   }
   const pids = tree(proc.pid!);
-  return { proc, port, pids: () => pids, stop: () => stopProcess(proc) };
+  return { proc, port, opsPort, pids: () => pids, stop: () => stopProcess(proc) };
+}
+
+/** Heap figures (MB) from a server's /metrics. */
+async function heap(opsPort: number | undefined): Promise<Record<string, number | undefined>> {
+  const text = await fetch(`http://127.0.0.1:${opsPort}/metrics`).then((r) => r.text(), () => '');
+  const get = (name: string) => round(Number(new RegExp(`^zonegate_${name} ([\\d.e+]+)$`, 'm').exec(text)?.[1]) / 2 ** 20, 1);
+  return { heapUsedMB: get('nodejs_heap_size_used_bytes'), heapTotalMB: get('nodejs_heap_size_total_bytes'), externalMB: get('nodejs_external_memory_bytes') };
 }
 
 async function main() {
   if (spawnSync('h2load', ['--version']).status !== 0) throw new Error('h2load is missing: apt-get install nghttp2-client');
   log(`scenarios: ${[...selected].join(', ')}${QUICK ? ' (quick)' : ''}; work dir ${dir}`);
   const pki = await createPki(dir);
-  const config = writeConfig(dir);
+  const cache = Object.fromEntries(list(argv.cache).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
+  const config = writeConfig(dir, cache);
   const file = (name: string, data: Buffer) => (writeFileSync(join(dir, name), data), join(dir, name));
   const svid = pki.svids.ES256;
   const hotToken = mint(svid, 'ES256');
@@ -396,6 +408,7 @@ async function main() {
         startRssMB: round(startRss / 1024, 1),
         peakRssMB: round(Math.max(peak, memKb(pid, 'VmHWM')) / 1024, 1),
         endRssMB: round(memKb(pid, 'VmRSS') / 1024, 1),
+        atEnd: await heap(zr.opsPort),
       };
       log('rss', JSON.stringify(results.rss));
     } finally {
@@ -407,7 +420,7 @@ async function main() {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, h2load: spawnSync('h2load', ['--version'], { encoding: 'utf8' }).stdout.trim() },
-    method: { streams: P.streams, requests: P.requests, rateSeconds: P.rateSeconds, coldRequests: P.coldRequests, chainRequests: P.chainRequests, generatorProcesses: P.genProcs, quick: QUICK },
+    method: { cache, streams: P.streams, requests: P.requests, rateSeconds: P.rateSeconds, coldRequests: P.coldRequests, chainRequests: P.chainRequests, generatorProcesses: P.genProcs, quick: QUICK },
     results,
   };
   const target = argv.out ?? join(PACKAGE_ROOT, 'bench/results.json');

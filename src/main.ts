@@ -28,6 +28,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     skewSeconds: config.peer.clockSkewSeconds,
     maxChainLength: config.limits.maxChainLength,
     maxBytes: config.limits.maxCertificateBytes * config.limits.maxChainLength,
+    cacheSize: config.cache.svids,
   });
   const peer = createPeerPhase(config.peer.source, verifier);
   return {

@@ -69,11 +69,12 @@ export function createCarriedPhase(
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
   };
-  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
+  const caches = { cacheSize: config.cache.tokens, chainCacheSize: config.cache.chains, certificateCacheSize: config.cache.certificates };
+  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize, ...caches });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
   // Its hop binding (peer, cnf) was checked when it came in; what is checked again here is that
   // it is genuine, current and addressed to us.
-  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
+  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, caches);
   const header = ci.header;
   const wp = ci.wirepact;
   const wirepactRules: WirePactRules | undefined = wp && {
