@@ -47,11 +47,20 @@ export function decide(state: DecisionState, request: unknown, explain = false):
 export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
   const { metrics, log, readiness } = deps;
   const decisions = decisionLogger(log);
+  // Labelled children looked up once, not by label object on every call.
+  const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
+  const counted = new Map<string, { inc(): void }>();
+  const countDecision = (result: string, reason: string) => {
+    const key = `${result} ${reason}`;
+    let c = counted.get(key);
+    if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
+    c.inc();
+  };
   return {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const started = process.hrtime.bigint();
       metrics.inFlight.inc();
-      let result = 'error';
+      let result: 'allow' | 'deny' | 'error' = 'error';
       try {
         // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
         const state = deps.state();
@@ -70,7 +79,7 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
         result = outcome.allowed ? 'allow' : 'deny';
         callback(null, toCheckResponse(outcome, state.response));
         const micros = Number(process.hrtime.bigint() - started) / 1000;
-        metrics.decisions.inc({ result, reason: outcome.allowed ? '' : outcome.reason });
+        countDecision(result, outcome.allowed ? '' : outcome.reason);
         if (decisions.isLevelEnabled('info'))
           decisions.info(
             {
@@ -89,7 +98,7 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
         callback(errorStatus('ERR_INTERNAL', 'internal failure'));
       } finally {
         metrics.inFlight.dec();
-        metrics.checkSeconds.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+        seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
       }
     },
   };
