@@ -9,6 +9,15 @@ import type { Config } from '../config/schema.js';
 import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
+import { encodeCheckResponse } from './encode.js';
+
+/** The Authorization service with the direct CheckResponse encoder in front of protobufjs. */
+function withFastEncoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = service.Check as grpc.MethodDefinition<unknown, unknown> | undefined;
+  if (!check) return service;
+  const slow = check.responseSerialize;
+  return { ...service, Check: { ...check, responseSerialize: (v: unknown) => encodeCheckResponse(v) ?? slow(v) } };
+}
 
 export interface GrpcServer {
   /** The TCP port actually bound (useful when the config says 0). */
@@ -45,7 +54,7 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
     'grpc.max_concurrent_streams': 1000,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(authService, checkHandlers(deps));
+  server.addService(withFastEncoder(authService), checkHandlers(deps));
   server.addService(healthService, healthHandlers(deps.readiness));
 
   const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
