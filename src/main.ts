@@ -41,6 +41,8 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
     response: { reasonHeader: config.deny.reasonHeader },
+    // Guards first, as in the pipeline: nothing of a token is looked at for a peer that fails.
+    ...(carried?.prepare ? { prepare: (req) => (peer(req).ok ? carried.prepare!(req, Date.now()) : undefined) } : {}),
   };
 }
 

@@ -42,6 +42,11 @@ export interface CarriedPhase {
   ingress(req: AuthRequest, peer: PeerIdentity | undefined, now: number): CarriedResult;
   egress(req: AuthRequest, now: number): CarriedResult;
   readonly header: string;
+  /**
+   * Ingress: verifies a new common identity's signature on the thread pool and caches the result,
+   * so the ingress() that follows is a cache hit. Undefined when there is nothing to prepare.
+   */
+  prepare?(req: AuthRequest, now: number): Promise<void> | undefined;
   /** Background key material (OIDC JWKS): loaded before serving, refreshed until stop(). */
   start(): Promise<void>;
   stop(): void;
@@ -140,6 +145,11 @@ export function createCarriedPhase(
 
   return {
     header,
+    prepare(req, now) {
+      if (req.contextExtensions.get('direction') === 'egress') return undefined;
+      const { token } = readToken(req);
+      return token === undefined ? undefined : verifier.prepare(token, now);
+    },
     start: async () => oidc?.start(),
     stop: () => oidc?.stop(),
     ingress(req, peer, now) {

@@ -15,7 +15,7 @@ import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
-import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { b64urlDecode, isAlgorithm, keyFits, verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';
 
 export const COMMON_IDENTITY_TYP = 'ci+jwt';
 const KNOWN_CRIT = new Set<string>();
@@ -83,6 +83,9 @@ interface Intrinsic {
   readonly actors: readonly string[];
 }
 
+/** The signature check of intrinsic(): done in place, or recorded to be done off the event loop. */
+type SignatureCheck = (alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer) => boolean;
+
 const fail = (code: ReasonCode, message: string): never => {
   throw new ZonegateError(code, `token: ${message}`);
 };
@@ -118,6 +121,9 @@ function actChain(act: unknown, max: number): string[] {
   return hops;
 }
 
+const OFF_LOOP = /^(ES|EdDSA)/;
+const cacheKey = (token: string) => createHash('sha256').update(token).digest('base64url');
+
 /** Verifies common identity tokens against an X.509 bundle source, with caches. */
 export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
@@ -151,14 +157,12 @@ export class CommonIdentityVerifier {
   verify(token: string, ctx: RequestContext): TokenResult {
     try {
       if (token.length > this.rules.maxBytes) fail('ERR_TOKEN_TOO_LARGE', `${token.length} bytes (limit ${this.rules.maxBytes})`);
-      const key = createHash('sha256').update(token).digest('base64url');
-      let entry = this.tokens.get(key);
-      if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
+      const key = cacheKey(token);
+      let entry = this.cached(key);
       if (!entry) {
         this.verifications++;
-        entry = this.intrinsic(token);
-        const ttl = entry.intrinsic ? Math.max(1, (entry.intrinsic.claims.exp + this.rules.skewSeconds) * 1000 - ctx.now) : this.negativeTtlMs;
-        this.tokens.set(key, entry, { ttl });
+        entry = this.intrinsic(token, verifySignature);
+        this.remember(key, entry, ctx.now);
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;
@@ -180,12 +184,57 @@ export class CommonIdentityVerifier {
     return certs;
   }
 
+  /**
+   * Verifies a token not yet cached, with an elliptic-curve signature check on the thread pool,
+   * and caches the result, so that the verify() which follows is a cache hit. Undefined when
+   * nothing waits (cached, too large, or verified in place). The entry is exactly the one verify()
+   * would compute: the same checks in the same order.
+   */
+  prepare(token: string, now: number): Promise<void> | undefined {
+    if (token.length > this.rules.maxBytes) return undefined;
+    const key = cacheKey(token);
+    if (this.cached(key)) return undefined;
+    const inFlight = this.preparing.get(key);
+    if (inFlight) return inFlight;
+    let deferred: Parameters<SignatureCheck> | undefined;
+    // Elliptic-curve checks (140–190 µs) go to the pool; an RSA check (≈ 47 µs) costs less than
+    // the hand-over, so it is done here, and so is a token refused before its signature.
+    const entry = this.intrinsic(token, (...args) => (OFF_LOOP.test(args[0]) ? ((deferred = args), true) : verifySignature(...args)));
+    if (!deferred) {
+      this.verifications++;
+      this.remember(key, entry, now);
+      return undefined;
+    }
+    const [alg, pub, input, sig] = deferred;
+    const p = verifySignatureAsync(alg, pub, input, sig).then((ok) => {
+      this.preparing.delete(key);
+      this.verifications++;
+      const e: Entry = ok
+        ? entry
+        : { error: { code: 'ERR_TOKEN_SIGNATURE', message: 'token: signature does not verify with the x5c leaf key' }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
+      this.remember(key, e, now);
+    });
+    this.preparing.set(key, p);
+    return p;
+  }
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  private cached(key: string): Entry | undefined {
+    const entry = this.tokens.get(key);
+    return entry?.td && this.generation(entry.td) !== entry.gen ? undefined : entry;
+  }
+
+  private remember(key: string, entry: Entry, now: number): void {
+    const ttl = entry.intrinsic ? Math.max(1, (entry.intrinsic.claims.exp + this.rules.skewSeconds) * 1000 - now) : this.negativeTtlMs;
+    this.tokens.set(key, entry, { ttl });
+  }
+
   private generation(td: TrustDomain): number {
     return this.bundles.generation?.(td) ?? 0;
   }
 
   /** Everything that depends only on the token and the bundles (cached). */
-  private intrinsic(token: string): Entry {
+  private intrinsic(token: string, checkSignature: SignatureCheck): Entry {
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
@@ -243,7 +292,7 @@ export class CommonIdentityVerifier {
       const key = signer.key;
       if (!keyFits(alg as Algorithm, key)) fail('ERR_TOKEN_ALG', `alg ${String(alg)} does not fit the signer's ${key.asymmetricKeyType} key`);
       const sig = b64urlDecode(s);
-      if (!sig || !verifySignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
+      if (!sig || !checkSignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
       const actors = actChain(claims.act, this.rules.maxActDepth);
       return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors }, td, gen: gen() };
     } catch (err) {

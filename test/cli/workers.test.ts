@@ -23,12 +23,18 @@ function client(port: number) {
   return { c, check };
 }
 
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 describe('serve --workers', () => {
   it('two workers share the gRPC port and both decide; /metrics adds them up; SIGTERM drains both and exits 0', async () => {
     const s = await serve(process.execPath, [BIN, 'serve', '--workers', '2']);
     const started = s.lines.find((l) => l.msg === 'zonegate started');
     try {
       expect(started).toMatchObject({ workers: 2, ready: true });
+      // each process writes its own lines: a worker's may arrive after the primary's
+      await until(() => s.lines.filter((l) => l.msg === 'worker started').length === 2);
       expect(s.lines.filter((l) => l.msg === 'worker started').map((l) => l.grpcPort)).toEqual([s.grpcPort, s.grpcPort]);
 
       // Connections are handed to workers round-robin: eight connections reach both.
@@ -42,7 +48,7 @@ describe('serve --workers', () => {
       clients.forEach(({ c }) => c.close());
       expect(results.filter((r, i) => i % 2 === 0)).toEqual(Array(8).fill({ code: 0 }));
       expect(results.filter((r, i) => i % 2 === 1)).toEqual(Array(8).fill({ code: 16 }));
-      await new Promise((r) => setTimeout(r, 200)); // decision lines are written asynchronously
+      await until(() => s.lines.filter((l) => l.msg === 'decision').length === 16); // written asynchronously
       const deciders = new Set(s.lines.filter((l) => l.msg === 'decision').map((l) => l.worker));
       expect([...deciders].sort()).toEqual([1, 2]);
 
@@ -55,6 +61,7 @@ describe('serve --workers', () => {
     }
     const code = await s.exited();
     expect(code).toBe(0);
+    await until(() => s.lines.filter((l) => l.msg === 'zonegate stopped').length === 3);
     const workerPids = s.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
     expect(s.lines.filter((l) => l.msg === 'zonegate stopped').map((l) => l.pid).sort()).toEqual([...workerPids, started!.pid].sort());
     for (const pid of workerPids) expect(() => process.kill(pid, 0)).toThrow();

@@ -216,6 +216,25 @@ describe('caches', () => {
     expect(big.verifications).toBe(2);
   });
 
+  it('prepare: the signature is checked off the event loop and verify() then answers from the cache, with the same result', async () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const good = forge(header(), claims({ jti: 'p1' }));
+    const bad = forge(header(), claims({ jti: 'p2' }), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const p = v.prepare(good, NOW);
+    expect(p).toBeInstanceOf(Promise);
+    expect(v.prepare(good, NOW)).toBe(p); // one check in flight per token
+    await Promise.all([p, v.prepare(bad, NOW)]);
+    expect(v.verifications).toBe(2);
+    expect(code(v, good)).toBe('ok');
+    expect(code(v, bad)).toBe('ERR_TOKEN_SIGNATURE');
+    expect(code(v, good, { peerId: `spiffe://${A}/x` })).toBe('ERR_TOKEN_PEER_MISMATCH'); // per-request checks still run
+    expect(v.verifications).toBe(2);
+    expect(v.prepare(good, NOW)).toBeUndefined(); // cached: nothing to do
+    // refused before the signature: decided (and cached) in place
+    expect(v.prepare(forge(header({ alg: 'HS256' }), claims()), NOW)).toBeUndefined();
+    expect(v.verifications).toBe(3);
+  });
+
   it('a flood of one bad token costs one verification', () => {
     const v = new CommonIdentityVerifier(set, rules);
     const bad = forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
