@@ -8,7 +8,8 @@
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
-import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
@@ -122,7 +123,7 @@ function actChain(act: unknown, max: number): string[] {
 }
 
 const OFF_LOOP = /^(ES|EdDSA)/;
-const cacheKey = (token: string) => createHash('sha256').update(token).digest('base64url');
+const cacheKey = (token: string) => sha256(token, 'base64url');
 
 /** Verifies common identity tokens against an X.509 bundle source, with caches. */
 export class CommonIdentityVerifier {
@@ -268,7 +269,7 @@ export class CommonIdentityVerifier {
       if (claims.jti !== undefined && typeof claims.jti !== 'string') fail('ERR_TOKEN_CLAIMS', 'jti is not a string');
 
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
-      const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
+      const chainKey = sha256((x5c as string[]).join('.'), 'base64url');
       let signer = this.chains.get(chainKey);
       if (signer && signer.gen !== this.generation(signer.id.trustDomain)) signer = undefined;
       if (!signer) {
