@@ -34,6 +34,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     maxChainLength: config.limits.maxChainLength,
     maxBytes: config.limits.maxChainBytes,
     maxCertificateBytes: config.limits.maxCertificateBytes,
+    cacheSize: config.cache.svids,
   });
   const peer = createPeerPhase(config.peer.source, verifier);
   return {
@@ -47,6 +48,15 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
     response: config.deny,
+    // Guards first, as in the pipeline: nothing of a token is looked at for a peer that fails.
+    ...(carried?.prepare
+      ? {
+          prepare: (req) => {
+            const p = peer(req);
+            return p.ok ? carried.prepare!(req, p.peer, Date.now()) : undefined;
+          },
+        }
+      : {}),
   };
 }
 
@@ -78,7 +88,16 @@ export interface StartOptions {
   readonly handleSignals?: boolean;
   /** The config file to reload on SIGHUP (with handleSignals) and when it changes. */
   readonly configFile?: string;
+  /**
+   * A worker of `serve --workers N` (src/cluster.ts): no ops server of its own (the primary
+   * serves /readyz and the aggregated /metrics) and a "worker started" line instead of
+   * "zonegate started".
+   */
+  readonly worker?: boolean;
 }
+
+/** A worker's stand-in for the ops server it does not run. */
+const NO_OPS: OpsServer = { port: 0, close: () => Promise.resolve() };
 
 /** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
 export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {}): Promise<Zonegate> {
@@ -90,7 +109,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
 
   // Re-issue keys live as long as the process (not the config): reloads keep what upstreams cached.
   const keys = createKeyRing(config);
-  const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics, keys });
+  const ops = opts.worker ? NO_OPS : await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics, keys });
   let runtime: Runtime | undefined;
   let state: DecisionState | undefined;
   let grpc: GrpcServer;
@@ -195,7 +214,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
       peerSource: config.peer.source,
       ready: readiness.ready,
     },
-    'zonegate started',
+    opts.worker ? 'worker started' : 'zonegate started',
   );
 
   let stopped: Promise<void> | undefined;

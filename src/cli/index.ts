@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { startZonegate } from '../main.js';
+import { runPrimary, runWorker, isWorker } from '../cluster.js';
+import { availableParallelism } from 'node:os';
 import { runCheck } from './check.js';
 import { runSvidVerify } from './svid.js';
 import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
@@ -18,6 +20,13 @@ import { hashPassword } from '../identity/basic.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
+function parseWorkers(v: string | undefined): number {
+  if (v === undefined || v === '') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`serve: --workers must be a whole number from 1 to 256, got "${v}"`);
+  return n;
+}
+
 function program(setExit: (code: number) => void): Command {
   const cmd = new Command('zonegate')
     .description('Envoy external authorization for cross-mesh SPIFFE trust')
@@ -29,9 +38,14 @@ function program(setExit: (code: number) => void): Command {
     .command('serve')
     .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config); reloads --config on SIGHUP and on change')
     .option('-c, --config <file>', 'YAML config file')
-    .action(async (opts: { config?: string }) => {
+    .option('-w, --workers <n>', 'worker processes sharing the listeners (default: available cores, env ZONEGATE_WORKERS; 1: one process)')
+    .action(async (opts: { config?: string; workers?: string }) => {
       const loaded = loadConfig(opts.config);
-      await startZonegate(loaded, { handleSignals: true, ...(opts.config ? { configFile: opts.config } : {}) });
+      const reload = opts.config ? { configFile: opts.config } : {};
+      if (isWorker()) return runWorker(loaded, reload);
+      const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
+      if (workers === 1) await startZonegate(loaded, { handleSignals: true, ...reload });
+      else await runPrimary(loaded, workers);
     });
 
   cmd

@@ -268,6 +268,20 @@ export const ConfigSchema = z.strictObject({
   upstream: UpstreamSchema.prefault({}),
   /** What a denied client receives. */
   deny: DenySchema.prefault({}),
+  /** Entries of each request-path cache: every one is a bounded LRU (docs/performance.md). */
+  cache: z
+    .strictObject({
+      /** Peer certificate strings, as received, and their verification results. */
+      svids: z.number().int().min(1).max(10_000_000).default(10_000),
+      /** Common identity tokens and their verified claims (or failure). Egress mints a token per
+       * call, so at ingress most tokens are new: this cache serves retries, not steady state. */
+      tokens: z.number().int().min(1).max(10_000_000).default(10_000),
+      /** Verified x5c chains (signer and key), shared by all tokens of one workload SVID. */
+      chains: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** Parsed x5c certificates by their base64 text, so an intermediate is parsed once. */
+      certificates: z.number().int().min(1).max(1_000_000).default(1_000),
+    })
+    .prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -54,17 +54,21 @@ function peer(p: WirePeer | undefined): PeerAttributes {
   };
 }
 
-function stringMap(v: unknown): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!v || typeof v !== 'object') return out;
-  for (const [k, val] of Object.entries(v as Record<string, unknown>)) out.set(k, str(val));
-  return out;
+/* Shared empties: most requests have no context extensions, no duplicate and no non-UTF-8 header. */
+const NO_STRINGS: ReadonlyMap<string, string> = new Map();
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+function stringMap(v: unknown): ReadonlyMap<string, string> {
+  if (!v || typeof v !== 'object') return NO_STRINGS;
+  let out: Map<string, string> | undefined;
+  for (const k of Object.keys(v)) (out ??= new Map()).set(k, str((v as Record<string, unknown>)[k]));
+  return out ?? NO_STRINGS;
 }
 
 class HeaderReader {
   readonly headers = new Map<string, string>();
-  readonly nonUtf8 = new Set<string>();
-  readonly duplicates = new Set<string>();
+  nonUtf8: Set<string> | undefined;
+  duplicates: Set<string> | undefined;
   private count = 0;
   private bytes = 0;
   overLimit = false;
@@ -79,12 +83,12 @@ class HeaderReader {
       return;
     }
     const name = rawName.toLowerCase();
-    if (!valid) this.nonUtf8.add(name);
+    if (!valid) (this.nonUtf8 ??= new Set()).add(name);
     const prev = this.headers.get(name);
     if (prev === undefined) {
       this.headers.set(name, value);
     } else {
-      this.duplicates.add(name);
+      (this.duplicates ??= new Set()).add(name);
       this.headers.set(name, `${prev},${value}`);
     }
   }
@@ -113,9 +117,10 @@ function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
       }
     }
   } else if (http.headers && typeof http.headers === 'object') {
-    for (const [k, v] of Object.entries(http.headers as Record<string, unknown>)) {
+    const map = http.headers as Record<string, unknown>;
+    for (const k of Object.keys(map)) {
       if (reader.overLimit) break;
-      reader.add(k, str(v));
+      reader.add(k, str(map[k]));
     }
   }
   return reader;
@@ -159,8 +164,8 @@ export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest
     scheme: str(http?.scheme),
     protocol: str(http?.protocol),
     headers: reader?.headers ?? new Map(),
-    nonUtf8Headers: reader?.nonUtf8 ?? new Set(),
-    duplicateHeaders: reader?.duplicates ?? new Set(),
+    nonUtf8Headers: reader?.nonUtf8 ?? NO_NAMES,
+    duplicateHeaders: reader?.duplicates ?? NO_NAMES,
     source: peer(attrs?.source),
     destination: peer(attrs?.destination),
     contextExtensions: stringMap(attrs?.context_extensions),

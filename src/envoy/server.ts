@@ -3,11 +3,21 @@
  * optional TLS or mTLS on the listener and bounded message sizes.
  */
 import * as grpc from '@grpc/grpc-js';
+import cluster from 'node:cluster';
 import { readFileSync, rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
+import { encodeCheckResponse } from './encode.js';
+
+/** The Authorization service with the direct CheckResponse encoder in front of protobufjs. */
+function withFastEncoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = service.Check as grpc.MethodDefinition<unknown, unknown> | undefined;
+  if (!check) return service;
+  const slow = check.responseSerialize;
+  return { ...service, Check: { ...check, responseSerialize: (v: unknown) => encodeCheckResponse(v) ?? slow(v) } };
+}
 
 export interface GrpcServer {
   /** The TCP port actually bound (useful when the config says 0). */
@@ -44,12 +54,13 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
     'grpc.max_concurrent_streams': 1000,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(authService, checkHandlers(deps));
+  server.addService(withFastEncoder(authService), checkHandlers(deps));
   server.addService(healthService, healthHandlers(deps.readiness));
 
   const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
   if (cfg.unixSocket) {
-    rmSync(cfg.unixSocket, { force: true }); // a stale socket from a previous run
+    // a stale socket from a previous run (under serve --workers the primary removed it, once)
+    if (!cluster.isWorker) rmSync(cfg.unixSocket, { force: true });
     await bind(server, `unix:${cfg.unixSocket}`, credentials(cfg));
   }
 

@@ -6,10 +6,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { REASONS, type ReasonCode } from '../errors.js';
-import type { Logger } from '../log.js';
+import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline/authorize.js';
-import type { Outcome } from '../pipeline/types.js';
+import type { AuthRequest, Outcome } from '../pipeline/types.js';
 import { toAuthRequest, type RequestLimits } from './request.js';
 import { toCheckResponse, type ResponseOptions } from './response.js';
 import type { Readiness } from './health.js';
@@ -17,6 +17,11 @@ import type { Readiness } from './health.js';
 /** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
 export interface DecisionState {
   readonly pipeline: Pipeline;
+  /**
+   * Work for a request that can run off the event loop before the synchronous pipeline (a new
+   * token's signature check on the thread pool); undefined when there is none.
+   */
+  readonly prepare?: (req: AuthRequest) => Promise<void> | undefined;
   readonly limits: RequestLimits;
   readonly response: ResponseOptions;
 }
@@ -46,50 +51,76 @@ export function decide(state: DecisionState, request: unknown, explain = false):
 /** The Authorization service implementation. */
 export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
   const { metrics, log, readiness } = deps;
+  const decisions = decisionLogger(log);
+  // Labelled children looked up once, not by label object on every call.
+  const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
+  const counted = new Map<string, { inc(): void }>();
+  const countDecision = (result: string, reason: string) => {
+    const key = `${result} ${reason}`;
+    let c = counted.get(key);
+    if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
+    c.inc();
+  };
   return {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const started = process.hrtime.bigint();
       metrics.inFlight.inc();
-      let result = 'error';
-      try {
-        // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
-        const state = deps.state();
-        if (!state) {
-          metrics.errors.inc({ reason: 'ERR_NOT_READY' });
-          callback(errorStatus('ERR_NOT_READY', readiness.reason));
-          return;
+      // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
+      // Read once: a call decided after an await still uses the state it started with.
+      const state = deps.state();
+      let req: AuthRequest | undefined;
+      let pending: Promise<void> | undefined;
+      if (state) {
+        try {
+          req = toAuthRequest(call.request, state.limits);
+          pending = state.prepare?.(req);
+        } catch {
+          pending = undefined; // the synchronous path below decides (and reports) it
         }
-        const outcome = decide(state, call.request);
-        if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
-          metrics.errors.inc({ reason: outcome.reason });
-          log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
-          callback(errorStatus(outcome.reason, outcome.message));
-          return;
-        }
-        result = outcome.allowed ? 'allow' : 'deny';
-        callback(null, toCheckResponse(outcome, state.response));
-        const micros = Number(process.hrtime.bigint() - started) / 1000;
-        metrics.decisions.inc({ result, reason: outcome.allowed ? '' : outcome.reason });
-        if (log.isLevelEnabled('info'))
-          log.info(
-            {
-              decisionId: outcome.id,
-              result,
-              reason: outcome.allowed ? null : outcome.reason,
-              peer: outcome.peer?.principal ?? null,
-              rule: outcome.rule ?? null,
-              latencyUs: Math.round(micros),
-            },
-            'decision',
-          );
-      } catch (err) {
-        metrics.errors.inc({ reason: 'ERR_INTERNAL' });
-        log.error({ err }, 'check: internal failure');
-        callback(errorStatus('ERR_INTERNAL', 'internal failure'));
-      } finally {
-        metrics.inFlight.dec();
-        metrics.checkSeconds.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
       }
+      const answer = () => {
+        let result: 'allow' | 'deny' | 'error' = 'error';
+        try {
+          if (!state) {
+            metrics.errors.inc({ reason: 'ERR_NOT_READY' });
+            callback(errorStatus('ERR_NOT_READY', readiness.reason));
+            return;
+          }
+          const outcome = state.pipeline.authorize(req ?? toAuthRequest(call.request, state.limits));
+          if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
+            metrics.errors.inc({ reason: outcome.reason });
+            log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
+            callback(errorStatus(outcome.reason, outcome.message));
+            return;
+          }
+          result = outcome.allowed ? 'allow' : 'deny';
+          callback(null, toCheckResponse(outcome, state.response));
+          const micros = Number(process.hrtime.bigint() - started) / 1000;
+          countDecision(result, outcome.allowed ? '' : outcome.reason);
+          if (decisions.isLevelEnabled('info'))
+            decisions.info(
+              {
+                decisionId: outcome.id,
+                result,
+                reason: outcome.allowed ? null : outcome.reason,
+                peer: outcome.peer?.principal ?? null,
+                rule: outcome.rule ?? null,
+                latencyUs: Math.round(micros),
+              },
+              'decision',
+            );
+        } catch (err) {
+          metrics.errors.inc({ reason: 'ERR_INTERNAL' });
+          log.error({ err }, 'check: internal failure');
+          callback(errorStatus('ERR_INTERNAL', 'internal failure'));
+        } finally {
+          metrics.inFlight.dec();
+          seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
+        }
+      };
+      // A failed preparation leaves the cache cold: the pipeline then verifies synchronously.
+      if (pending) pending.then(answer, answer);
+      else answer();
     },
   };
 }

@@ -16,7 +16,7 @@ import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../envoy/service.js';
 import { denyResponse } from '../rewrite/deny.js';
-import type { Logger } from '../log.js';
+import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthRequest } from '../pipeline/types.js';
 
@@ -81,6 +81,7 @@ export async function startHttpAuthz(
   cfg: NonNullable<Config['server']['http']>,
   deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
 ): Promise<HttpAuthzServer> {
+  const decisions = decisionLogger(deps.log);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
@@ -115,8 +116,8 @@ export async function startHttpAuthz(
           respond(res, d.status, Object.fromEntries(d.headers), d.body);
         }
       }
-      if (deps.log.isLevelEnabled('info'))
-        deps.log.info(
+      if (decisions.isLevelEnabled('info'))
+        decisions.info(
           {
             mode: 'http',
             decisionId: outcome.id,

@@ -5,7 +5,6 @@
 import { createServer, type Server } from 'node:http';
 import { listen, type Listening } from './listen.js';
 import type { Readiness } from '../envoy/health.js';
-import type { Metrics } from '../metrics.js';
 import type { KeyRing } from '../rewrite/keys.js';
 
 export type OpsServer = Listening;
@@ -14,7 +13,8 @@ export type OpsServer = Listening;
 export async function startOpsServer(
   address: string,
   port: number,
-  deps: { readiness: Readiness; metrics: Metrics; keys?: KeyRing; now?: () => number },
+  /** `registry` may be the primary's aggregate of its workers' registries (serve --workers). */
+  deps: { readiness: Readiness; metrics: { readonly registry: { metrics(): Promise<string>; readonly contentType: string } }; keys?: KeyRing; now?: () => number },
 ): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

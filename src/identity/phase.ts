@@ -42,6 +42,11 @@ export interface CarriedPhase {
   ingress(req: AuthRequest, peer: PeerIdentity | undefined, now: number): CarriedResult;
   egress(req: AuthRequest, now: number): CarriedResult;
   readonly header: string;
+  /**
+   * Ingress: verifies a new common identity's signature on the thread pool and caches the result,
+   * so the ingress() that follows is a cache hit. Undefined when there is nothing to prepare.
+   */
+  prepare?(req: AuthRequest, peer: PeerIdentity | undefined, now: number): Promise<void> | undefined;
   /** Background key material (OIDC JWKS): loaded before serving, refreshed until stop(). */
   start(): Promise<void>;
   stop(): void;
@@ -71,11 +76,12 @@ export function createCarriedPhase(
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
   };
-  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize });
+  const caches = { cacheSize: config.cache.tokens, chainCacheSize: config.cache.chains, certificateCacheSize: config.cache.certificates };
+  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize, ...caches });
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
   // Its hop binding (peer, cnf) was checked when it came in; what is checked again here is that
   // it is genuine, current and addressed to us.
-  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) });
+  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, caches);
   const header = ci.header;
   const wp = ci.wirepact;
   const wirepactRules: WirePactRules | undefined = wp && {
@@ -144,6 +150,17 @@ export function createCarriedPhase(
 
   return {
     header,
+    prepare(req, peer, now) {
+      if (req.contextExtensions.get('direction') === 'egress') return undefined;
+      const { token } = readToken(req);
+      return token === undefined
+        ? undefined
+        : verifier.prepare(token, {
+            now,
+            ...(peer?.spiffeId ? { peerId: peer.spiffeId.value } : {}),
+            ...(peer?.thumbprint ? { peerThumbprint: peer.thumbprint } : {}),
+          });
+    },
     start: async () => oidc?.start(),
     stop: () => oidc?.stop(),
     ingress(req, peer, now) {

@@ -10,14 +10,15 @@
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
-import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
+import { b64urlDecode, isAlgorithm, keyFits, verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';
 import { subjectProblem } from './subject.js';
 
 export const COMMON_IDENTITY_TYP = 'ci+jwt';
@@ -107,6 +108,9 @@ interface Signer {
   readonly notAfter: number;
 }
 
+/** The signature check of intrinsic(): done in place, or recorded to be done off the event loop. */
+type SignatureCheck = (alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer) => boolean;
+
 const fail = (code: ReasonCode, message: string): never => {
   throw new ZonegateError(code, `token: ${message}`);
 };
@@ -144,14 +148,24 @@ function actChain(act: unknown, max: number): string[] {
   return hops;
 }
 
+const OFF_LOOP = /^(ES|EdDSA)/;
+const cacheKey = (token: string) => sha256(token, 'base64url');
+
 /** Verifies common identity tokens against an X.509 bundle source, with caches. */
 export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
   /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
   private readonly chains: LRUCache<string, Signer>;
+  /**
+   * Parsed x5c certificates by their base64 text: a new leaf under a known intermediate parses
+   * the leaf only. Parsing is not verifying: every chain is still verified as a whole.
+   */
+  private readonly certs: LRUCache<string, X509Certificate>;
   private readonly seen: LRUCache<string, true> | undefined;
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
+  /** x5c certificates actually parsed (certificate cache misses). */
+  certificateParses = 0;
 
   /** Token bytes the cached entries stand for (bounded by the cacheBytes option). */
   get cachedBytes(): number {
@@ -161,13 +175,14 @@ export class CommonIdentityVerifier {
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
-    opts: { cacheSize?: number; cacheBytes?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+    opts: { cacheSize?: number; cacheBytes?: number; chainCacheSize?: number; certificateCacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
   ) {
     // Bounded by count and by the bytes of the tokens behind the entries: an entry holds the
-    // decoded claims, whose size grows with the token, so 50 000 large tokens would otherwise
+    // decoded claims, whose size grows with the token, so many large tokens would otherwise
     // keep hundreds of megabytes.
-    this.tokens = new LRUCache({ max: opts.cacheSize ?? 50_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
-    this.chains = new LRUCache({ max: 10_000 });
+    this.tokens = new LRUCache({ max: opts.cacheSize ?? 10_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
+    this.chains = new LRUCache({ max: opts.chainCacheSize ?? 10_000 });
+    this.certs = new LRUCache({ max: opts.certificateCacheSize ?? 1_000 });
     this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
   }
@@ -177,18 +192,12 @@ export class CommonIdentityVerifier {
   verify(token: string, ctx: RequestContext): TokenResult {
     try {
       if (token.length > this.rules.maxBytes) fail('ERR_TOKEN_TOO_LARGE', `${token.length} bytes (limit ${this.rules.maxBytes})`);
-      const key = createHash('sha256').update(token).digest('base64url');
-      let entry = this.tokens.get(key);
-      if (entry?.td && this.generation(entry.td) !== entry.gen) entry = undefined;
+      const key = cacheKey(token);
+      let entry = this.cached(key);
       if (!entry) {
         this.verifications++;
-        entry = this.intrinsic(token, ctx);
-        // a verified entry lives until the token or its signer's chain expires, whichever is first
-        const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
-        const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - ctx.now) : this.negativeTtlMs;
-        // Without generations a source cannot say a result is still current: nothing that
-        // depends on a trust domain is reused with it.
-        if (!entry.transient && (this.bundles.generation || !entry.td)) this.tokens.set(key, { ...entry, size: token.length }, { ttl });
+        entry = this.intrinsic(token, ctx, verifySignature);
+        this.remember(key, entry, ctx.now, token.length);
       }
       if (entry.error) return { ok: false, ...entry.error };
       const v = entry.intrinsic!;
@@ -200,12 +209,72 @@ export class CommonIdentityVerifier {
     }
   }
 
+  private parsed(b64: string): X509Certificate {
+    let cert = this.certs.get(b64);
+    if (!cert) {
+      this.certificateParses++;
+      cert = parseCertificates(Buffer.from(b64, 'base64'), { maxCertificates: 1 })[0]!;
+      this.certs.set(b64, cert);
+    }
+    return cert;
+  }
+
+  /**
+   * Verifies a token not yet cached, with an elliptic-curve signature check on the thread pool,
+   * and caches the result, so that the verify() which follows is a cache hit. Undefined when
+   * nothing waits (cached, too large, or verified in place). The entry is exactly the one verify()
+   * would compute: the same checks in the same order.
+   */
+  prepare(token: string, ctx: RequestContext): Promise<void> | undefined {
+    if (token.length > this.rules.maxBytes) return undefined;
+    const key = cacheKey(token);
+    if (this.cached(key)) return undefined;
+    const inFlight = this.preparing.get(key);
+    if (inFlight) return inFlight;
+    let deferred: Parameters<SignatureCheck> | undefined;
+    // Elliptic-curve checks (140–190 µs) go to the pool; an RSA check (≈ 47 µs) costs less than
+    // the hand-over, so it is done here, and so is a token refused before its signature.
+    const entry = this.intrinsic(token, ctx, (...args) => (OFF_LOOP.test(args[0]) ? ((deferred = args), true) : verifySignature(...args)));
+    if (!deferred) {
+      this.verifications++;
+      this.remember(key, entry, ctx.now, token.length);
+      return undefined;
+    }
+    const [alg, pub, input, sig] = deferred;
+    const p = verifySignatureAsync(alg, pub, input, sig).then((ok) => {
+      this.preparing.delete(key);
+      this.verifications++;
+      const e: Entry = ok
+        ? entry
+        : { error: { code: 'ERR_TOKEN_SIGNATURE', message: 'token: signature does not verify with the x5c leaf key' }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
+      this.remember(key, e, ctx.now, token.length);
+    });
+    this.preparing.set(key, p);
+    return p;
+  }
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  private cached(key: string): Entry | undefined {
+    const entry = this.tokens.get(key);
+    return entry?.td && this.generation(entry.td) !== entry.gen ? undefined : entry;
+  }
+
+  private remember(key: string, entry: Entry, now: number, size: number): void {
+    // Without generations a source cannot say a result is still current: nothing that depends on
+    // a trust domain is reused with it. Transient failures (this request's peer, clock) are not kept.
+    if (entry.transient || (!this.bundles.generation && entry.td)) return;
+    // a verified entry lives until the token or its signer's chain expires, whichever is first
+    const until = entry.intrinsic ? Math.min(entry.intrinsic.claims.exp * 1000, entry.intrinsic.notAfter) : 0;
+    const ttl = entry.intrinsic ? Math.max(1, until + this.rules.skewSeconds * 1000 - now) : this.negativeTtlMs;
+    this.tokens.set(key, { ...entry, size }, { ttl });
+  }
+
   private generation(td: TrustDomain): number {
     return this.bundles.generation?.(td) ?? 0;
   }
 
   /** Everything that depends only on the token and the bundles (cached). */
-  private intrinsic(token: string, ctx: RequestContext): Entry {
+  private intrinsic(token: string, ctx: RequestContext, checkSignature: SignatureCheck): Entry {
     const nowMs = ctx.now;
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
@@ -259,7 +328,7 @@ export class CommonIdentityVerifier {
       }
 
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
-      const chainKey = createHash('sha256').update((x5c as string[]).join('.')).digest('base64url');
+      const chainKey = sha256((x5c as string[]).join('.'), 'base64url');
       const skewMs = this.rules.skewSeconds * 1000;
       let signer = this.chains.get(chainKey);
       // a cached chain holds only for its bundle generation and until its earliest notAfter
@@ -268,7 +337,7 @@ export class CommonIdentityVerifier {
         let chain;
         try {
           // one DER certificate per element (RFC 7515 §4.1.6)
-          chain = (x5c as string[]).map((c) => parseCertificates(Buffer.from(c, 'base64'), { maxCertificates: 1 })[0]!);
+          chain = (x5c as string[]).map((c) => this.parsed(c));
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }
@@ -287,7 +356,7 @@ export class CommonIdentityVerifier {
       const key = signer.key;
       if (!keyFits(alg as Algorithm, key)) fail('ERR_TOKEN_ALG', `alg ${String(alg)} does not fit the signer's ${key.asymmetricKeyType} key`);
       const sig = b64urlDecode(s);
-      if (!sig || !verifySignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
+      if (!sig || !checkSignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
       const actors = actChain(claims.act, this.rules.maxActDepth);
       return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors, notAfter: signer.notAfter }, td, gen: gen() };
     } catch (err) {

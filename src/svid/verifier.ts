@@ -6,6 +6,7 @@
  * that trust domain re-verifies, and only for that trust domain.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
@@ -79,7 +80,7 @@ export class X509SvidVerifier {
       this.parses++;
       return this.verifyUncached(received, call.now).result;
     }
-    const key = createHash('sha256').update(received).digest('base64');
+    const key = sha256(received, 'base64');
     const now = this.clock();
     const skew = (this.opts.skewSeconds ?? 0) * 1000;
     const hit = this.cache.get(key);

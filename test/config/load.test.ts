@@ -25,6 +25,13 @@ describe('config', () => {
     expect(Object.isFrozen(config.server.grpc)).toBe(true);
   });
 
+  it('cache sizes: bounded defaults, whole positive numbers only', () => {
+    expect(parseConfig('{}', 'c.yaml', '/x').config.cache).toEqual({ svids: 10_000, tokens: 10_000, chains: 10_000, certificates: 1_000 });
+    expect(parseConfig('cache: { tokens: 500 }', 'c.yaml', '/x').config.cache.tokens).toBe(500);
+    expect(problems('cache: { tokens: 0 }')).toContainEqual(expect.stringMatching(/cache\.tokens/));
+    expect(problems('cache: { keys: 5 }')).toContainEqual(expect.stringMatching(/keys/));
+  });
+
   it('names the key path and the line of a wrong value', () => {
     const text = ['server:', '  grpc:', '    port: "fifty"', 'rules:', '  - name: r', '    action: permit'].join('\n');
     const p = problems(text);

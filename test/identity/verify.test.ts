@@ -49,6 +49,9 @@ const header = (extra: object = {}) => ({ alg: 'ES256', typ: 'ci+jwt', x5c: x5c(
 const claims = (extra: object = {}) => ({ iss: ME, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60, jti: 'j1', ...extra });
 
 const thumbprint = (der: Buffer) => createHash('sha256').update(der).digest('base64url');
+/** The request context code() uses by default: now, with the token's signer as the peer. */
+const AS_ME = { now: NOW, peerId: ME };
+
 function code(verifier: CommonIdentityVerifier, token: string, ctx: { peerId?: string; peerCertDer?: Buffer; now?: number } = {}) {
   const r = verifier.verify(token, {
     now: ctx.now ?? NOW,
@@ -212,6 +215,39 @@ describe('caches', () => {
     expect(code(v, t, { peerId: `spiffe://${A}/x` })).toBe('ERR_TOKEN_PEER_MISMATCH');
     expect(code(v, t, { now: NOW + 3600_000 })).toBe('ERR_TOKEN_EXPIRED');
     expect(v.verifications).toBe(1);
+  });
+
+  it('every cache is bounded by its size: an evicted token is verified again, an evicted chain re-verified from parsed certificates', async () => {
+    const other = await caA.issue(ME); // another SVID of the same workload
+    const otherKey = createPrivateKey(other.keyPem);
+    const v = new CommonIdentityVerifier(set, rules, { cacheSize: 1, chainCacheSize: 1, certificateCacheSize: 2 });
+    const t1 = forge(header(), claims({ jti: 'a' }));
+    const t2 = forge(header({ x5c: x5c(other) }), claims({ jti: 'b' }), otherKey);
+    expect([code(v, t1), code(v, t2), code(v, t1)]).toEqual(['ok', 'ok', 'ok']);
+    expect(v.verifications).toBe(3); // one token held: t1 was evicted by t2
+    expect(v.certificateParses).toBe(2); // t1's chain was evicted too, its certificate was not
+    const big = new CommonIdentityVerifier(set, rules, { cacheSize: 2 });
+    expect([code(big, t1), code(big, t2), code(big, t1)]).toEqual(['ok', 'ok', 'ok']);
+    expect(big.verifications).toBe(2);
+  });
+
+  it('prepare: the signature is checked off the event loop and verify() then answers from the cache, with the same result', async () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const good = forge(header(), claims({ jti: 'p1' }));
+    const bad = forge(header(), claims({ jti: 'p2' }), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const p = v.prepare(good, AS_ME);
+    expect(p).toBeInstanceOf(Promise);
+    expect(v.prepare(good, AS_ME)).toBe(p); // one check in flight per token
+    await Promise.all([p, v.prepare(bad, AS_ME)]);
+    expect(v.verifications).toBe(2);
+    expect(code(v, good)).toBe('ok');
+    expect(code(v, bad)).toBe('ERR_TOKEN_SIGNATURE');
+    expect(code(v, good, { peerId: `spiffe://${A}/x` })).toBe('ERR_TOKEN_PEER_MISMATCH'); // per-request checks still run
+    expect(v.verifications).toBe(2);
+    expect(v.prepare(good, AS_ME)).toBeUndefined(); // cached: nothing to do
+    // refused before the signature: decided (and cached) in place
+    expect(v.prepare(forge(header({ alg: 'HS256' }), claims()), AS_ME)).toBeUndefined();
+    expect(v.verifications).toBe(3);
   });
 
   it('a flood of one bad token costs one verification', () => {
