@@ -14,9 +14,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { rmSync } from 'node:fs';
 import { AggregatorRegistry } from 'prom-client';
-import type { LoadedConfig } from './config/load.js';
+import { ConfigError, type LoadedConfig } from './config/load.js';
 import { Readiness } from './envoy/health.js';
 import { startOpsServer } from './http/ops.js';
+import { createKeyRing } from './rewrite/index.js';
 import { createLogger } from './log.js';
 import { startZonegate } from './main.js';
 
@@ -37,11 +38,18 @@ export async function runPrimary(loaded: LoadedConfig, workers: number): Promise
   const { config } = loaded;
   const log = createLogger(config.log.level);
   for (const w of loaded.warnings) log.warn(w);
+  // Re-issued JWTs: the primary's ops server publishes the JWKS, so every worker must sign with
+  // the one key it publishes. Keys generated per process could not be: a fixed key file is needed.
+  const u = config.upstream;
+  const usesJwt = [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt');
+  if (usesJwt && !u.jwt.keyFile)
+    throw new ConfigError(['upstream.jwt.keyFile: serve --workers N (N > 1) with re-issued JWTs needs a key file all workers share (or --workers 1)']);
   const readiness = new Readiness();
   const aggregator = new AggregatorRegistry();
   const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, {
     readiness,
     metrics: { registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } },
+    ...(usesJwt ? { keys: createKeyRing(config) } : {}),
   });
   // One stale socket file is removed here, once: a worker removing it would unlink the listener
   // another worker already shares.

@@ -6,7 +6,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
-import { BIN, serve } from '../helpers/cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, serve, zonegate } from '../helpers/cli.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 /** A client on its own connection (no shared subchannel), so the cluster can route it to any worker. */
@@ -68,9 +71,21 @@ describe('serve --workers', () => {
   });
 
   it('refuses a worker count that is not a whole number', async () => {
-    const { zonegate } = await import('../helpers/cli.js');
     const r = zonegate(['serve', '--workers', '1.5']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--workers must be a whole number');
+  });
+
+  it('refuses re-issued JWTs with keys made per worker: the primary publishes one JWKS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-workers-jwt-'));
+    try {
+      const file = join(dir, 'zonegate.yaml');
+      writeFileSync(file, 'server: {grpc: {address: 127.0.0.1, port: 0}, ops: {address: 127.0.0.1, port: 0}}\nupstream: {default: {mode: jwt}}\n');
+      const r = zonegate(['serve', '--config', file, '--workers', '2']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('upstream.jwt.keyFile');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
