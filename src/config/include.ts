@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { LineCounter, isNode, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { describeIssues } from './issues.js';
 import type { z } from 'zod';
 import { PolicyFile, type PolicyFileConfig, type RuleConfig } from '../policy/schema.js';
 
@@ -17,11 +18,6 @@ export class PolicyFileError extends Error {
   }
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out || '(root)';
-}
 
 /** Parses YAML text and validates it with `schema`; problems name `name:line: key.path`. */
 export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, name: string): z.output<S> {
@@ -31,18 +27,7 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, name
     throw new PolicyFileError(doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
-  throw new PolicyFileError(
-    result.error.issues.map((issue) => {
-      const path = issue.path as PropertyKey[];
-      let line: number | undefined;
-      for (let n = path.length; n >= 0 && line === undefined; n--) {
-        const node = doc.getIn(path.slice(0, n) as unknown[], true);
-        if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
-      }
-      const keys = issue.code === 'unrecognized_keys' ? ` (${(issue as { keys: string[] }).keys.join(', ')})` : '';
-      return `${name}:${line ?? 1}: ${formatPath(path)}: ${issue.message}${keys}`;
-    }),
-  );
+  throw new PolicyFileError(describeIssues(result.error.issues, doc, lineCounter, name));
 }
 
 /** Reads and validates one policy file. */

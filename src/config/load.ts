@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { describeIssues } from './issues.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { EMBEDDED_DEFAULT } from './default.js';
 import { PolicyFileError, includedRules } from './include.js';
@@ -34,12 +35,6 @@ const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'por
   ['ZONEGATE_HTTP_PORT', ['server', 'http', 'port'], 'port'],
   ['ZONEGATE_LOG_LEVEL', ['log', 'level'], 'string'],
 ];
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out || '(root)';
-}
 
 function setIn(obj: Record<string, unknown>, path: readonly (string | number)[], value: unknown): void {
   let cur: Record<string, unknown> = obj;
@@ -179,19 +174,7 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
 
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const path = issue.path as PropertyKey[];
-        // Point at the deepest node of the path that exists in the file.
-        let line: number | undefined;
-        for (let n = path.length; n >= 0 && line === undefined; n--) {
-          const node = doc.getIn(path.slice(0, n) as unknown[], true);
-          if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
-        }
-        const keys = issue.code === 'unrecognized_keys' ? ` (${(issue as { keys: string[] }).keys.join(', ')})` : '';
-        return `${name}:${line ?? 1}: ${formatPath(path)}: ${issue.message}${keys}`;
-      }),
-    );
+    throw new ConfigError(describeIssues(result.error.issues, doc, lineCounter, name));
   }
   const config = result.data;
   if (config.policy.include.length > 0) {
