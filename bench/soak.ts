@@ -73,7 +73,8 @@ const pick = (): Kind => {
 
 async function main(): Promise<number> {
   const world = await World.create();
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', world.configFile], {
+  // one process: its RSS is the figure that must stay flat (workers would each be a process of their own)
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', world.configFile, '--workers', '1'], {
     env: { ...process.env, ZONEGATE_GRPC_ADDRESS: '127.0.0.1', ZONEGATE_GRPC_PORT: '0', ZONEGATE_OPS_ADDRESS: '127.0.0.1', ZONEGATE_OPS_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
