@@ -162,7 +162,8 @@ describe('Istio: the workload side', () => {
     expect(userMounts).toEqual([{ name: 'istio-output-certs', mountPath: out }]);
     const zg = pod.spec.containers.find((c: { name: string }) => c.name === 'zonegate');
     expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual(['app', 'zonegate']);
-    expect(zg.args).toEqual(['serve', '--config', '/etc/zonegate/zonegate.yaml']);
+    // a sidecar runs one process (serve's default is a worker per host core)
+    expect(zg.args).toEqual(['serve', '--config', '/etc/zonegate/zonegate.yaml', '--workers', '1']);
     const mounts = Object.fromEntries(zg.volumeMounts.map((m: { name: string; mountPath: string }) => [m.name, m.mountPath]));
     expect(mounts['istio-output-certs']).toBe(out);
     const volumes = Object.fromEntries(pod.spec.volumes.map((v: Record<string, any>) => [v.name, v]));
