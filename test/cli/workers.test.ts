@@ -3,28 +3,15 @@
  * shared port, the primary's /readyz and /metrics speak for all of them, and SIGTERM drains every
  * worker and exits 0.
  */
-import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, serve, zonegate } from '../helpers/cli.js';
-import { checkRequest, exampleCert } from '../helpers/zonegate.js';
+import { checkClient, checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 /** A client on its own connection (no shared subchannel), so the cluster can route it to any worker. */
-function client(port: number) {
-  const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
-  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-  const m = checkMethod();
-  const check = (req: unknown) =>
-    new Promise<{ code: number } | { error: number }>((resolve) =>
-      c.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, new grpc.Metadata(), (e, r) =>
-        resolve(e ? { error: e.code } : { code: (r as { status: { code: number } }).status.code }),
-      ),
-    );
-  return { c, check };
-}
+const client = (port: number) => checkClient(port, { 'grpc.use_local_subchannel_pool': 1 });
 
 async function until(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));

@@ -123,3 +123,20 @@ export function checkRequest(opts: {
     },
   };
 }
+
+/**
+ * A grpc-js client for a zonegate listening on loopback `port`; `check` resolves to the
+ * CheckResponse status code, or the gRPC error code. Options go to the channel.
+ */
+export function checkClient(port: number, options: grpc.ChannelOptions = {}) {
+  const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
+  const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options);
+  const m = checkMethod();
+  const check = (req: unknown) =>
+    new Promise<{ code: number } | { error: number }>((resolve) =>
+      c.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, req, new grpc.Metadata(), (e, r) =>
+        resolve(e ? { error: e.code } : { code: (r as { status: { code: number } }).status.code }),
+      ),
+    );
+  return { c, check };
+}
