@@ -10,7 +10,8 @@ import type { DecisionState } from './envoy/service.js';
 import { startOpsServer, type OpsServer } from './http/ops.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createPeerPhase } from './peer/phase.js';
+import { createPeerPhase, type PeerResult } from './peer/phase.js';
+import type { AuthRequest } from './pipeline/types.js';
 import { createPipeline } from './pipeline/authorize.js';
 import { compilePolicy, type PolicyOptions } from './policy/rules.js';
 import { dryRunObserver } from './policy/metrics.js';
@@ -36,7 +37,11 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     maxCertificateBytes: config.limits.maxCertificateBytes,
     cacheSize: config.cache.svids,
   });
-  const peer = createPeerPhase(config.peer.source, verifier);
+  const verifyPeer = createPeerPhase(config.peer.source, verifier);
+  // prepare() verifies the peer before the token; the pipeline then reuses that result for the
+  // same request instead of hashing and looking up its certificate again.
+  const prepared = new WeakMap<AuthRequest, PeerResult>();
+  const peer = (req: AuthRequest): PeerResult => prepared.get(req) ?? verifyPeer(req);
   return {
     pipeline: createPipeline({
       config,
@@ -52,7 +57,8 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     ...(carried?.prepare
       ? {
           prepare: (req) => {
-            const p = peer(req);
+            const p = verifyPeer(req);
+            prepared.set(req, p);
             return p.ok ? carried.prepare!(req, p.peer, Date.now()) : undefined;
           },
         }

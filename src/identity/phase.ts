@@ -21,7 +21,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCertificates } from '../svid/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenRules } from './verify.js';
+import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenMemo, type TokenRules } from './verify.js';
 import { mintCommonIdentity } from './mint.js';
 import { BasicUserStore } from './basic.js';
 import { OidcKeys } from './oidc.js';
@@ -50,6 +50,17 @@ export interface CarriedPhase {
   /** Background key material (OIDC JWKS): loaded before serving, refreshed until stop(). */
   start(): Promise<void>;
   stop(): void;
+}
+
+/**
+ * Per request: prepare() and ingress() of one request hash its token once. Keyed by the request
+ * object, so an entry goes when the request does.
+ */
+const memos = new WeakMap<AuthRequest, TokenMemo>();
+function memoOf(req: AuthRequest): TokenMemo {
+  let m = memos.get(req);
+  if (!m) memos.set(req, (m = {}));
+  return m;
 }
 
 /** Builds the carried-identity phase; undefined when common identity is not configured. */
@@ -159,6 +170,7 @@ export function createCarriedPhase(
             now,
             ...(peer?.spiffeId ? { peerId: peer.spiffeId.value } : {}),
             ...(peer?.thumbprint ? { peerThumbprint: peer.thumbprint } : {}),
+            memo: memoOf(req),
           });
     },
     start: async () => oidc?.start(),
@@ -191,6 +203,7 @@ export function createCarriedPhase(
         now,
         ...(peer?.spiffeId ? { peerId: peer.spiffeId.value } : {}),
         ...(peer?.thumbprint ? { peerThumbprint: peer.thumbprint } : {}),
+        memo: memoOf(req),
       });
       if (!r.ok) return r;
       return {

@@ -71,6 +71,18 @@ export interface RequestContext {
   readonly peerId?: string;
   /** base64url SHA-256 of the peer certificate's DER, for cnf (RFC 8705 x5t#S256). */
   readonly peerThumbprint?: string;
+  /**
+   * One request's scratch space: prepare() leaves the token's cache key here and the verify() of
+   * the same request reuses it instead of hashing the token again. Used only when it was made
+   * for the very token being verified.
+   */
+  readonly memo?: TokenMemo;
+}
+
+/** See RequestContext.memo. One per request, never shared between requests. */
+export interface TokenMemo {
+  token?: string;
+  key?: string;
 }
 
 export type TokenResult =
@@ -151,6 +163,17 @@ function actChain(act: unknown, max: number): string[] {
 const OFF_LOOP = /^(ES|EdDSA)/;
 const cacheKey = (token: string) => sha256(token, 'base64url');
 
+/** The token's cache key, hashed once per request (the memo holds it for the next call). */
+function keyOf(token: string, memo: TokenMemo | undefined): string {
+  if (memo && memo.token === token && memo.key !== undefined) return memo.key;
+  const key = cacheKey(token);
+  if (memo) {
+    memo.token = token;
+    memo.key = key;
+  }
+  return key;
+}
+
 /** Verifies common identity tokens against an X.509 bundle source, with caches. */
 export class CommonIdentityVerifier {
   private readonly tokens: LRUCache<string, Entry>;
@@ -192,7 +215,7 @@ export class CommonIdentityVerifier {
   verify(token: string, ctx: RequestContext): TokenResult {
     try {
       if (token.length > this.rules.maxBytes) fail('ERR_TOKEN_TOO_LARGE', `${token.length} bytes (limit ${this.rules.maxBytes})`);
-      const key = cacheKey(token);
+      const key = keyOf(token, ctx.memo);
       let entry = this.cached(key);
       if (!entry) {
         this.verifications++;
@@ -227,7 +250,7 @@ export class CommonIdentityVerifier {
    */
   prepare(token: string, ctx: RequestContext): Promise<void> | undefined {
     if (token.length > this.rules.maxBytes) return undefined;
-    const key = cacheKey(token);
+    const key = keyOf(token, ctx.memo);
     if (this.cached(key)) return undefined;
     const inFlight = this.preparing.get(key);
     if (inFlight) return inFlight;

@@ -250,6 +250,27 @@ describe('caches', () => {
     expect(v.verifications).toBe(3);
   });
 
+  it('a request memo carries the token hash from prepare to verify, and is never used for another token', async () => {
+    const v = new CommonIdentityVerifier(set, rules);
+    const good = forge(header(), claims({ jti: 'm1' }));
+    const bad = forge(header(), claims({ jti: 'm2' }), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const memo: { token?: string; key?: string } = {};
+    await v.prepare(good, { ...AS_ME, memo });
+    expect(memo.token).toBe(good);
+    expect(memo.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(v.verify(good, { ...AS_ME, memo }).ok).toBe(true);
+    // the memo of the good token, handed to a request with another token: that token is hashed
+    // itself and verified on its own merits, and the memo now belongs to it
+    const r = v.verify(bad, { ...AS_ME, memo });
+    expect(r.ok ? 'ok' : r.code).toBe('ERR_TOKEN_SIGNATURE');
+    expect(memo.token).toBe(bad);
+    // a memo that lies about its token's key is not consulted for a different token
+    const forged = { token: good, key: memo.key };
+    expect(v.verify(good, { ...AS_ME, memo: forged }).ok).toBe(false); // the key of `bad`: its cached failure
+    const r2 = v.verify(bad, { ...AS_ME, memo: { token: good, key: 'x' } });
+    expect(r2.ok ? 'ok' : r2.code).toBe('ERR_TOKEN_SIGNATURE');
+  });
+
   it('a flood of one bad token costs one verification', () => {
     const v = new CommonIdentityVerifier(set, rules);
     const bad = forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
