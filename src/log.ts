@@ -19,6 +19,21 @@ const REDACT = [
 ];
 
 /**
+ * pino's isoTime, formatted once per millisecond: at thousands of decision lines a second,
+ * `new Date().toISOString()` per line was a fifth of a line's cost.
+ */
+let lastMs = -1;
+let lastTime = '';
+export function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+/**
  * Creates the process logger. `tokenHeaders`: more header names that carry credentials (the
  * configured common identity header), redacted like the built-in ones.
  */
@@ -30,7 +45,7 @@ export function createLogger(level: string, destination?: DestinationStream, tok
       level,
       redact: { paths: [...new Set([...REDACT, ...extra])], censor: '[redacted]' },
       base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
     },
     destination,
   );

@@ -25,3 +25,26 @@ describe('log redaction', () => {
     expect(line.match(/\[redacted\]/g)).toHaveLength(3);
   });
 });
+
+describe('log time', () => {
+  it('writes the ISO time of the moment of the line, as pino does, also when formatted once per millisecond', async () => {
+    const { isoTime } = await import('../src/log.js');
+    const { pino } = await import('pino');
+    const before = Date.now();
+    const a = isoTime();
+    const b = isoTime();
+    const after = Date.now();
+    expect(a).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+    const t = Date.parse(a.slice(9, -1));
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(t).toBeLessThanOrEqual(after);
+    expect(Date.parse(b.slice(9, -1))).toBeGreaterThanOrEqual(t);
+    expect(pino.stdTimeFunctions.isoTime().slice(0, 9)).toBe(a.slice(0, 9));
+    // a later millisecond gives a later time, not the cached one
+    await new Promise((r) => setTimeout(r, 5));
+    expect(Date.parse(isoTime().slice(9, -1))).toBeGreaterThan(t);
+    const out = capture();
+    createLogger('info', out.stream).info('x');
+    expect(Date.parse(JSON.parse(out.text()).time)).toBeGreaterThan(t);
+  });
+});
