@@ -63,8 +63,23 @@ function string(field: number, v: unknown): void {
   tag(field, 2);
   const at = begin();
   room(s.length * 3);
-  pos += buf.write(s, pos, 'utf8');
+  pos = s.length <= SHORT ? writeShort(s, pos) : pos + buf.write(s, pos, 'utf8');
   end(at);
+}
+
+/**
+ * Most strings of a response are short ASCII (header names, codes, principals): copied in JS,
+ * which costs less than a call into buf.write (≈ 0.15 µs each, some twenty per response).
+ */
+const SHORT = 64;
+function writeShort(s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return at + buf.write(s, at, 'utf8'); // rewrites from the start, as UTF-8
+    buf[at + i] = c;
+  }
+  return at + n;
 }
 function int(field: number, v: unknown): void {
   if (v === undefined || v === null) return;
