@@ -1,5 +1,6 @@
 /**
- * CheckRequest (as decoded by grpc-js with keepCase, longs and enums as strings) → AuthRequest.
+ * CheckRequest (as decoded by grpc-js with keepCase, longs and enums as strings, or by decode.ts,
+ * whose maps are Maps) → AuthRequest.
  * The only place that reads Envoy's request wire shape. Never throws: a request that cannot be
  * read comes back with `malformed` set, and the pipeline denies it with that code.
  */
@@ -60,6 +61,7 @@ const NO_NAMES: ReadonlySet<string> = new Set();
 
 function stringMap(v: unknown): ReadonlyMap<string, string> {
   if (!v || typeof v !== 'object') return NO_STRINGS;
+  if (v instanceof Map) return v.size === 0 ? NO_STRINGS : (v as Map<string, string>); // decode.ts: strings only
   let out: Map<string, string> | undefined;
   for (const k of Object.keys(v)) (out ??= new Map()).set(k, str((v as Record<string, unknown>)[k]));
   return out ?? NO_STRINGS;
@@ -115,6 +117,11 @@ function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
       } else {
         reader.add(key, str(h?.value));
       }
+    }
+  } else if (http.headers instanceof Map) {
+    for (const [k, v] of http.headers as Map<string, string>) {
+      if (reader.overLimit) break;
+      reader.add(k, v);
     }
   } else if (http.headers && typeof http.headers === 'object') {
     const map = http.headers as Record<string, unknown>;

@@ -10,13 +10,20 @@ import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
 import { encodeCheckResponse } from './encode.js';
+import { decodeCheckRequest } from './decode.js';
 
-/** The Authorization service with the direct CheckResponse encoder in front of protobufjs. */
-function withFastEncoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+/**
+ * The Authorization service with the direct codecs: the CheckRequest decoder (decode.ts) instead
+ * of protobufjs, and the CheckResponse encoder in front of protobufjs.
+ */
+function withFastCodec(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const check = service.Check as grpc.MethodDefinition<unknown, unknown> | undefined;
   if (!check) return service;
   const slow = check.responseSerialize;
-  return { ...service, Check: { ...check, responseSerialize: (v: unknown) => encodeCheckResponse(v) ?? slow(v) } };
+  return {
+    ...service,
+    Check: { ...check, requestDeserialize: decodeCheckRequest, responseSerialize: (v: unknown) => encodeCheckResponse(v) ?? slow(v) },
+  };
 }
 
 export interface GrpcServer {
@@ -54,7 +61,7 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
     'grpc.max_concurrent_streams': 1000,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(withFastEncoder(authService), checkHandlers(deps));
+  server.addService(withFastCodec(authService), checkHandlers(deps));
   server.addService(healthService, healthHandlers(deps.readiness));
 
   const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
