@@ -306,16 +306,22 @@ async function main() {
   const ratio = (a: number | undefined, b: number | undefined) => round((a ?? NaN) / (b ?? NaN));
   try {
     // the verdicts each scenario relies on, checked once (h2load counts any HTTP 200 as success)
-    const verdict = async (data: string, expect: RegExp) => {
+    // read from the decision counter, so it holds at any log level (BENCH_LOG_LEVEL=warn)
+    const decided = async (labels: string) => {
+      const text = await fetch(`http://127.0.0.1:${zg.opsPort}/metrics`).then((r) => r.text());
+      const line = text.split('\n').find((l) => l.startsWith(`zonegate_decisions_total{${labels}}`));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const verdict = async (data: string, labels: string) => {
+      const before = await decided(labels);
       const r = await loadgen(zg.port, { frames: data, repeat: true, requests: 4, streams: 1 }, zg.pids());
       if (r.failed !== 0 || r.succeeded === 0) throw new Error(`verdict check: gRPC statuses ${JSON.stringify(r.statuses)}`);
-      await new Promise((res) => setTimeout(res, 300)); // the decision log is written asynchronously
-      const last = readFileSync(join(dir, 'zonegate.log'), 'utf8').trim().split('\n').filter((l) => l.includes('"decision"')).pop() ?? '';
-      if (!expect.test(last)) throw new Error(`verdict check: expected ${expect} in the last decision line: ${last}`);
-      log(`verdict ${expect}: ok`);
+      const after = await decided(labels);
+      if (after - before !== r.succeeded) throw new Error(`verdict check: ${r.succeeded} calls, but ${after - before} decisions counted as {${labels}}`);
+      log(`verdict {${labels}}: ok`);
     };
-    await verdict(hot, /"result":"allow"/);
-    await verdict(deny, /"result":"deny","reason":"ERR_TOKEN_SIGNATURE"/);
+    await verdict(hot, 'result="allow",reason=""');
+    await verdict(deny, 'result="deny",reason="ERR_TOKEN_SIGNATURE"');
 
     log('warm-up');
     h2load(floor.port, hot, floor.pids(), { requests: 5000 });

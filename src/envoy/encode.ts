@@ -10,6 +10,10 @@
  * and compares them.
  */
 
+import { REASONS } from '../errors.js';
+import type { Outcome } from '../pipeline/types.js';
+import { denyResponse, type DenyOptions } from '../rewrite/deny.js';
+
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
@@ -227,6 +231,119 @@ export function encodeCheckResponse(r: unknown): Buffer | undefined {
       struct(md);
       end(at);
     }
+    return Buffer.from(buf.subarray(0, pos));
+  } catch (err) {
+    if (err instanceof GiveUp) return undefined;
+    throw err;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The request path's encoder: Outcome → CheckResponse bytes, with no intermediate objects.     */
+/* ------------------------------------------------------------------------------------------ */
+
+/** HeaderValueOption { header { key, value }, append { value: false } } (response.ts's overwrite). */
+function overwrite(field: number, name: string, value: string): void {
+  tag(field, 2);
+  const at = begin();
+  tag(1, 2);
+  const h = begin();
+  string(1, name);
+  string(2, value);
+  end(h);
+  // append: BoolValue { value: false }
+  tag(2, 2);
+  const b = begin();
+  tag(1, 0);
+  varint(0);
+  end(b);
+  end(at);
+}
+
+/** One Struct field (a map entry) with a string value. */
+function fieldString(key: string, v: string): void {
+  tag(1, 2);
+  const entry = begin();
+  string(1, key);
+  tag(2, 2);
+  const at = begin();
+  string(3, v);
+  end(at);
+  end(entry);
+}
+
+/** response.ts's metadata(), written in the same order. */
+function outcomeMetadata(o: Outcome): void {
+  tag(4, 2);
+  const at = begin();
+  fieldString('decision_id', o.id);
+  fieldString('result', o.allowed ? 'allow' : 'deny');
+  const peer = o.peer;
+  if (peer) {
+    fieldString('peer', peer.principal);
+    if (peer.trustDomain) fieldString('peer_trust_domain', peer.trustDomain);
+    tag(1, 2);
+    const entry = begin();
+    string(1, 'peer_verified');
+    tag(2, 2);
+    const v = begin();
+    bool(4, peer.verified);
+    end(v);
+    end(entry);
+    const c = peer.canonical;
+    if (c) {
+      fieldString('zone', c.zone);
+      if (c.namespace) fieldString('namespace', c.namespace);
+      if (c.service) fieldString('service', c.service);
+    }
+  }
+  if (o.rule) fieldString('rule', o.rule);
+  fieldString('direction', o.direction);
+  if (o.carried) fieldString('actor', o.carried.actor);
+  if (o.allowed && o.destination) fieldString('destination', o.destination);
+  if (o.allowed && o.rewrite) fieldString('rewrite', o.rewrite);
+  if (!o.allowed) fieldString('reason', o.reason);
+  end(at);
+}
+
+/**
+ * The CheckResponse of an outcome, byte for byte what encodeCheckResponse(toCheckResponse(o))
+ * gives (test/envoy/encode.test.ts compares them), without building the objects in between.
+ * Undefined when it does not fit its buffer: the caller then takes the object path.
+ */
+export function encodeOutcome(o: Outcome, opts: DenyOptions): Buffer | undefined {
+  pos = 0;
+  try {
+    if (o.allowed) {
+      // status { code: 0 }
+      tag(1, 2);
+      const st = begin();
+      int(1, 0);
+      end(st);
+      tag(3, 2);
+      const ok = begin();
+      for (const h of o.headersToSet) overwrite(2, h.name, h.value);
+      for (const name of o.headersToRemove) string(5, name);
+      end(ok);
+    } else {
+      const info = REASONS[o.reason];
+      const r = denyResponse(o.reason, o.id, opts);
+      tag(1, 2);
+      const st = begin();
+      int(1, info.grpc);
+      string(2, o.reason);
+      end(st);
+      tag(2, 2);
+      const denied = begin();
+      tag(1, 2);
+      const hs = begin();
+      int(1, r.status);
+      end(hs);
+      for (const [name, value] of r.headers) overwrite(2, name, value);
+      string(3, r.body);
+      end(denied);
+    }
+    outcomeMetadata(o);
     return Buffer.from(buf.subarray(0, pos));
   } catch (err) {
     if (err instanceof GiveUp) return undefined;

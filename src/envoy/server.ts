@@ -14,7 +14,8 @@ import { decodeCheckRequest } from './decode.js';
 
 /**
  * The Authorization service with the direct codecs: the CheckRequest decoder (decode.ts) instead
- * of protobufjs, and the CheckResponse encoder in front of protobufjs.
+ * of protobufjs; the handler's CheckResponse bytes (encodeOutcome) passed through, and any
+ * response object encoded directly or, failing that, by protobufjs.
  */
 function withFastCodec(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const check = service.Check as grpc.MethodDefinition<unknown, unknown> | undefined;
@@ -22,7 +23,12 @@ function withFastCodec(service: grpc.ServiceDefinition): grpc.ServiceDefinition 
   const slow = check.responseSerialize;
   return {
     ...service,
-    Check: { ...check, requestDeserialize: decodeCheckRequest, responseSerialize: (v: unknown) => encodeCheckResponse(v) ?? slow(v) },
+    Check: {
+      ...check,
+      requestDeserialize: decodeCheckRequest,
+      // the handler answers with bytes (encodeOutcome) or, rarely, with a response object
+      responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : (encodeCheckResponse(v) ?? slow(v))),
+    },
   };
 }
 

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkMethod } from '../../src/envoy/proto.js';
-import { encodeCheckResponse } from '../../src/envoy/encode.js';
+import { encodeCheckResponse, encodeOutcome } from '../../src/envoy/encode.js';
 import { toCheckResponse } from '../../src/envoy/response.js';
 import { REASONS, type ReasonCode } from '../../src/errors.js';
 import type { Outcome } from '../../src/pipeline/types.js';
@@ -77,5 +77,67 @@ describe('encodeCheckResponse', () => {
     expect(encodeCheckResponse({ status: { code: 0 }, dynamic_metadata: { fields: { a: { stringValue: 'x', boolValue: true } } } })).toBeUndefined();
     expect(encodeCheckResponse({ status: { code: 0 }, ok_response: { headers_to_remove: ['x'.repeat(70_000)] } })).toBeUndefined();
     expect(encodeCheckResponse(null)).toBeUndefined();
+  });
+});
+
+describe('encodeOutcome', () => {
+  const str = fc.oneof(fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.constant(''));
+  const denyReasons = (Object.keys(REASONS) as ReasonCode[]).filter((r) => REASONS[r].kind !== 'error');
+  const peerArb = fc.record(
+    {
+      principal: str,
+      trustDomain: fc.option(str, { nil: undefined }),
+      verified: fc.boolean(),
+      source: fc.constant('certificate' as const),
+      canonical: fc.option(fc.record({ zone: str, namespace: fc.option(str, { nil: undefined }), service: fc.option(str, { nil: undefined }), vars: fc.constant({}) }), { nil: undefined }),
+    },
+    { requiredKeys: ['principal', 'verified', 'source'] },
+  );
+  const common = {
+    id: str,
+    direction: fc.constantFrom('ingress', 'egress'),
+    peer: fc.option(peerArb, { nil: undefined }),
+    carried: fc.option(fc.record({ actor: str, actors: fc.constant([]) }), { nil: undefined }),
+    rule: fc.option(str, { nil: undefined }),
+    steps: fc.constant([]),
+  };
+  const allow = fc.record(
+    {
+      ...common,
+      allowed: fc.constant(true),
+      headersToSet: fc.array(fc.record({ name: str, value: str }), { maxLength: 12 }),
+      headersToRemove: fc.array(str, { maxLength: 4 }),
+      destination: fc.option(str, { nil: undefined }),
+      rewrite: fc.option(fc.constantFrom('headers', 'jwt', 'hmac', 'basic', 'passthrough'), { nil: undefined }),
+    },
+    { requiredKeys: ['id', 'direction', 'allowed', 'headersToSet', 'headersToRemove', 'steps'] },
+  );
+  const deny = fc.record(
+    { ...common, allowed: fc.constant(false), reason: fc.constantFrom(...denyReasons), message: str },
+    { requiredKeys: ['id', 'direction', 'allowed', 'reason', 'message', 'steps'] },
+  );
+  const options = fc.record({
+    reasonHeader: fc.constantFrom('', 'x-zonegate-reason'),
+    body: fc.boolean(),
+    message: fc.boolean(),
+    unauthenticated: fc.constantFrom(401, 403, 429),
+  }).map(({ reasonHeader, body, message, unauthenticated }) => DenySchema.parse({ reasonHeader, body, message, status: { unauthenticated } }));
+
+  it('writes, byte for byte, what encodeCheckResponse(toCheckResponse(outcome)) writes', () => {
+    fc.assert(
+      fc.property(fc.oneof(allow, deny), options, (o, opts) => {
+        const outcome = o as unknown as Outcome;
+        const direct = encodeOutcome(outcome, opts);
+        expect(direct).toBeInstanceOf(Buffer);
+        expect(direct!.equals(encodeCheckResponse(toCheckResponse(outcome, opts))!)).toBe(true);
+      }),
+      { seed: 11, numRuns: 1000 },
+    );
+  });
+
+  it('steps aside when the response does not fit its buffer', () => {
+    const o = { allowed: true, id: 'r', direction: 'ingress', headersToSet: [{ name: 'x', value: 'v'.repeat(70_000) }], headersToRemove: [], steps: [] } as unknown as Outcome;
+    expect(encodeOutcome(o, denyOptions(''))).toBeUndefined();
+    expect(m.responseDeserialize(m.responseSerialize(toCheckResponse(o, denyOptions(''))))).toMatchObject({ status: { code: 0 } });
   });
 });
