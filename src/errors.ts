@@ -11,6 +11,7 @@
 export const GrpcCode = {
   OK: 0,
   INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,
@@ -100,6 +101,8 @@ export const REASONS = {
   ERR_UPSTREAM_HEADER_VALUE: forbid('an identity value for the upstream is not a valid header value (control characters)'),
   // could not decide
   ERR_NOT_READY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'configuration or trust material is not loaded yet' },
+  ERR_OVERLOADED: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'server.grpc.maxInFlight checks are already waiting; answered at once instead of queued' },
+  ERR_DEADLINE_EXCEEDED: { kind: 'error', grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, summary: "the call's deadline had passed when its turn came; not decided" },
   ERR_INTERNAL: { kind: 'error', grpc: GrpcCode.INTERNAL, http: 500, summary: 'an unexpected internal failure; never an allow' },
 } as const satisfies Record<string, ReasonInfo>;
 

@@ -70,6 +70,11 @@ export const ConfigSchema = z.strictObject({
           unixSocket: z.string().min(1).optional(),
           tls: TlsListener.optional(),
           maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+          /**
+           * Most checks waiting at once (a new token's signature check on the thread pool); past
+           * it a check is answered UNAVAILABLE (ERR_OVERLOADED) at once instead of queued.
+           */
+          maxInFlight: z.number().int().min(1).max(1_000_000).default(1024),
         })
         .prefault({}),
       ops: z

@@ -33,6 +33,8 @@ export interface CheckDeps {
   readonly readiness: Readiness;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Most checks in flight at once (server.grpc.maxInFlight); default: no bound. */
+  readonly maxInFlight?: number;
 }
 
 function errorStatus(code: ReasonCode, message: string): grpc.ServiceError {
@@ -52,6 +54,21 @@ export function decide(state: DecisionState, request: unknown, explain = false):
 /** The Authorization service implementation. */
 export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
   const { metrics, log, readiness } = deps;
+  const maxInFlight = deps.maxInFlight ?? Infinity;
+  let inFlight = 0;
+  /**
+   * Load shedding, before any work: past maxInFlight waiting checks (new tokens' signature checks
+   * queue on the thread pool) a check is answered UNAVAILABLE at once, and a call whose deadline
+   * has already passed (it waited in the connection's queue) is not decided at all: its answer
+   * would reach an Envoy that has stopped waiting. Both are errors, so Envoy with
+   * failure_mode_allow: false answers status_on_error; never an allow.
+   */
+  const shed = (call: grpc.ServerUnaryCall<unknown, unknown>): ReasonCode | undefined => {
+    if (inFlight >= maxInFlight) return 'ERR_OVERLOADED';
+    const deadline = call.getDeadline();
+    if (deadline !== Infinity && +deadline <= Date.now()) return 'ERR_DEADLINE_EXCEEDED';
+    return undefined;
+  };
   const decisions = decisionLogger(log);
   // Labelled children looked up once, not by label object on every call.
   const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
@@ -65,6 +82,14 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
   return {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const started = process.hrtime.bigint();
+      const refused = shed(call);
+      if (refused) {
+        metrics.errors.inc({ reason: refused });
+        seconds.error.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        callback(errorStatus(refused, refused === 'ERR_OVERLOADED' ? `${inFlight} checks in flight (server.grpc.maxInFlight)` : 'deadline passed before the check started'));
+        return;
+      }
+      inFlight += 1;
       metrics.inFlight.inc();
       // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
       // Read once: a call decided after an await still uses the state it started with.
@@ -116,6 +141,7 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
           log.error({ err }, 'check: internal failure');
           callback(errorStatus('ERR_INTERNAL', 'internal failure'));
         } finally {
+          inFlight -= 1;
           metrics.inFlight.dec();
           seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
         }
