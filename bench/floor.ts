@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from '../src/envoy/proto.js';
 
 const OK = { status: { code: 0 }, ok_response: {} };
-const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000 });
+// zonegate's own server options (src/envoy/server.ts), so the floor is the same grpc-js setup
+const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000, 'grpc.keepalive_permit_without_calls': 1, 'grpc.enable_channelz': 0 });
 server.addService(loadProtos().authService, {
   Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, OK),
 });
