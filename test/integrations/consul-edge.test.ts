@@ -224,6 +224,14 @@ describe('the edge zonegate and billing\'s', () => {
     expect(edgeZg.federation).toBeUndefined(); // billing's zonegate publishes the datacenter's bundle
   });
 
+  it('every rule the guide names is in the config it says', () => {
+    const guide = readFileSync(join(INTEGRATIONS, 'consul.md'), 'utf8');
+    const names = (cfg: Record<string, any>) => cfg.rules.map((r: { name: string }) => r.name);
+    expect(names(edgeZg)).toEqual(['zone-a-frontend-reads-invoices', 'edge-forwards-to-billing']);
+    expect(names(billingZg)).toContain('zone-a-frontend-via-edge');
+    for (const n of [...names(edgeZg), 'zone-a-frontend-via-edge']) expect(guide).toContain(`\`${n}\``);
+  });
+
   it('billing\'s zonegate admits zone A\'s frontend only through the edge', () => {
     const rule = billingZg.rules.find((r: any) => r.from.principals?.includes(EDGE));
     expect(rule).toMatchObject({ action: 'allow', from: { actors: [FRONTEND] } });
