@@ -33,6 +33,8 @@ export const ENTRIES = [
   'envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  // file-based SDS: a secret file is a DiscoveryResponse whose resources are tls.v3.Secret
+  'envoy/service/discovery/v3/discovery.proto',
 ];
 
 /** Adds StringRules.ignore_empty when the bundled validate.proto lacks it; returns the text. */

@@ -241,3 +241,49 @@ describe.runIf(run)('the two shipped zonegate configs on loopback', () => {
     expect(await withToken('/api/orders', 'POST')).toBe('ERR_POLICY_NO_MATCH');
   });
 });
+
+// ---- the single-zone envoy.yaml with envoy/zonegate.yaml, as the README's recipe builds it ----
+
+describe.runIf(run)('the single-zone setup (envoy.yaml, zonegate.yaml)', () => {
+  let zg: Started;
+  const readme = () => read(ENVOY_DIR, 'README.md');
+
+  beforeAll(async () => {
+    const base = mkdtempSync(join(tmpdir(), 'zg-single-'));
+    symlinkSync(certs, join(base, 'certs'));
+    const cfg = yamlOf('zonegate.yaml');
+    delete cfg.server;
+    zg = await startWith(cfg, base);
+  });
+  afterAll(async () => {
+    await zg?.close();
+  });
+
+  it('`zonegate config validate` accepts it, and it listens where envoy.yaml asks', () => {
+    expect(zonegate(['config', 'validate', join(ENVOY_DIR, 'zonegate.yaml')])).toMatchObject({ code: 0, stderr: '' });
+    const cluster = (field(field(parseYaml(read(ENVOY_DIR, 'envoy.yaml')), 'static_resources'), 'clusters') as any[]).find((c) => c.name === 'zonegate');
+    const sa = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    expect(`${sa.address}:${sa.port_value}`).toBe(`${yamlOf('zonegate.yaml').server.grpc.address}:${yamlOf('zonegate.yaml').server.grpc.port}`);
+  });
+
+  it('the README\'s recipe writes every certificate file envoy.yaml reads', () => {
+    const files = [...read(ENVOY_DIR, 'envoy.yaml').matchAll(/filename: (\/etc\/envoy\/certs\/[^\s}]+)/g)].map((m) => m[1]!);
+    expect(files.sort()).toEqual(['/etc/envoy/certs/federated-roots.pem', '/etc/envoy/certs/svid.key', '/etc/envoy/certs/svid.pem']);
+    expect(readme()).toContain('sudo cp envoy/certs/zone-b/svid.pem envoy/certs/zone-b/svid.key /etc/envoy/certs/');
+    expect(readme()).toContain('cat envoy/certs/zone-a/bundle.pem envoy/certs/zone-b/bundle.pem | sudo tee /etc/envoy/certs/federated-roots.pem');
+  });
+
+  it('decides as the README says: zone A\'s frontend allowed, the forged SVID refused (route context from envoy.yaml)', async () => {
+    const [site] = connectionManagers(parseYaml(read(ENVOY_DIR, 'envoy.yaml')));
+    const context = (routesOf(site!.hcm)[0]!.perRoute as any).check_settings.context_extensions as Record<string, string>;
+    const ask = async (c: string) => {
+      const r = await zg.check(checkRequest({ certificate: encodeURIComponent(read(certs, c)), path: '/api/orders', context }));
+      if (!r.ok) return `error ${r.error.code}`;
+      const st = r.response.status as { code: number; message?: string };
+      return st.code === 0 ? 'allow' : String(st.message);
+    };
+    expect(await ask('zone-a/svid.pem')).toBe('allow');
+    expect(await ask('clients/forged.pem')).toBe('ERR_SVID_UNTRUSTED');
+    expect(await ask('zone-b/svid.pem')).toBe('ERR_POLICY_NO_MATCH');
+  });
+});

@@ -102,17 +102,29 @@ export function extAuthzOf(hcm: Obj): Obj | undefined {
   return f ? (field(f, 'typed_config') as Obj) : undefined;
 }
 
+/**
+ * Every ext_authz filter of an HTTP connection manager, by filter name: the one named
+ * envoy.filters.http.ext_authz and any other whose typed_config is an ExtAuthz (a listener that
+ * asks zonegate twice, as the Consul edge does, names the second one differently).
+ */
+export function extAuthzFilters(hcm: Obj): { name: string; config: Obj }[] {
+  return list(field(hcm, 'http_filters'))
+    .filter((x) => field(x, 'name') === EXT_AUTHZ || field(field(x, 'typed_config'), '@type') === EXT_AUTHZ_TYPE)
+    .map((x) => ({ name: String(field(x, 'name')), config: (field(x, 'typed_config') ?? {}) as Obj }));
+}
+
 export interface Route {
   readonly vhost: string;
   readonly route: Obj;
   readonly perRoute: Obj | undefined;
 }
 
-export function routesOf(hcm: Obj): Route[] {
+/** The routes of an HTTP connection manager, each with its per-route config for `filter`. */
+export function routesOf(hcm: Obj, filter = EXT_AUTHZ): Route[] {
   const out: Route[] = [];
   for (const vh of list(field(field(hcm, 'route_config'), 'virtual_hosts'))) {
     for (const r of list(field(vh, 'routes'))) {
-      const per = field(field(r, 'typed_per_filter_config'), EXT_AUTHZ);
+      const per = field(field(r, 'typed_per_filter_config'), filter);
       if (isObj(r)) out.push({ vhost: String(field(vh, 'name')), route: r, perRoute: isObj(per) ? per : undefined });
     }
   }
@@ -121,9 +133,9 @@ export function routesOf(hcm: Obj): Route[] {
 
 /**
  * What is wrong with the ext_authz wiring of a bootstrap, as messages (empty: nothing). Every
- * listener asks zonegate before its router, with V3, the peer certificate, an explicit timeout,
- * fail-closed, mutations validated, and a status_on_error other than 403; every route names its
- * direction.
+ * listener asks zonegate before its router; every ext_authz filter (a listener may have two) with
+ * V3, the peer certificate, an explicit timeout, fail-closed, mutations validated, and a
+ * status_on_error other than 403; every route names its direction for each of them.
  */
 export function extAuthzProblems(bootstrap: unknown): string[] {
   const problems: string[] = [];
@@ -136,40 +148,45 @@ export function extAuthzProblems(bootstrap: unknown): string[] {
     const names = list(field(hcm, 'http_filters')).map((f) => field(f, 'name'));
     if (names[0] !== EXT_AUTHZ) problems.push(`${at}: ext_authz is not the first HTTP filter (${names.join(', ')})`);
     if (names[names.length - 1] !== 'envoy.filters.http.router') problems.push(`${at}: the router is not the last HTTP filter`);
-    const ea = extAuthzOf(hcm);
-    if (!ea) continue;
-    if (field(ea, '@type') !== EXT_AUTHZ_TYPE) problems.push(`${at}: ext_authz typed_config is not ${EXT_AUTHZ_TYPE}`);
-    if (field(ea, 'transport_api_version') !== 'V3') problems.push(`${at}: transport_api_version is not V3`);
-    if (field(ea, 'include_peer_certificate') !== true) problems.push(`${at}: include_peer_certificate is not true`);
-    if (field(ea, 'failure_mode_allow') !== false) problems.push(`${at}: failure_mode_allow is not explicitly false`);
-    if (field(ea, 'validate_mutations') !== true) problems.push(`${at}: validate_mutations is not true (invalid header values would pass on)`);
-    const status = field(field(ea, 'status_on_error'), 'code');
-    if (status === undefined) problems.push(`${at}: status_on_error is not set (the default 403 makes an outage look like a deny)`);
-    else if (status === 'Forbidden' || status === 403) problems.push(`${at}: status_on_error is 403, the same as a deny`);
-    const grpc = field(ea, 'grpc_service');
-    const timeout = seconds(field(grpc, 'timeout'));
-    if (timeout === undefined || timeout <= 0) problems.push(`${at}: grpc_service.timeout is not an explicit duration`);
-    else if (timeout > 5) problems.push(`${at}: grpc_service.timeout ${timeout}s is longer than a request should wait`);
-    const clusterName = field(field(grpc, 'envoy_grpc'), 'cluster_name');
-    const cluster = typeof clusterName === 'string' ? clusters.get(clusterName) : undefined;
-    if (!cluster) problems.push(`${at}: ext_authz names no defined cluster (${String(clusterName)})`);
-    else {
-      const opts = field(field(cluster, 'typed_extension_protocol_options'), 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
-      if (field(field(opts, 'explicit_http_config'), 'http2_protocol_options') === undefined) problems.push(`${at}: cluster ${String(clusterName)} does not speak HTTP/2 (gRPC)`);
+    for (const { name, config: ea } of extAuthzFilters(hcm)) problems.push(...filterProblems(name === EXT_AUTHZ ? at : `${at}, filter ${name}`, name, ea, hcm, clusters));
+  }
+  return problems;
+}
+
+/** What is wrong with one ext_authz filter of a connection manager and its routes' settings for it. */
+function filterProblems(at: string, name: string, ea: Obj, hcm: Obj, clusters: Map<string, Obj>): string[] {
+  const problems: string[] = [];
+  if (field(ea, '@type') !== EXT_AUTHZ_TYPE) problems.push(`${at}: ext_authz typed_config is not ${EXT_AUTHZ_TYPE}`);
+  if (field(ea, 'transport_api_version') !== 'V3') problems.push(`${at}: transport_api_version is not V3`);
+  if (field(ea, 'include_peer_certificate') !== true) problems.push(`${at}: include_peer_certificate is not true`);
+  if (field(ea, 'failure_mode_allow') !== false) problems.push(`${at}: failure_mode_allow is not explicitly false`);
+  if (field(ea, 'validate_mutations') !== true) problems.push(`${at}: validate_mutations is not true (invalid header values would pass on)`);
+  const status = field(field(ea, 'status_on_error'), 'code');
+  if (status === undefined) problems.push(`${at}: status_on_error is not set (the default 403 makes an outage look like a deny)`);
+  else if (status === 'Forbidden' || status === 403) problems.push(`${at}: status_on_error is 403, the same as a deny`);
+  const grpc = field(ea, 'grpc_service');
+  const timeout = seconds(field(grpc, 'timeout'));
+  if (timeout === undefined || timeout <= 0) problems.push(`${at}: grpc_service.timeout is not an explicit duration`);
+  else if (timeout > 5) problems.push(`${at}: grpc_service.timeout ${timeout}s is longer than a request should wait`);
+  const clusterName = field(field(grpc, 'envoy_grpc'), 'cluster_name');
+  const cluster = typeof clusterName === 'string' ? clusters.get(clusterName) : undefined;
+  if (!cluster) problems.push(`${at}: ext_authz names no defined cluster (${String(clusterName)})`);
+  else {
+    const opts = field(field(cluster, 'typed_extension_protocol_options'), 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions');
+    if (field(field(opts, 'explicit_http_config'), 'http2_protocol_options') === undefined) problems.push(`${at}: cluster ${String(clusterName)} does not speak HTTP/2 (gRPC)`);
+  }
+  const routes = routesOf(hcm, name);
+  if (routes.length === 0) problems.push(`${at}: no routes`);
+  for (const { vhost, route, perRoute } of routes) {
+    const where = `${at}, virtual host ${vhost}, route ${JSON.stringify(field(route, 'match'))}`;
+    if (!perRoute) {
+      problems.push(`${where}: no ext_authz per-route config (context_extensions)`);
+      continue;
     }
-    const routes = routesOf(hcm);
-    if (routes.length === 0) problems.push(`${at}: no routes`);
-    for (const { vhost, route, perRoute } of routes) {
-      const where = `${at}, virtual host ${vhost}, route ${JSON.stringify(field(route, 'match'))}`;
-      if (!perRoute) {
-        problems.push(`${where}: no ext_authz per-route config (context_extensions)`);
-        continue;
-      }
-      if (field(perRoute, '@type') !== PER_ROUTE_TYPE) problems.push(`${where}: per-route config is not ${PER_ROUTE_TYPE}`);
-      if (field(perRoute, 'disabled') === true) problems.push(`${where}: ext_authz is disabled`);
-      const dir = field(field(field(perRoute, 'check_settings'), 'context_extensions'), 'direction');
-      if (dir !== 'ingress' && dir !== 'egress') problems.push(`${where}: context_extensions.direction is not ingress or egress`);
-    }
+    if (field(perRoute, '@type') !== PER_ROUTE_TYPE) problems.push(`${where}: per-route config is not ${PER_ROUTE_TYPE}`);
+    if (field(perRoute, 'disabled') === true) problems.push(`${where}: ext_authz is disabled`);
+    const dir = field(field(field(perRoute, 'check_settings'), 'context_extensions'), 'direction');
+    if (dir !== 'ingress' && dir !== 'egress') problems.push(`${where}: context_extensions.direction is not ingress or egress`);
   }
   return problems;
 }

@@ -6,7 +6,7 @@
  * federates Consul's roots, verifies in-datacenter peers and answers the outbound HTTP check
  * with a minted common identity.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,7 +254,8 @@ describe('Consul: the guide', () => {
     const named = namedFiles('consul.md');
     expect(named.filter((f) => !f.exists)).toEqual([]);
     const shipped = named.filter((f) => f.path.startsWith('docs/integrations/consul/')).map((f) => f.path.replace('docs/integrations/consul/', ''));
-    expect(shipped.sort()).toEqual(['billing-service.hcl', 'service-defaults-billing.json', 'zonegate-leaf.hcl', 'zonegate.yaml']);
+    expect(shipped.sort()).toEqual(readdirSync(DIR).sort());
+    expect(shipped).toEqual(expect.arrayContaining(['billing-service.hcl', 'edge-envoy.yaml', 'edge-zonegate.yaml', 'service-defaults-billing.json', 'zonegate-leaf.hcl', 'zonegate.yaml']));
   });
 
   it('its JSON and YAML examples parse', () => {
