@@ -62,7 +62,9 @@ const TemplateFile = z.strictObject({
   template: z.array(z.strictObject({ contents: z.string(), destination: z.string().startsWith('/'), perms: z.number().int().optional() })).min(1),
 });
 type Service = z.infer<typeof ServiceFile>['service'][0];
-const service = (name: string): Service => ServiceFile.parse(parseHcl(read(name))).service[0]!;
+const HCL_FILES = ['edge-service.hcl', 'billing-service.hcl', 'edge-leaf.hcl', 'zonegate-leaf.hcl'];
+const hcl = Object.fromEntries(await Promise.all(HCL_FILES.map(async (f) => [f, await parseHcl(read(f), f)] as const)));
+const service = (name: string): Service => ServiceFile.parse(hcl[name]).service[0]!;
 
 /** The per-route context_extensions of the edge's one route, for one of its ext_authz filters. */
 function contextOf(filter: string): Record<string, string> {
@@ -165,10 +167,12 @@ describe('the edge\'s SDS files', () => {
 
   it('the leaf is the one consul-template writes and the edge zonegate signs with; the roots file is the script\'s', () => {
     const leaf = (parseYaml(read('edge-sds-leaf.yaml')) as any).resources[0].tls_certificate;
-    const tpl = TemplateFile.parse(parseHcl(read('edge-leaf.hcl')));
+    const tpl = TemplateFile.parse(hcl['edge-leaf.hcl']);
     expect(tpl.template.map((t) => t.destination)).toEqual([leaf.certificate_chain.filename, leaf.private_key.filename]);
     expect(tpl.template.map((t) => t.contents)).toEqual(['{{ with caLeaf "zone-a-edge" }}{{ .CertPEM }}{{ end }}', '{{ with caLeaf "zone-a-edge" }}{{ .PrivateKeyPEM }}{{ end }}']);
-    expect(tpl.template.map((t) => t.perms)).toEqual([0o644, 0o600]);
+    // written 0644 and 0600: octal to consul-template (HCL 1), the digits to HCL 2's parser
+    expect(tpl.template.map((t) => t.perms)).toEqual([644, 600]);
+    expect(read('edge-leaf.hcl')).toMatch(/perms\s*=\s*0644[\s\S]*perms\s*=\s*0600/);
     expect(edgeZg.identity).toEqual({ cert: leaf.certificate_chain.filename, key: leaf.private_key.filename });
     expect(leaf.watched_directory.path).toBe('/etc/zonegate/edge/leaf');
     const roots = (parseYaml(read('edge-sds-zone-a-roots.yaml')) as any).resources[0].validation_context;
@@ -190,14 +194,15 @@ describe('the Consul side: registrations, intentions, leaf templates', () => {
 
   it.each([
     ['a misspelled field', (t: string) => t.replace('destination_name', 'destination_nam'), /destination_nam/],
-    ['a missing brace', (t: string) => t.replace(/\}\s*$/, ''), /missing \}/],
-    ['a missing =', (t: string) => t.replace('port = 10443', 'port 10443'), /expected = or \{/],
-  ])('a check that can fail: %s is refused', (_what, mutate, message) => {
-    expect(() => ServiceFile.parse(parseHcl(mutate(read('edge-service.hcl'))))).toThrow(message);
+    ['a missing brace', (t: string) => t.replace(/\}\s*$/, ''), /Unclosed configuration block/],
+    ['a missing =', (t: string) => t.replace('port = 10443', 'port 10443'), /edge-service\.hcl:\d+/],
+    ['an attribute set twice', (t: string) => t.replace('port = 10443', 'port = 10443\n  port = 10444'), /redefined/i],
+  ])('a check that can fail: %s is refused', async (_what, mutate, message) => {
+    await expect(parseHcl(mutate(read('edge-service.hcl')), 'edge-service.hcl').then((b) => ServiceFile.parse(b))).rejects.toThrow(message);
   });
 
   it('both consul-template files parse', () => {
-    for (const f of ['edge-leaf.hcl', 'zonegate-leaf.hcl']) expect(() => TemplateFile.parse(parseHcl(read(f)))).not.toThrow();
+    for (const f of ['edge-leaf.hcl', 'zonegate-leaf.hcl']) expect(() => TemplateFile.parse(hcl[f])).not.toThrow();
   });
 
   it('the intentions admit web and the edge to billing, and import into zonegate\'s policy', () => {
