@@ -11,7 +11,7 @@
  *   → act chain → replay.
  */
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import { sha256 } from '../hash.js';
+import { RecentHashes, sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
@@ -161,12 +161,13 @@ function actChain(act: unknown, max: number): string[] {
 }
 
 const OFF_LOOP = /^(ES|EdDSA)/;
-const cacheKey = (token: string) => sha256(token, 'base64url');
+/** Cache keys (SHA-256) of the last tokens seen, process-wide (the key depends on the token only). */
+const recentKeys = new RecentHashes(4, 'base64url');
 
 /** The token's cache key, hashed once per request (the memo holds it for the next call). */
 function keyOf(token: string, memo: TokenMemo | undefined): string {
   if (memo && memo.token === token && memo.key !== undefined) return memo.key;
-  const key = cacheKey(token);
+  const key = recentKeys.hash(token);
   if (memo) {
     memo.token = token;
     memo.key = key;

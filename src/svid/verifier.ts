@@ -6,7 +6,7 @@
  * that trust domain re-verifies, and only for that trust domain.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { sha256 } from '../hash.js';
+import { RecentHashes } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
@@ -61,6 +61,8 @@ export class X509SvidVerifier {
   parses = 0;
   /** Answers served from the cache. */
   hits = 0;
+  /** Cache keys (SHA-256) of the last certificates seen. */
+  private readonly keys = new RecentHashes(8, 'base64');
 
   constructor(
     private readonly bundles: X509BundleSource,
@@ -80,7 +82,7 @@ export class X509SvidVerifier {
       this.parses++;
       return this.verifyUncached(received, call.now).result;
     }
-    const key = sha256(received, 'base64');
+    const key = this.keys.hash(received);
     const now = this.clock();
     const skew = (this.opts.skewSeconds ?? 0) * 1000;
     const hit = this.cache.get(key);
