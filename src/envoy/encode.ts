@@ -302,6 +302,10 @@ function outcomeMetadata(o: Outcome): void {
   if (o.carried) fieldString('actor', o.carried.actor);
   if (o.allowed && o.destination) fieldString('destination', o.destination);
   if (o.allowed && o.rewrite) fieldString('rewrite', o.rewrite);
+  if (o.allowed && o.dryRun) {
+    fieldString('dry_run_reason', o.dryRun.reason);
+    if (o.dryRun.rule) fieldString('dry_run_rule', o.dryRun.rule);
+  }
   if (!o.allowed) fieldString('reason', o.reason);
   end(at);
 }

@@ -48,6 +48,10 @@ function metadata(outcome: Outcome): { fields: Record<string, Value> } {
   if (outcome.carried) fields.actor = sv(outcome.carried.actor);
   if (outcome.allowed && outcome.destination) fields.destination = sv(outcome.destination);
   if (outcome.allowed && outcome.rewrite) fields.rewrite = sv(outcome.rewrite);
+  if (outcome.allowed && outcome.dryRun) {
+    fields.dry_run_reason = sv(outcome.dryRun.reason);
+    if (outcome.dryRun.rule) fields.dry_run_rule = sv(outcome.dryRun.rule);
+  }
   if (!outcome.allowed) fields.reason = sv(outcome.reason);
   return { fields };
 }

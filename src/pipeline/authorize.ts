@@ -140,6 +140,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         headersToRemove: remove,
         ...(r.destination ? { destination: r.destination } : {}),
         rewrite: r.mode,
+        ...(decision.dryRun
+          ? { dryRun: { reason: decision.dryRun.reason, ...(decision.dryRun.rule !== undefined ? { rule: decision.dryRun.rule } : {}) } }
+          : {}),
         steps: steps ?? NO_STEPS,
       };
     },

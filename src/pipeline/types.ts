@@ -112,6 +112,11 @@ export interface Allowed extends OutcomeBase {
   /** The route's destination (context_extensions) and the rewrite it got (docs/rewrite.md). */
   readonly destination?: string;
   readonly rewrite?: string;
+  /**
+   * Allowed only because the rule (or default deny) that would have denied is in dry run: the
+   * reason and rule it would have denied with (absent rule: the default deny).
+   */
+  readonly dryRun?: { readonly reason: ReasonCode; readonly rule?: string };
 }
 
 export interface Denied extends OutcomeBase {

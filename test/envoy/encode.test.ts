@@ -109,6 +109,7 @@ describe('encodeOutcome', () => {
       headersToRemove: fc.array(str, { maxLength: 4 }),
       destination: fc.option(str, { nil: undefined }),
       rewrite: fc.option(fc.constantFrom('headers', 'jwt', 'hmac', 'basic', 'passthrough'), { nil: undefined }),
+      dryRun: fc.option(fc.record({ reason: fc.constantFrom(...denyReasons), rule: fc.option(str, { nil: undefined }) }, { requiredKeys: ['reason'] }), { nil: undefined }),
     },
     { requiredKeys: ['id', 'direction', 'allowed', 'headersToSet', 'headersToRemove', 'steps'] },
   );

@@ -70,6 +70,7 @@ async function decide(caller: Caller, o: { method?: string; path: string; header
     allowed: res.status.code === 0,
     reason: res.status.code === 0 ? null : (res.status.message ?? null),
     rule: res.dynamic_metadata?.fields.rule?.stringValue ?? null,
+    dryRun: [res.dynamic_metadata?.fields.dry_run_reason?.stringValue ?? null, res.dynamic_metadata?.fields.dry_run_rule?.stringValue ?? null],
   };
 }
 
@@ -109,9 +110,11 @@ describe('one policy across Istio- and Consul-named callers', () => {
   it('a deny rule of a dry-run policy file allows, logs and counts what it would deny', async () => {
     const before = s.logs.length;
     const d = await decide('consulFrontend', { method: 'POST', path: '/api/items' });
-    expect(d).toEqual({ allowed: true, reason: null, rule: 'frontends-read' });
+    // dynamic_metadata says so too, for Envoy's access log
+    expect(d).toEqual({ allowed: true, reason: null, rule: 'frontends-read', dryRun: ['ERR_POLICY_DENIED', 'trial-no-post'] });
     await decide('istioFrontend', { method: 'POST', path: '/api/items' });
-    await decide('istioFrontend', { method: 'GET', path: '/api/items' }); // not matched: not counted
+    const plain = await decide('istioFrontend', { method: 'GET', path: '/api/items' }); // not matched: not counted
+    expect(plain.dryRun).toEqual([null, null]);
     const lines = s.logs.slice(before).filter((l) => l.msg === 'policy dry run: would deny');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ rule: 'trial-no-post', reason: 'ERR_POLICY_DENIED', peer: CALLERS.consulFrontend, method: 'POST', path: '/api/items', level: 30 });
