@@ -21,6 +21,8 @@ let idp: TestServer;
 let issuer: string;
 const stalled = new Set<ServerResponse>();
 const { privateKey: k1, publicKey: pub1 } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A 1024-bit RSA key the issuer publishes beside k1: held, but every token it signs is refused. */
+const { privateKey: weak, publicKey: weakPub } = generateKeyPairSync('rsa', { modulusLength: 1024 });
 const jwk = (kid: string, key: KeyObject) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256' });
 
 function jwt(priv: KeyObject, kid: string): string {
@@ -36,7 +38,7 @@ beforeAll(async () => {
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
-    if (mode === 'ok') return void res.end(JSON.stringify({ keys: [jwk('k1', pub1)] }));
+    if (mode === 'ok') return void res.end(JSON.stringify({ keys: [jwk('k1', pub1), jwk('weak', weakPub)] }));
     if (mode === 'reset') return void res.socket?.destroy();
     if (mode === 'stall') return void stalled.add(res);
     if (mode === 'garbage') return void res.end('<html>maintenance</html>');
@@ -94,5 +96,12 @@ describe('OIDC JWKS endpoint down', () => {
     mode = 'ok';
     for (const r of stalled) r.destroy();
     stalled.clear();
+  });
+});
+
+describe('OIDC key strength', () => {
+  it('a token signed by a 1024-bit RSA key of the JWKS is denied ERR_KEY_TOO_WEAK; the issuer\'s other keys still work', async () => {
+    expect(await out(jwt(weak, 'weak'))).toBe('ERR_KEY_TOO_WEAK');
+    expect(await out(jwt(k1, 'k1'))).toBe('allow');
   });
 });
