@@ -70,6 +70,7 @@ export const REASONS = {
   // carried identity (common identity tokens, JWT-SVIDs)
   ERR_NO_CARRIED_IDENTITY: unauth('no carried identity token on a route that requires one'),
   ERR_USER_CREDENTIAL: unauth('the user credential on an outgoing request (Basic or Bearer) could not be verified'),
+  ERR_OIDC_KEYS_STALE: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: "the OIDC issuer's signing keys could not be refreshed for longer than their maximum age plus the stale limit" },
   ERR_TOKEN_MULTIPLE: unauth('more than one identity token was presented'),
   ERR_TOKEN_TOO_LARGE: unauth('the identity token exceeds the size limit'),
   ERR_TOKEN_MALFORMED: unauth('the identity token is not a well-formed compact JWS'),
