@@ -8,7 +8,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -235,6 +237,60 @@ describe('config reload', () => {
     publish(secretA, `"${FRONTEND}": "frontend:three"\n`);
     await eventually(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
     expect(await proofKey()).toBe('A');
+  });
+
+  it('the https_spiffe bundle endpoint serves the SVID a reload names, and follows its rotation', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const ca = await TestCA.create('zone-a.example');
+    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+    const ID = 'spiffe://zone-a.example/zonegate';
+    const write = async (name: string) => {
+      const svid = await ca.issue(ID);
+      writeFileSync(join(dir, `${name}.pem`), svid.chainPem);
+      writeFileSync(join(dir, `${name}.key`), svid.keyPem);
+      return svid.cert.fingerprint256;
+    };
+    const config = (name: string) =>
+      stringify({
+        server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0, shutdownGraceSeconds: 2 },
+        trust: [{ trustDomain: 'zone-a.example', bundle: 'own.pem' }],
+        identity: { cert: `${name}.pem`, key: `${name}.key` },
+        federation: { endpoint: { trustDomain: 'zone-a.example', address: '127.0.0.1', port: 0, profile: 'https_spiffe' } },
+        rules: [allowFrontend],
+      });
+    const first = await write('svid-1');
+    writeFileSync(file, config('svid-1'));
+    const r = await start(file);
+    const port = r.zg.bundleEndpoint!.port;
+    /** A fresh TLS connection (no session reuse) to the endpoint: the certificate it is served, checked against the root. */
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port, path: '/', ca: ca.rootPem, agent: false, checkServerIdentity: () => undefined },
+          (res) => {
+            const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+            res.resume();
+            res.on('end', () => resolve(fp));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await served()).toBe(first);
+
+    // the config names other SVID files: the endpoint serves that SVID, not the one it started with
+    const second = await write('svid-2');
+    writeFileSync(file, config('svid-2'));
+    await eventually(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
+    expect(r.logs.some((l) => l.msg === 'config reloaded')).toBe(true);
+
+    // and it follows that identity's rotation in place (the first identity's watcher is gone)
+    const rotated = await write('svid-2');
+    await eventually(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
+    await write('svid-1');
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await served()).toBe(rotated);
   });
 
   it('a listener change is reported as needing a restart; the rest applies and the port stays', async () => {
