@@ -67,9 +67,11 @@ export const REASONS = {
   ERR_SVID_NOT_YET_VALID: unauth('a certificate of the chain is not yet valid'),
   ERR_SVID_UNTRUSTED: unauth('the chain does not lead to an authority of the bundle of the leaf\'s own trust domain'),
   ERR_SVID_SIGNATURE: unauth('a certificate signature in the chain does not verify'),
+  ERR_KEY_TOO_WEAK: unauth('a certificate or token signing key is too weak (RSA under 2048 bits, an EC curve other than P-256, P-384, P-521)'),
   // carried identity (common identity tokens, JWT-SVIDs)
   ERR_NO_CARRIED_IDENTITY: unauth('no carried identity token on a route that requires one'),
   ERR_USER_CREDENTIAL: unauth('the user credential on an outgoing request (Basic or Bearer) could not be verified'),
+  ERR_OIDC_KEYS_STALE: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: "the OIDC issuer's signing keys could not be refreshed for longer than their maximum age plus the stale limit" },
   ERR_TOKEN_MULTIPLE: unauth('more than one identity token was presented'),
   ERR_TOKEN_TOO_LARGE: unauth('the identity token exceeds the size limit'),
   ERR_TOKEN_MALFORMED: unauth('the identity token is not a well-formed compact JWS'),

@@ -194,6 +194,9 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
     const old = current;
     current = runtime = built;
     state = built.state;
+    // other SVID files: the https_spiffe bundle endpoint serves the new identity (the old one's
+    // watcher stops below)
+    if (built.identity && built.identity !== old.identity) bundleEndpoint?.useIdentity(built.identity);
     log.level = next.config.log.level;
     if (built.trust !== old.trust) {
       old.trust.off('change', updateReadiness);

@@ -9,12 +9,17 @@
  * authority at all. Plain RFC 7517 JWK Sets (OIDC-style, no SPIFFE `use`) have their own parser.
  * An X.509 authority whose key has no JWK form (RSA-PSS-restricted, DSA, Brainpool curves) is
  * ignored with a note on the bundle: a SPIFFE bundle can only carry an authority as a JWK, so
- * such a key could never be republished or compared by zonegate's bundle endpoint.
+ * such a key could never be republished or compared by zonegate's bundle endpoint. A weak X.509
+ * authority (RSA under 2048 bits, a curve other than P-256/P-384/P-521: svid/strength.ts) is
+ * ignored the same way, so it never becomes a trust anchor (nor a TLS root of an https_spiffe
+ * fetch). A weak JWT authority is kept, with a note, and every token it signs is refused with
+ * ERR_KEY_TOO_WEAK, so the deny names the cause.
  */
 import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
 import type { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
+import { keyWeakness } from '../svid/strength.js';
 
 export interface JwtAuthority {
   readonly kid: string;
@@ -38,7 +43,7 @@ export class Bundle {
   readonly jwtAuthorities: ReadonlyMap<string, JwtAuthority>;
   readonly sequence: number | undefined;
   readonly refreshHintSeconds: number | undefined;
-  /** Why elements of the source document were left out (for logs); empty when none were. */
+  /** Why elements of the source document were left out or will refuse tokens (for logs); empty when none. */
   readonly ignored: readonly string[];
 
   constructor(
@@ -68,14 +73,15 @@ export class Bundle {
   }
 }
 
-/** Why an X.509 authority's key has no JWK form; undefined when it has one. */
+/** Why an X.509 authority's key has no JWK form, or is too weak; undefined when it is usable. */
 function jwkProblem(cert: X509Certificate): string | undefined {
   try {
     cert.publicKey.export({ format: 'jwk' });
-    return undefined;
   } catch (err) {
     return `its ${cert.publicKey.asymmetricKeyType ?? 'unknown'} key has no JWK form (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
+  const weak = keyWeakness(cert.publicKey);
+  return weak ? `its ${weak} is too weak (ERR_KEY_TOO_WEAK)` : undefined;
 }
 
 /** Splits authorities into those a SPIFFE bundle can carry and notes on the others. */
@@ -232,7 +238,10 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain, opts: BundlePa
       if (problem) ignored.push(`${where}: X.509 authority ignored: ${problem}`);
       else x509.push(certs[0]!);
     } else if (el.use === 'jwt-svid') {
-      jwt.push(addJwt(el, td, where, kids));
+      const a = addJwt(el, td, where, kids);
+      const weak = keyWeakness(a.key);
+      if (weak) ignored.push(`${where} (kid "${a.kid}"): JWT authority refuses every token: its ${weak} is too weak (ERR_KEY_TOO_WEAK)`);
+      jwt.push(a);
     }
     // any other (or no) "use": ignore the element
   });

@@ -6,6 +6,13 @@
  * fails keeps the running config: the error is logged with the key path and line (never a value
  * of a secret), `zonegate_config_reload_total{result="error"}` counts it, and readiness does not
  * change. Listener settings are not rebound: a change there is reported as needing a restart.
+ *
+ * The upstream secrets the config names (upstream.hmac.secretFile, upstream.basic.credentialsFile)
+ * are read when the decision state is built, and nothing else watches them: they are watched here
+ * like the config file (their directories, symlink swaps included, and the poll), and a change of
+ * their contents reloads the config. A secret file that cannot be read or is invalid fails that
+ * reload like an invalid config: the running values stay, the error is logged (file and reason,
+ * never the contents). Files with a watcher of their own (bundles, the local SVID) are not here.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
@@ -36,6 +43,13 @@ export interface ReloaderOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly debounceMs?: number;
   readonly pollMs?: number;
+  /** The files besides the config whose change reloads it (default: secretFiles). */
+  readonly files?: (c: Config) => readonly string[];
+}
+
+/** The files a config names that only a reload re-reads: the upstream HMAC secret and Basic credentials. */
+export function secretFiles(c: Config): string[] {
+  return [c.upstream.hmac?.secretFile, c.upstream.basic?.credentialsFile].filter((f): f is string => f !== undefined);
 }
 
 /** Config keys whose change needs a restart: they are bound once (listeners). */
@@ -55,6 +69,9 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 
 export class ConfigReloader {
   private watcher?: FSWatcher;
+  /** Watches on the directories of the secret files, by directory; the names watched in each. */
+  private readonly fileWatchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
+  private watching = false;
   private poll?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private running: Promise<ReloadResult> | undefined;
@@ -67,12 +84,28 @@ export class ConfigReloader {
     this.lastDigest = this.readDigest();
   }
 
+  private secretFiles(): readonly string[] {
+    return (this.o.files ?? secretFiles)(this.o.current());
+  }
+
+  /** A digest of the config text and of the secret files' contents (or why they cannot be read). */
   private readDigest(): string | undefined {
+    let text: string;
     try {
-      return digest(readFileSync(this.file, 'utf8'));
+      text = readFileSync(this.file, 'utf8');
     } catch {
       return undefined;
     }
+    const h = createHash('sha256').update(text);
+    for (const f of this.secretFiles()) {
+      h.update(`\0${f}\0`);
+      try {
+        h.update(digest(readFileSync(f, 'utf8')));
+      } catch (err) {
+        h.update(`unreadable ${(err as NodeJS.ErrnoException).code ?? ''}`);
+      }
+    }
+    return h.digest('hex');
   }
 
   /**
@@ -87,6 +120,7 @@ export class ConfigReloader {
     }
     this.running = this.run(reason, force).finally(() => {
       this.running = undefined;
+      if (this.watching) this.watchSecretFiles();
       if (this.again) {
         this.again = false;
         void this.reload('change during a reload', false);
@@ -123,13 +157,48 @@ export class ConfigReloader {
     }
   }
 
-  /** Watches the file's directory (symlink swaps included) and polls as a backstop. */
+  private readonly kick = (reason = 'file changed') => {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.reload(reason, false), this.o.debounceMs ?? 200);
+    this.debounce.unref();
+  };
+
+  /** Watches the directories of the running config's secret files (again after each reload: paths may change). */
+  private watchSecretFiles(): void {
+    const wanted = new Map<string, Set<string>>();
+    for (const f of this.secretFiles()) {
+      const dir = dirname(resolve(f));
+      if (!wanted.has(dir)) wanted.set(dir, new Set());
+      wanted.get(dir)!.add(basename(f));
+    }
+    for (const [dir, w] of this.fileWatchers)
+      if (!wanted.has(dir)) {
+        w.watcher.close();
+        this.fileWatchers.delete(dir);
+      }
+    for (const [dir, names] of wanted) {
+      const existing = this.fileWatchers.get(dir);
+      if (existing) {
+        existing.names = names;
+        continue;
+      }
+      try {
+        const entry = { names, watcher: watch(dir, { persistent: false }, (_e, changed) => {
+          if (!changed || entry.names.has(changed) || changed.startsWith('..')) this.kick('secret file changed');
+        }) };
+        entry.watcher.on('error', () => undefined);
+        this.fileWatchers.set(dir, entry);
+      } catch {
+        // no watch support here (or no such directory yet): the poll still sees changes
+      }
+    }
+  }
+
+  /** Watches the file's directory (symlink swaps included) and the secret files', and polls as a backstop. */
   watch(): void {
-    const kick = () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.reload('file changed', false), this.o.debounceMs ?? 200);
-      this.debounce.unref();
-    };
+    const kick = () => this.kick();
+    this.watching = true;
+    this.watchSecretFiles();
     const name = basename(this.file);
     try {
       this.watcher = watch(dirname(this.file), { persistent: false }, (_e, changed) => {
@@ -146,6 +215,9 @@ export class ConfigReloader {
   }
 
   stop(): void {
+    this.watching = false;
+    for (const w of this.fileWatchers.values()) w.watcher.close();
+    this.fileWatchers.clear();
     this.watcher?.close();
     clearInterval(this.poll);
     clearTimeout(this.debounce);

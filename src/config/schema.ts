@@ -251,6 +251,13 @@ export const ConfigSchema = z.strictObject({
               refreshSeconds: z.number().positive().default(300),
               /** A token with an unknown kid triggers a refetch at most this often. */
               minRefetchSeconds: z.number().positive().default(30),
+              /** Keys fetched longer ago than this are fetched again, whatever refreshSeconds says. */
+              keysMaxAgeSeconds: z.number().positive().max(MAX_TIMER_SECONDS).default(86_400),
+              /**
+               * Keys past keysMaxAgeSeconds keep verifying this long while refetches fail; then the
+               * issuer's tokens fail closed (ERR_OIDC_KEYS_STALE) until a fetch succeeds.
+               */
+              keysMaxStaleSeconds: z.number().min(0).max(MAX_TIMER_SECONDS).default(3600),
             })
             .optional(),
         })

@@ -2,7 +2,8 @@
  * Our own SPIFFE bundle endpoint: serves the local trust domain's bundle (X.509 authorities and
  * JWT authorities) in the SPIFFE bundle format, on its own port, over the https_web profile (a
  * configured certificate) or the https_spiffe profile (the local X509-SVID, swapped in place when
- * it rotates, without dropping connections).
+ * it rotates, without dropping connections, and when a config reload names other SVID files:
+ * `useIdentity`).
  *
  * `spiffe_sequence` is the time (seconds) the served content last changed: it only grows, also
  * across restarts, which consumers require.
@@ -16,7 +17,14 @@ import type { BundleSet } from '../bundle/set.js';
 import type { TrustDomain } from '../spiffe/id.js';
 import type { LocalIdentity } from './identity.js';
 
-export type BundleEndpoint = Listening;
+export interface BundleEndpoint extends Listening {
+  /**
+   * https_spiffe: serve this identity from now on, and follow its rotations (a config reload that
+   * names other SVID files builds a new LocalIdentity). New handshakes get it; open connections
+   * keep theirs. No-op for https_web, or when it is the identity already served.
+   */
+  useIdentity(identity: LocalIdentity): void;
+}
 
 export interface EndpointOptions {
   readonly trustDomain: TrustDomain;
@@ -33,10 +41,11 @@ const TLS_BASE: SecureContextOptions = { minVersion: 'TLSv1.2' };
 
 /** Starts the endpoint. GET on any path returns the bundle; 503 while the trust domain has none. */
 export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEndpoint> {
+  let identity = o.tls.profile === 'https_spiffe' ? o.tls.identity : undefined;
   const tlsFor = (): SecureContextOptions =>
     o.tls.profile === 'https_web'
       ? { ...TLS_BASE, cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) }
-      : { ...TLS_BASE, cert: o.tls.identity.current.certPem, key: o.tls.identity.current.keyPem };
+      : { ...TLS_BASE, cert: identity!.current.certPem, key: identity!.current.keyPem };
 
   let served: { set: BundleSet; generation: number; body: string } | undefined;
   let sequence = 0;
@@ -69,8 +78,29 @@ export async function startBundleEndpoint(o: EndpointOptions): Promise<BundleEnd
     }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : b);
   });
-  if (o.tls.profile === 'https_spiffe') o.tls.identity.on('change', () => server.setSecureContext(tlsFor()));
+  const onChange = () => server.setSecureContext(tlsFor());
+  identity?.on('change', onChange);
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
-  return listen(server, o.port, o.address);
+  let listening: Listening;
+  try {
+    listening = await listen(server, o.port, o.address);
+  } catch (err) {
+    identity?.off('change', onChange);
+    throw err;
+  }
+  return {
+    port: listening.port,
+    useIdentity(next) {
+      if (!identity || next === identity) return;
+      identity.off('change', onChange);
+      identity = next;
+      identity.on('change', onChange);
+      onChange();
+    },
+    close: () => {
+      identity?.off('change', onChange);
+      return listening.close();
+    },
+  };
 }

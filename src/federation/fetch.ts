@@ -10,8 +10,10 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import type { ReasonCode } from '../errors.js';
+import { keyWeakness } from '../svid/strength.js';
 import { checkX509SvidLeaf } from '../svid/x509.js';
 
 export interface FetchLimits {
@@ -35,7 +37,12 @@ export interface FetchResult {
 }
 
 export class FetchError extends Error {
-  constructor(readonly kind: 'timeout' | 'too_large' | 'tls' | 'network' | 'identity', message: string) {
+  constructor(
+    readonly kind: 'timeout' | 'too_large' | 'tls' | 'network' | 'identity',
+    message: string,
+    /** A more specific reason than the kind's, for logs (ERR_KEY_TOO_WEAK). */
+    readonly code?: ReasonCode,
+  ) {
     super(message);
     this.name = 'FetchError';
   }
@@ -104,7 +111,21 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
               try {
                 checkX509SvidLeaf(x);
               } catch (err) {
+                const code = (err as { code?: ReasonCode }).code;
+                if (code === 'ERR_KEY_TOO_WEAK') return new FetchError('identity', `fetch: endpoint certificate refused: ${(err as Error).message}`, code);
                 return new FetchError('identity', `fetch: endpoint certificate is not an X509-SVID leaf: ${(err as Error).message}`);
+              }
+              // The intermediates it sent are held to the same key rules as a peer's (the root
+              // came from the bundle, whose parser left weak ones out).
+              for (let c = (cert as DetailedPeerCertificate).issuerCertificate, n = 1; c && c !== cert && c.raw && n <= 16; c = c.issuerCertificate, n++) {
+                let weak: string | undefined;
+                try {
+                  weak = keyWeakness(new X509Certificate(c.raw).publicKey);
+                } catch {
+                  return new FetchError('tls', 'fetch: an endpoint chain certificate cannot be parsed');
+                }
+                if (weak) return new FetchError('identity', `fetch: endpoint chain certificate ${n} refused: it has a ${weak}`, 'ERR_KEY_TOO_WEAK');
+                if (c.issuerCertificate === c) break;
               }
               return undefined;
             },

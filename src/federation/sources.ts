@@ -61,7 +61,7 @@ async function getFollowing(url: string, profile: TlsProfile, limits: FetchLimit
       res = await boundedGet(current, profile, limits, new URL(current).origin === origin ? credentials : undefined);
     } catch (err) {
       if (err instanceof FetchError)
-        throw new SourceError(err.kind === 'identity' ? 'identity' : 'fetch', err.message, err.kind === 'too_large' ? 'ERR_BUNDLE_TOO_LARGE' : undefined);
+        throw new SourceError(err.kind === 'identity' ? 'identity' : 'fetch', err.message, err.code ?? (err.kind === 'too_large' ? 'ERR_BUNDLE_TOO_LARGE' : undefined));
       throw err;
     }
     if ([301, 302, 303, 307, 308].includes(res.status) && res.location) {

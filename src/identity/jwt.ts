@@ -7,6 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { b64urlDecode, decodeJsonPart, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
 import { subjectProblem } from './subject.js';
+import { keyWeakness } from '../svid/strength.js';
 
 export interface JwtRules {
   readonly algorithms: ReadonlySet<Algorithm>;
@@ -55,6 +56,8 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
   if (typeof kid !== 'string' || kid === '') return no('ERR_TOKEN_KEY_UNKNOWN', 'no kid');
   const key = keys(kid);
   if (!key) return no('ERR_TOKEN_KEY_UNKNOWN', `no key with kid "${kid.slice(0, 64)}"`);
+  const weak = keyWeakness(key);
+  if (weak) return no('ERR_KEY_TOO_WEAK', `key "${kid.slice(0, 64)}" is refused: ${weak}`);
   if (!keyFits(alg, key)) return no('ERR_TOKEN_ALG', `alg ${alg} does not fit key "${kid}"`);
   if (!verifySignature(alg, key, `${parts[0]}.${parts[1]}`, sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   const now = nowMs / 1000;

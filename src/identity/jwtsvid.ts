@@ -8,6 +8,7 @@ import type { JwtBundleSource } from '../bundle/set.js';
 import type { ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { b64urlDecode, decodeJsonPart, keyFits, verifySignature, JWT_SVID_ALGORITHMS, type Algorithm } from './jws.js';
+import { keyWeakness } from '../svid/strength.js';
 
 export interface JwtSvidRules {
   readonly audiences: ReadonlySet<string>;
@@ -69,6 +70,8 @@ export function verifyJwtSvid(token: string, bundles: JwtBundleSource, rules: Jw
   if (!authorities) return no('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${s.id.trustDomain.name}"`);
   const a = authorities.get(s.kid);
   if (!a) return no('ERR_TOKEN_KEY_UNKNOWN', `no JWT authority "${s.kid.slice(0, 64)}" in trust domain "${s.id.trustDomain.name}"`);
+  const weak = keyWeakness(a.key);
+  if (weak) return no('ERR_KEY_TOO_WEAK', `JWT authority "${s.kid.slice(0, 64)}" is refused: ${weak}`);
   if (!keyFits(s.alg, a.key)) return no('ERR_TOKEN_ALG', `alg ${s.alg} does not fit authority "${s.kid}"`);
   if (!verifySignature(s.alg, a.key, s.input, s.sig)) return no('ERR_TOKEN_SIGNATURE', 'signature does not verify');
   return { ok: true, id: s.id, claims: s.claims, aud: s.aud };

@@ -3,6 +3,13 @@
  * or a configured `jwks_uri`, refreshed periodically and — rate limited — when a token names a
  * kid not held yet. The request path only looks keys up: a token with an unknown kid is denied
  * (ERR_TOKEN_KEY_UNKNOWN) while the refetch runs; cached keys keep working while the issuer is down.
+ *
+ * Cached keys have a maximum age (`keysMaxAgeSeconds`, counted from the last successful fetch):
+ * a set that old is fetched again even when the refresh interval is longer, and while the issuer
+ * cannot be reached (fetches go on at least twice per maximum age) it keeps verifying for
+ * `keysMaxStaleSeconds` more. Past that the issuer's
+ * tokens fail closed (ERR_OIDC_KEYS_STALE) until a fetch succeeds: a key the issuer revoked
+ * during a long outage must not verify forever.
  */
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,7 +25,13 @@ export interface OidcConfig {
   readonly refreshSeconds: number;
   /** Shortest time between two refetches triggered by unknown kids. */
   readonly minRefetchSeconds: number;
+  /** Keys fetched longer ago than this are fetched again (default: 24 h). */
+  readonly keysMaxAgeSeconds?: number;
+  /** How long keys past their maximum age keep verifying while refetches fail (default: 1 h). */
+  readonly keysMaxStaleSeconds?: number;
 }
+
+export type OidcKeysState = 'fresh' | 'stale' | 'expired';
 
 const PLACEHOLDER_TD = TrustDomain.parse('oidc.invalid');
 
@@ -26,6 +39,8 @@ export class OidcKeys {
   private keys = new Map<string, KeyObject>();
   private pending: Promise<void> | undefined;
   private lastFetch = 0;
+  /** When the held keys were fetched (ms); undefined before the first success. */
+  private fetchedAt: number | undefined;
   private timer?: NodeJS.Timeout;
   lastError: string | undefined;
   private readonly profile: TlsProfile;
@@ -38,10 +53,32 @@ export class OidcKeys {
     this.profile = { kind: 'https_web', ...(cfg.ca ? { ca: parseCertificates(readFileSync(cfg.ca)).map((c) => c.toString()) } : {}) };
   }
 
-  /** The key with this kid; an unknown kid schedules a (rate-limited) refetch. */
+  private get maxAgeMs(): number {
+    return (this.cfg.keysMaxAgeSeconds ?? 86_400) * 1000;
+  }
+
+  /**
+   * fresh: fetched within the maximum age (or never fetched: no keys to be stale). stale: older,
+   * still verifying while refetches are attempted. expired: older than the maximum age plus the
+   * stale limit: the caller fails closed.
+   */
+  state(now = Date.now()): OidcKeysState {
+    if (this.fetchedAt === undefined) return 'fresh';
+    const age = now - this.fetchedAt;
+    if (age <= this.maxAgeMs) return 'fresh';
+    return age <= this.maxAgeMs + (this.cfg.keysMaxStaleSeconds ?? 3600) * 1000 ? 'stale' : 'expired';
+  }
+
+  /** Seconds since the held keys were fetched; undefined before the first success. */
+  ageSeconds(now = Date.now()): number | undefined {
+    return this.fetchedAt === undefined ? undefined : Math.round((now - this.fetchedAt) / 1000);
+  }
+
+  /** The key with this kid; an unknown kid, or keys past their maximum age, schedule a (rate-limited) refetch. */
   key(kid: string): KeyObject | undefined {
     const k = this.keys.get(kid);
-    if (!k && Date.now() - this.lastFetch >= this.cfg.minRefetchSeconds * 1000) void this.refresh();
+    const now = Date.now();
+    if ((!k || this.state(now) !== 'fresh') && now - this.lastFetch >= this.cfg.minRefetchSeconds * 1000) void this.refresh();
     return k;
   }
 
@@ -51,7 +88,9 @@ export class OidcKeys {
 
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.cfg.refreshSeconds * 1000);
+    // keys are fetched again at least twice per maximum age, whatever the refresh interval, so a
+    // set reaches its maximum age only when fetches have failed
+    this.timer = setInterval(() => void this.refresh(), Math.min(this.cfg.refreshSeconds * 1000, this.maxAgeMs / 2));
     this.timer.unref();
   }
 
@@ -94,11 +133,14 @@ export class OidcKeys {
         next.set(a.kid, a.key);
       });
       this.keys = next;
+      this.fetchedAt = Date.now();
       this.lastError = undefined;
     } catch (err) {
-      // keep the keys we have: an issuer outage must not log everyone out
+      // keep the keys we have: an issuer outage must not log everyone out (up to the stale limit)
       this.lastError = (err as Error).message;
-      this.onError(`oidc ${this.cfg.issuer}: ${this.lastError}`);
+      const state = this.state();
+      const age = state === 'fresh' ? '' : ` (keys fetched ${this.ageSeconds()} s ago: ${state === 'stale' ? 'past their maximum age, still used' : 'past the stale limit, tokens fail closed with ERR_OIDC_KEYS_STALE'})`;
+      this.onError(`oidc ${this.cfg.issuer}: ${this.lastError}${age}`);
     }
   }
 }

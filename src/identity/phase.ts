@@ -114,7 +114,15 @@ export function createCarriedPhase(
   const f = config.federation.fetch;
   const oidc = oidcCfg
     ? new OidcKeys(
-        { issuer: oidcCfg.issuer, jwksUri: oidcCfg.jwksUri, ca: oidcCfg.ca, refreshSeconds: oidcCfg.refreshSeconds, minRefetchSeconds: oidcCfg.minRefetchSeconds },
+        {
+          issuer: oidcCfg.issuer,
+          jwksUri: oidcCfg.jwksUri,
+          ca: oidcCfg.ca,
+          refreshSeconds: oidcCfg.refreshSeconds,
+          minRefetchSeconds: oidcCfg.minRefetchSeconds,
+          keysMaxAgeSeconds: oidcCfg.keysMaxAgeSeconds,
+          keysMaxStaleSeconds: oidcCfg.keysMaxStaleSeconds,
+        },
         { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys },
         onError,
       )
@@ -135,6 +143,8 @@ export function createCarriedPhase(
     if (req.duplicateHeaders.has('authorization')) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: more than one authorization header' } };
     const scheme = auth.slice(0, auth.indexOf(' ')).toLowerCase();
     if (scheme === 'bearer' && oidc && oidcRules) {
+      if (oidc.state(now) === 'expired')
+        return { error: { ok: false, code: 'ERR_OIDC_KEYS_STALE', message: `carried: the OIDC issuer's keys were fetched ${oidc.ageSeconds(now)} s ago, past their maximum age and stale limit` } };
       const r = verifyJwt(auth.slice(7).trim(), (kid) => oidc.key(kid), oidcRules, now);
       if (!r.ok) return { error: r };
       const extra = Object.fromEntries(oidcCfg!.claims.filter((c) => c in r.claims).map((c) => [c, r.claims[c]]));

@@ -370,7 +370,8 @@ export class CommonIdentityVerifier {
           // verified against the bundle of the leaf's own trust domain only, at the request's clock
           verified = verifyX509Svid(chain, this.bundles, { now: nowMs, skewSeconds: this.rules.skewSeconds });
         } catch (err) {
-          return fail('ERR_TOKEN_CHAIN', `x5c: ${(err as ZonegateError).code}: ${(err as Error).message}`);
+          const code = (err as ZonegateError).code;
+          return fail(code === 'ERR_KEY_TOO_WEAK' ? code : 'ERR_TOKEN_CHAIN', `x5c: ${code}: ${(err as Error).message}`);
         }
         const { id, notAfter } = verified;
         signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };

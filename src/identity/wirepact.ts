@@ -11,6 +11,7 @@ import type { ReasonCode } from '../errors.js';
 import { certInfo } from '../svid/certinfo.js';
 import { parseCertificates } from '../svid/parse.js';
 import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
+import { keyWeakness } from '../svid/strength.js';
 import { subjectProblem } from './subject.js';
 
 export const WIREPACT_HEADER = 'x-wirepact-identity';
@@ -91,6 +92,10 @@ export function verifyWirePact(token: string, rules: WirePactRules, nowMs: numbe
   const signer = chain[0]!;
   const thumb = createHash('sha256').update(signer.raw).digest('base64');
   if (header.x5t !== undefined && header.x5t !== thumb) return no('ERR_TOKEN_X5C', 'x5t does not match the signing certificate');
+  for (const [i, c] of chain.entries()) {
+    const weak = keyWeakness(c.publicKey);
+    if (weak) return no('ERR_KEY_TOO_WEAK', `x5c[${i}] has a ${weak}`);
+  }
   if (!chainsTo(chain, rules.roots, nowMs, rules.skewSeconds * 1000))
     return no('ERR_TOKEN_CHAIN', 'x5c does not lead to the configured WirePact CA');
   if (!keyFits('RS256', signer.publicKey)) return no('ERR_TOKEN_ALG', 'the signing certificate has no RSA key of 2048 bits or more');

@@ -6,7 +6,8 @@
  *   "spiffe://zone-a.example/ns/shop/sa/frontend": "frontend:s3cret"
  *   "user:alice": "alice:other-secret"
  *
- * The header values are built once at startup; the file's contents are never logged.
+ * The header values are built when the config is loaded or reloaded (a change of the file reloads
+ * the config: src/config/reload.ts); the file's contents are never logged.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';

@@ -75,7 +75,12 @@ export function createKeyRing(config: Config, now = Date.now()): KeyRing {
 }
 
 function readSecret(file: string): Buffer {
-  let s = readFileSync(file);
+  let s: Buffer;
+  try {
+    s = readFileSync(file);
+  } catch (err) {
+    throw new Error(`upstream.hmac.secretFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}`, { cause: err });
+  }
   while (s.length > 0 && (s[s.length - 1] === 0x0a || s[s.length - 1] === 0x0d)) s = s.subarray(0, s.length - 1);
   if (s.length < 32) throw new Error(`upstream.hmac.secretFile: ${file} holds ${s.length} bytes; at least 32 are needed`);
   return s;

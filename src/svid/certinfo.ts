@@ -6,6 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { children, DerError, int, oid, readTlv, type Tlv } from './der.js';
+import { keyWeakness } from './strength.js';
 
 export interface KeyUsage {
   readonly digitalSignature: boolean;
@@ -32,6 +33,8 @@ export interface CertInfo {
   readonly signature: string | undefined;
   /** The signature algorithm as found (OID, and the hash OID for RSASSA-PSS), for messages. */
   readonly signatureOid: string;
+  /** Why the certificate's public key is refused (too small, curve not allowed); undefined when it is accepted. */
+  readonly weakKey: string | undefined;
 }
 
 const RSA_PSS = '1.2.840.113549.1.1.10';
@@ -164,6 +167,7 @@ function parse(cert: X509Certificate): CertInfo {
     notAfter: time(der, validity[1]),
     signature: SIGNATURES.get(signatureOid),
     signatureOid,
+    weakKey: keyWeakness(cert.publicKey),
   };
 }
 

@@ -77,7 +77,7 @@ function leafId(leaf: CertInfo): SpiffeId {
   return id;
 }
 
-/** Step 3: X509-SVID §4 / §5.2 leaf rules. */
+/** Step 3: X509-SVID §4 / §5.2 leaf rules, and a key zonegate accepts (svid/strength.ts). */
 function checkLeaf(leaf: CertInfo): void {
   if (leaf.subjectEmpty && !leaf.sanCritical)
     fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');
@@ -88,6 +88,7 @@ function checkLeaf(leaf: CertInfo): void {
   if (ku?.cRLSign) fail('ERR_SVID_LEAF_CONSTRAINTS', "leaf certificate must not have 'cRLSign' set as key usage");
   if (leaf.unsupportedCritical.length > 0)
     fail('ERR_SVID_CRITICAL_EXTENSION', `leaf certificate has unsupported critical extension ${leaf.unsupportedCritical.join(', ')}`);
+  if (leaf.weakKey) fail('ERR_KEY_TOO_WEAK', `leaf certificate has a ${leaf.weakKey}`);
 }
 
 /** Why `ci` may not sign a path with `below` intermediates under it; undefined when it may. */
@@ -104,7 +105,7 @@ function signerViolation(ci: CertInfo, below: number, isRoot: boolean): [ReasonC
 }
 
 /**
- * The X509-SVID leaf rules alone (SPIFFE ID with a path, X509-SVID §4 / §5.2), for a certificate
+ * The X509-SVID leaf rules alone (SPIFFE ID with a path, X509-SVID §4 / §5.2, key strength), for a certificate
  * whose chain something else has verified — e.g. a bundle endpoint's, checked by TLS against that
  * trust domain's roots. Throws ZonegateError with the specific code.
  */
@@ -151,6 +152,7 @@ export function verifyX509Svid(
     if (!ci.keyUsage?.keyCertSign) fail('ERR_SVID_SIGNER_CONSTRAINTS', "signing certificate must have 'keyCertSign' set as key usage");
     if (ci.unsupportedCritical.length > 0)
       fail('ERR_SVID_CRITICAL_EXTENSION', `certificate ${i} has unsupported critical extension ${ci.unsupportedCritical.join(', ')}`);
+    if (ci.weakKey) fail('ERR_KEY_TOO_WEAK', `certificate ${i} has a ${ci.weakKey}`);
   }
   const failure = new PathFailure();
   const outside = (ci: CertInfo, what: string): boolean => {
@@ -179,6 +181,13 @@ export function verifyX509Svid(
     const violation = signerViolation(info(issuer, 'signing certificate'), below, isRoot);
     if (violation) {
       failure.note(violation[0], violation[1], 2);
+      return false;
+    }
+    // Configured intermediates and bundle roots too: a bundle parser leaves weak roots out, but
+    // a source that builds its bundle another way must not make one a trust anchor.
+    const issuerKey = info(issuer, 'signing certificate').weakKey;
+    if (issuerKey) {
+      failure.note('ERR_KEY_TOO_WEAK', `the ${isRoot ? 'bundle authority' : 'intermediate'} that issued ${what} has a ${issuerKey}`, 2);
       return false;
     }
     // A signature with a broken hash (SHA-1, MD5) proves nothing, whatever OpenSSL would accept.

@@ -14,10 +14,12 @@ const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));
 const td = TrustDomain.parse('domain.test');
 
-type Summary = { x509: number; jwt: number; seq?: number; hint?: number };
+type Summary = { x509: number; jwt: number; seq?: number; hint?: number; weak?: number };
+/** `weak`: authorities parsed but left out for their key (RSA under 2048 bits: svid/strength.ts). */
 const summary = (b: Bundle): Summary => ({
   x509: b.x509Authorities.length,
   jwt: b.jwtAuthorities.size,
+  ...(b.ignored.some((n) => n.includes('ERR_KEY_TOO_WEAK')) ? { weak: b.ignored.filter((n) => n.includes('ERR_KEY_TOO_WEAK')).length } : {}),
   ...(b.sequence !== undefined ? { seq: b.sequence } : {}),
   ...(b.refreshHintSeconds !== undefined ? { hint: b.refreshHintSeconds } : {}),
 });
@@ -46,8 +48,9 @@ const CASES: [string, (path: string) => unknown, Summary | Record<string, Summar
   ['go-spiffe/jwtbundle/jwks_valid_1.json', jwks, { x509: 0, jwt: 1 }],
   ['go-spiffe/jwtbundle/jwks_valid_2.json', jwks, { x509: 0, jwt: 2 }],
   ['go-spiffe/jwtbundle/jwks_missing_kid.json', jwks, R('keys[1]: keyID cannot be empty')],
-  ['go-spiffe/x509bundle/certs.pem', spiffe, { x509: 2, jwt: 0 }],
-  ['go-spiffe/x509bundle/cert.pem', spiffe, { x509: 1, jwt: 0 }],
+  // DIVERGENCE: go-spiffe's test roots have 768-bit RSA keys: parsed, then left out as too weak
+  ['go-spiffe/x509bundle/certs.pem', spiffe, { x509: 0, jwt: 0, weak: 2 }],
+  ['go-spiffe/x509bundle/cert.pem', spiffe, { x509: 0, jwt: 0, weak: 1 }],
   ['go-spiffe/x509bundle/empty.pem', spiffe, { x509: 0, jwt: 0 }],
   ['go-spiffe/x509bundle/not-pem.pem', spiffe, R('cannot parse certificate: x509: no PEM blocks found')],
   ['go-spiffe/x509bundle/corrupted.pem', spiffe, R('cannot parse certificate: x509: malformed certificate')],
@@ -170,8 +173,9 @@ describe('bundle contents', () => {
   });
 
   it('sniffs the format: JSON, DER, PEM', () => {
-    expect(summary(parseBundle(file('rust-spiffe/bundle-x509/bundle.der'), td))).toEqual({ x509: 2, jwt: 0 });
-    expect(summary(parseBundle(file('go-spiffe/x509bundle/certs.pem'), td))).toEqual({ x509: 2, jwt: 0 });
+    expect(summary(parseBundle(file('rust-spiffe/bundle-x509/bundle.der'), td))).toEqual({ x509: 0, jwt: 0, weak: 2 }); // 768-bit RSA
+    expect(summary(parseBundle(file('go-spiffe/x509bundle/certs.pem'), td))).toEqual({ x509: 0, jwt: 0, weak: 2 });
+    expect(summary(parseBundle(file('grpc-go/spiffe_end2end/leaf_and_intermediate_chain.pem'), td))).toEqual({ x509: 2, jwt: 0 });
     expect(summary(parseBundle(`  \n${file('derived/bundle_key_missing_use.json').toString()}`, td))).toEqual({ x509: 1, jwt: 0 });
     expect(attempt(() => parseBundle(file('rust-spiffe/bundle-x509/corrupted'), td))).toMatch(/no PEM blocks found$/);
   });

@@ -6,9 +6,11 @@
  * get a verdict of either the old config or the new one.
  */
 import * as grpc from '@grpc/grpc-js';
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -17,6 +19,7 @@ import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { createLogger } from '../../src/log.js';
 import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
+import { verifyProof } from '../../src/rewrite/verify.js';
 import { eventually, testServer } from '../fixtures/https.js';
 import { TestCA } from '../fixtures/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
@@ -46,6 +49,8 @@ interface Running {
   zg: Zonegate;
   logs: Record<string, unknown>[];
   verdict(): Promise<string>;
+  /** The headers an allowed Check sets for the upstream (of the route's destination). */
+  upstreamHeaders(destination?: string): Promise<Record<string, string>>;
   metrics(): Promise<string>;
   close(): Promise<void>;
 }
@@ -76,6 +81,21 @@ async function start(file: string): Promise<Running> {
           const st = (res as { status?: { code: number; message?: string } } | undefined)?.status;
           resolve(e ? `error ${e.code}` : st?.code === 0 ? 'allow' : String(st?.message));
         }),
+      ),
+    upstreamHeaders: (destination) =>
+      new Promise((resolve, reject) =>
+        client.makeUnaryRequest(
+          m.path,
+          m.requestSerialize,
+          m.responseDeserialize,
+          checkRequest({ certificate: exampleCert('frontend'), ...(destination ? { context: { destination } } : {}) }),
+          new grpc.Metadata(),
+          (e, res) => {
+            const ok = (res as { ok_response?: { headers: { header: { key: string; value: string } }[] } } | undefined)?.ok_response;
+            if (e || !ok) reject(e ?? new Error('not allowed'));
+            else resolve(Object.fromEntries(ok.headers.map((h) => [h.header.key, h.header.value])));
+          },
+        ),
       ),
     metrics: async () => (await fetch(`http://127.0.0.1:${zg.ops.port}/metrics`)).text(),
     close: async () => {
@@ -142,6 +162,135 @@ describe('config reload', () => {
     expect(JSON.stringify(res)).toMatch(/zone-b\.example.*missing\.pem/);
     expect(await r.verdict()).toBe('allow'); // the deny rule of the refused config never applied
     expect(r.zg.trust.status().map((s) => s.trustDomain)).toEqual(['zone-a.example', 'zone-b.example']);
+  });
+
+  it('the upstream HMAC secret and Basic credentials files reload like the config: a change applies, a broken one keeps the running values', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    // a Kubernetes Secret volume: the files are links into ..data, swapped as a whole
+    const secretDir = join(dir, 'secret');
+    mkdirSync(secretDir);
+    const FRONTEND = 'spiffe://zone-a.example/ns/shop/sa/frontend';
+    const secretA = 'a'.repeat(48);
+    const secretB = 'b'.repeat(48);
+    let version = 0;
+    const publish = (hmac: string, creds: string) => {
+      const v = join(dir, `..secret-v${++version}`);
+      mkdirSync(v);
+      writeFileSync(join(v, 'hmac.secret'), `${hmac}\n`);
+      writeFileSync(join(v, 'creds.yaml'), creds);
+      symlinkSync(`../..secret-v${version}`, join(secretDir, '..data_tmp'));
+      renameSync(join(secretDir, '..data_tmp'), join(secretDir, '..data'));
+    };
+    publish(secretA, `"${FRONTEND}": "frontend:one"\n`);
+    symlinkSync('..data/hmac.secret', join(secretDir, 'hmac.secret'));
+    symlinkSync('..data/creds.yaml', join(secretDir, 'creds.yaml'));
+    writeFileSync(
+      file,
+      configYaml([allowFrontend], {
+        upstream: {
+          default: { mode: 'basic' },
+          destinations: { proofed: { mode: 'hmac' } },
+          hmac: { secretFile: 'secret/hmac.secret', keyId: 'k1' },
+          basic: { credentialsFile: 'secret/creds.yaml' },
+        },
+      }),
+    );
+    const r = await start(file);
+    const basic = async () => (await r.upstreamHeaders()).authorization;
+    const proofKey = async () => {
+      const headers = await r.upstreamHeaders('proofed');
+      const check = (secret: string) => verifyProof({ headers, method: 'GET', path: '/api/items', secrets: { k1: Buffer.from(secret) } }).ok;
+      return check(secretA) ? 'A' : check(secretB) ? 'B' : 'neither';
+    };
+    const b64 = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+    expect(await basic()).toBe(b64('frontend:one'));
+    expect(await proofKey()).toBe('A');
+
+    // both files change (the config file does not): the watch reloads, the new values apply
+    publish(secretB, `"${FRONTEND}": "frontend:two"\n`);
+    await eventually(async () => (await basic()) === b64('frontend:two'), 10_000, 'the new credentials');
+    expect(await proofKey()).toBe('B');
+    expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'secret file changed')).toBe(true);
+
+    // a secret that is too short (beside valid credentials), then credentials that are not a
+    // mapping (beside a valid secret): each reload is refused as a whole, the running values stay
+    const refused = async (hmac: string, creds: string, why: RegExp) => {
+      const before = reloads(await r.metrics(), 'error');
+      publish(hmac, creds);
+      await eventually(async () => reloads(await r.metrics(), 'error') > before, 10_000, 'the refused reload');
+      expect(await basic()).toBe(b64('frontend:two'));
+      expect(await proofKey()).toBe('B');
+      const failed = r.logs.filter((l) => l.msg === 'config reload failed: keeping the running config').pop()!;
+      expect(JSON.stringify(failed.problems)).toMatch(why);
+    };
+    await refused('short', `"${FRONTEND}": "frontend:x"\n`, /upstream\.hmac\.secretFile: .*hmac\.secret holds 5 bytes/);
+    await refused(secretB, '- not a mapping\n', /upstream\.basic\.credentialsFile: .*creds\.yaml must be a mapping/);
+    // an unreadable file: refused on SIGHUP's path too, and the contents never reach the logs
+    rmSync(join(secretDir, 'creds.yaml'));
+    expect(await r.zg.reload()).toMatchObject({ result: 'error', problems: [expect.stringMatching(/upstream\.basic\.credentialsFile: cannot read .*creds\.yaml: ENOENT/)] });
+    expect(await basic()).toBe(b64('frontend:two'));
+    expect(JSON.stringify(r.logs)).not.toMatch(/frontend:(one|two|x)|aaaaaaaa|bbbbbbbb/);
+
+    // repaired: applies
+    symlinkSync('..data/creds.yaml', join(secretDir, 'creds.yaml'));
+    publish(secretA, `"${FRONTEND}": "frontend:three"\n`);
+    await eventually(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
+    expect(await proofKey()).toBe('A');
+  });
+
+  it('the https_spiffe bundle endpoint serves the SVID a reload names, and follows its rotation', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const ca = await TestCA.create('zone-a.example');
+    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+    const ID = 'spiffe://zone-a.example/zonegate';
+    const write = async (name: string) => {
+      const svid = await ca.issue(ID);
+      writeFileSync(join(dir, `${name}.pem`), svid.chainPem);
+      writeFileSync(join(dir, `${name}.key`), svid.keyPem);
+      return svid.cert.fingerprint256;
+    };
+    const config = (name: string) =>
+      stringify({
+        server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0, shutdownGraceSeconds: 2 },
+        trust: [{ trustDomain: 'zone-a.example', bundle: 'own.pem' }],
+        identity: { cert: `${name}.pem`, key: `${name}.key` },
+        federation: { endpoint: { trustDomain: 'zone-a.example', address: '127.0.0.1', port: 0, profile: 'https_spiffe' } },
+        rules: [allowFrontend],
+      });
+    const first = await write('svid-1');
+    writeFileSync(file, config('svid-1'));
+    const r = await start(file);
+    const port = r.zg.bundleEndpoint!.port;
+    /** A fresh TLS connection (no session reuse) to the endpoint: the certificate it is served, checked against the root. */
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port, path: '/', ca: ca.rootPem, agent: false, checkServerIdentity: () => undefined },
+          (res) => {
+            const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+            res.resume();
+            res.on('end', () => resolve(fp));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await served()).toBe(first);
+
+    // the config names other SVID files: the endpoint serves that SVID, not the one it started with
+    const second = await write('svid-2');
+    writeFileSync(file, config('svid-2'));
+    await eventually(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
+    expect(r.logs.some((l) => l.msg === 'config reloaded')).toBe(true);
+
+    // and it follows that identity's rotation in place (the first identity's watcher is gone)
+    const rotated = await write('svid-2');
+    await eventually(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
+    await write('svid-1');
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await served()).toBe(rotated);
   });
 
   it('a listener change is reported as needing a restart; the rest applies and the port stays', async () => {

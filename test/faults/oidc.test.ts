@@ -21,6 +21,8 @@ let idp: TestServer;
 let issuer: string;
 const stalled = new Set<ServerResponse>();
 const { privateKey: k1, publicKey: pub1 } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A 1024-bit RSA key the issuer publishes beside k1: held, but every token it signs is refused. */
+const { privateKey: weak, publicKey: weakPub } = generateKeyPairSync('rsa', { modulusLength: 1024 });
 const jwk = (kid: string, key: KeyObject) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256' });
 
 function jwt(priv: KeyObject, kid: string): string {
@@ -36,7 +38,7 @@ beforeAll(async () => {
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
-    if (mode === 'ok') return void res.end(JSON.stringify({ keys: [jwk('k1', pub1)] }));
+    if (mode === 'ok') return void res.end(JSON.stringify({ keys: [jwk('k1', pub1), jwk('weak', weakPub)] }));
     if (mode === 'reset') return void res.socket?.destroy();
     if (mode === 'stall') return void stalled.add(res);
     if (mode === 'garbage') return void res.end('<html>maintenance</html>');
@@ -94,5 +96,99 @@ describe('OIDC JWKS endpoint down', () => {
     mode = 'ok';
     for (const r of stalled) r.destroy();
     stalled.clear();
+  });
+});
+
+describe('OIDC key strength', () => {
+  it('a token signed by a 1024-bit RSA key of the JWKS is denied ERR_KEY_TOO_WEAK; the issuer\'s other keys still work', async () => {
+    expect(await out(jwt(weak, 'weak'))).toBe('ERR_KEY_TOO_WEAK');
+    expect(await out(jwt(k1, 'k1'))).toBe('allow');
+  });
+});
+
+describe('OIDC key maximum age', () => {
+  // Its own issuer and zonegate: keys at most 2 s old, 2 s more while the issuer is down, and a
+  // refresh interval (1 h) that alone would never refetch within the test.
+  type Serve = 'k1' | 'k2' | 'down';
+  let serve: Serve = 'k1';
+  let fetches = 0;
+  let z: Started;
+  let idp2: TestServer;
+  let issuer2: string;
+  const { privateKey: k2, publicKey: pub2 } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const token = (priv: KeyObject, kid: string) => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: issuer2, sub: 'bob@example.com', aud: 'zonegate', exp: now + 300, iat: now };
+    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
+  };
+  const verdict = async (t: string) => {
+    const r = await z.check(checkRequest({ headers: { authorization: `Bearer ${t}` }, context: { direction: 'egress' } }));
+    // an error (could not decide) is a failed call whose details start with the reason code
+    if (!r.ok) return `error ${r.error.code} ${String(r.error.details).split(':')[0]}`;
+    const st = r.response.status as { code: number; message?: string };
+    return st.code === 0 ? 'allow' : String(st.message);
+  };
+  const notes = () => z.logs.filter((l) => l.msg === 'identity keys not refreshed').map((l) => String(l.detail));
+
+  beforeAll(async () => {
+    const ca = await TestCA.create(A);
+    const web = await TestCA.create('idp2.test');
+    const tls = await web.server();
+    idp2 = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
+      if (serve === 'down') return void res.writeHead(503).end();
+      if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer: issuer2, jwks_uri: `${issuer2}/keys` }));
+      fetches++;
+      res.end(JSON.stringify({ keys: [serve === 'k1' ? jwk('k1', pub1) : jwk('k2', pub2)] }));
+    });
+    issuer2 = `https://127.0.0.1:${idp2.port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-age-'));
+    const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
+    writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+    writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+    writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+    z = await startWith(
+      {
+        identity: { cert: 'svid.pem', key: 'svid.key' },
+        trust: [{ trustDomain: A, bundle: 'own.pem' }],
+        federation: { fetch: { connectTimeoutMs: 300, totalTimeoutMs: 600 } },
+        commonIdentity: {
+          egress: {
+            defaultAudience: 'spiffe://zone-b.test',
+            workload: false,
+            oidc: { issuer: issuer2, ca: 'idp-ca.pem', audiences: ['zonegate'], refreshSeconds: 3600, minRefetchSeconds: 3600, keysMaxAgeSeconds: 2, keysMaxStaleSeconds: 2 },
+          },
+        },
+        rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
+      },
+      dir,
+    );
+  });
+  afterAll(async () => {
+    await z?.close();
+    await idp2?.close();
+  });
+
+  it('keys are fetched again within their maximum age, whatever the refresh interval: a key the issuer dropped stops verifying', async () => {
+    expect(await verdict(token(k1, 'k1'))).toBe('allow');
+    const before = fetches;
+    serve = 'k2'; // k1 revoked at the issuer
+    expect(await verdict(token(k1, 'k1'))).toBe('allow'); // still cached
+    await eventually(() => fetches > before, 6000, 'a refetch after the maximum age');
+    await eventually(async () => (await verdict(token(k1, 'k1'))) === 'ERR_TOKEN_KEY_UNKNOWN', 2000, 'the dropped key');
+    expect(await verdict(token(k2, 'k2'))).toBe('allow');
+  });
+
+  it('issuer down: keys past their maximum age keep verifying up to the stale limit, then fail closed (UNAVAILABLE, ERR_OIDC_KEYS_STALE); back up: recovers', async () => {
+    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'k2 held');
+    serve = 'down';
+    await eventually(() => notes().some((n) => n.includes('past their maximum age, still used')), 6000, 'a stale refresh failure');
+    expect(await verdict(token(k2, 'k2'))).toBe('allow');
+    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'error 14 ERR_OIDC_KEYS_STALE', 6000, 'failing closed (UNAVAILABLE)');
+    await eventually(() => notes().some((n) => n.includes('tokens fail closed with ERR_OIDC_KEYS_STALE')), 3000, 'the fail-closed log line');
+    expect(await verdict(token(k1, 'k1'))).toBe('error 14 ERR_OIDC_KEYS_STALE'); // before any key lookup
+    serve = 'k2';
+    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'recovery');
   });
 });

@@ -151,6 +151,22 @@ describe('sources', () => {
     await expect(r).rejects.toMatchObject({ kind: 'identity', message: expect.stringMatching(/not an X509-SVID leaf.*keyCertSign/) });
   });
 
+  it('https_spiffe: an endpoint whose certificate or intermediate has a 1024-bit RSA key is refused (ERR_KEY_TOO_WEAK)', async () => {
+    const tls = { dns: ['localhost'], ips: ['127.0.0.1'], keyUsage: KeyUsageFlags.digitalSignature };
+    const weakLeaf = await zone.issue(ENDPOINT_ID, { ...tls, keyType: 'RSA-1024' });
+    const viaWeak = await (await zone.intermediate({ keyType: 'RSA-1024' })).issue(ENDPOINT_ID, tls);
+    const strong = await zone.issue(ENDPOINT_ID, { ...tls, keyType: 'RSA' });
+    const boot = join(dir, 'bootstrap.pem');
+    const fetchFrom = async (c: { chainPem: string; keyPem: string }) => {
+      const s = await testServer({ cert: c.chainPem, key: c.keyPem }, (_q, res) => res.end(JSON.stringify({ keys: [] })));
+      servers.push(s);
+      return src({ https_spiffe: { url: s.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: boot } }).fetch();
+    };
+    await expect(fetchFrom(weakLeaf)).rejects.toMatchObject({ kind: 'identity', code: 'ERR_KEY_TOO_WEAK', message: expect.stringMatching(/RSA key of 1024 bits/) });
+    await expect(fetchFrom(viaWeak)).rejects.toMatchObject({ kind: 'identity', code: 'ERR_KEY_TOO_WEAK', message: expect.stringMatching(/chain certificate 1.*RSA key of 1024 bits/) });
+    expect(await kind(fetchFrom(strong))).toBe('ok');
+  });
+
   it('https_web: non-200 and non-bundle bodies are errors with their kind', async () => {
     const s404 = await webServer((_q, res) => res.writeHead(404).end());
     const junk = await webServer((_q, res) => res.end('{"not":"a bundle"}'));

@@ -29,6 +29,7 @@ describe('JWT-SVID as the carried identity', () => {
   let s: Started;
   let key: KeyObject;
   let peer: string;
+  let weakKey: KeyObject;
   const now = () => Math.floor(Date.now() / 1000);
   const svid = (claims: object, kid = 'k1', k: KeyObject = key) => {
     const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
@@ -40,7 +41,11 @@ describe('JWT-SVID as the carried identity', () => {
     key = pair.privateKey;
     const dir = mkdtempSync(join(tmpdir(), 'zg-jwtsvid-'));
     const jwk = pair.publicKey.export({ format: 'jwk' });
-    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.x509.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }] }));
+    // a JWT authority with a 1024-bit RSA key: kept, noted, and every token it signs refused
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    weakKey = weak.privateKey;
+    const weakJwk = { ...weak.publicKey.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'weak' };
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.x509.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }, weakJwk] }));
     peer = encodeURIComponent((await caB.issue(`spiffe://${B}/gateway`)).certPem);
     s = await startWith(
       {
@@ -61,6 +66,14 @@ describe('JWT-SVID as the carried identity', () => {
 
   it('verifies against the JWT authorities of the subject\'s trust domain', async () => {
     expect(await verdict(`Bearer ${svid({ sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 })}`)).toBe(`spiffe://${B}/api`);
+  });
+
+  it('a token signed by a JWT authority with a 1024-bit RSA key is denied ERR_KEY_TOO_WEAK; the bundle load said so', async () => {
+    const claims = { sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 };
+    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'weak', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const token = `${input}.${sign('sha256', Buffer.from(input), weakKey).toString('base64url')}`;
+    expect(await verdict(`Bearer ${token}`)).toBe('ERR_KEY_TOO_WEAK');
+    expect(JSON.stringify(s.logs)).toMatch(/kid \\"weak\\"\): JWT authority refuses every token: its RSA key of 1024 bits/);
   });
 
   it.each([

@@ -128,6 +128,24 @@ describe('common identity: each forgery has its own reason', () => {
       },
       'ERR_TOKEN_CHAIN',
     ],
+    [
+      'x5c leaf with a 1024-bit RSA key (RS256)',
+      async () => {
+        const weak = await caA.issue(ME, { keyType: 'RSA-1024' });
+        const input = `${b64(header({ alg: 'RS256', x5c: x5c(weak) }))}.${b64(claims())}`;
+        return `${input}.${sign('sha256', Buffer.from(input), createPrivateKey(weak.keyPem)).toString('base64url')}`;
+      },
+      'ERR_KEY_TOO_WEAK',
+    ],
+    [
+      'x5c through an intermediate with a 1024-bit RSA key',
+      async () => {
+        const leaf = await (await caA.intermediate({ keyType: 'RSA-1024' })).issue(ME);
+        const chain = [leaf.cert.raw.toString('base64'), ...leaf.chainPem.split(/(?=-----BEGIN)/).slice(1).map((p) => Buffer.from(p.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64').toString('base64'))];
+        return forge(header({ x5c: chain }), claims(), createPrivateKey(leaf.keyPem));
+      },
+      'ERR_KEY_TOO_WEAK',
+    ],
     ['x5c chaining to A\'s root while iss names B', () => forge(header(), claims({ iss: `spiffe://${B}/ns/web/sa/frontend` })), 'ERR_TOKEN_ISSUER_MISMATCH', { peerId: `spiffe://${B}/ns/web/sa/frontend` }],
     [
       'x5c leaf claiming B, signed by A\'s CA',

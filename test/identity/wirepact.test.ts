@@ -92,6 +92,10 @@ describe('WirePact profile', () => {
       const t = await other.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
       return wirepactToken({ x5c: [t.cert.raw.toString('base64'), other.x509.raw.toString('base64')], x5t: createHash('sha256').update(t.cert.raw).digest('base64'), key: createPrivateKey(t.keyPem) });
     }, 'ERR_TOKEN_CHAIN'],
+    ['a translator certificate with a 1024-bit RSA key, issued by the WirePact CA', async () => {
+      const weak = await pki.issue(undefined, { keyType: 'RSA-1024', subject: 'O=WirePact PKI, CN=weak translator' });
+      return wirepactToken({ x5c: [weak.cert.raw.toString('base64'), pki.x509.raw.toString('base64')], x5t: createHash('sha256').update(weak.cert.raw).digest('base64'), key: createPrivateKey(weak.keyPem) });
+    }, 'ERR_KEY_TOO_WEAK'],
     ['an x5t that names another certificate', () => wirepactToken({ x5t: 'AAAA' }), 'ERR_TOKEN_X5C'],
     ['another audience', () => wirepactToken({ claims: { aud: ['Other'] } }), 'ERR_TOKEN_AUDIENCE'],
     ['an unknown issuer', () => wirepactToken({ claims: { iss: 'someone-else' } }), 'ERR_TOKEN_ISSUER_MISMATCH'],

@@ -15,6 +15,9 @@ let s: Started;
 let a: TestCA;
 let b: TestCA;
 let viaIntermediate: string;
+let weakIm: TestCA;
+let weakRoot: TestCA;
+let strongRoot: TestCA;
 
 beforeAll(async () => {
   a = await TestCA.create('zone-a.test');
@@ -27,14 +30,21 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [b.x509.raw.toString('base64')] }], spiffe_sequence: 1 }));
   writeFileSync(join(dir, 'revoked.json'), JSON.stringify({ keys: [] }));
   void revoked;
+  // keys zonegate refuses, generated for real (node:crypto): a 1024-bit RSA intermediate, and a
+  // bundle file holding a 1024-bit RSA root beside a good one (the weak root is ignored, logged)
+  weakIm = await a.intermediate({ keyType: 'RSA-1024' });
+  weakRoot = await TestCA.create('weak.test', { keyType: 'RSA-1024' });
+  strongRoot = await TestCA.create('weak.test');
+  writeFileSync(join(dir, 'weak.pem'), weakRoot.rootPem + strongRoot.rootPem);
   s = await startWith(
     {
       trust: [
         { trustDomain: 'zone-a.test', bundle: 'a.pem', intermediates: 'a-intermediates.pem' },
         { trustDomain: 'zone-b.test', bundle: 'b.json' },
         { trustDomain: 'revoked.test', bundle: 'revoked.json' },
+        { trustDomain: 'weak.test', bundle: 'weak.pem' },
       ],
-      rules: [{ name: 'verified', action: 'allow', from: { trustDomains: ['zone-a.test', 'zone-b.test', 'revoked.test'] } }],
+      rules: [{ name: 'verified', action: 'allow', from: { trustDomains: ['zone-a.test', 'zone-b.test', 'revoked.test', 'weak.test'] } }],
     },
     dir,
   );
@@ -67,6 +77,21 @@ describe('peer certificate reasons over gRPC', () => {
     ['garbage', async () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', '16 ERR_SVID_MALFORMED'],
   ])('denies %s', async (_n, make, want) => {
     expect(await reason(await make())).toBe(want);
+  });
+
+  it.each([
+    ['a leaf with a 1024-bit RSA key', async () => (await a.issue('spiffe://zone-a.test/weak', { keyType: 'RSA-1024' })).certPem],
+    ['a leaf with a key on secp256k1', async () => (await a.issue('spiffe://zone-a.test/k1', { keyType: 'secp256k1' })).certPem],
+    ['a leaf under a 1024-bit RSA intermediate it sends along', async () => (await weakIm.issue('spiffe://zone-a.test/under-weak')).chainPem],
+  ])('denies %s with ERR_KEY_TOO_WEAK', async (_n, make) => {
+    expect(await reason(await make())).toBe('16 ERR_KEY_TOO_WEAK');
+  });
+
+  it('a weak root in a bundle file is left out with a log line; the good root beside it keeps working', async () => {
+    expect(await reason((await strongRoot.issue('spiffe://weak.test/ok')).certPem)).toBe('allow');
+    expect(await reason((await weakRoot.issue('spiffe://weak.test/no')).certPem)).toBe('16 ERR_SVID_UNTRUSTED');
+    const line = s.logs.find((l) => String(l.msg ?? '').includes('ERR_KEY_TOO_WEAK') || JSON.stringify(l).includes('ERR_KEY_TOO_WEAK'));
+    expect(JSON.stringify(line)).toMatch(/weak\.test.*RSA key of 1024 bits.*ERR_KEY_TOO_WEAK/);
   });
 
   it('a certificate larger than the limit is denied before parsing', async () => {

@@ -33,10 +33,10 @@ const vectorCerts: [string, X509Certificate][] = walk(V)
   })
   .filter(([name]) => !name.includes('_corrupt-'));
 
-type Facts = Omit<CertInfo, 'signature' | 'signatureOid'>;
+type Facts = Omit<CertInfo, 'signature' | 'signatureOid' | 'weakKey'>;
 /** certInfo without the signature algorithm (checked on its own below). */
 const facts = (cert: X509Certificate): Facts => {
-  const { signature: _s, signatureOid: _o, ...rest } = certInfo(cert);
+  const { signature: _s, signatureOid: _o, weakKey: _w, ...rest } = certInfo(cert);
   return rest;
 };
 

@@ -1,0 +1,84 @@
+/**
+ * Key strength: which keys zonegate accepts, with keys generated for real (node:crypto), and the
+ * verifier paths that refuse the others — including a weak root a bundle source handed over
+ * without going through a bundle parser.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Bundle, parseBundle, parseSpiffeBundle } from '../../src/bundle/bundle.js';
+import { BundleSet } from '../../src/bundle/set.js';
+import { TrustDomain } from '../../src/spiffe/id.js';
+import { keyWeakness } from '../../src/svid/strength.js';
+import { verifyX509Svid } from '../../src/svid/x509.js';
+import { TestCA } from '../fixtures/pki.js';
+
+const TD = TrustDomain.parse('zone-a.test');
+let weakRoot: TestCA;
+
+beforeAll(async () => {
+  weakRoot = await TestCA.create('zone-a.test', { keyType: 'RSA-1024' });
+});
+
+const code = (f: () => unknown) => {
+  try {
+    f();
+    return 'ok';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+};
+
+describe('keyWeakness', () => {
+  it.each([
+    ['RSA 1024', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey, /RSA key of 1024 bits \(minimum 2048\)/],
+    ['RSA 2047', () => generateKeyPairSync('rsa', { modulusLength: 2047 }).publicKey, /RSA key of 2047 bits/],
+    ['RSA-PSS 1024', () => generateKeyPairSync('rsa-pss', { modulusLength: 1024 }).publicKey, /RSA-PSS key of 1024 bits/],
+    ['EC secp256k1', () => generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey, /curve secp256k1/],
+    ['EC brainpoolP256r1', () => generateKeyPairSync('ec', { namedCurve: 'brainpoolP256r1' }).publicKey, /curve brainpoolP256r1/],
+    ['EC P-224', () => generateKeyPairSync('ec', { namedCurve: 'secp224r1' }).publicKey, /curve secp224r1/],
+    ['DSA', () => generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey, /dsa key/],
+  ])('refuses %s', (_n, make, why) => {
+    expect(keyWeakness(make())).toMatch(why);
+  });
+
+  it.each([
+    ['RSA 2048', () => generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey],
+    ['RSA-PSS 2048', () => generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey],
+    ['P-256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey],
+    ['P-384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey],
+    ['P-521', () => generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey],
+    ['Ed25519', () => generateKeyPairSync('ed25519').publicKey],
+    ['Ed448', () => generateKeyPairSync('ed448').publicKey],
+  ])('accepts %s', (_n, make) => {
+    expect(keyWeakness(make())).toBeUndefined();
+  });
+});
+
+describe('weak roots', () => {
+  it('a bundle parser leaves a 1024-bit RSA root out, with a note naming the reason (PEM, DER and SPIFFE JSON)', () => {
+    const pem = parseBundle(weakRoot.rootPem, TD);
+    const der = parseBundle(weakRoot.x509.raw, TD);
+    const json = parseSpiffeBundle(JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'RSA', x5c: [weakRoot.x509.raw.toString('base64')] }] }), TD);
+    for (const b of [pem, der, json]) {
+      expect(b.x509Authorities).toHaveLength(0);
+      expect(b.ignored.join()).toMatch(/X\.509 authority ignored: its RSA key of 1024 bits .* is too weak \(ERR_KEY_TOO_WEAK\)/);
+    }
+  });
+
+  it('a weak root that reaches the verifier anyway is never a trust anchor: ERR_KEY_TOO_WEAK', async () => {
+    const set = new BundleSet();
+    set.set(new Bundle(TD, { x509Authorities: [weakRoot.x509] }));
+    const leaf = await weakRoot.issue('spiffe://zone-a.test/web');
+    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+  });
+
+  it('a configured intermediate with a weak key is not used to build a path', async () => {
+    const root = await TestCA.create('zone-a.test');
+    const im = await root.intermediate({ keyType: 'RSA-1024' });
+    const set = new BundleSet();
+    set.set(new Bundle(TD, { x509Authorities: [root.x509] }));
+    set.setIntermediates(TD, [im.x509]);
+    const leaf = await im.issue('spiffe://zone-a.test/web');
+    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+  });
+});
