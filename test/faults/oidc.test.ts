@@ -32,6 +32,28 @@ function jwt(priv: KeyObject, kid: string): string {
   return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
 }
 
+/** A zonegate whose egress verifies users of the issuer served with `web`'s certificate; `oidc` completes commonIdentity.egress.oidc. */
+async function startWithIdp(ca: TestCA, web: TestCA, oidc: Record<string, unknown>): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-'));
+  const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
+  writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+  writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  return startWith(
+    {
+      identity: { cert: 'svid.pem', key: 'svid.key' },
+      trust: [{ trustDomain: A, bundle: 'own.pem' }],
+      federation: { fetch: { connectTimeoutMs: 300, totalTimeoutMs: 600 } },
+      commonIdentity: {
+        egress: { defaultAudience: 'spiffe://zone-b.test', workload: false, oidc: { ca: 'idp-ca.pem', audiences: ['zonegate'], ...oidc } },
+      },
+      rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
+    },
+    dir,
+  );
+}
+
 beforeAll(async () => {
   const ca = await TestCA.create(A);
   const web = await TestCA.create('idp.test');
@@ -46,28 +68,7 @@ beforeAll(async () => {
     res.end(JSON.stringify({ keys: Array.from({ length: 1001 }, (_, i) => jwk(`x${i}`, pub1)) }));
   });
   issuer = `https://127.0.0.1:${idp.port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-faults-'));
-  const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
-  writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
-  writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
-  s = await startWith(
-    {
-      identity: { cert: 'svid.pem', key: 'svid.key' },
-      trust: [{ trustDomain: A, bundle: 'own.pem' }],
-      federation: { fetch: { connectTimeoutMs: 300, totalTimeoutMs: 600 } },
-      commonIdentity: {
-        egress: {
-          defaultAudience: 'spiffe://zone-b.test',
-          workload: false,
-          oidc: { issuer, ca: 'idp-ca.pem', audiences: ['zonegate'], refreshSeconds: 0.2, minRefetchSeconds: 0.1 },
-        },
-      },
-      rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
-    },
-    dir,
-  );
+  s = await startWithIdp(ca, web, { issuer, refreshSeconds: 0.2, minRefetchSeconds: 0.1 });
 });
 afterAll(async () => {
   for (const r of stalled) r.destroy();
@@ -142,28 +143,7 @@ describe('OIDC key maximum age', () => {
       res.end(JSON.stringify({ keys: [serve === 'k1' ? jwk('k1', pub1) : jwk('k2', pub2)] }));
     });
     issuer2 = `https://127.0.0.1:${idp2.port}`;
-    const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-age-'));
-    const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
-    writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
-    writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-    writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
-    z = await startWith(
-      {
-        identity: { cert: 'svid.pem', key: 'svid.key' },
-        trust: [{ trustDomain: A, bundle: 'own.pem' }],
-        federation: { fetch: { connectTimeoutMs: 300, totalTimeoutMs: 600 } },
-        commonIdentity: {
-          egress: {
-            defaultAudience: 'spiffe://zone-b.test',
-            workload: false,
-            oidc: { issuer: issuer2, ca: 'idp-ca.pem', audiences: ['zonegate'], refreshSeconds: 3600, minRefetchSeconds: 3600, keysMaxAgeSeconds: 2, keysMaxStaleSeconds: 2 },
-          },
-        },
-        rules: [{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }],
-      },
-      dir,
-    );
+    z = await startWithIdp(ca, web, { issuer: issuer2, refreshSeconds: 3600, minRefetchSeconds: 3600, keysMaxAgeSeconds: 2, keysMaxStaleSeconds: 2 });
   });
   afterAll(async () => {
     await z?.close();
