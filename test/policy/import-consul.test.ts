@@ -1,19 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
-import { ConfigSchema } from '../../src/config/schema.js';
+import { parseAllDocuments } from 'yaml';
 import { formatPolicy } from '../../src/policy/import/common.js';
 import { importConsul } from '../../src/policy/import/consul.js';
-import { compileNamer } from '../../src/policy/naming.js';
-import { compilePolicy } from '../../src/policy/rules.js';
-import { PolicyFile } from '../../src/policy/schema.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { consulAllows, type ConsulCaller, type Req } from './oracles.js';
+import { zonegateAllows } from './imported.js';
 
 const TD = '6f2a3c1e-8a0b-4c55-9d1e-2b3c4d5e6f70.consul';
-const consulNames = compileNamer('consul', 'consul');
-const istioNames = compileNamer('istio', 'istio');
 
 const idOf = (c: ConsulCaller) => `spiffe://${TD}${c.partition === 'default' ? '' : `/ap/${c.partition}`}/ns/${c.namespace}/dc/dc1/svc/${c.service}`;
 const CALLERS: ConsulCaller[] = [];
@@ -29,24 +24,6 @@ function grid(destinations: string[]): Array<{ caller: ConsulCaller; req: Req }>
           for (const headers of [{}, { 'x-debug': '1' }, { 'x-env': 'prod-eu' }] as Array<Record<string, string>>)
             out.push({ caller, req: { id: idOf(caller), destination, method, path, headers, host: 'backend', port: 8080 } });
   return out;
-}
-
-function zonegateAllows(text: string) {
-  const file = PolicyFile.parse(parse(text));
-  const policy = compilePolicy(ConfigSchema.parse({ rules: file.rules }).rules);
-  return (r: Req) => {
-    const td = /^spiffe:\/\/([^/]+)/.exec(r.id)![1]!;
-    const path = r.id.slice(`spiffe://${td}`.length);
-    return policy.evaluate({
-      principal: r.id,
-      trustDomain: td,
-      canonical: td.endsWith('.consul') ? consulNames(path) : istioNames(path),
-      method: r.method,
-      path: r.path,
-      headers: new Map(Object.entries(r.headers)),
-      context: new Map([['destination', r.destination]]),
-    }).allowed;
-  };
 }
 
 /** Reads CRD documents for the oracle (the importer reads them itself). */

@@ -2,18 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ConfigSchema } from '../../src/config/schema.js';
 import { importIstio } from '../../src/policy/import/istio.js';
 import { formatPolicy } from '../../src/policy/import/common.js';
-import { compileNamer } from '../../src/policy/naming.js';
-import { compilePolicy } from '../../src/policy/rules.js';
-import { PolicyFile } from '../../src/policy/schema.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
-import { parse } from 'yaml';
 import { istioAllows, type Req } from './oracles.js';
+import { zonegateAllows } from './imported.js';
 
-const istioNames = compileNamer('istio', 'istio');
-const consulNames = compileNamer('consul', 'consul');
 
 const CALLERS = [
   'spiffe://cluster.local/ns/default/sa/frontend',
@@ -33,29 +27,6 @@ const grid = (destinations: string[]): Req[] => {
             for (const port of [8080, 9090]) out.push({ id, destination, method, path, headers, port, host: port === 8080 ? 'api.example.com' : 'Internal.svc:9090' });
   return out;
 };
-
-/** Parses the imported policy as the config does and decides a request with it. */
-function zonegateAllows(text: string) {
-  const file = PolicyFile.parse(parse(text));
-  // the importer's output is a valid config too
-  const policy = compilePolicy(ConfigSchema.parse({ rules: file.rules }).rules);
-  return (r: Req) => {
-    const td = /^spiffe:\/\/([^/]+)/.exec(r.id)![1]!;
-    const path = r.id.slice(`spiffe://${td}`.length);
-    return policy.evaluate({
-      principal: r.id,
-      trustDomain: td,
-      canonical: td.endsWith('.consul') ? consulNames(path) : istioNames(path),
-      method: r.method,
-      path: r.path,
-      host: r.host,
-      port: r.port,
-      headers: new Map(Object.entries(r.headers)),
-      claims: r.claims,
-      context: new Map([['destination', r.destination]]),
-    }).allowed;
-  };
-}
 
 function equivalent(source: string, destinations: string[]) {
   const docs = parseAllDocuments(source).map((d) => d.toJS());
