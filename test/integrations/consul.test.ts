@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { decodeJwt } from 'jose';
 import { zonegate } from '../helpers/cli.js';
 import { envoyRegistry, extAuthzProblems, parseStrict } from '../helpers/envoy-config.js';
+import { parseHcl } from '../helpers/hcl.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { TestCA } from '../fixtures/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
@@ -177,13 +178,16 @@ describe('Consul: zonegate beside the service', () => {
     expect(zg.federation.endpoint).toMatchObject({ trustDomain: CONSUL_TD, profile: 'https_spiffe' });
   });
 
-  it('consul-template writes the leaf where zonegate reads its identity; the registration checks /readyz', () => {
-    const tpl = readFileSync(join(DIR, 'zonegate-leaf.hcl'), 'utf8');
-    const dest = [...tpl.matchAll(/contents\s*=\s*"\{\{ with caLeaf \\"(\w+)\\" \}\}\{\{ \.(CertPEM|PrivateKeyPEM) \}\}\{\{ end \}\}"\s*\n\s*destination\s*=\s*"([^"]+)"/g)].map((m) => [m[1], m[2], m[3]]);
-    expect(dest).toEqual([['billing', 'CertPEM', zg.identity.cert], ['billing', 'PrivateKeyPEM', zg.identity.key]]);
-    const reg = readFileSync(join(DIR, 'billing-service.hcl'), 'utf8');
-    expect(reg).toMatch(new RegExp(`http\\s*=\\s*"http://127\\.0\\.0\\.1:${zg.server.ops.port}/readyz"`));
-    expect(reg).toMatch(/name\s*=\s*"billing"/);
+  it('consul-template writes the leaf where zonegate reads its identity; the registration checks /readyz', async () => {
+    // both read by HashiCorp's parser (test/helpers/hcl.ts)
+    const tpl = (await parseHcl(readFileSync(join(DIR, 'zonegate-leaf.hcl'), 'utf8'), 'zonegate-leaf.hcl')) as { template: { contents: string; destination: string }[] };
+    expect(tpl.template.map((t) => [t.contents, t.destination])).toEqual([
+      ['{{ with caLeaf "billing" }}{{ .CertPEM }}{{ end }}', zg.identity.cert],
+      ['{{ with caLeaf "billing" }}{{ .PrivateKeyPEM }}{{ end }}', zg.identity.key],
+    ]);
+    const reg = (await parseHcl(readFileSync(join(DIR, 'billing-service.hcl'), 'utf8'), 'billing-service.hcl')) as { service: { name: string; check: { http: string }[] }[] };
+    expect(reg.service[0]!.name).toBe('billing');
+    expect(reg.service[0]!.check.map((c) => c.http)).toEqual([`http://127.0.0.1:${zg.server.ops.port}/readyz`]);
   });
 
   describe('run on loopback against a Consul CA roots API', () => {
