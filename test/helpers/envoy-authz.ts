@@ -220,24 +220,29 @@ export interface EchoUpstream {
   readonly port: number;
   /** How many requests reached it. */
   readonly count: () => number;
+  /** The last request it received. */
+  readonly last: () => Seen | undefined;
   close(): Promise<void>;
 }
 
 /** A node:http server answering 200 with the request it received as JSON (a `Seen`). */
 export async function echoUpstream(): Promise<EchoUpstream> {
   let n = 0;
+  let last: Seen | undefined;
   const server: Server = createServer((req, res) => {
     n++;
     req.resume();
     const headers: [string, string][] = [];
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
     const seen: Seen = { method: req.method ?? '', url: req.url ?? '', headers };
+    last = seen;
     res.writeHead(200, { 'content-type': 'application/json', 'x-echo': 'upstream' }).end(JSON.stringify(seen));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as AddressInfo).port,
     count: () => n,
+    last: () => last,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
