@@ -110,7 +110,7 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
       startWith({ ...policy, server: { grpc: { tls: { cert: m.zgCert, key: m.zgKey } } } }, m.dir),
       startWith({ ...policy, server: { grpc: { tls: { cert: m.zgCert, key: m.zgKey, clientCa: m.zgCa } } } }, m.dir),
     ]);
-  });
+  }, 60_000);
   afterAll(async () => {
     await Promise.all([plain?.close(), tls?.close(), mtls?.close()]);
     rmSync(m?.dir ?? '/nonexistent', { recursive: true, force: true });
@@ -154,7 +154,7 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
             ],
           },
         });
-      });
+      }, 60_000);
       afterAll(async () => {
         await envoy?.stop();
         await app?.close();

@@ -73,7 +73,7 @@ describe.skipIf(matrix.length === 0)('ext_authz header semantics on every pinned
     roots = ca.certPem;
     tls = { cert: writePem(dir, 'envoy.pem', cert.chainPem), key: writePem(dir, 'envoy.key', cert.keyPem), ca: writePem(dir, 'roots.pem', ca.certPem) };
     stub = await stubAuthz();
-  });
+  }, 60_000);
   afterAll(() => {
     stub?.server.forceShutdown();
     rmSync(dir, { recursive: true, force: true });
@@ -96,7 +96,7 @@ describe.skipIf(matrix.length === 0)('ext_authz header semantics on every pinned
             clusters: [cluster('stub', stub.port, { http2: true }), cluster('app', app.port)],
           },
         });
-      });
+      }, 60_000);
       afterAll(async () => {
         await envoy?.stop();
         await app?.close();

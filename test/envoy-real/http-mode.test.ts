@@ -117,7 +117,7 @@ function expectDeny(r: Reply, status: number, reason: string) {
 describe.skipIf(matrix.length === 0)('HTTP authorization mode behind Envoy http_service', () => {
   beforeAll(async () => {
     m = await material();
-  });
+  }, 60_000);
   afterAll(() => rmSync(m?.dir ?? '/nonexistent', { recursive: true, force: true }));
 
   for (const bin of matrix) {
@@ -139,7 +139,7 @@ describe.skipIf(matrix.length === 0)('HTTP authorization mode behind Envoy http_
             clusters: [cluster('zonegate_http', zg.zg.httpAuthz!.port), cluster('app', app.port)],
           },
         });
-      });
+      }, 60_000);
       afterAll(async () => {
         await envoy?.stop();
         await zg?.close();

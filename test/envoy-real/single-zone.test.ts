@@ -154,7 +154,7 @@ function expectDeny(r: Reply, status: number, reason: string) {
 describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → ext_authz envoy_grpc → zonegate serve → app)', () => {
   beforeAll(async () => {
     pki = await makePki();
-  });
+  }, 60_000);
   afterAll(() => rmSync(pki?.dir ?? '/nonexistent', { recursive: true, force: true }));
 
   for (const bin of matrix) {
@@ -171,7 +171,7 @@ describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → e
       beforeAll(async () => {
         [zg, app, stub] = await Promise.all([serve(process.execPath, [BIN, 'serve', '--workers', '1', '--config', join(pki.dir, 'zonegate.yaml')]), echoUpstream(), silentGrpc()]);
         envoy = await startEnvoy(bin, bootstrap(zg.grpcPort, stub.port, app.port));
-      });
+      }, 60_000);
       afterAll(async () => {
         zg?.signal('SIGKILL');
         await envoy?.stop();
