@@ -309,15 +309,6 @@ export function send(port: number, o: SendOptions): Promise<Reply> {
   });
 }
 
-/** One plain HTTP request (for listeners without TLS). */
-export async function sendPlain(port: number, o: { path?: string; method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const r = await fetch(`http://127.0.0.1:${port}${o.path ?? '/api/items'}`, { method: o.method ?? 'GET', headers: o.headers ?? {}, signal: AbortSignal.timeout(10_000) });
-  const body = await r.text();
-  const headers = Object.fromEntries(r.headers);
-  const reason = r.headers.get('x-zonegate-reason');
-  return { status: r.status, headers, body, ...(reason ? { reason } : {}), ...(headers['x-echo'] === 'upstream' ? { seen: JSON.parse(body) as Seen } : {}) };
-}
-
 /**
  * Every header zonegate sets for the upstream or guards against clients under `config`, asked of
  * the rewrite phase itself (not listed by hand): the configured identity header names, and what an
