@@ -94,11 +94,14 @@ export interface ReadmeCall {
   readonly expect: readonly string[];
 }
 
+/** The `curl` calls of the README between two markers, with what the README says each prints. */
+export const readmeCalls = (from: string, to: string): ReadmeCall[] => readmeSteps(from, to).filter((c) => c.command.startsWith('curl '));
+
 /**
- * The `curl` calls of the README's sh blocks between two headings, with what the README says
- * each prints: a trailing `# …` comment and the `# …` lines right below the command.
+ * Every command of the README's sh blocks between two markers, with what the README says each
+ * prints: a trailing `# …` comment and the `# …` lines right below the command.
  */
-export function readmeCalls(fromHeading: string, toHeading: string): ReadmeCall[] {
+export function readmeSteps(fromHeading: string, toHeading: string): ReadmeCall[] {
   const text = readFileSync(join(ENVOY_DIR, 'README.md'), 'utf8');
   const start = text.indexOf(fromHeading);
   const end = text.indexOf(toHeading, start + 1);
@@ -107,7 +110,7 @@ export function readmeCalls(fromHeading: string, toHeading: string): ReadmeCall[
   for (const block of text.slice(start, end).matchAll(/```sh\n([\s\S]*?)```/g)) {
     const lines = block[1]!.split('\n');
     for (let i = 0; i < lines.length; i++) {
-      if (!lines[i]!.startsWith('curl ')) continue;
+      if (lines[i]!.trim() === '' || lines[i]!.startsWith('#')) continue;
       let command = lines[i]!;
       while (command.trimEnd().endsWith('\\')) command = `${command.trimEnd().slice(0, -1).trimEnd()} ${lines[++i]!.trim()}`;
       const expect: string[] = [];
