@@ -184,12 +184,12 @@ const WATCHDOG = [
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `bin` with the bootstrap written into `dir`; resolves once Envoy is ready. */
-export async function startDemoEnvoy(bin: EnvoyBinary, bootstrap: object, dir: string, label: string): Promise<DemoEnvoy> {
+/** Starts `bin` with the bootstrap written into `dir`, its admin API on loopback `adminPort` (0: any); resolves once Envoy is ready. */
+export async function startDemoEnvoy(bin: EnvoyBinary, bootstrap: object, dir: string, label: string, adminPort = 0): Promise<DemoEnvoy> {
   const config = join(dir, 'envoy.yaml');
   const adminFile = join(dir, 'envoy-admin.txt');
   const log = join(dir, 'envoy.log');
-  writeFileSync(config, `# ${label}'s Envoy for this run of \`zonegate demo\`; removed when the demo stops.\n${stringify({ ...bootstrap, admin: { address: socket(0) } })}`);
+  writeFileSync(config, `# ${label}'s Envoy for this run of \`zonegate demo\`; removed when the demo stops.\n${stringify({ ...bootstrap, admin: { address: socket(adminPort) } })}`);
   const args = ['-c', config, '--admin-address-path', adminFile, '--log-path', log, '-l', 'warning', '--concurrency', '1', '--disable-hot-restart'];
   const child: ChildProcess = spawn('/bin/sh', ['-c', WATCHDOG, 'zonegate-demo-envoy', String(process.pid), bin.path, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let envoyPid: number | undefined;

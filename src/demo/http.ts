@@ -19,13 +19,13 @@ export interface DemoApp {
   close(): Promise<void>;
 }
 
-/** A zone's app on a free loopback port: answers every request with what it received. */
-export async function startApp(zone: string): Promise<DemoApp> {
+/** A zone's app on loopback `port` (0: any free one): answers every request with what it received. */
+export async function startApp(zone: string, port = 0): Promise<DemoApp> {
   const server: Server = createServer((req, res) => {
     const body = JSON.stringify({ zone, method: req.method, path: req.url, headers: req.headers });
     res.writeHead(200, { 'content-type': 'application/json' }).end(`${body}\n`);
   });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, DEMO_ADDRESS, resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, DEMO_ADDRESS, resolve));
   return {
     port: (server.address() as { port: number }).port,
     close: () => new Promise((resolve) => server.close(() => resolve())),

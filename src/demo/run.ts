@@ -53,18 +53,31 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-/** Ports nothing listens on now, held open together so they differ, in the layout of --port-base. */
-async function freePorts(): Promise<Record<ZoneKey, ZonePorts>> {
+/** Ports the apps and the Envoys' admin APIs take: a free one each, or any (0). */
+interface AuxPorts {
+  readonly app: Record<ZoneKey, number>;
+  readonly admin: Record<ZoneKey, number>;
+}
+
+/**
+ * Ports nothing listens on now, held open together so they differ, in the layout of --port-base,
+ * and four more for the apps and the Envoys' admin APIs: chosen in one go, so that nothing the
+ * demo binds to "any port" later can land on a port the layout promised to another listener.
+ */
+async function freePorts(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
   const servers: Server[] = [];
   const ports: number[] = [];
-  for (let i = 0; i < PORT_COUNT; i++) {
+  for (let i = 0; i < PORT_COUNT + 4; i++) {
     const s = createServer();
     servers.push(s);
     ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, DEMO_ADDRESS, () => resolve((s.address() as { port: number }).port))));
   }
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  const [ag, ao, ab, bg, bo, bb, ai, ae, bi, be] = ports as [number, number, number, number, number, number, number, number, number, number];
-  return { a: { grpc: ag, ops: ao, bundle: ab, ingress: ai, egress: ae }, b: { grpc: bg, ops: bo, bundle: bb, ingress: bi, egress: be } };
+  const [ag, ao, ab, bg, bo, bb, ai, ae, bi, be, appA, appB, adminA, adminB] = ports as number[] as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  return {
+    layout: { a: { grpc: ag, ops: ao, bundle: ab, ingress: ai, egress: ae }, b: { grpc: bg, ops: bo, bundle: bb, ingress: bi, egress: be } },
+    aux: { app: { a: appA, b: appB }, admin: { a: adminA, b: adminB } },
+  };
 }
 
 /** A pino destination writing synchronously to a file (one decision line per Check). */
@@ -152,7 +165,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   process.once('exit', onExit);
 
   try {
-    const ports = o.portBase === 0 ? await freePorts() : portLayout(o.portBase);
+    const { layout: ports, aux } = o.portBase === 0 ? await freePorts() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
     const prepared = await prepareZones(root, makeZones(ports, o.envoy !== undefined));
     const calls = demoCalls(await issueWorkloads({ a: prepared.a.ca, b: prepared.b.ca }));
     for (const key of ['a', 'b'] as const) {
@@ -180,7 +193,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     let forged: { cert: string; key: string } | undefined;
     if (o.envoy) {
       for (const key of ['a', 'b'] as const) {
-        const app = await startApp(prepared[key].zone.zone);
+        const app = await startApp(prepared[key].zone.zone, aux.app[key]);
         apps.push(app);
         const other = prepared[key === 'a' ? 'b' : 'a'];
         // the host the caller's app asks for: the service of the other zone its calls go to
@@ -189,7 +202,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
         writeFileSync(roots, prepared[key].ca.rootPem + other.ca.rootPem);
         try {
           const bootstrap = envoyBootstrap(prepared[key], other.zone, app.port, host, roots);
-          envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label));
+          envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label, aux.admin[key]));
         } catch (err) {
           const z = prepared[key].zone;
           throw new DemoError(`demo: ${(err as Error).message} (ports ${z.ports.ingress}, ${z.ports.egress}: --port-base N uses N…N+9, --port-base 0 free ports)`, { cause: err });
