@@ -177,7 +177,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
       } catch (err) {
         const why = (err as Error).message;
         const hint = /EADDRINUSE|address/i.test(why)
-          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+5, --port-base 0 free ports)`
+          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+9, --port-base 0 free ports)`
           : '';
         throw new DemoError(`demo: ${zone.label} did not start: ${why}${hint}`, { cause: err });
       }
