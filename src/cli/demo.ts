@@ -1,7 +1,10 @@
 /**
  * `zonegate demo` (what `npm start` runs): the two-zone demo in the foreground until SIGINT or
- * SIGTERM, which stop both zonegates and remove the demo's temporary directory.
+ * SIGTERM, which stop both zonegates (and their Envoys) and remove the demo's temporary directory.
+ * With an Envoy binary found (ZONEGATE_ENVOY_BIN, the project's .envoy venvs, PATH) each zone runs
+ * behind its own Envoy; without one, one line says how to get it.
  */
+import { ENVOY_HINT, findEnvoy, type EnvoyBinary } from '../envoy-binary.js';
 import { DemoError, runDemo, type RunningDemo } from '../demo/run.js';
 import { parsePortBase } from '../demo/zones.js';
 import { UsageError } from './errors.js';
@@ -39,8 +42,9 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const envoy = demoEnvoy(print);
   try {
-    demo = await runDemo({ portBase, print });
+    demo = await runDemo({ portBase, print, envoy });
   } catch (err) {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
@@ -48,4 +52,11 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
     throw err;
   }
   shutdown();
+}
+
+/** The Envoy the demo runs its zones behind, or undefined after one line saying how to get one. */
+function demoEnvoy(print: (s: string) => void): EnvoyBinary | undefined {
+  const envoy = findEnvoy();
+  if (!envoy) print(`No Envoy found, so the demo sends its Checks to zonegate over gRPC; to run it through real Envoy: ${ENVOY_HINT}.\n`);
+  return envoy;
 }

@@ -64,6 +64,15 @@ export interface DemoCall {
   readonly note: string;
   readonly cert?: DemoSvid;
   readonly token?: TokenSpec;
+  /**
+   * Behind Envoy, how the call is made: from the caller zone's app through its Envoy's egress
+   * (zonegate mints the common identity, Envoy presents the zone's SVID) — the way traffic flows;
+   * otherwise straight to the callee's ingress over mTLS with `cert` and `token`, as a workload
+   * whose Envoy does not go through zonegate, or an impostor, would.
+   */
+  readonly viaEgress?: boolean;
+  /** Behind Envoy, where the outcome or its explanation differs. */
+  readonly envoy?: { readonly expect?: 'refused'; readonly note: string };
 }
 
 const BILLING = { to: 'b' as const, service: 'billing', host: 'billing.service.consul' };
@@ -75,10 +84,12 @@ export function demoCalls(w: Workloads): DemoCall[] {
   const asFrontend = { cert: w.frontend, token: { signer: w.frontend, sub: ALICE } };
   return [
     { slug: 'allowed', title: 'allowed', from: WORKLOADS.frontend, ...BILLING, method: 'POST', path: '/api/invoices', expect: 'allow', ...asFrontend,
-      note: "zone A's frontend on behalf of user:alice: SVID and common identity verified against zone A's federated bundle" },
+      note: "zone A's frontend on behalf of user:alice: SVID and common identity verified against zone A's federated bundle", viaEgress: true,
+      envoy: { note: "zone A's app (the frontend) calls out through Envoy A: zonegate A mints the common identity, Envoy A presents the frontend's SVID, zone B verifies both" } },
     { slug: 'allowed-reverse', title: 'allowed, other way', from: WORKLOADS.billing, ...ORDERS, method: 'GET', path: '/api/orders/17', expect: 'allow',
       cert: w.billing, token: { signer: w.billing, sub: WORKLOADS.billing },
-      note: "zone B's billing reads an order in zone A: zone A verifies it against zone B's bundle" },
+      note: "zone B's billing reads an order in zone A: zone A verifies it against zone B's bundle", viaEgress: true,
+      envoy: { note: "zone B's app (billing) calls out through Envoy B; zone A verifies its SVID and token against zone B's bundle" } },
     { slug: 'forged-identity', title: 'forged identity', from: WORKLOADS.billing, ...ORDERS, method: 'GET', path: '/api/orders/17', expect: 'ERR_SVID_UNTRUSTED',
       cert: w.forgedBilling, token: { signer: w.forgedBilling, sub: WORKLOADS.billing },
       note: "zone A's CA signed zone B's billing ID: an ID of zone B is only verified against zone B's bundle" },
@@ -89,7 +100,8 @@ export function demoCalls(w: Workloads): DemoCall[] {
       cert: w.cart, token: { signer: w.cart, sub: ALICE },
       note: "zone A's cart is verified, but no rule of zone B lets it call billing" },
     { slug: 'deny-rule', title: 'deny rule', from: WORKLOADS.frontend, ...BILLING, method: 'GET', path: '/admin/users', expect: 'ERR_POLICY_DENIED', ...asFrontend,
-      note: 'rule no-admin-from-other-zones: a deny rule wins over every allow rule' },
+      note: 'rule no-admin-from-other-zones: a deny rule wins over every allow rule', viaEgress: true,
+      envoy: { note: "rule no-admin-from-other-zones: zone B's deny rule wins over every allow rule; the 403 comes back through both Envoys" } },
     { slug: 'expired-svid', title: 'expired SVID', from: WORKLOADS.frontend, ...BILLING, method: 'POST', path: '/api/invoices', expect: 'ERR_SVID_EXPIRED',
       cert: w.expiredFrontend, token: { signer: w.frontend, sub: ALICE },
       note: "the frontend's certificate expired yesterday" },
@@ -103,7 +115,8 @@ export function demoCalls(w: Workloads): DemoCall[] {
       cert: w.frontend,
       note: 'a verified workload, but on whose behalf? The route requires a common identity' },
     { slug: 'no-identity', title: 'no identity', from: '(none)', ...BILLING, method: 'POST', path: '/api/invoices', expect: 'ERR_NO_IDENTITY',
-      note: 'no client certificate: nothing to verify' },
+      note: 'no client certificate: nothing to verify',
+      envoy: { expect: 'refused', note: "no client certificate: Envoy's mTLS (require_client_certificate) ends the handshake before zonegate is asked" } },
   ];
 }
 

@@ -20,6 +20,10 @@ export interface Verdict {
   readonly removed: readonly string[];
   /** The call itself failed: zonegate could not decide (never an allow). */
   readonly error?: boolean;
+  /** Behind Envoy: the HTTP status the client got. */
+  readonly status?: number;
+  /** Behind Envoy: the connection was refused before anyone was asked (TLS without a client certificate). */
+  readonly refused?: boolean;
 }
 
 interface Response {

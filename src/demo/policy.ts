@@ -11,7 +11,11 @@ export type DemoRule = {
   readonly name: string;
   readonly action: 'allow' | 'deny';
   readonly from?: { readonly zones?: readonly string[]; readonly namespaces?: readonly string[]; readonly services?: readonly string[] };
-  readonly to?: { readonly methods?: readonly string[]; readonly paths?: readonly (string | { readonly prefix: string })[] };
+  readonly to?: {
+    readonly methods?: readonly string[];
+    readonly paths?: readonly (string | { readonly prefix: string })[];
+    readonly context?: Readonly<Record<string, string>>;
+  };
 };
 
 export const DEMO_RULES: Readonly<Record<ZoneKey, readonly DemoRule[]>> = {
@@ -23,6 +27,8 @@ export const DEMO_RULES: Readonly<Record<ZoneKey, readonly DemoRule[]>> = {
       from: { zones: ['mesh-b'], services: ['billing'] },
       to: { methods: ['GET'], paths: [{ prefix: '/api/orders/' }] },
     },
+    // egress (behind Envoy): zone A's app, the frontend, calls out; zone B decides what it may do there
+    { name: 'frontend-calls-out', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['shop'], services: ['frontend'] }, to: { context: { direction: 'egress' } } },
   ],
   // zone B (mesh-b) protects its billing service; any matching deny rule wins over every allow rule
   b: [
@@ -38,5 +44,7 @@ export const DEMO_RULES: Readonly<Record<ZoneKey, readonly DemoRule[]>> = {
       from: { zones: ['mesh-a'], namespaces: ['shop'], services: ['frontend'] },
       to: { methods: ['GET', 'POST'], paths: [{ prefix: '/api/invoices' }] },
     },
+    // egress (behind Envoy): zone B's app, billing, calls out
+    { name: 'billing-calls-out', action: 'allow', from: { zones: ['mesh-b'], services: ['billing'] }, to: { context: { direction: 'egress' } } },
   ],
 };

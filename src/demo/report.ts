@@ -23,11 +23,20 @@ export function alignColumns(rows: readonly (readonly string[])[]): string[] {
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-/** "allow" or the reason code, as the scenario expects and as a row shows. */
-export const outcomeOf = (v: Verdict): string => (v.error ? 'error' : v.allowed ? 'allow' : (v.reason ?? ''));
+/** "allow" or the reason code, as the scenario expects and as a row shows ("refused": Envoy's TLS said no). */
+export const outcomeOf = (v: Verdict): string => (v.refused ? 'refused' : v.error ? 'error' : v.allowed ? 'allow' : (v.reason ?? ''));
 
-/** The two zones: naming, trust domain and where each listens. */
-export function zonesText(zones: Record<ZoneKey, PreparedZone>): string {
+/** What the scenario expects of a call, directly over gRPC or behind Envoy. */
+export const expectedOf = (call: DemoCall, behindEnvoy: boolean): string => (behindEnvoy ? (call.envoy?.expect ?? call.expect) : call.expect);
+
+/** Where a call went behind Envoy. */
+const viaOf = (call: DemoCall) => {
+  const to = call.to.toUpperCase();
+  return call.viaEgress ? `app ${to === 'A' ? 'B' : 'A'} → Envoy ${to === 'A' ? 'B' : 'A'} egress → Envoy ${to} ingress` : `mTLS straight to Envoy ${to} ingress`;
+};
+
+/** The two zones: naming, trust domain and where each listens (and its Envoy, when there is one). */
+export function zonesText(zones: Record<ZoneKey, PreparedZone>, envoy?: { readonly version: string }): string {
   const lines = alignColumns(
     (['a', 'b'] as const).map((k) => {
       const z = zones[k].zone;
@@ -40,28 +49,65 @@ export function zonesText(zones: Record<ZoneKey, PreparedZone>): string {
     'the other zone\'s over loopback; no zone trusts the other\'s CA for its own names.',
     '',
     ...lines.map((l) => `  ${l}`),
+    ...(envoy
+      ? [
+          '',
+          `Each zone runs behind its own Envoy ${envoy.version}: ingress with mTLS (client certificate required) and`,
+          "ext_authz to the zone's zonegate; egress where the zone's app calls out (zonegate mints the common identity).",
+          '',
+          ...alignColumns(
+            (['a', 'b'] as const).map((k) => {
+              const z = zones[k].zone;
+              return [`Envoy ${z.label.slice(-1)}`, `ingress https://${DEMO_ADDRESS}:${z.ports.ingress}`, `egress http://${DEMO_ADDRESS}:${z.ports.egress}`, `config ${quote(`${zones[k].files.dir}/envoy.yaml`)}`];
+            }),
+          ).map((l) => `  ${l}`),
+        ]
+      : []),
   ].join('\n');
 }
 
-/** The table: one row per call with its verdict and reason (or the rule that allowed it). */
-export function tableText(rows: readonly Row[]): string {
+/**
+ * The table: one row per call with its verdict and reason (or the rule that allowed it). Behind
+ * Envoy, as the client sees it: the status and x-zonegate-reason, and the way the call went.
+ */
+export function tableText(rows: readonly Row[], behindEnvoy = false): string {
   const cells = rows.map(({ index, call, verdict }) => {
-    const verdictCell = verdict.error ? 'error' : verdict.allowed ? 'allow' : 'deny';
-    const reason = verdict.allowed ? `rule ${verdict.rule ?? '?'}` : `${verdict.reason ?? ''}${verdict.rule ? `, rule ${verdict.rule}` : ''}`;
-    const flag = outcomeOf(verdict) === call.expect ? '' : `  (expected ${call.expect})`;
-    return [String(index), call.title, call.from, `${call.service} (zone ${call.to.toUpperCase()}) ${call.method} ${call.path}`, verdictCell, reason + flag];
+    const verdictCell = verdict.refused ? 'refused' : verdict.error ? 'error' : verdict.allowed ? 'allow' : 'deny';
+    const reason = behindEnvoy
+      ? verdict.refused
+        ? `TLS: ${verdict.reason ?? ''}`
+        : `HTTP ${verdict.status ?? '?'}${verdict.allowed ? '' : ` ${verdict.reason ?? ''}`}`
+      : verdict.allowed
+        ? `rule ${verdict.rule ?? '?'}`
+        : `${verdict.reason ?? ''}${verdict.rule ? `, rule ${verdict.rule}` : ''}`;
+    const expected = expectedOf(call, behindEnvoy);
+    const flag = outcomeOf(verdict) === expected ? '' : `  (expected ${expected})`;
+    const to = `${call.service} (zone ${call.to.toUpperCase()}) ${call.method} ${call.path}`;
+    return [String(index), call.title, call.from, to, ...(behindEnvoy ? [viaOf(call)] : []), verdictCell, reason + flag];
   });
-  const [header, ...body] = alignColumns([['#', 'call', 'from', 'to', 'verdict', 'reason'], ...cells]);
+  const head = ['#', 'call', 'from', 'to', ...(behindEnvoy ? ['via'] : []), 'verdict', 'reason'];
+  const [header, ...body] = alignColumns([head, ...cells]);
   const dashes = header!.replace(/\S+/g, (w) => '-'.repeat(w.length));
-  return ['Cross-zone calls: each a real Check over gRPC, as Envoy sends it:', '', `  ${header}`, `  ${dashes}`, ...body.map((l) => `  ${l}`)].join('\n');
+  const title = behindEnvoy
+    ? 'Cross-zone calls: each a real HTTPS request through Envoy, verdicts as the client sees them:'
+    : 'Cross-zone calls: each a real Check over gRPC, as Envoy sends it:';
+  return [title, '', `  ${header}`, `  ${dashes}`, ...body.map((l) => `  ${l}`)].join('\n');
 }
 
-/** Why each call got its verdict, and what the upstream of the first allowed call receives. */
-export function notesText(rows: readonly Row[]): string {
-  const lines = alignColumns(rows.map(({ index, call }) => [String(index), call.note]));
+/**
+ * Why each call got its verdict, and what the upstream of the first allowed call receives (behind
+ * Envoy: the identity headers each allowed call's app received).
+ */
+export function notesText(rows: readonly Row[], behindEnvoy = false): string {
+  const lines = alignColumns(rows.map(({ index, call }) => [String(index), (behindEnvoy ? call.envoy?.note : undefined) ?? call.note]));
   const allowed = rows.find((r) => r.verdict.allowed);
   const out = ['Why:', ...lines.map((l) => `  ${l}`)];
-  if (allowed) {
+  if (behindEnvoy) {
+    for (const r of rows.filter((x) => x.verdict.allowed)) {
+      out.push('', `What ${r.call.service}'s app in zone ${r.call.to.toUpperCase()} received for call ${r.index} (set by zonegate through Envoy):`);
+      out.push(...alignColumns(r.verdict.headers.map(([k, v]) => [`${k}:`, v])).map((l) => `  ${l}`));
+    }
+  } else if (allowed) {
     out.push(
       '',
       `What ${allowed.call.service}'s upstream receives for call ${allowed.index} (zonegate sets these, overwriting any copy the client sent):`,
@@ -70,6 +116,28 @@ export function notesText(rows: readonly Row[]): string {
     );
   }
   return out.join('\n');
+}
+
+export interface CurlExamples {
+  readonly zones: Record<ZoneKey, PreparedZone>;
+  /** The forged certificate and key the demo wrote (zone A's CA signing zone B's billing ID). */
+  readonly forged: { readonly cert: string; readonly key: string };
+}
+
+/** `curl` commands a person can paste while the demo runs: an allow and denies, through the Envoys. */
+export function curlText(c: CurlExamples): string {
+  const a = c.zones.a.zone.ports;
+  return [
+    'Try it with curl (the demo keeps running):',
+    '',
+    "  As zone A's app: through Envoy A's egress to billing in zone B, allowed; zone B's app answers with the identity it received:",
+    `    curl -s -X POST http://${DEMO_ADDRESS}:${a.egress}/api/invoices`,
+    "  The same way to zone B's admin API: denied by zone B's deny rule (403, x-zonegate-reason: ERR_POLICY_DENIED):",
+    `    curl -si http://${DEMO_ADDRESS}:${a.egress}/admin/users`,
+    "  Straight to Envoy A's ingress with zone B's billing ID forged by zone A's CA: Envoy's TLS takes it, zonegate A does not",
+    "  (401, x-zonegate-reason: ERR_SVID_UNTRUSTED; -k because Envoy's certificate names a SPIFFE ID, not a host):",
+    `    curl -sik --cert ${quote(c.forged.cert)} --key ${quote(c.forged.key)} https://${DEMO_ADDRESS}:${a.ingress}/api/orders/17`,
+  ].join('\n');
 }
 
 export interface TryMore {

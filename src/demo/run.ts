@@ -1,20 +1,25 @@
 /**
  * `zonegate demo`: two zonegates, two trust domains made in memory, federated over loopback;
- * a scripted set of cross-zone Checks over gRPC; a table of verdicts; then both keep serving
- * until stop(). Uses only what ships in the package.
+ * a scripted set of cross-zone calls; a table of verdicts; then both keep serving until stop().
+ * With an Envoy binary, each zone runs behind its own Envoy and the calls are real HTTPS requests
+ * through them; without, they are Checks over gRPC, as Envoy would send them. Uses only what
+ * ships in the package (and the Envoy binary, when given).
  */
-import { closeSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
+import type { EnvoyBinary } from '../envoy-binary.js';
 import { createLogger } from '../log.js';
 import { startZonegate, type Zonegate } from '../main.js';
 import { checkRequestJson, demoCalls, issueWorkloads, type DemoCall } from './calls.js';
 import { checkClient, type CheckClient } from './client.js';
-import { notesText, outcomeOf, tableText, tryMoreText, zonesText, type Row } from './report.js';
+import { envoyBootstrap, startDemoEnvoy, type DemoEnvoy } from './envoy.js';
+import { send, startApp, type DemoApp } from './http.js';
+import { curlText, expectedOf, notesText, outcomeOf, tableText, tryMoreText, zonesText, type Row } from './report.js';
 import { prepareZones, type PreparedZone } from './setup.js';
-import { DEMO_ADDRESS, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
+import { DEMO_ADDRESS, PORT_COUNT, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
 
 /** Written requests carry tokens of 10 minutes: re-mint them well before they run out. */
 const REFRESH_MS = 5 * 60_000;
@@ -28,8 +33,10 @@ export class DemoError extends Error {
 }
 
 export interface DemoOptions {
-  /** undefined: the default ports; 0: free ports; N: N … N+5. */
+  /** undefined: the default ports; 0: free ports; N: N … N+9. */
   readonly portBase?: number | undefined;
+  /** Put each zone behind its own Envoy, this binary (none: Checks straight over gRPC). */
+  readonly envoy?: EnvoyBinary | undefined;
   readonly print: (text: string) => void;
   /** How often the written requests get fresh tokens (default 5 minutes). */
   readonly refreshMs?: number;
@@ -40,22 +47,37 @@ export interface RunningDemo {
   readonly zones: Record<ZoneKey, PreparedZone>;
   readonly zonegates: Record<ZoneKey, Zonegate>;
   readonly rows: readonly Row[];
-  /** Stops both zonegates and removes the temporary directory. Safe to call more than once. */
+  /** Whether the calls went through Envoy. */
+  readonly behindEnvoy: boolean;
+  /** Stops both Envoys and zonegates and removes the temporary directory. Safe to call more than once. */
   stop(): Promise<void>;
 }
 
-/** Six ports nothing listens on now, held open together so they differ. */
-async function freePorts(): Promise<Record<ZoneKey, ZonePorts>> {
+/** Ports the apps and the Envoys' admin APIs take: a free one each, or any (0). */
+interface AuxPorts {
+  readonly app: Record<ZoneKey, number>;
+  readonly admin: Record<ZoneKey, number>;
+}
+
+/**
+ * Ports nothing listens on now, held open together so they differ, in the layout of --port-base,
+ * and four more for the apps and the Envoys' admin APIs: chosen in one go, so that nothing the
+ * demo binds to "any port" later can land on a port the layout promised to another listener.
+ */
+async function freePorts(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
   const servers: Server[] = [];
   const ports: number[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < PORT_COUNT + 4; i++) {
     const s = createServer();
     servers.push(s);
     ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, DEMO_ADDRESS, () => resolve((s.address() as { port: number }).port))));
   }
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  const [ag, ao, ab, bg, bo, bb] = ports as [number, number, number, number, number, number];
-  return { a: { grpc: ag, ops: ao, bundle: ab }, b: { grpc: bg, ops: bo, bundle: bb } };
+  const [ag, ao, ab, bg, bo, bb, ai, ae, bi, be, appA, appB, adminA, adminB] = ports as number[] as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  return {
+    layout: { a: { grpc: ag, ops: ao, bundle: ab, ingress: ai, egress: ae }, b: { grpc: bg, ops: bo, bundle: bb, ingress: bi, egress: be } },
+    aux: { app: { a: appA, b: appB }, admin: { a: adminA, b: adminB } },
+  };
 }
 
 /** A pino destination writing synchronously to a file (one decision line per Check). */
@@ -85,18 +107,54 @@ function writeRequests(calls: readonly DemoCall[], prepared: Record<ZoneKey, Pre
   });
 }
 
+/** Writes the forged certificate (zone A's CA signing zone B's billing ID) for the printed curl command. */
+function writeForged(root: string, calls: readonly DemoCall[]): { cert: string; key: string } {
+  const svid = calls.find((c) => c.slug === 'forged-identity')!.cert!;
+  const dir = join(root, 'clients');
+  mkdirSync(dir, { mode: 0o700 });
+  const files = { cert: join(dir, 'forged-billing.pem'), key: join(dir, 'forged-billing.key') };
+  writeFileSync(files.cert, svid.certPem);
+  writeFileSync(files.key, svid.keyPem, { mode: 0o600 });
+  return files;
+}
+
+/**
+ * One call as an HTTP request through the Envoys: from the calling zone's app into its Envoy's
+ * egress, or over mTLS straight to the callee's ingress with the call's certificate and the
+ * common identity of its written request.
+ */
+function sendThroughEnvoy(call: DemoCall, json: unknown, zones: Record<ZoneKey, PreparedZone>) {
+  const callee = zones[call.to];
+  if (call.viaEgress) {
+    const caller = zones[call.to === 'a' ? 'b' : 'a'];
+    return send(caller.zone.ports.egress, { method: call.method, path: call.path });
+  }
+  const token = (json as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request.http.headers['x-common-identity'];
+  return send(callee.zone.ports.ingress, {
+    method: call.method,
+    path: call.path,
+    headers: { host: call.host, ...(token ? { 'x-common-identity': token } : {}) },
+    tls: { ...(call.cert ? { cert: call.cert } : {}), rootPem: callee.ca.rootPem, trustDomain: callee.zone.trustDomain },
+  });
+}
+
 /** Runs the demo up to the point where both zones serve and the table is printed. */
 export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   const root = mkdtempSync(join(tmpdir(), 'zonegate-demo-'));
   const started: Partial<Record<ZoneKey, Zonegate>> = {};
   const sinks: (() => void)[] = [];
   const clients: CheckClient[] = [];
+  const envoys: DemoEnvoy[] = [];
+  const apps: DemoApp[] = [];
   let timer: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
       clearInterval(timer);
       for (const c of clients) c.close();
+      // the Envoys first: nothing new reaches the zonegates and apps while they stop
+      await Promise.all(envoys.map((e) => e.stop()));
+      await Promise.all(apps.map((a) => a.close()));
       await Promise.all(Object.values(started).map((zg) => zg.stop(0)));
       for (const close of sinks) close();
       rmSync(root, { recursive: true, force: true });
@@ -107,8 +165,8 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   process.once('exit', onExit);
 
   try {
-    const ports = o.portBase === 0 ? await freePorts() : portLayout(o.portBase);
-    const prepared = await prepareZones(root, makeZones(ports));
+    const { layout: ports, aux } = o.portBase === 0 ? await freePorts() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
+    const prepared = await prepareZones(root, makeZones(ports, o.envoy !== undefined));
     const calls = demoCalls(await issueWorkloads({ a: prepared.a.ca, b: prepared.b.ca }));
     for (const key of ['a', 'b'] as const) {
       const { zone, files } = prepared[key];
@@ -119,7 +177,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
       } catch (err) {
         const why = (err as Error).message;
         const hint = /EADDRINUSE|address/i.test(why)
-          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+5, --port-base 0 free ports)`
+          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+9, --port-base 0 free ports)`
           : '';
         throw new DemoError(`demo: ${zone.label} did not start: ${why}${hint}`, { cause: err });
       }
@@ -131,10 +189,33 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     await waitReady(zg.b, 'zone B');
 
     const requests = writeRequests(calls, prepared);
-    const client = { a: checkClient(DEMO_ADDRESS, prepared.a.zone.ports.grpc), b: checkClient(DEMO_ADDRESS, prepared.b.zone.ports.grpc) };
-    clients.push(client.a, client.b);
     const rows: Row[] = [];
-    for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
+    let forged: { cert: string; key: string } | undefined;
+    if (o.envoy) {
+      for (const key of ['a', 'b'] as const) {
+        const app = await startApp(prepared[key].zone.zone, aux.app[key]);
+        apps.push(app);
+        const other = prepared[key === 'a' ? 'b' : 'a'];
+        // the host the caller's app asks for: the service of the other zone its calls go to
+        const host = calls.find((c) => c.to === other.zone.key)!.host;
+        const roots = join(prepared[key].files.dir, 'envoy-client-roots.pem');
+        writeFileSync(roots, prepared[key].ca.rootPem + other.ca.rootPem);
+        try {
+          const bootstrap = envoyBootstrap(prepared[key], other.zone, app.port, host, roots);
+          envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label, aux.admin[key]));
+        } catch (err) {
+          const z = prepared[key].zone;
+          throw new DemoError(`demo: ${(err as Error).message} (ports ${z.ports.ingress}, ${z.ports.egress}: --port-base N uses N…N+9, --port-base 0 free ports)`, { cause: err });
+        }
+      }
+      forged = writeForged(root, calls);
+      for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await sendThroughEnvoy(r.call, r.json, prepared) });
+    } else {
+      const client = { a: checkClient(DEMO_ADDRESS, prepared.a.zone.ports.grpc), b: checkClient(DEMO_ADDRESS, prepared.b.zone.ports.grpc) };
+      clients.push(client.a, client.b);
+      for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
+    }
+    const behindEnvoy = o.envoy !== undefined;
     const refreshMs = o.refreshMs ?? REFRESH_MS;
     timer = setInterval(() => writeRequests(calls, prepared), refreshMs);
     timer.unref();
@@ -142,15 +223,16 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     const example = requests.find((r) => r.call.expect === 'allow') ?? requests[0]!;
     o.print(
       [
-        zonesText(prepared),
-        tableText(rows),
-        notesText(rows),
+        zonesText(prepared, o.envoy),
+        tableText(rows, behindEnvoy),
+        notesText(rows, behindEnvoy),
+        ...(forged ? [curlText({ zones: prepared, forged })] : []),
         tryMoreText({ root, zones: prepared, example: { zone: example.call.to, file: example.file }, refreshEvery: refreshMs }),
       ].join('\n\n'),
     );
-    const unexpected = rows.filter((r) => outcomeOf(r.verdict) !== r.call.expect);
+    const unexpected = rows.filter((r) => outcomeOf(r.verdict) !== expectedOf(r.call, behindEnvoy));
     if (unexpected.length > 0) o.print(`\nwarning: ${unexpected.length} call(s) did not get the verdict the scenario expects (marked above)`);
-    return { root, zones: prepared, zonegates: zg, rows, stop };
+    return { root, zones: prepared, zonegates: zg, rows, behindEnvoy, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -79,13 +79,17 @@ describe('zonegate demo, in process', () => {
 });
 
 describe('demo port layout', () => {
-  it('defaults keep zone A on 50051 and 8181; a base lays out six ports; 0 means free ports', () => {
+  it('defaults keep zone A on 50051 and 8181 and the Envoys on the compose host ports; a base lays out ten ports; 0 means free ports', () => {
     expect(portLayout(undefined)).toEqual(DEFAULT_PORTS);
-    expect(DEFAULT_PORTS.a).toMatchObject({ grpc: 50051, ops: 8181 });
-    expect(portLayout(20000)).toEqual({ a: { grpc: 20000, ops: 20001, bundle: 20002 }, b: { grpc: 20003, ops: 20004, bundle: 20005 } });
+    expect(DEFAULT_PORTS.a).toMatchObject({ grpc: 50051, ops: 8181, ingress: 10001, egress: 15001 });
+    expect(DEFAULT_PORTS.b).toMatchObject({ ingress: 10002, egress: 15002 });
+    expect(portLayout(20000)).toEqual({
+      a: { grpc: 20000, ops: 20001, bundle: 20002, ingress: 20006, egress: 20007 },
+      b: { grpc: 20003, ops: 20004, bundle: 20005, ingress: 20008, egress: 20009 },
+    });
     expect(parsePortBase('0')).toBe(0);
-    expect(parsePortBase('65530')).toBe(65530);
-    for (const bad of ['80', '65531', '-1', '1.5', 'x', ''])
+    expect(parsePortBase('65526')).toBe(65526);
+    for (const bad of ['80', '65527', '-1', '1.5', 'x', ''])
       expect(() => parsePortBase(bad), bad).toThrow(/--port-base/);
   });
 });
