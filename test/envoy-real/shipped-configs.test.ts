@@ -126,6 +126,13 @@ describe.skipIf(!run)('the two-zone setup of envoy/ (docker-compose.yaml) under 
         expect(back.stdout.toLowerCase()).toContain('x-zonegate-reason: err_policy_no_match');
         const reads = JSON.parse((await runShell(`curl -s 127.0.0.1:${ports[COMPOSE_HOST_PORTS.bEgress]}/api/orders/17`, dir)).stdout) as { zone: string; headers: Record<string, string> };
         expect([reads.zone, reads.headers['x-zonegate-peer']]).toEqual(['zone-a', 'spiffe://zone-b.example/ns/default/dc/dc1/svc/billing']);
+        // each ingress asks for a client certificate: a caller without one is refused in the
+        // handshake and never reaches ext_authz (curl exits non-zero, no HTTP status line)
+        for (const port of [ports[COMPOSE_HOST_PORTS.aIngress], ports[COMPOSE_HOST_PORTS.bIngress]]) {
+          const none = await runShell(`curl -sik https://127.0.0.1:${port}/api/orders; echo "exit=$?"`, dir);
+          expect(none.stdout).not.toMatch(/^HTTP\//m);
+          expect(none.stdout).toMatch(/exit=(35|55|56)/); // TLS alert: handshake failed, or send/recv failed after it
+        }
       } finally {
         for (const stop of stops.reverse()) await stop();
       }
