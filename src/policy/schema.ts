@@ -4,30 +4,30 @@
  * importers' output are validated by the same schema.
  */
 import { z } from 'zod';
+import { regexError } from './match.js';
 
 /**
  * A string matcher: a bare string is an exact match; `glob` treats `*` as any run of characters
  * except `/`, `**` as any run including `/`, `?` as one character except `/`; `regex` must match
- * the whole value (ECMAScript syntax, compiled at startup).
+ * the whole value, in RE2 syntax (no backreferences, no lookaround), and runs on RE2's
+ * linear-time engine. Every matcher costs time linear in the value it is shown (match.ts).
  */
 export const StringMatch = z.union([
   z.string().min(1),
   z.strictObject({ exact: z.string().min(1) }),
   z.strictObject({ prefix: z.string().min(1) }),
   z.strictObject({ suffix: z.string().min(1) }),
-  z.strictObject({ glob: z.string().min(1) }),
+  z.strictObject({ glob: z.string().min(1).max(1024) }),
   z.strictObject({
-    regex: z.string().min(1).refine(
-      (r) => {
-        try {
-          new RegExp(r, 'u');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'not a valid regular expression' },
-    ),
+    regex: z
+      .string()
+      .min(1)
+      .max(1024)
+      .superRefine((r, ctx) => {
+        const why = regexError(r);
+        if (why !== undefined)
+          ctx.addIssue({ code: 'custom', message: `not a regular expression RE2 can run in linear time (no backreferences, no lookaround): ${why}` });
+      }),
   }),
 ]);
 export type StringMatch = z.infer<typeof StringMatch>;

@@ -44,7 +44,24 @@ function narrower(t: Source, s: Source): boolean {
   return within(s.name, t.name) && within(s.namespace, t.namespace) && within(s.partition, t.partition) && (t.name !== s.name || t.namespace !== s.namespace || t.partition !== s.partition);
 }
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One code point for RE2, safe inside and outside a character class: itself or an escape. */
+const hex = (c: string) => (/^[A-Za-z0-9_]$/.test(c) ? c : `\\x{${c.codePointAt(0)!.toString(16)}}`);
+
+/**
+ * An RE2 regex (no lookaround: RE2 has none) matching every non-empty string except `s`: a strict
+ * prefix of s, a string that leaves s at some character, or s followed by more.
+ *
+ *   notLiteral('ab') // (?s)(?:a|[^a].*|a[^b].*|ab.+)
+ */
+export function notLiteral(s: string): string {
+  const cps = [...s];
+  const lit = (n: number) => cps.slice(0, n).map(hex).join('');
+  const alts: string[] = [];
+  for (let i = 1; i < cps.length; i++) alts.push(lit(i));
+  for (let i = 0; i < cps.length; i++) alts.push(`${lit(i)}[^${hex(cps[i]!)}].*`);
+  alts.push(`${lit(cps.length)}.+`);
+  return `(?s)(?:${alts.join('|')})`;
+}
 
 /**
  * The caller as canonical names. Consul's default partition is also what an ID without /ap/
@@ -55,7 +72,7 @@ function fromOf(s: Source, zone: string | undefined): NonNullable<RuleInput['fro
   return {
     ...(s.name !== '*' ? { services: [s.name] } : {}),
     ...(s.namespace !== '*' ? { namespaces: [s.namespace] } : {}),
-    ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: `(?!${escapeRe(s.partition)}$).+` }] } } : { vars: { partition: [s.partition] } }),
+    ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: notLiteral(s.partition) }] } } : { vars: { partition: [s.partition] } }),
     ...(zone ? { zones: [zone] } : {}),
   };
 }
