@@ -18,7 +18,7 @@ const decide = (rs: unknown[], p: Partial<PolicyInput>) => compilePolicy(rules(r
 
 describe('policy language', () => {
   it('canonical names match Istio- and Consul-named callers alike', () => {
-    const rs = [{ name: 'web', action: 'allow', from: { namespaces: ['shop'], services: ['web'] } }];
+    const rs = [{ name: 'web', action: 'allow', from: { zones: ['mesh-a', 'mesh-b'], namespaces: ['shop'], services: ['web'] } }];
     expect(decide(rs, ISTIO_WEB)).toEqual({ allowed: true, rule: 'web' });
     expect(decide(rs, CONSUL_WEB)).toEqual({ allowed: true, rule: 'web' });
     expect(decide(rs, { principal: 'spiffe://cluster.local/ns/shop/sa/web' })).toMatchObject({ allowed: false }); // no canonical names
@@ -79,7 +79,7 @@ describe('policy language', () => {
   });
 
   it('except takes requests out of a rule', () => {
-    const rs = [{ name: 'all-but-db', action: 'deny', from: { namespaces: ['shop'] }, except: [{ from: { services: ['web'] }, to: { methods: ['GET'] } }] }, { name: 'any', action: 'allow' }];
+    const rs = [{ name: 'all-but-db', action: 'deny', from: { namespaces: ['shop'] }, except: [{ from: { zones: ['mesh-a', 'mesh-b'], services: ['web'] }, to: { methods: ['GET'] } }] }, { name: 'any', action: 'allow' }];
     expect(decide(rs, ISTIO_WEB)).toMatchObject({ allowed: true, rule: 'any' });
     expect(decide(rs, { ...ISTIO_WEB, method: 'POST' })).toMatchObject({ allowed: false, rule: 'all-but-db' });
   });

@@ -13,7 +13,7 @@
  * (services, namespaces, vars.partition): give Consul trust domains `naming: consul`.
  */
 import type { ConditionConfig, MatchConfig, RuleInput, StringMatch } from '../schema.js';
-import { ImportError, isObject, readDocuments, strings, uniqueNames, type ImportOptions, type ImportResult } from './common.js';
+import { ImportError, isObject, readDocuments, requireZones, strings, uniqueNames, zonesOf, type ImportOptions, type ImportResult } from './common.js';
 
 type Obj = Record<string, unknown>;
 
@@ -68,12 +68,12 @@ export function notLiteral(s: string): string {
  * implies, so it is written as "no other partition": callers whose naming has no partition
  * (Istio-named ones) still match by namespace and service.
  */
-function fromOf(s: Source, zone: string | undefined): NonNullable<RuleInput['from']> {
+function fromOf(s: Source, zones: readonly string[]): NonNullable<RuleInput['from']> {
   return {
     ...(s.name !== '*' ? { services: [s.name] } : {}),
     ...(s.namespace !== '*' ? { namespaces: [s.namespace] } : {}),
     ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: notLiteral(s.partition) }] } } : { vars: { partition: [s.partition] } }),
-    ...(zone ? { zones: [zone] } : {}),
+    ...(zones.length > 0 ? { zones: [...zones] } : {}),
   };
 }
 
@@ -131,6 +131,7 @@ function entryOf(doc: unknown, n: number, out: ImportResult): Entry | undefined 
 /** Converts service intentions (CRD YAML or config-entry JSON) into zonegate rules. */
 export function importConsul(text: string, name: string, opts: ImportOptions = {}): ImportResult {
   const out: ImportResult = { rules: [], unsupported: [], notes: [] };
+  const zones = zonesOf(opts);
   const docs = readDocuments(text, name);
   if (docs.length === 0) throw new ImportError(`${name}: no documents`);
   docs.forEach((doc, n) => {
@@ -155,8 +156,8 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
       if (s.raw.samenessGroup !== undefined) lost.push(`samenessGroup ${String(s.raw.samenessGroup)}`);
       if (s.raw.type !== undefined && s.raw.type !== 'consul') lost.push(`type ${String(s.raw.type)}`);
       if (e.jwt !== undefined) lost.push('destination JWT');
-      const from = fromOf(s, opts.zone);
-      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, undefined), to: {} }) as MatchConfig);
+      const from = fromOf(s, zones);
+      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, []), to: {} }) as MatchConfig);
       const emit = (action: string, suffix: string, match: MatchConfig, except: MatchConfig[], ruleLost: string[]) => {
         const a = action.toLowerCase();
         if (a !== 'allow' && a !== 'deny') return void out.unsupported.push(`${where}${suffix}: action "${action}": skipped`);
@@ -191,5 +192,6 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
   });
   out.notes.push('sources are matched on canonical names (services, namespaces, partition): give Consul trust domains naming: consul');
   out.notes.push('a request no intention matches is denied (Consul with default-deny ACLs or default intention policy deny)');
+  requireZones(out.rules, name);
   return { ...out, rules: uniqueNames(out.rules) };
 }
