@@ -8,7 +8,8 @@
  *   BASE                      Envoy's normalize_path: percent-encoded unreserved characters
  *                             decoded (%61 → a, %2E → .), other escapes upper-cased, `\` → `/`,
  *                             RFC 3986 dot segments removed
- *   MERGE_SLASHES             BASE, then runs of `/` merged (Envoy's merge_slashes)
+ *   MERGE_SLASHES             BASE with runs of `/` merged (Envoy's merge_slashes), before the
+ *                             dot segments are removed
  *   DECODE_AND_MERGE_SLASHES  %2F and %5C decoded first (Envoy's path_with_escaped_slashes_action
  *                             UNESCAPE_*), then MERGE_SLASHES
  * Always refused (ERR_PATH_INVALID), at every level: a path not starting with `/`, a `#`, a raw
@@ -113,8 +114,11 @@ export function normalizePath(raw: string, opts: PathOptions): PathResult {
     else out += p[i];
   }
   if (normalize) {
-    out = removeDotSegments(out);
+    // Slashes merged before dot segments are removed, as nginx (merge_slashes) and Go's path.Clean
+    // do: `/api//..//admin` is `/admin` to them, and so to us. Envoy removes dot segments first
+    // (`/api/admin`); with the proxy normalizing, zonegate sees its output, on which both orders agree.
     if (opts.level !== 'BASE') out = out.replace(/\/\/+/g, '/');
+    out = removeDotSegments(out);
   }
   return { ok: true, path: out, changed: out !== raw };
 }
