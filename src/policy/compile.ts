@@ -111,17 +111,44 @@ function hostMatcher(list: readonly StringMatch[]): (name: string, port: number 
 export type Polarity = 'deny' | 'allow';
 
 /**
- * Every element of every received value: each value split at "," (HTTP list syntax; Envoy's
- * `headers` map joins repeats with ","), optional whitespace trimmed, empty elements kept. A
- * joined value cannot be told apart from one value containing a comma, so neither reading is
- * trusted: matchers only ever see elements, and an element never contains a comma.
+ * Most elements one header's conditions look at. Past it the header is treated as the worst case
+ * for the rule (toward a deny: the condition holds; toward an allow: it does not), which keeps
+ * "a repetition never turns a deny into an allow" and bounds the work per request.
  */
-export function headerElements(values: readonly string[]): string[] {
-  const out: string[] = [];
+export const MAX_HEADER_ELEMENTS = 100;
+
+/**
+ * Every element of every received value: each value split at "," (HTTP list syntax; Envoy's
+ * `headers` map joins repeats with ","), optional whitespace trimmed, empty elements kept, repeats
+ * dropped (matching is a function of the element). A joined value cannot be told apart from one
+ * value containing a comma, so neither reading is trusted: matchers only ever see elements, and an
+ * element never contains a comma. undefined: more than MAX_HEADER_ELEMENTS elements.
+ */
+export function headerElements(values: readonly string[]): string[] | undefined {
+  const out = new Set<string>();
+  let count = 0;
   for (const v of values) {
-    if (!v.includes(',')) out.push(v.trim());
-    else for (const part of v.split(',')) out.push(part.trim());
+    for (const part of v.includes(',') ? v.split(',') : [v]) {
+      if (++count > MAX_HEADER_ELEMENTS) return undefined;
+      out.add(part.trim());
+    }
   }
+  return [...out];
+}
+
+const TOO_MANY = 'too many' as const;
+/** Elements per request and header, computed once however many conditions read them. */
+const elementCache = new WeakMap<PolicyInput, Map<string, string[] | typeof TOO_MANY | undefined>>();
+
+function elementsOf(i: PolicyInput, name: string): string[] | typeof TOO_MANY | undefined {
+  let perInput = elementCache.get(i);
+  if (perInput === undefined) elementCache.set(i, (perInput = new Map()));
+  if (perInput.has(name)) return perInput.get(name);
+  const list = i.headerValues?.get(name);
+  const joined = list === undefined ? i.headers?.get(name) : undefined;
+  const values = list ?? (joined === undefined ? undefined : [joined]);
+  const out = values === undefined ? undefined : (headerElements(values) ?? TOO_MANY);
+  perInput.set(name, out);
   return out;
 }
 
@@ -130,24 +157,21 @@ function compileHeaderCondition(c: ConditionConfig, polarity: Polarity): Predica
   const pos = c.values ? compileMatchers(c.values) : undefined;
   const neg = c.notValues ? compileMatchers(c.notValues) : undefined;
   const present = c.present;
-  const get = (i: PolicyInput): string[] | undefined => {
-    const list = i.headerValues?.get(name);
-    if (list !== undefined) return headerElements(list);
-    const v = i.headers?.get(name);
-    return v === undefined ? undefined : headerElements([v]);
-  };
+  const looks = pos !== undefined || neg !== undefined;
   if (polarity === 'deny')
     return (i) => {
-      const vs = get(i);
+      const vs = elementsOf(i, name);
       if (present !== undefined && (vs !== undefined) !== present) return false;
+      if (vs === TOO_MANY) return true; // worst case for the caller: the deny's condition holds
       if (pos && (vs === undefined || !vs.some((v) => pos(v)))) return false;
       // notValues toward a deny: one value outside the list is enough
       if (neg && vs !== undefined && !vs.some((v) => !neg(v))) return false;
       return true;
     };
   return (i) => {
-    const vs = get(i);
+    const vs = elementsOf(i, name);
     if (present !== undefined && (vs !== undefined) !== present) return false;
+    if (vs === TOO_MANY) return !looks; // worst case for the caller: the allow's condition fails
     if (pos && (vs === undefined || !vs.every((v) => pos(v)))) return false;
     // notValues toward an allow: any value in the list excludes
     if (neg && vs !== undefined && vs.some((v) => neg(v))) return false;

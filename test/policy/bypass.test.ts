@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { normalizeHost } from '../../src/pipeline/host.js';
 import { compileGlob } from '../../src/policy/glob.js';
-import { headerElements } from '../../src/policy/compile.js';
+import { headerElements, MAX_HEADER_ELEMENTS } from '../../src/policy/compile.js';
 import { compileMatchers } from '../../src/policy/match.js';
 import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
 import { PolicyFile } from '../../src/policy/schema.js';
@@ -74,7 +74,15 @@ describe('repeated headers never turn a deny into an allow', () => {
   });
 
   it('header values are matched element by element: trimmed, split at commas, empty elements kept', () => {
-    expect(headerElements(['a, b', 'c', ' d ', 'e,,f'])).toEqual(['a', 'b', 'c', 'd', 'e', '', 'f']);
+    expect(headerElements(['a, b', 'c', ' d ', 'e,,f', 'a'])).toEqual(['a', 'b', 'c', 'd', 'e', '', 'f']);
+  });
+
+  it('past MAX_HEADER_ELEMENTS elements a header is the worst case: a deny\'s condition holds, an allow\'s fails', () => {
+    const many = Array.from({ length: MAX_HEADER_ELEMENTS + 1 }, (_, k) => `t${k % 2 ? 1 : 2}`);
+    expect(headerElements(many)).toBeUndefined();
+    expect(decide({ 'x-tenant': many })).toMatchObject({ allowed: false, reason: 'ERR_POLICY_NO_MATCH' });
+    expect(decide({ 'x-tenant': ['t1'], 'x-debug': [many.join(',')] })).toMatchObject({ allowed: false, rule: 'no-debug' });
+    expect(decide({ 'x-tenant': many.slice(0, MAX_HEADER_ELEMENTS) })).toMatchObject({ allowed: true, rule: 'read' });
   });
 
   it('property: for random policies and repetitions, adding a value to a header never turns a deny into an allow (header_map and joined)', () => {
