@@ -41,6 +41,9 @@ export const REASONS = {
   ERR_HEADERS_TOO_LARGE: forbid('request headers exceed the configured count or size limit'),
   ERR_HEADER_NOT_UTF8: forbid('a header zonegate reads is not valid UTF-8'),
   ERR_DUPLICATE_HEADER: forbid('a header zonegate reads appears more than once'),
+  ERR_PATH_INVALID: forbid('the request path cannot be given one meaning (no leading "/", "#", control or non-ASCII characters, a bad or control percent escape, ";" unless allowed)'),
+  ERR_PATH_NOT_NORMALIZED: forbid('the request path differs from its normalized form and the proxy in front is not declared to normalize (policy.paths)'),
+  ERR_PATH_TOO_LONG: forbid('the request path is longer than policy.paths.maxLength'),
   // peer identity
   ERR_NO_IDENTITY: unauth('no peer identity was presented (no principal, certificate or trusted XFCC)'),
   ERR_PEER_PRINCIPAL_INVALID: unauth('the peer principal is not a valid SPIFFE ID'),

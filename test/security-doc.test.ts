@@ -29,6 +29,7 @@ describe('docs/security.md', () => {
       '4. Confused deputy via act chains',
       '5. SSRF via token headers',
       '6. Denial of service by expensive inputs',
+      "7. Policy bypass through the request's shape",
     ]);
     for (const s of sections) expect(s).toMatch(/Tests: `test\//);
   });

@@ -144,7 +144,7 @@ function program(setExit: (code: number) => void): Command {
     .argument('<source>', 'istio or consul')
     .argument('<file>', 'the documents (YAML or JSON; - for standard input)')
     .option('--destination <name>', 'scope every rule to this context_extensions destination')
-    .option('--zone <zone>', 'match only callers of this zone')
+    .option('--zone <zone>', 'match only callers of this zone (repeat for several); required when the source names namespaces or services', (z: string, prev: string[] = []) => [...prev, z])
     .option('--root-namespace <ns>', "istio: the mesh's root namespace", 'istio-system')
     .action((source: string, file: string, o: ImportCliOptions) =>
       setExit(runPolicyImport(source, file, o, print, (s) => process.stderr.write(`${s}\n`))),

@@ -64,7 +64,7 @@ export function runPolicyLint(file: string, out: (s: string) => void): number {
 
 export interface ImportCliOptions {
   destination?: string;
-  zone?: string;
+  zone?: string | string[];
   rootNamespace?: string;
 }
 

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ALGORITHMS } from '../identity/jws.js';
 import { Rule } from '../policy/schema.js';
 import { NamingConfig } from '../policy/naming.js';
+import { PATH_LEVELS } from '../pipeline/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -274,6 +275,23 @@ export const ConfigSchema = z.strictObject({
       dryRun: z.boolean().default(false),
       /** Policy files whose rules are added after `rules` (each may set its own dryRun). */
       include: z.array(path).default([]),
+      /** How request paths are read before any rule sees them (docs/policy.md "Paths"). */
+      paths: z
+        .strictObject({
+          /** Istio's normalization levels; the strictest is the default. */
+          normalization: z.enum(PATH_LEVELS).default('DECODE_AND_MERGE_SLASHES'),
+          /**
+           * The proxy in front already normalizes to this level (Envoy: normalize_path,
+           * merge_slashes, path_with_escaped_slashes_action): decide on the normalized form.
+           * false: a path that differs from its normalized form is denied (ERR_PATH_NOT_NORMALIZED).
+           */
+          proxyNormalizes: z.boolean().default(false),
+          /** `;` in a path: reject (ERR_PATH_INVALID), strip `;params` per segment (Tomcat), or keep as a character. */
+          semicolons: z.enum(['reject', 'strip', 'keep']).default('reject'),
+          /** Longest path, in characters (ERR_PATH_TOO_LONG). */
+          maxLength: z.number().int().min(64).max(1024 * 1024).default(8192),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** What the upstream receives, per destination (src/rewrite/schema.ts, docs/rewrite.md). */

@@ -69,6 +69,8 @@ function stringMap(v: unknown): ReadonlyMap<string, string> {
 
 class HeaderReader {
   readonly headers = new Map<string, string>();
+  /** Every value of each header, as received (header_map sends each repeat on its own). */
+  readonly values = new Map<string, string[]>();
   nonUtf8: Set<string> | undefined;
   duplicates: Set<string> | undefined;
   private count = 0;
@@ -89,9 +91,11 @@ class HeaderReader {
     const prev = this.headers.get(name);
     if (prev === undefined) {
       this.headers.set(name, value);
+      this.values.set(name, [value]);
     } else {
       (this.duplicates ??= new Set()).add(name);
       this.headers.set(name, `${prev},${value}`);
+      this.values.get(name)!.push(value);
     }
   }
 }
@@ -133,14 +137,18 @@ function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
   return reader;
 }
 
-/** Splits Envoy's `path` (which includes the query string) into path and query. */
+/**
+ * Splits Envoy's `path` (which includes the query string) into path and query. A `#` before the
+ * query stays in the path, where the pipeline refuses it (ERR_PATH_INVALID): a fragment is never
+ * sent to a server, and `/public#/../admin` must not be read as `/public`.
+ */
 function splitPath(raw: string): { path: string; query: string } {
   const q = raw.indexOf('?');
   const noFragment = (s: string) => {
     const f = s.indexOf('#');
     return f === -1 ? s : s.slice(0, f);
   };
-  if (q === -1) return { path: noFragment(raw), query: '' };
+  if (q === -1) return { path: raw, query: '' };
   return { path: raw.slice(0, q), query: noFragment(raw.slice(q + 1)) };
 }
 
@@ -171,6 +179,7 @@ export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest
     scheme: str(http?.scheme),
     protocol: str(http?.protocol),
     headers: reader?.headers ?? new Map(),
+    headerValues: reader?.values ?? new Map(),
     nonUtf8Headers: reader?.nonUtf8 ?? NO_NAMES,
     duplicateHeaders: reader?.duplicates ?? NO_NAMES,
     source: peer(attrs?.source),

@@ -41,6 +41,7 @@ function splitUri(uri: string): { path: string; query: string } {
 /** Reads an HTTP authorization request into an AuthRequest. */
 export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config['server']['http']>, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
   const headers = new Map<string, string>();
+  const values = new Map<string, string[]>(); // every value as received, for the policy
   const duplicates = new Set<string>();
   let bytes = 0;
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -49,10 +50,13 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config[
     bytes += name.length + value.length;
     if (HOP_BY_HOP.has(name)) continue;
     const prev = headers.get(name);
-    if (prev === undefined) headers.set(name, value);
-    else {
+    if (prev === undefined) {
+      headers.set(name, value);
+      values.set(name, [value]);
+    } else {
       duplicates.add(name);
       headers.set(name, `${prev},${value}`);
+      values.get(name)!.push(value);
     }
   }
   const method = (headers.get('x-forwarded-method') ?? headers.get('x-original-method') ?? req.method ?? '').toUpperCase();
@@ -67,6 +71,7 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config[
     scheme: headers.get('x-forwarded-proto') ?? 'http',
     protocol: `HTTP/${req.httpVersion}`,
     headers,
+    headerValues: values,
     nonUtf8Headers: new Set(),
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },

@@ -17,6 +17,8 @@ import type { Policy } from '../policy/rules.js';
 import { compileNaming } from '../policy/naming.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { createRewriter, type Rewriter } from '../rewrite/index.js';
+import { normalizeHost } from './host.js';
+import { normalizePath, type PathOptions } from './path.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
 
 export interface PipelineDeps {
@@ -44,6 +46,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const now = deps.now ?? Date.now;
   const rewriter = deps.rewriter ?? createRewriter(config, { carriedHeader: carriedPhase?.header });
   const canonicalOf = compileNaming(config.trust);
+  const paths = config.policy.paths;
+  const pathOptions: PathOptions = { level: paths.normalization, semicolons: paths.semicolons, maxLength: paths.maxLength };
   const named = (p: PeerIdentity): PeerIdentity => {
     const canonical = p.spiffeId ? canonicalOf(p.spiffeId) : undefined;
     return canonical ? { ...p, canonical } : p;
@@ -71,7 +75,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       };
 
       if (req.malformed) return deny(req.malformed.code, req.malformed.message, 'request');
-      steps?.push({ phase: 'request', result: 'ok', direction, detail: `${direction} ${req.method} ${req.host}${req.path}` });
+      // What the upstream will act on, read once for every entry point: rules never see raw bytes.
+      const path = normalizePath(req.path, pathOptions);
+      if (!path.ok) return deny(path.code, path.message, 'request');
+      if (path.changed && !paths.proxyNormalizes)
+        return deny('ERR_PATH_NOT_NORMALIZED', `path: "${clip(req.path)}" is "${clip(path.path)}" once normalized (${paths.normalization}); send the normalized path, or set policy.paths.proxyNormalizes when the proxy in front normalizes`, 'request');
+      const host = normalizeHost(req.host);
+      steps?.push({
+        phase: 'request',
+        result: 'ok',
+        direction,
+        detail: `${direction} ${req.method} ${req.host}${req.path}${path.changed ? ` (normalized: ${path.path})` : ''}`,
+      });
 
       // 1 peer
       if (direction === 'ingress') {
@@ -101,13 +116,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         principal: peer.principal,
         trustDomain: peer.trustDomain,
         method: req.method,
-        path: req.path,
+        path: path.path,
         context: req.contextExtensions,
         actor: carried?.actor,
         canonical: peer.canonical,
-        host: req.host,
+        host: host.name,
+        hostPort: host.port,
         port: req.destination.port,
         headers: req.headers,
+        headerValues: req.headerValues,
         claims: carried?.claims,
         requestId: req.id,
       });
@@ -148,6 +165,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
   };
 }
+
+/** A request's own text in a message: bounded, so a huge path does not make a huge log line. */
+const clip = (s: string): string => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
 
 /** " as <zone>/<namespace>/<service>" for --explain, when the peer's naming template matched. */
 function describeCanonical(p: PeerIdentity): string {

@@ -13,13 +13,19 @@ export interface AuthRequest {
   /** Envoy's request id (x-request-id), or one we make up; used as the decision id. */
   readonly id: string;
   readonly method: string;
-  /** Path without the query string. */
+  /** Path without the query string, as received (the pipeline normalizes it: src/pipeline/path.ts). */
   readonly path: string;
   readonly query: string;
   readonly host: string;
   readonly scheme: string;
   readonly protocol: string;
   readonly headers: Headers;
+  /**
+   * Lower-cased header name → every value received, in order (Envoy's `header_map` sends each
+   * repeat; its `headers` map and HTTP/1 proxies join them, and then the list has the one joined
+   * value). The policy matches on these (docs/policy.md "Repeated headers").
+   */
+  readonly headerValues?: ReadonlyMap<string, readonly string[]>;
   /** Names of headers whose bytes were not valid UTF-8 (their value in `headers` is lossy). */
   readonly nonUtf8Headers: ReadonlySet<string>;
   /** Headers received more than once, before joining. */

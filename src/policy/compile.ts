@@ -5,7 +5,7 @@
  * canonical names, no actor) does not match; a `not…` field whose value is absent does match.
  */
 import type { Canonical } from '../pipeline/types.js';
-import { compileMatchers, type CompiledMatcher } from './match.js';
+import { compileMatchers } from './match.js';
 import type { ConditionConfig, FromConfig, MatchConfig, RuleConfig, StringMatch, ToConfig } from './schema.js';
 
 export interface PolicyInput {
@@ -18,12 +18,16 @@ export interface PolicyInput {
   readonly actor?: string | undefined;
   /** Canonical names of the peer, from the naming template of its trust domain. */
   readonly canonical?: Canonical | undefined;
-  /** The request's host (:authority) as received. */
+  /** The request's host name, normalized (src/pipeline/host.ts): lower case, no port, no trailing dot. */
   readonly host?: string | undefined;
+  /** The port written in the request's host, if any (`hosts: [a.example:8443]` matches on it). */
+  readonly hostPort?: number | undefined;
   /** The destination port Envoy reports (0 when unknown). */
   readonly port?: number | undefined;
-  /** Lower-cased header name → value. */
+  /** Lower-cased header name → value; a repeated header joined with ",". */
   readonly headers?: ReadonlyMap<string, string> | undefined;
+  /** Lower-cased header name → every value received, in order (preferred over `headers`). */
+  readonly headerValues?: ReadonlyMap<string, readonly string[]> | undefined;
   /** Claims of the verified common identity. */
   readonly claims?: Readonly<Record<string, unknown>> | undefined;
   /** The decision id, for the dry-run log line. */
@@ -84,30 +88,107 @@ const lowerMatch = (m: StringMatch): StringMatch => {
   return m;
 };
 
-function hostMatcher(list: readonly StringMatch[]): CompiledMatcher {
-  const m = compileMatchers(list.map(lowerMatch));
-  return (host) => {
-    const h = host.toLowerCase();
-    if (m(h)) return true;
-    const colon = h.lastIndexOf(':');
-    // host:port, but not a bare IPv6 literal
-    return colon > 0 && !h.endsWith(']') && /^[0-9]+$/.test(h.slice(colon + 1)) && m(h.slice(0, colon));
+const hostMatch = (m: StringMatch): StringMatch => {
+  const l = lowerMatch(m);
+  // A rule written with the FQDN's trailing dot names the same host as the request's normalized form.
+  const trim = (s: string) => s.replace(/\.+(?=$|:[0-9]+$)/, '');
+  if (typeof l === 'string') return trim(l);
+  if ('exact' in l) return { exact: trim(l.exact) };
+  return l;
+};
+
+function hostMatcher(list: readonly StringMatch[]): (name: string, port: number | undefined) => boolean {
+  const m = compileMatchers(list.map(hostMatch));
+  return (name, port) => m(name) || (port !== undefined && m(`${name}:${port}`));
+}
+
+/**
+ * Which way a condition leads. A condition whose holding leads toward a deny (a deny rule's own
+ * conditions, an allow rule's exceptions) holds when ANY received value satisfies it; one whose
+ * holding leads toward an allow (an allow rule's own conditions, a deny rule's exceptions) holds
+ * only when EVERY value does. So repeating a header can only make a deny more likely.
+ */
+export type Polarity = 'deny' | 'allow';
+
+/**
+ * Most elements one header's conditions look at. Past it the header is treated as the worst case
+ * for the rule (toward a deny: the condition holds; toward an allow: it does not), which keeps
+ * "a repetition never turns a deny into an allow" and bounds the work per request.
+ */
+export const MAX_HEADER_ELEMENTS = 100;
+
+/**
+ * Every element of every received value: each value split at "," (HTTP list syntax; Envoy's
+ * `headers` map joins repeats with ","), optional whitespace trimmed, empty elements kept, repeats
+ * dropped (matching is a function of the element). A joined value cannot be told apart from one
+ * value containing a comma, so neither reading is trusted: matchers only ever see elements, and an
+ * element never contains a comma. undefined: more than MAX_HEADER_ELEMENTS elements.
+ */
+export function headerElements(values: readonly string[]): string[] | undefined {
+  const out = new Set<string>();
+  let count = 0;
+  for (const v of values) {
+    for (const part of v.includes(',') ? v.split(',') : [v]) {
+      if (++count > MAX_HEADER_ELEMENTS) return undefined;
+      out.add(part.trim());
+    }
+  }
+  return [...out];
+}
+
+const TOO_MANY = 'too many' as const;
+/** Elements per request and header, computed once however many conditions read them. */
+const elementCache = new WeakMap<PolicyInput, Map<string, string[] | typeof TOO_MANY | undefined>>();
+
+function elementsOf(i: PolicyInput, name: string): string[] | typeof TOO_MANY | undefined {
+  let perInput = elementCache.get(i);
+  if (perInput === undefined) elementCache.set(i, (perInput = new Map()));
+  if (perInput.has(name)) return perInput.get(name);
+  const list = i.headerValues?.get(name);
+  const joined = list === undefined ? i.headers?.get(name) : undefined;
+  const values = list ?? (joined === undefined ? undefined : [joined]);
+  const out = values === undefined ? undefined : (headerElements(values) ?? TOO_MANY);
+  perInput.set(name, out);
+  return out;
+}
+
+function compileHeaderCondition(c: ConditionConfig, polarity: Polarity): Predicate {
+  const name = c.header!;
+  const pos = c.values ? compileMatchers(c.values) : undefined;
+  const neg = c.notValues ? compileMatchers(c.notValues) : undefined;
+  const present = c.present;
+  const looks = pos !== undefined || neg !== undefined;
+  if (polarity === 'deny')
+    return (i) => {
+      const vs = elementsOf(i, name);
+      if (present !== undefined && (vs !== undefined) !== present) return false;
+      if (vs === TOO_MANY) return true; // worst case for the caller: the deny's condition holds
+      if (pos && (vs === undefined || !vs.some((v) => pos(v)))) return false;
+      // notValues toward a deny: one value outside the list is enough
+      if (neg && vs !== undefined && !vs.some((v) => !neg(v))) return false;
+      return true;
+    };
+  return (i) => {
+    const vs = elementsOf(i, name);
+    if (present !== undefined && (vs !== undefined) !== present) return false;
+    if (vs === TOO_MANY) return !looks; // worst case for the caller: the allow's condition fails
+    if (pos && (vs === undefined || !vs.every((v) => pos(v)))) return false;
+    // notValues toward an allow: any value in the list excludes
+    if (neg && vs !== undefined && vs.some((v) => neg(v))) return false;
+    return true;
   };
 }
 
-function compileCondition(c: ConditionConfig): Predicate {
+function compileCondition(c: ConditionConfig, polarity: Polarity): Predicate {
+  if (c.header !== undefined) return compileHeaderCondition(c, polarity);
+  // Claims come signed by an issuer, not repeated by a client: an array claim matches when any
+  // element is listed, and any listed element excludes (whatever the polarity).
   const pos = c.values ? compileMatchers(c.values) : undefined;
   const neg = c.notValues ? compileMatchers(c.notValues) : undefined;
-  const get: (i: PolicyInput) => string[] | undefined =
-    c.claim !== undefined
-      ? ((name) => (i) => claimStrings(i.claims?.[name]))(c.claim)
-      : ((name) => (i) => {
-          const v = i.headers?.get(name);
-          return v === undefined ? undefined : [v];
-        })(c.header!);
+  const name = c.claim!;
   const present = c.present;
   return (i) => {
-    const vs = get(i);
+    const vs = claimStrings(i.claims?.[name]);
     if (present !== undefined && (vs !== undefined) !== present) return false;
     if (pos && (vs === undefined || !vs.some((v) => pos(v)))) return false;
     if (neg && vs !== undefined && vs.some((v) => neg(v))) return false;
@@ -124,7 +205,7 @@ function fromChecks(f: FromConfig, checks: Predicate[]): void {
   for (const [name, list] of Object.entries(f.vars ?? {})) field(checks, (i) => i.canonical?.vars[name], list);
   for (const [name, list] of Object.entries(f.notVars ?? {})) field(checks, (i) => i.canonical?.vars[name], undefined, list);
   field(checks, (i) => i.actor, f.actors, f.notActors);
-  for (const [claim, values] of Object.entries(f.claims ?? {})) checks.push(compileCondition({ claim, values }));
+  for (const [claim, values] of Object.entries(f.claims ?? {})) checks.push(compileCondition({ claim, values }, 'allow'));
 }
 
 function toChecks(t: ToConfig, checks: Predicate[]): void {
@@ -133,11 +214,11 @@ function toChecks(t: ToConfig, checks: Predicate[]): void {
   set(checks, (i) => (i.port ? i.port : undefined), t.ports, t.notPorts);
   if (t.hosts) {
     const m = hostMatcher(t.hosts);
-    checks.push((i) => i.host !== undefined && m(i.host));
+    checks.push((i) => i.host !== undefined && i.host !== '' && m(i.host, i.hostPort));
   }
   if (t.notHosts) {
     const m = hostMatcher(t.notHosts);
-    checks.push((i) => i.host === undefined || !m(i.host));
+    checks.push((i) => i.host === undefined || i.host === '' || !m(i.host, i.hostPort));
   }
   if (t.context) {
     const entries = Object.entries(t.context);
@@ -152,12 +233,12 @@ const all =
     return true;
   };
 
-/** Compiles from, to and when into one predicate. */
-export function compileMatch(m: MatchConfig): Predicate {
+/** Compiles from, to and when into one predicate; `polarity` is where its holding leads. */
+export function compileMatch(m: MatchConfig, polarity: Polarity): Predicate {
   const checks: Predicate[] = [];
   fromChecks(m.from, checks);
   toChecks(m.to, checks);
-  for (const c of m.when ?? []) checks.push(compileCondition(c));
+  for (const c of m.when ?? []) checks.push(compileCondition(c, polarity));
   return all(checks);
 }
 
@@ -166,9 +247,11 @@ export function compileRuleTest(rule: RuleConfig): Predicate {
   const checks: Predicate[] = [];
   // Cheapest and most selective first: a rule scoped to another destination is out at once.
   field(checks, (i) => i.context.get('destination'), rule.destinations);
-  checks.push(compileMatch(rule));
+  const own: Polarity = rule.action;
+  checks.push(compileMatch(rule, own));
   if (rule.except) {
-    const exceptions = rule.except.map(compileMatch);
+    // An exception turns the rule off: it leads the other way.
+    const exceptions = rule.except.map((e) => compileMatch(e, own === 'deny' ? 'allow' : 'deny'));
     checks.push((i) => !exceptions.some((e) => e(i)));
   }
   return all(checks);

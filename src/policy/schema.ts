@@ -4,30 +4,30 @@
  * importers' output are validated by the same schema.
  */
 import { z } from 'zod';
+import { regexError } from './match.js';
 
 /**
  * A string matcher: a bare string is an exact match; `glob` treats `*` as any run of characters
  * except `/`, `**` as any run including `/`, `?` as one character except `/`; `regex` must match
- * the whole value (ECMAScript syntax, compiled at startup).
+ * the whole value, in RE2 syntax (no backreferences, no lookaround), and runs on RE2's
+ * linear-time engine. Every matcher costs time linear in the value it is shown (match.ts).
  */
 export const StringMatch = z.union([
   z.string().min(1),
   z.strictObject({ exact: z.string().min(1) }),
   z.strictObject({ prefix: z.string().min(1) }),
   z.strictObject({ suffix: z.string().min(1) }),
-  z.strictObject({ glob: z.string().min(1) }),
+  z.strictObject({ glob: z.string().min(1).max(1024) }),
   z.strictObject({
-    regex: z.string().min(1).refine(
-      (r) => {
-        try {
-          new RegExp(r, 'u');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'not a valid regular expression' },
-    ),
+    regex: z
+      .string()
+      .min(1)
+      .max(1024)
+      .superRefine((r, ctx) => {
+        const why = regexError(r);
+        if (why !== undefined)
+          ctx.addIssue({ code: 'custom', message: `not a regular expression RE2 can run in linear time (no backreferences, no lookaround): ${why}` });
+      }),
   }),
 ]);
 export type StringMatch = z.infer<typeof StringMatch>;
@@ -111,6 +111,20 @@ const matchShape = {
 export const Match = z.strictObject(matchShape);
 export type MatchConfig = z.infer<typeof Match>;
 
+/** A positive canonical-name field: names minted by whichever CA signed the caller's SVID. */
+const claimsCanonical = (f: FromConfig | undefined): boolean => f !== undefined && (f.namespaces !== undefined || f.services !== undefined || f.vars !== undefined);
+/** A field that says which CA's names count: a zone, a trust domain or a principal. */
+const scoped = (f: FromConfig | undefined): boolean => f !== undefined && (f.zones !== undefined || f.trustDomains !== undefined || f.principals !== undefined);
+
+/**
+ * Canonical names (namespaces, services, vars) are whatever the CA of the caller's trust domain
+ * minted: any federated CA can mint `ns/payments`. Where matching leads toward an allow (an allow
+ * rule, a deny rule's exception), such a field must say which zone's names it means
+ * (docs/security.md, threat 1; docs/policy.md "Canonical names").
+ */
+export const UNSCOPED_CANONICAL =
+  'matches canonical names (namespaces, services, vars) from any zone: any federated CA can mint them. Add from.zones (or trustDomains, or principals) to say whose names count';
+
 export const Rule = z.strictObject({
   name: z.string().min(1).max(128),
   action: z.enum(['allow', 'deny', 'ALLOW', 'DENY']).transform((a) => a.toLowerCase() as 'allow' | 'deny'),
@@ -121,6 +135,15 @@ export const Rule = z.strictObject({
   ...matchShape,
   /** The rule does not match a request that one of these matches. */
   except: z.array(Match).min(1).optional(),
+}).superRefine((r, ctx) => {
+  const action = r.action;
+  if (action === 'allow' && claimsCanonical(r.from) && !scoped(r.from))
+    ctx.addIssue({ code: 'custom', path: ['from'], message: `an allow rule that ${UNSCOPED_CANONICAL}` });
+  if (action === 'deny')
+    r.except?.forEach((e, i) => {
+      if (claimsCanonical(e.from) && !scoped(e.from) && !scoped(r.from))
+        ctx.addIssue({ code: 'custom', path: ['except', i, 'from'], message: `an exception of a deny rule that ${UNSCOPED_CANONICAL}` });
+    });
 });
 export type RuleConfig = z.infer<typeof Rule>;
 /** What a rule is written as (before defaults). */

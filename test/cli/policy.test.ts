@@ -44,7 +44,7 @@ describe('zonegate policy lint', () => {
   });
 
   it('a config whose rules use canonical names without naming templates', () => {
-    const f = write('cfg.yaml', { trust: [{ trustDomain: 'a.test', bundle: 'a.pem' }], rules: [{ name: 'svc', action: 'allow', from: { services: ['web'] } }] });
+    const f = write('cfg.yaml', { trust: [{ trustDomain: 'a.test', bundle: 'a.pem' }], rules: [{ name: 'svc', action: 'allow', from: { zones: ['a.test'], services: ['web'] } }] });
     const r = zonegate(['policy', 'lint', f]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('rules[0] "svc": unreachable: it matches on canonical names, but no trust domain has a naming template');
@@ -65,7 +65,7 @@ describe('zonegate policy import', () => {
     ['consul', 'consul-allow-backend.yaml', 'default/backend<-default/frontend#0'],
     ['consul', 'consul-allow-backend.json', 'default/backend<-default/frontend#0'],
   ])('%s %s: a valid policy file on stdout, exit 0', (kind, file, rule) => {
-    const r = zonegate(['policy', 'import', kind, example(file)]);
+    const r = zonegate(['policy', 'import', kind, example(file), '--zone', 'mesh-a']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const policy = PolicyFile.parse(parse(r.stdout));
@@ -80,6 +80,17 @@ describe('zonegate policy import', () => {
     const r = zonegate(['policy', 'import', 'consul', example('consul-allow-backend.yaml'), '--destination', 'backend', '--zone', 'mesh-consul']);
     expect(r.code).toBe(0);
     expect(PolicyFile.parse(parse(r.stdout)).rules[0]).toMatchObject({ destinations: ['backend'], from: { zones: ['mesh-consul'], services: ['frontend'] } });
+  });
+
+  it('a source that names callers by service or namespace needs --zone: exit 2 saying so; several zones may be given', () => {
+    const r = zonegate(['policy', 'import', 'consul', example('consul-allow-backend.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('any federated CA can mint');
+    expect(r.stderr).toContain('--zone');
+    expect(r.stdout).toBe('');
+    const two = zonegate(['policy', 'import', 'consul', example('consul-allow-backend.yaml'), '--zone', 'mesh-a', '--zone', 'mesh-b']);
+    expect(two.code).toBe(0);
+    expect(PolicyFile.parse(parse(two.stdout)).rules[0]).toMatchObject({ from: { zones: ['mesh-a', 'mesh-b'], services: ['frontend'] } });
   });
 
   it('what cannot be expressed is on stderr and in the output: exit 1', () => {

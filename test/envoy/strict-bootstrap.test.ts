@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { envoyRegistry, extAuthzProblems, parseBootstrap, parseYaml } from '../helpers/envoy-config.js';
+import { connectionManagers, envoyRegistry, extAuthzProblems, field, parseBootstrap, parseYaml } from '../helpers/envoy-config.js';
 
 const ENVOY_DIR = join(PACKAGE_ROOT, 'envoy');
 
@@ -142,5 +142,49 @@ describe('the Envoy configs shipped under envoy/', () => {
 
   it.each(ENVOY_CONFIGS)('%s wires ext_authz fail-closed on every listener and route', (file) => {
     expect(extAuthzProblems(parseYaml(readFileSync(join(PACKAGE_ROOT, file), 'utf8')))).toEqual([]);
+  });
+});
+
+/**
+ * Envoy's path normalization on every HTTP connection manager: zonegate decides on the path the
+ * upstream will act on only if the proxy hands both the same one (docs/policy.md "Paths").
+ */
+function normalizationProblems(bootstrap: unknown): string[] {
+  const problems: string[] = [];
+  for (const { listener, hcm } of connectionManagers(bootstrap)) {
+    if (field(hcm, 'normalize_path') !== true) problems.push(`listener ${listener}: normalize_path is not true`);
+    if (field(hcm, 'merge_slashes') !== true) problems.push(`listener ${listener}: merge_slashes is not true`);
+    const escaped = field(hcm, 'path_with_escaped_slashes_action');
+    if (escaped !== 'REJECT_REQUEST' && escaped !== 'UNESCAPE_AND_REDIRECT')
+      problems.push(`listener ${listener}: path_with_escaped_slashes_action is ${String(escaped)}, not REJECT_REQUEST or UNESCAPE_AND_REDIRECT`);
+  }
+  return problems;
+}
+
+/** Every shipped Envoy config: envoy/ and the guides' (docs/integrations/**). */
+const GUIDE_ENVOY_CONFIGS = yamlFiles(join(PACKAGE_ROOT, 'docs', 'integrations'))
+  .filter((p) => readFileSync(p, 'utf8').includes('HttpConnectionManager'))
+  .map((p) => relative(PACKAGE_ROOT, p));
+
+describe('path normalization in the shipped Envoy configs', () => {
+  const NORMALIZED = MINIMAL.replace('stat_prefix: ingress\n', 'stat_prefix: ingress\n                normalize_path: true\n                merge_slashes: true\n                path_with_escaped_slashes_action: REJECT_REQUEST\n');
+
+  it('the check accepts a normalizing manager and flags each missing setting', () => {
+    expect(NORMALIZED).not.toBe(MINIMAL);
+    expect(normalizationProblems(parseYaml(NORMALIZED))).toEqual([]);
+    expect(() => parseBootstrap(parseYaml(NORMALIZED))).not.toThrow();
+    expect(normalizationProblems(parseYaml(MINIMAL))).toHaveLength(3);
+    expect(normalizationProblems(parseYaml(NORMALIZED.replace('merge_slashes: true', 'merge_slashes: false')))).toEqual(['listener ingress: merge_slashes is not true']);
+    expect(normalizationProblems(parseYaml(NORMALIZED.replace('REJECT_REQUEST', 'KEEP_UNCHANGED'))).join()).toMatch(/KEEP_UNCHANGED/);
+  });
+
+  it('finds the guides\' Envoy configs', () => {
+    expect(GUIDE_ENVOY_CONFIGS).toContain('docs/integrations/consul/edge-envoy.yaml');
+  });
+
+  it.each([...ENVOY_CONFIGS, ...GUIDE_ENVOY_CONFIGS])('%s normalizes paths on every HTTP connection manager', (file) => {
+    const doc = parseYaml(readFileSync(join(PACKAGE_ROOT, file), 'utf8'));
+    expect(connectionManagers(doc).length).toBeGreaterThan(0);
+    expect(normalizationProblems(doc)).toEqual([]);
   });
 });

@@ -47,8 +47,8 @@ beforeAll(async () => {
       rules: [
         { name: 'no-team-a-admin', action: 'DENY', from: { vars: { partition: ['team-a'] } }, to: { paths: [{ prefix: '/admin/' }] } },
         { name: 'no-debug', action: 'deny', when: [{ header: 'x-debug', present: true }] },
-        { name: 'frontends-read', action: 'ALLOW', from: { namespaces: ['default'], services: ['frontend'] }, to: { methods: ['GET', 'POST'], paths: [{ glob: '/api/**' }] } },
-        { name: 'ops-batch', action: 'allow', from: { namespaces: ['ops'], services: ['batch'] }, to: { paths: [{ prefix: '/admin/' }, { prefix: '/jobs/' }] } },
+        { name: 'frontends-read', action: 'ALLOW', from: { zones: ['mesh-istio', 'mesh-consul'], namespaces: ['default'], services: ['frontend'] }, to: { methods: ['GET', 'POST'], paths: [{ glob: '/api/**' }] } },
+        { name: 'ops-batch', action: 'allow', from: { zones: ['mesh-istio', 'mesh-consul'], namespaces: ['ops'], services: ['batch'] }, to: { paths: [{ prefix: '/admin/' }, { prefix: '/jobs/' }] } },
         { name: 'consul-zone-health', action: 'allow', from: { zones: ['mesh-consul'] }, to: { paths: ['/health'] } },
         { name: 'agents-by-raw-id', action: 'allow', from: { principals: [{ glob: 'spiffe://*.consul/agent/client/**' }] }, to: { paths: ['/agent'] } },
         { name: 'orders-only-here', action: 'allow', destinations: ['default/orders'], from: { trustDomains: [ISTIO_TD] }, to: { paths: [{ prefix: '/orders' }] } },

@@ -209,7 +209,7 @@ describe('the Consul side: registrations, intentions, leaf templates', () => {
     const entry = JSON.parse(read('service-intentions-billing.json')) as { Name: string; Sources: { Name: string }[] };
     expect(entry.Name).toBe('billing');
     expect(entry.Sources.map((s) => s.Name).sort()).toEqual(['web', 'zone-a-edge']);
-    const r = zonegate(['policy', 'import', 'consul', join(DIR, 'service-intentions-billing.json')]);
+    const r = zonegate(['policy', 'import', 'consul', join(DIR, 'service-intentions-billing.json'), '--zone', '7f3c8e2a-0b1d-4c5e-9f6a-2d8b4e1c3a5f.consul']);
     expect(r).toMatchObject({ code: 0 });
     const rules = (parse(r.stdout) as { rules: { from: { services: string[] } }[] }).rules;
     expect(rules.flatMap((x) => x.from.services).sort()).toEqual(['web', 'zone-a-edge']);

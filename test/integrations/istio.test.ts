@@ -40,6 +40,8 @@ const GrpcProvider = z.strictObject({
 const ExtensionProvider = z.strictObject({ name: z.string().min(1), envoyExtAuthzGrpc: GrpcProvider });
 const MeshConfig = z.strictObject({
   extensionProviders: z.array(ExtensionProvider).min(1),
+  // Istio's MeshConfig.ProxyPathNormalization
+  pathNormalization: z.strictObject({ normalization: z.enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']) }).optional(),
   caCertificates: z.array(z.strictObject({ pem: z.string().optional(), spiffeBundleUrl: z.string().optional(), certSigners: z.array(z.string()).optional(), trustDomains: z.array(z.string()).optional() })).optional(),
 });
 const Selector = z.strictObject({ matchLabels: z.record(z.string(), z.string()) });
@@ -87,6 +89,8 @@ describe('Istio: the extension providers', () => {
     expect(ofKind('IstioOperator')).toHaveLength(1);
     expect(ofKind('IstioOperator')[0]!.spec.meshConfig).toEqual(meshFromHelm());
     expect(() => MeshConfig.parse(meshFromHelm())).not.toThrow();
+    // sidecars normalize paths as zonegate-config.yaml declares (policy.paths.proxyNormalizes)
+    expect(meshFromHelm().pathNormalization).toEqual({ normalization: 'DECODE_AND_MERGE_SLASHES' });
   });
 
   it('a misspelled provider field is refused by the check', () => {

@@ -30,13 +30,16 @@ function grid(destinations: string[]): Array<{ caller: ConsulCaller; req: Req }>
 const crds = (text: string) => parseAllDocuments(text).map((d) => d.toJS());
 
 function check(text: string, destinations: string[]) {
-  const result = importConsul(text, 'test.yaml');
+  const result = importConsul(text, 'test.yaml', ZONES);
   const zg = zonegateAllows(formatPolicy('consul', 'test.yaml', result));
   const entries = crds(text);
   const cases = grid(destinations);
   const differ = cases.filter(({ caller, req }) => consulAllows(entries, caller, req) !== zg(req));
   return { result, differ, allowed: cases.filter(({ req }) => zg(req)).length, total: cases.length, zg };
 }
+
+/** The test grid's zones (imported.ts names Istio- and Consul-named callers so): canonical names need a zone. */
+const ZONES = { zone: ['istio', 'consul'] };
 
 describe('zonegate policy import consul', () => {
   it('allow-backend (CRD): the same decisions as Consul', () => {
@@ -48,8 +51,8 @@ describe('zonegate policy import consul', () => {
   });
 
   it('the config-entry JSON of allow-backend imports to the same rules as the CRD', () => {
-    const yaml = importConsul(readFileSync(join(EXAMPLES_DIR, 'policy', 'consul-allow-backend.yaml'), 'utf8'), 'a');
-    const json = importConsul(readFileSync(join(EXAMPLES_DIR, 'policy', 'consul-allow-backend.json'), 'utf8'), 'b');
+    const yaml = importConsul(readFileSync(join(EXAMPLES_DIR, 'policy', 'consul-allow-backend.yaml'), 'utf8'), 'a', ZONES);
+    const json = importConsul(readFileSync(join(EXAMPLES_DIR, 'policy', 'consul-allow-backend.json'), 'utf8'), 'b', ZONES);
     expect(json.rules).toEqual(yaml.rules);
     expect(json.unsupported).toEqual([]);
   });
@@ -127,7 +130,7 @@ spec:
     - name: web
       permissions: [{action: allow, http: {pathPrefix: /v2, methods: [GET], header: [{name: x-debug, present: true, invert: true}]}}]
 `;
-    const zg = zonegateAllows(formatPolicy('consul', 'j', importConsul(json, 'j')));
+    const zg = zonegateAllows(formatPolicy('consul', 'j', importConsul(json, 'j', ZONES)));
     const entries = crds(crd);
     const cases = grid(['default/api']);
     expect(cases.filter(({ caller, req }) => consulAllows(entries, caller, req) !== zg(req))).toEqual([]);
@@ -160,7 +163,7 @@ spec:
 kind: ProxyDefaults
 metadata: {name: global}
 `;
-    const r = importConsul(src, 't');
+    const r = importConsul(src, 't', ZONES);
     expect(r.unsupported).toEqual([
       'default/api from default/web: peer cluster-2: not imported (without it the rule would allow more)',
       'default/api from default/batch: samenessGroup g1: left out (the rule denies more than in Consul)',

@@ -7,6 +7,7 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { compileNamer } from '../../src/policy/naming.js';
 import { compilePolicy } from '../../src/policy/rules.js';
 import { PolicyFile } from '../../src/policy/schema.js';
+import { normalizeHost } from '../../src/pipeline/host.js';
 import type { Req } from './oracles.js';
 
 const istioNames = compileNamer('istio', 'istio');
@@ -26,7 +27,9 @@ export function zonegateAllows(text: string): (r: Req) => boolean {
       canonical: td.endsWith('.consul') ? consulNames(path) : istioNames(path),
       method: r.method,
       path: r.path,
-      host: r.host,
+      // as the pipeline does before the policy phase
+      host: normalizeHost(r.host).name,
+      hostPort: normalizeHost(r.host).port,
       port: r.port,
       headers: new Map(Object.entries(r.headers)),
       claims: r.claims,

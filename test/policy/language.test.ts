@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
+import { normalizeHost } from '../../src/pipeline/host.js';
 import { compileNamer } from '../../src/policy/naming.js';
 import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
 
@@ -11,11 +12,13 @@ const ISTIO_WEB = caller('spiffe://cluster.local/ns/shop/sa/web', 'cluster.local
 const CONSUL_WEB = caller('spiffe://c1.consul/ns/shop/dc/dc1/svc/web', 'c1.consul', consul);
 const CONSUL_WEB_P = caller('spiffe://c1.consul/ap/team-a/ns/shop/dc/dc1/svc/web', 'c1.consul', consul);
 const rules = (rs: unknown[]) => ConfigSchema.parse({ rules: rs }).rules;
-const decide = (rs: unknown[], p: Partial<PolicyInput>) => compilePolicy(rules(rs)).evaluate(input(p));
+// The host as the pipeline hands it to the policy (src/pipeline/host.ts).
+const withHost = (p: Partial<PolicyInput>): Partial<PolicyInput> => (p.host === undefined ? p : { ...p, host: normalizeHost(p.host).name, hostPort: normalizeHost(p.host).port });
+const decide = (rs: unknown[], p: Partial<PolicyInput>) => compilePolicy(rules(rs)).evaluate(input(withHost(p)));
 
 describe('policy language', () => {
   it('canonical names match Istio- and Consul-named callers alike', () => {
-    const rs = [{ name: 'web', action: 'allow', from: { namespaces: ['shop'], services: ['web'] } }];
+    const rs = [{ name: 'web', action: 'allow', from: { zones: ['mesh-a', 'mesh-b'], namespaces: ['shop'], services: ['web'] } }];
     expect(decide(rs, ISTIO_WEB)).toEqual({ allowed: true, rule: 'web' });
     expect(decide(rs, CONSUL_WEB)).toEqual({ allowed: true, rule: 'web' });
     expect(decide(rs, { principal: 'spiffe://cluster.local/ns/shop/sa/web' })).toMatchObject({ allowed: false }); // no canonical names
@@ -76,7 +79,7 @@ describe('policy language', () => {
   });
 
   it('except takes requests out of a rule', () => {
-    const rs = [{ name: 'all-but-db', action: 'deny', from: { namespaces: ['shop'] }, except: [{ from: { services: ['web'] }, to: { methods: ['GET'] } }] }, { name: 'any', action: 'allow' }];
+    const rs = [{ name: 'all-but-db', action: 'deny', from: { namespaces: ['shop'] }, except: [{ from: { zones: ['mesh-a', 'mesh-b'], services: ['web'] }, to: { methods: ['GET'] } }] }, { name: 'any', action: 'allow' }];
     expect(decide(rs, ISTIO_WEB)).toMatchObject({ allowed: true, rule: 'any' });
     expect(decide(rs, { ...ISTIO_WEB, method: 'POST' })).toMatchObject({ allowed: false, rule: 'all-but-db' });
   });

@@ -40,7 +40,7 @@ describe('policy lint', () => {
   });
 
   it('canonical names without any naming template never match (known only for a whole config)', () => {
-    const rs = [{ name: 'svc', action: 'allow', from: { services: ['web'] } }];
+    const rs = [{ name: 'svc', action: 'allow', from: { zones: ['mesh-a'], services: ['web'] } }];
     expect(lint(rs, false)).toEqual(['rules[0] "svc": unreachable: it matches on canonical names, but no trust domain has a naming template (trust[].naming)']);
     expect(lint(rs, true)).toEqual([]);
     expect(lint(rs)).toEqual([]);
@@ -51,11 +51,11 @@ describe('policy lint', () => {
 
   it('an allow identical to or covered by an earlier allow is shadowed; a broader later one is not', () => {
     const rs = [
-      { name: 'api', action: 'allow', from: { namespaces: ['shop'] }, to: { paths: [{ prefix: '/api/' }] } },
-      { name: 'api-again', action: 'allow', from: { namespaces: ['shop'] }, to: { paths: [{ prefix: '/api/' }] } },
-      { name: 'api-items', action: 'allow', from: { namespaces: ['shop'], services: ['web'] }, to: { methods: ['GET'], paths: ['/api/items', { prefix: '/api/items/' }] } },
+      { name: 'api', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['shop'] }, to: { paths: [{ prefix: '/api/' }] } },
+      { name: 'api-again', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['shop'] }, to: { paths: [{ prefix: '/api/' }] } },
+      { name: 'api-items', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['shop'], services: ['web'] }, to: { methods: ['GET'], paths: ['/api/items', { prefix: '/api/items/' }] } },
       { name: 'broader', action: 'allow', to: { paths: [{ prefix: '/' }] } },
-      { name: 'other-ns', action: 'allow', from: { namespaces: ['ops'] }, to: { paths: [{ prefix: '/api/' }] } },
+      { name: 'other-ns', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['ops'] }, to: { paths: [{ prefix: '/api/' }] } },
     ];
     expect(lint(rs)).toEqual([
       'rules[1] "api-again": shadowed: rules[0] "api" is identical',
@@ -71,7 +71,7 @@ describe('policy lint', () => {
   it('coverage is conservative: exceptions, globs and conditions', () => {
     const [wide, narrow, glob, withExcept, cond] = rules([
       { name: 'w', action: 'allow', from: { notNamespaces: ['kube-system'] }, to: { notMethods: ['DELETE'] } },
-      { name: 'n', action: 'allow', from: { namespaces: ['shop'] }, to: { methods: ['GET'] }, when: [{ header: 'x', values: ['1'] }] },
+      { name: 'n', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['shop'] }, to: { methods: ['GET'] }, when: [{ header: 'x', values: ['1'] }] },
       { name: 'g', action: 'allow', to: { paths: [{ glob: '/a/*' }] } },
       { name: 'e', action: 'allow', except: [{ to: { paths: ['/a/b'] } }] },
       { name: 'c', action: 'allow', when: [{ header: 'x', values: ['1'] }] },

@@ -7,13 +7,17 @@
  * denies more than the source). Either way the loss is reported, never silent.
  */
 import { parseAllDocuments, stringify } from 'yaml';
-import type { RuleInput } from '../schema.js';
+import { Rule, UNSCOPED_CANONICAL, type RuleInput } from '../schema.js';
 
 export interface ImportOptions {
   /** Scope every rule to this context_extensions destination instead of the one derived from the source. */
   readonly destination?: string | undefined;
-  /** Only callers of this zone (canonical zone of the caller's trust domain). */
-  readonly zone?: string | undefined;
+  /**
+   * Only callers of these zones (canonical zone of the caller's trust domain). Required when the
+   * source matches on namespaces or services: a name means nothing without the zone whose CA
+   * minted it (docs/policy.md "Canonical names").
+   */
+  readonly zone?: string | readonly string[] | undefined;
 }
 
 export interface ImportResult {
@@ -46,6 +50,23 @@ export function readDocuments(text: string, name: string): unknown[] {
     else out.push(v);
   }
   return out;
+}
+
+/** The zones of ImportOptions as a list (empty when none). */
+export const zonesOf = (o: ImportOptions): string[] => (o.zone === undefined ? [] : typeof o.zone === 'string' ? [o.zone] : [...o.zone]);
+
+/**
+ * Fails the import when a rule would match canonical names of any zone (the config refuses such
+ * a rule): the source names namespaces or services, and no zone was given.
+ */
+export function requireZones(rules: readonly RuleInput[], name: string): void {
+  for (const r of rules) {
+    const parsed = Rule.safeParse(r);
+    if (!parsed.success && parsed.error.issues.some((i) => i.message.includes(UNSCOPED_CANONICAL)))
+      throw new ImportError(
+        `${name}: rule "${r.name}" matches callers by namespace or service, which any federated CA can mint: give the zone(s) whose callers these are (--zone, repeatable)`,
+      );
+  }
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

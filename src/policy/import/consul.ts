@@ -13,7 +13,7 @@
  * (services, namespaces, vars.partition): give Consul trust domains `naming: consul`.
  */
 import type { ConditionConfig, MatchConfig, RuleInput, StringMatch } from '../schema.js';
-import { ImportError, isObject, readDocuments, strings, uniqueNames, type ImportOptions, type ImportResult } from './common.js';
+import { ImportError, isObject, readDocuments, requireZones, strings, uniqueNames, zonesOf, type ImportOptions, type ImportResult } from './common.js';
 
 type Obj = Record<string, unknown>;
 
@@ -44,19 +44,36 @@ function narrower(t: Source, s: Source): boolean {
   return within(s.name, t.name) && within(s.namespace, t.namespace) && within(s.partition, t.partition) && (t.name !== s.name || t.namespace !== s.namespace || t.partition !== s.partition);
 }
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One code point for RE2, safe inside and outside a character class: itself or an escape. */
+const hex = (c: string) => (/^[A-Za-z0-9_]$/.test(c) ? c : `\\x{${c.codePointAt(0)!.toString(16)}}`);
+
+/**
+ * An RE2 regex (no lookaround: RE2 has none) matching every non-empty string except `s`: a strict
+ * prefix of s, a string that leaves s at some character, or s followed by more.
+ *
+ *   notLiteral('ab') // (?s)(?:a|[^a].*|a[^b].*|ab.+)
+ */
+export function notLiteral(s: string): string {
+  const cps = [...s];
+  const lit = (n: number) => cps.slice(0, n).map(hex).join('');
+  const alts: string[] = [];
+  for (let i = 1; i < cps.length; i++) alts.push(lit(i));
+  for (let i = 0; i < cps.length; i++) alts.push(`${lit(i)}[^${hex(cps[i]!)}].*`);
+  alts.push(`${lit(cps.length)}.+`);
+  return `(?s)(?:${alts.join('|')})`;
+}
 
 /**
  * The caller as canonical names. Consul's default partition is also what an ID without /ap/
  * implies, so it is written as "no other partition": callers whose naming has no partition
  * (Istio-named ones) still match by namespace and service.
  */
-function fromOf(s: Source, zone: string | undefined): NonNullable<RuleInput['from']> {
+function fromOf(s: Source, zones: readonly string[]): NonNullable<RuleInput['from']> {
   return {
     ...(s.name !== '*' ? { services: [s.name] } : {}),
     ...(s.namespace !== '*' ? { namespaces: [s.namespace] } : {}),
-    ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: `(?!${escapeRe(s.partition)}$).+` }] } } : { vars: { partition: [s.partition] } }),
-    ...(zone ? { zones: [zone] } : {}),
+    ...(s.partition === '*' ? {} : s.partition === 'default' ? { notVars: { partition: [{ regex: notLiteral(s.partition) }] } } : { vars: { partition: [s.partition] } }),
+    ...(zones.length > 0 ? { zones: [...zones] } : {}),
   };
 }
 
@@ -114,6 +131,7 @@ function entryOf(doc: unknown, n: number, out: ImportResult): Entry | undefined 
 /** Converts service intentions (CRD YAML or config-entry JSON) into zonegate rules. */
 export function importConsul(text: string, name: string, opts: ImportOptions = {}): ImportResult {
   const out: ImportResult = { rules: [], unsupported: [], notes: [] };
+  const zones = zonesOf(opts);
   const docs = readDocuments(text, name);
   if (docs.length === 0) throw new ImportError(`${name}: no documents`);
   docs.forEach((doc, n) => {
@@ -138,8 +156,8 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
       if (s.raw.samenessGroup !== undefined) lost.push(`samenessGroup ${String(s.raw.samenessGroup)}`);
       if (s.raw.type !== undefined && s.raw.type !== 'consul') lost.push(`type ${String(s.raw.type)}`);
       if (e.jwt !== undefined) lost.push('destination JWT');
-      const from = fromOf(s, opts.zone);
-      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, undefined), to: {} }) as MatchConfig);
+      const from = fromOf(s, zones);
+      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, []), to: {} }) as MatchConfig);
       const emit = (action: string, suffix: string, match: MatchConfig, except: MatchConfig[], ruleLost: string[]) => {
         const a = action.toLowerCase();
         if (a !== 'allow' && a !== 'deny') return void out.unsupported.push(`${where}${suffix}: action "${action}": skipped`);
@@ -174,5 +192,6 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
   });
   out.notes.push('sources are matched on canonical names (services, namespaces, partition): give Consul trust domains naming: consul');
   out.notes.push('a request no intention matches is denied (Consul with default-deny ACLs or default intention policy deny)');
+  requireZones(out.rules, name);
   return { ...out, rules: uniqueNames(out.rules) };
 }

@@ -14,7 +14,7 @@
  * `<namespace>/*`; a policy in the root namespace applies everywhere.
  */
 import type { ConditionConfig, RuleInput, StringMatch } from '../schema.js';
-import { ImportError, isObject, readDocuments, strings, uniqueNames, type ImportOptions, type ImportResult } from './common.js';
+import { ImportError, isObject, readDocuments, requireZones, strings, uniqueNames, zonesOf, type ImportOptions, type ImportResult } from './common.js';
 
 type From = NonNullable<RuleInput['from']>;
 type To = NonNullable<RuleInput['to']>;
@@ -129,6 +129,7 @@ function scope(spec: Record<string, unknown>, ns: string, root: string, opts: Im
 /** Converts AuthorizationPolicy documents (YAML, several documents) into zonegate rules. */
 export function importIstio(text: string, name: string, opts: ImportOptions & { rootNamespace?: string } = {}): ImportResult {
   const root = opts.rootNamespace ?? 'istio-system';
+  const zones = zonesOf(opts);
   const out: ImportResult = { rules: [], unsupported: [], notes: [] };
   const denyScopes = new Map<string, StringMatch[] | undefined>();
   let allowPolicies = 0;
@@ -166,7 +167,7 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
           if (isObject(f) && isObject(f.source)) source(f.source, p);
           if (isObject(t) && isObject(t.operation)) operation(t.operation, p);
           for (const c of Array.isArray(rule.when) ? rule.when : []) if (isObject(c)) condition(c, p);
-          if (opts.zone) p.from.zones = [opts.zone];
+          if (zones.length > 0) p.from.zones = zones;
           const ruleName = `${what}${rules.length > 1 || many ? `[${i}]` : ''}${many ? `.from${fi}.to${ti}` : ''}`;
           if (p.lost.length > 0 && action === 'ALLOW') {
             out.unsupported.push(`${ruleName}: ${p.lost.join(', ')}: not imported (without ${p.lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
@@ -195,5 +196,6 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
   }
   if (out.rules.some((r) => r.from?.namespaces || r.from?.notNamespaces))
     out.notes.push('namespaces are matched on canonical names: give the callers\' trust domains a naming template (trust[].naming: istio)');
+  requireZones(out.rules, name);
   return { ...out, rules: uniqueNames(out.rules) };
 }
