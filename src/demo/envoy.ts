@@ -46,6 +46,10 @@ function httpManager(prefix: string, route: object, context: Record<string, stri
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
       stat_prefix: prefix,
+      // Decide on the path the app acts on: Envoy normalizes as zonegate does (docs/policy.md).
+      normalize_path: true,
+      merge_slashes: true,
+      path_with_escaped_slashes_action: 'REJECT_REQUEST',
       ...extra,
       route_config: {
         virtual_hosts: [
