@@ -228,6 +228,11 @@ describe('the filters reproduced from istiod', () => {
     expect(rbac.typed_config.shadow_rules.policies).toEqual({
       'istio-ext-authz-zonegate-ns[shop]-policy[zonegate]-rule[0]': { permissions: [{ and_rules: { rules: [{ any: true }] } }], principals: [{ and_ids: { ids: [{ any: true }] } }] },
     });
+    // step 5's exemption: model.New puts notPaths under one not_rule (permissionNot(permissionOr))
+    const [exempt] = customFilters('zonegate', provider, [{ ...policy, spec: { ...policy.spec, rules: [{ to: [{ operation: { notPaths: ['/healthz'] } }] }] } }]);
+    expect(Object.values(exempt.typed_config.shadow_rules.policies)).toEqual([
+      { permissions: [{ and_rules: { rules: [{ not_rule: { or_rules: { rules: [{ url_path: { path: { exact: '/healthz' } } }] } } }] } }], principals: [{ and_ids: { ids: [{ any: true }] } }] },
+    ]);
     expect(extAuthz.typed_config).toMatchObject({ status_on_error: { code: 'ServiceUnavailable' }, grpc_service: { timeout: '0.5s', envoy_grpc: { cluster_name: 'outbound|50051||zonegate.local' } } });
     expect(extAuthz.typed_config).not.toHaveProperty('failure_mode_allow');
     expect(extAuthz.typed_config).not.toHaveProperty('include_peer_certificate');
@@ -295,8 +300,9 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
 
     const generated = customFilters('zonegate', testProvider(), [policy]);
     const patched = [generated[0], mergePatch(generated[1], peerCertPatch.patch.value)];
-    const apiOnly = { ...policy, metadata: { ...policy.metadata, name: 'zonegate-api' }, spec: { ...policy.spec, rules: [{ to: [{ operation: { paths: ['/api/*'] } }] }] } };
-    const narrowed = customFilters('zonegate', testProvider(), [apiOnly]);
+    // the guide's policy with the exemption step 5 suggests
+    const exempt = { ...policy, spec: { ...policy.spec, rules: [{ to: [{ operation: { notPaths: ['/healthz'] } }] }] } };
+    const narrowed = customFilters('zonegate', testProvider(), [exempt]);
     const down = customFilters('zonegate', testProvider('zonegate-down.local'), [policy]);
     const outbound = outboundListener();
     zoneBHost = outbound.host;
@@ -307,7 +313,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
         listeners: [
           inboundListener('inbound', tls, [...patched, ...inboundTail]),
           inboundListener('inbound_as_generated', tls, [...generated, ...inboundTail]),
-          inboundListener('inbound_api_only', tls, [narrowed[0], mergePatch(narrowed[1], peerCertPatch.patch.value), ...inboundTail]),
+          inboundListener('inbound_exempt', tls, [narrowed[0], mergePatch(narrowed[1], peerCertPatch.patch.value), ...inboundTail]),
           inboundListener('inbound_zonegate_down', tls, [down[0], mergePatch(down[1], peerCertPatch.patch.value), ...inboundTail]),
           outbound.listener,
         ],
@@ -372,17 +378,17 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
     expect(decisions(zg)).toBe(before + 1);
   });
 
-  it('a CUSTOM policy narrowed to /api/*: a path outside it never reaches zonegate (Istio\'s shadow-rules metadata), even from a caller zonegate would refuse', async () => {
-    const stat = (name: string) => envoyStat(envoy, `http.inbound_api_only.rbac.istio_ext_authz_.${name}`);
+  it('a CUSTOM policy exempting /healthz (`notPaths`): /healthz never reaches zonegate (Istio\'s shadow-rules metadata), even from a caller zonegate would refuse', async () => {
+    const stat = (name: string) => envoyStat(envoy, `http.inbound_exempt.rbac.istio_ext_authz_.${name}`);
     const [denied0, allowed0] = [(await stat('shadow_denied')) ?? 0, (await stat('shadow_allowed')) ?? 0];
     // inside the policy's rules: zonegate decides
-    const api = await inbound('inbound_api_only', '/api/items/1', forged);
+    const api = await inbound('inbound_exempt', '/api/items/1', forged);
     expect(api.headers['x-zonegate-reason']).toBe('ERR_SVID_UNTRUSTED');
     expect(await stat('shadow_denied')).toBe(denied0 + 1); // a CUSTOM rule matched: ext_authz runs
     // outside: the app answers and zonegate is not asked
     const before = decisions(zg);
     const seen = app.seen.length;
-    const r = await inbound('inbound_api_only', '/healthz', forged);
+    const r = await inbound('inbound_exempt', '/healthz', forged);
     expect(r.status, r.body).toBe(200);
     expect(app.seen.length).toBe(seen + 1);
     expect(app.seen.at(-1)!.path).toBe('/healthz');

@@ -77,7 +77,7 @@ function permission(operation: Record<string, string[]> = {}): Record<string, un
 }
 
 /** Builder.build for CUSTOM: the shadow rules of one provider, one policy per rule. */
-function shadowRules(provider: string, policies: readonly AuthorizationPolicy[]): Record<string, unknown> {
+function shadowRules(provider: string, policies: readonly AuthorizationPolicy[]): { action: string; policies: Record<string, unknown> } {
   const out: Record<string, unknown> = {};
   for (const p of policies) {
     const name = (i: number) => `istio-ext-authz-${provider}-ns[${p.metadata.namespace}]-policy[${p.metadata.name}]-rule[${i}]`;
