@@ -27,6 +27,22 @@ interface CompiledRule {
   readonly name: string;
   readonly dryRun: boolean;
   readonly test: Predicate;
+  /** A rule scoped to `destinations`: its test without that scope, and the scope as written. */
+  readonly scoped?: { readonly rest: Predicate; readonly destinations: string };
+}
+
+/**
+ * Why the default deny happened although an allow rule matched everything but its destination
+ * scope: a route that sends no `destination` (Consul's extension, Istio's CUSTOM action) never
+ * matches a destination-scoped rule, and the deny alone does not say so. Computed on the deny
+ * path only.
+ */
+function skippedByDestination(allows: readonly CompiledRule[], input: PolicyInput): string {
+  const skipped = allows.filter((r) => r.scoped && r.scoped.rest(input));
+  if (skipped.length === 0) return '';
+  const sent = input.context.get('destination');
+  const why = sent === undefined ? 'this check sent no destination (context_extensions "destination")' : `this check's destination is "${sent}"`;
+  return `; skipped because of its destination: ${skipped.map((r) => `rule "${r.name}" (destinations ${r.scoped!.destinations})`).join(', ')}: ${why}`;
 }
 
 export interface PolicyOptions {
@@ -44,7 +60,12 @@ export interface Policy {
 /** Compiles the configured rules into a Policy. */
 export function compilePolicy(rules: readonly RuleConfig[], opts: PolicyOptions = {}): Policy {
   const all = opts.dryRun === true;
-  const compile = (r: RuleConfig): CompiledRule => ({ name: r.name, dryRun: all || r.dryRun, test: compileRuleTest(r) });
+  const compile = (r: RuleConfig): CompiledRule => ({
+    name: r.name,
+    dryRun: all || r.dryRun,
+    test: compileRuleTest(r),
+    ...(r.destinations ? { scoped: { rest: compileRuleTest({ ...r, destinations: undefined }), destinations: JSON.stringify(r.destinations) } } : {}),
+  });
   const denies = rules.filter((r) => r.action === 'deny').map(compile);
   const allows = rules.filter((r) => r.action === 'allow').map(compile);
   const onDryRun = opts.onDryRun;
@@ -64,7 +85,7 @@ export function compilePolicy(rules: readonly RuleConfig[], opts: PolicyOptions 
         wouldDeny ??= { reason: 'ERR_POLICY_DENIED', rule: r.name, message };
       }
       for (const r of allows) if (r.test(input)) return allowed(input, r.name, wouldDeny);
-      const message = `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"`;
+      const message = `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"${skippedByDestination(allows, input)}`;
       if (wouldDeny) {
         // The dry-run deny is not what denies here: the default deny is, and it is enforced
         // unless the whole rule set is in dry run.

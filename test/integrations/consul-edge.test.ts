@@ -393,7 +393,7 @@ describe('on loopback: zone A → edge → billing', () => {
     // the edge acting for itself, not for zone A's frontend
     expect(verdict(await atBilling('edge', { 'x-common-identity': mint('edge', EDGE, BILLING) }))).toBe('ERR_POLICY_NO_MATCH');
     // the edge's sidecar without any identity
-    expect(verdict(await atBilling('edge', {}))).toBe('ERR_NO_CARRIED_IDENTITY');
+    expect(verdict(await atBilling('edge', {}))).toBe('ERR_POLICY_NO_MATCH'); // billing's rule for the edge names zone A's actor
     // a path billing's rule does not allow
     expect(verdict(await atBilling('edge', r.h2!, '/api/orders'))).toBe('ERR_POLICY_NO_MATCH');
   });

@@ -134,12 +134,29 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
   const zones = zonesOf(opts);
   const docs = readDocuments(text, name);
   if (docs.length === 0) throw new ImportError(`${name}: no documents`);
+  const scratch: ImportResult = { rules: [], unsupported: [], notes: [] }; // skips are reported in the pass below
+  const entries = docs.map((doc, n) => entryOf(doc, n, scratch));
+  // Consul's builtin/ext-authz extension sends no context_extensions, so a rule scoped to a
+  // destination would never match what it sends. One destination: zonegate runs beside that
+  // service and sees only its calls, so the rules stay unscoped. Several: they must stay apart.
+  const named = new Set(entries.filter((e) => e?.name).map((e) => `${e!.namespace}/${e!.name}`));
+  const scope = opts.destination !== undefined || named.size > 1;
+  if (!scope && named.size === 1)
+    out.notes.push(`rules are not scoped to a destination: Consul's ext-authz extension sends none; run zonegate beside ${[...named][0]} only (or pass --destination NAME with a route context_extensions "destination")`);
+  if (scope && opts.destination === undefined)
+    out.notes.push('rules are scoped to context_extensions "destination" = <namespace>/<service>: Consul\'s ext-authz extension sends none, so set it on each route (or import each destination on its own)');
   docs.forEach((doc, n) => {
     const e = entryOf(doc, n, out);
     if (!e) return;
     if (!e.name) return void out.unsupported.push(`document ${n + 1}: no destination name: skipped`);
     const dest = `${e.namespace}/${e.name}`;
-    const destinations: StringMatch[] = opts.destination ? [opts.destination] : e.name === '*' ? [{ glob: e.namespace === '*' ? '**' : `${e.namespace}/*` }] : [dest];
+    const destinations: StringMatch[] | undefined = opts.destination
+      ? [opts.destination]
+      : !scope
+        ? undefined
+        : e.name === '*'
+          ? [{ glob: e.namespace === '*' ? '**' : `${e.namespace}/*` }]
+          : [dest];
     if (e.jwt !== undefined) out.unsupported.push(`${dest}: JWT requirements of the destination: not checked (sources that allow are left out)`);
     const sources: Source[] = [];
     for (const s of e.sources) {
@@ -166,7 +183,7 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
         out.rules.push({
           name: `${dest}<-${s.label}${suffix}`,
           action: a,
-          destinations,
+          ...(destinations ? { destinations } : {}),
           from,
           to: match.to,
           ...(match.when ? { when: match.when } : {}),
