@@ -238,7 +238,7 @@ export function httpListener(o: {
 /** The serial numbers (hex, lower case) of the certificates Envoy's admin /certs reports in use. */
 export async function envoyCertSerials(admin: string): Promise<string[]> {
   const j = (await (await fetch(`${admin}/certs`)).json()) as { certificates?: { cert_chain?: { serial_number?: string }[] }[] };
-  return (j.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase()));
+  return (j.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase().replace(/^0+/, '') /* as the tests write serials: no leading zeros */));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
