@@ -4,14 +4,15 @@
  * 200 with the identity headers to pass upstream; 401 or 403 with the reason otherwise; 503/500
  * when zonegate cannot decide (the proxy must treat that as a deny).
  *
- * The original request is read from the forwarding headers those proxies set
- * (X-Original-Method / X-Original-URI, X-Forwarded-Method / -Uri / -Host / -Proto), else from
- * the request itself (Envoy forwards the original method and path). The client certificate comes
- * from a configured header that the proxy must always set.
+ * The original request line is read only where the configured proxy writes it
+ * (request-line.ts): headers its recipe sets, or the request itself behind Envoy; never from a
+ * header a client can send through. The client certificate comes from a configured header that
+ * the proxy must always set.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listen, type Listening } from './listen.js';
+import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../envoy/service.js';
@@ -33,13 +34,24 @@ function certificateFrom(value: string | undefined): string {
   return v; // the verifier reports what is wrong with it
 }
 
-function splitUri(uri: string): { path: string; query: string } {
-  const q = uri.indexOf('?');
-  return q === -1 ? { path: uri, query: '' } : { path: uri.slice(0, q), query: uri.slice(q + 1) };
+/** The server.http settings the request path reads, resolved at startup. */
+export interface HttpAuthzSettings {
+  readonly peerCertificateHeader: string;
+  readonly context: ReadonlyMap<string, string>;
+  readonly requestLine: RequestLineSource;
+}
+
+/** Resolves server.http once: the proxy preset with the request-line keys the config sets. */
+export function httpAuthzSettings(cfg: NonNullable<Config['server']['http']>): HttpAuthzSettings {
+  return {
+    peerCertificateHeader: cfg.peerCertificateHeader,
+    context: new Map(Object.entries(cfg.context)),
+    requestLine: requestLineSource(cfg.proxy, cfg.request),
+  };
 }
 
 /** Reads an HTTP authorization request into an AuthRequest. */
-export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config['server']['http']>, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
+export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
   const headers = new Map<string, string>();
   const duplicates = new Set<string>();
   let bytes = 0;
@@ -55,24 +67,28 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config[
       headers.set(name, `${prev},${value}`);
     }
   }
-  const method = (headers.get('x-forwarded-method') ?? headers.get('x-original-method') ?? req.method ?? '').toUpperCase();
-  const { path, query } = splitUri(headers.get('x-forwarded-uri') ?? headers.get('x-original-uri') ?? req.url ?? '/');
+  const line = readRequestLine(req, headers, duplicates, cfg.requestLine);
   const tooLarge = req.rawHeaders.length / 2 > limits.maxHeaders || bytes > limits.maxHeaderBytes;
+  const malformed = tooLarge
+    ? { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' }
+    : line.ok
+      ? undefined
+      : { code: line.code, message: line.message };
   return {
-    id: headers.get('x-request-id') ?? randomUUID(),
-    method,
-    path,
-    query,
-    host: headers.get('x-forwarded-host') ?? headers.get('host') ?? '',
-    scheme: headers.get('x-forwarded-proto') ?? 'http',
+    id: (line.ok ? line.id : undefined) ?? randomUUID(),
+    method: line.ok ? line.method : '',
+    path: line.ok ? line.path : '',
+    query: line.ok ? line.query : '',
+    host: line.ok ? line.host : '',
+    scheme: line.ok ? line.scheme : '',
     protocol: `HTTP/${req.httpVersion}`,
     headers,
     nonUtf8Headers: new Set(),
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
     destination: { principal: '', certificate: '', address: '', port: 0 },
-    contextExtensions: new Map(Object.entries(cfg.context)),
-    ...(tooLarge ? { malformed: { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' } } : {}),
+    contextExtensions: new Map(cfg.context),
+    ...(malformed ? { malformed } : {}),
   };
 }
 
@@ -82,6 +98,7 @@ export async function startHttpAuthz(
   deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
 ): Promise<HttpAuthzServer> {
   const decisions = decisionLogger(deps.log);
+  const settings = httpAuthzSettings(cfg);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
@@ -95,7 +112,7 @@ export async function startHttpAuthz(
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
       // limits and the reason header come with the decision state, so a config reload applies them here too
-      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, state.limits));
+      const outcome = state.pipeline.authorize(httpToAuthRequest(req, settings, state.limits));
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
