@@ -102,7 +102,10 @@ export async function startHttpAuthz(
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Node refuses headers past 16 KiB with its own 431; let every request within the configured
+  // limit (and somewhat past it) reach the handler, which answers ERR_HEADERS_TOO_LARGE itself.
+  const maxHeaderSize = Math.max(16 * 1024, 2 * deps.limits.maxHeaderBytes + 16 * 1024);
+  const server: Server = createServer({ maxHeaderSize }, (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
     try {
