@@ -120,8 +120,12 @@ export async function startHttpAuthz(
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
         for (const h of outcome.headersToSet) out[h.name] = h.value;
-        // Proxies cannot be told to remove headers in this mode: list them for the config to clear.
-        if (outcome.headersToRemove.length > 0) out['x-zonegate-remove'] = outcome.headersToRemove.join(',');
+        // nginx cannot be told to remove headers: the list is for its config to clear. Envoy's
+        // http_service removes those named in x-envoy-auth-headers-to-remove (after its sets).
+        if (outcome.headersToRemove.length > 0) {
+          out['x-zonegate-remove'] = outcome.headersToRemove.join(',');
+          out['x-envoy-auth-headers-to-remove'] = outcome.headersToRemove.join(', ');
+        }
         deps.metrics.decisions.inc({ result: 'allow', reason: '' });
         respond(res, 200, out);
       } else {

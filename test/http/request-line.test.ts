@@ -16,11 +16,11 @@ const A = 'zone-a.test';
 let frontend: Issued;
 const servers: Record<string, Started> = {};
 
-function call(s: Started, method: string, path: string, headers: Record<string, string | string[]>): Promise<{ status: number; reason: string | undefined }> {
+function call(s: Started, method: string, path: string, headers: Record<string, string | string[]>): Promise<{ status: number; reason: string | undefined; remove?: string | undefined }> {
   return new Promise((resolve, reject) => {
     request({ host: '127.0.0.1', port: s.zg.httpAuthz!.port, method, path, headers: { 'x-ssl-client-cert': encodeURIComponent(frontend.certPem), ...headers } }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, reason: res.headers['x-zonegate-reason'] as string | undefined }));
+      res.on('end', () => resolve({ status: res.statusCode!, reason: res.headers['x-zonegate-reason'] as string | undefined, remove: res.headers['x-envoy-auth-headers-to-remove'] as string | undefined }));
     })
       .on('error', reject)
       .end();
@@ -99,6 +99,14 @@ describe('server.http.proxy: envoy (http_service: the original method, path_pref
     expect(await call(s, 'DELETE', '/authz/api/items', { host: 'api.internal', ...line('GET', '/api/items'), 'x-forwarded-method': 'GET' })).toMatchObject({ status: 403, reason: 'ERR_POLICY_NO_MATCH' });
     expect(await call(s, 'GET', '/authz/admin/users', { host: 'api.internal', ...line('GET', '/api/items'), 'x-forwarded-uri': '/api/items' })).toMatchObject({ status: 403, reason: 'ERR_POLICY_DENIED' });
     expect(await call(s, 'GET', '/authz/api/items', { host: 'admin.internal', 'x-forwarded-host': 'api.internal', ...line('GET', '/api/items') })).toMatchObject({ status: 403, reason: 'ERR_POLICY_DENIED' });
+  });
+
+  it('an allow names the guarded headers zonegate does not set in x-envoy-auth-headers-to-remove', async () => {
+    const r = await call(servers.envoy!, 'GET', '/authz/api/items', { host: 'api.internal', 'x-zonegate-actor': 'root' });
+    expect(r.status).toBe(200);
+    const removed = r.remove!.split(', ');
+    expect(removed).toEqual(expect.arrayContaining(['x-zonegate-actor', 'x-zonegate-roles', 'x-zonegate-act']));
+    expect(removed).not.toContain('x-zonegate-peer'); // set by zonegate: Envoy would remove it after setting it
   });
 
   it('a path without the configured prefix did not come from Envoy: denied', async () => {
