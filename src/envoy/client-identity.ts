@@ -88,8 +88,15 @@ export async function startAllowlistedTls(
       listenOn(s, () => resolve(s));
       servers.push(s);
     });
-  const tcp = await open((s, done) => s.listen(port, address, done));
-  if (unixSocket) await open((s, done) => s.listen(unixSocket, done));
+  let tcp: Server;
+  try {
+    tcp = await open((s, done) => s.listen(port, address, done));
+    if (unixSocket) await open((s, done) => s.listen(unixSocket, done));
+  } catch (err) {
+    for (const s of servers) s.close();
+    injector.destroy();
+    throw err;
+  }
   return {
     port: (tcp.address() as AddressInfo).port,
     close: (graceMs) => {
