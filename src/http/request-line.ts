@@ -71,6 +71,8 @@ export function readRequestLine(req: IncomingMessage, headers: ReadonlyMap<strin
   const method = one(src.method, req.method, true) ?? '';
   let uri = one(src.uri, req.url, true) ?? '';
   const host = one(src.host, req.headers.host, true) ?? '';
+  // Node keeps the first of two Host headers: two are no request line to decide on
+  if (src.host === '' && repeated.has('host')) failure ??= { code: 'ERR_DUPLICATE_HEADER', message: 'http: host appears more than once' };
   const scheme = one(src.scheme, undefined, false) ?? 'http';
   const id = src.id === '' ? undefined : one(src.id, undefined, false);
   if (failure) return { ok: false, ...failure };

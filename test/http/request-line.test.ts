@@ -5,6 +5,7 @@
  * a path is refused, and behind Envoy the request's own line (minus path_prefix) is the request.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,8 +110,20 @@ describe('server.http.proxy: envoy (http_service: the original method, path_pref
     expect(removed).not.toContain('x-zonegate-peer'); // set by zonegate: Envoy would remove it after setting it
   });
 
-  it('a path without the configured prefix did not come from Envoy: denied', async () => {
+  it('a path without the configured prefix did not come from Envoy, and two Hosts are no request line: denied', async () => {
     expect(await call(servers.envoy!, 'GET', '/api/items', { host: 'api.internal' })).toMatchObject({ status: 403, reason: 'ERR_REQUEST_MALFORMED' });
+    // node's client sends one Host only: two, written by hand
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(servers.envoy!.zg.httpAuthz!.port, '127.0.0.1', () =>
+        sock.end(`GET /authz/api/items HTTP/1.1\r\nHost: api.internal\r\nHost: admin.internal\r\nx-ssl-client-cert: ${encodeURIComponent(frontend.certPem)}\r\nConnection: close\r\n\r\n`),
+      );
+      let got = '';
+      sock.on('data', (d) => (got += String(d)));
+      sock.on('end', () => resolve(got));
+      sock.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 403/);
+    expect(raw.toLowerCase()).toContain('x-zonegate-reason: err_duplicate_header');
   });
 });
 
