@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { describeIssues } from './issues.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { serverWarnings } from './server.js';
 import { EMBEDDED_DEFAULT } from './default.js';
 import { PolicyFileError, includedRules } from './include.js';
 import { resolveUpstreamPaths } from '../rewrite/schema.js';
@@ -26,8 +27,9 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
 }
 
-const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'port']> = [
+const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'port' | 'boolean']> = [
   ['ZONEGATE_GRPC_ADDRESS', ['server', 'grpc', 'address'], 'string'],
+  ['ZONEGATE_GRPC_INSECURE', ['server', 'grpc', 'insecure'], 'boolean'],
   ['ZONEGATE_GRPC_PORT', ['server', 'grpc', 'port'], 'port'],
   ['ZONEGATE_GRPC_UNIX_SOCKET', ['server', 'grpc', 'unixSocket'], 'string'],
   ['ZONEGATE_OPS_ADDRESS', ['server', 'ops', 'address'], 'string'],
@@ -57,6 +59,9 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 65535) problems.push(`${name}: "${v}" is not a port number`);
       else setIn(raw, path, n);
+    } else if (kind === 'boolean') {
+      if (v !== 'true' && v !== 'false') problems.push(`${name}: "${v}" is not true or false`);
+      else setIn(raw, path, v === 'true');
     } else setIn(raw, path, v);
   }
   return problems;
@@ -139,6 +144,7 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   if (cfg.peer.source !== 'principal' && cfg.trust.length === 0)
     warnings.push(`peer.source is "${cfg.peer.source}" but no trust domain is configured: every peer will be denied`);
   if (cfg.rules.length === 0) warnings.push('no rules are configured: every request will be denied');
+  warnings.push(...serverWarnings(cfg.server));
   const r = cfg.federation.refresh;
   if (r.minSeconds > r.maxSeconds) problems.push('federation.refresh: minSeconds is greater than maxSeconds');
   const ep = cfg.federation.endpoint;

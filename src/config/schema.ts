@@ -8,6 +8,7 @@ import { Rule } from '../policy/schema.js';
 import { NamingConfig } from '../policy/naming.js';
 import { PATH_LEVELS } from '../pipeline/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
+import { ServerSchema } from './server.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -17,13 +18,6 @@ const headerName = z
 
 // The policy language lives with the policy (docs/policy.md); re-exported for existing imports.
 export { StringMatch, type RuleConfig } from '../policy/schema.js';
-
-const TlsListener = z.strictObject({
-  cert: z.string().min(1),
-  key: z.string().min(1),
-  /** When set, clients must present a certificate issued by this CA (mTLS). */
-  clientCa: z.string().min(1).optional(),
-});
 
 const path = z.string().min(1);
 /** The longest delay a Node timer can hold (2^31 − 1 ms); a longer one fires after 1 ms. */
@@ -61,55 +55,8 @@ const TrustDomainConfig = z
   });
 
 export const ConfigSchema = z.strictObject({
-  server: z
-    .strictObject({
-      grpc: z
-        .strictObject({
-          address: z.string().min(1).default('0.0.0.0'),
-          port: port.default(50051),
-          /** Also listen on this Unix domain socket (sidecar deployments). */
-          unixSocket: z.string().min(1).optional(),
-          tls: TlsListener.optional(),
-          maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-          /**
-           * Most checks waiting at once (a new token's signature check on the thread pool); past
-           * it a check is answered UNAVAILABLE (ERR_OVERLOADED) at once instead of queued.
-           */
-          maxInFlight: z.number().int().min(1).max(1_000_000).default(1024),
-        })
-        .prefault({}),
-      ops: z
-        .strictObject({
-          address: z.string().min(1).default('0.0.0.0'),
-          port: port.default(8181),
-        })
-        .prefault({}),
-      /**
-       * The HTTP authorization mode (nginx auth_request, Envoy http_service, Istio
-       * envoyExtAuthzHttp, Traefik ForwardAuth): the same decisions over plain HTTP.
-       */
-      http: z
-        .strictObject({
-          address: z.string().min(1).default('0.0.0.0'),
-          port: port.default(8182),
-          /**
-           * The header in which the proxy passes the client certificate: URL-encoded PEM (nginx
-           * $ssl_client_escaped_cert) or base64 DER (Traefik). The proxy must always set it.
-           */
-          peerCertificateHeader: headerName.default('x-ssl-client-cert'),
-          /** context_extensions for every request on this listener (e.g. direction). */
-          context: z.record(z.string(), z.string()).default({}),
-        })
-        .optional(),
-      /**
-       * On SIGTERM, keep answering for this long while health reports NOT_SERVING, so proxies
-       * and load balancers stop sending before the listener closes.
-       */
-      drainDelaySeconds: z.number().min(0).max(300).default(2),
-      /** After the drain delay, the longest wait for in-flight calls before closing them. */
-      shutdownGraceSeconds: z.number().min(0).max(600).default(15),
-    })
-    .prefault({}),
+  /** The listeners (src/config/server.ts): loopback unless configured otherwise, mTLS or insecure: true beyond. */
+  server: ServerSchema.prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,11 +1,14 @@
 /**
  * The gRPC server: Authorization and Health on TCP and, optionally, a Unix domain socket, with
- * optional TLS or mTLS on the listener and bounded message sizes.
+ * optional TLS or mTLS on the listener and bounded message sizes. With mTLS and
+ * `tls.allowedClients`, zonegate terminates TLS itself (client-identity.ts) and hands only the
+ * connections of allowed client identities to gRPC.
  */
 import * as grpc from '@grpc/grpc-js';
 import cluster from 'node:cluster';
 import { readFileSync, rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
+import { startAllowlistedTls, type AllowlistedTls } from './client-identity.js';
 import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
@@ -73,11 +76,17 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
   server.addService(withFastCodec(authService), checkHandlers({ ...deps, maxInFlight: cfg.maxInFlight }));
   server.addService(healthService, healthHandlers(deps.readiness));
 
-  const port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
-  if (cfg.unixSocket) {
-    // a stale socket from a previous run (under serve --workers the primary removed it, once)
-    if (!cluster.isWorker) rmSync(cfg.unixSocket, { force: true });
-    await bind(server, `unix:${cfg.unixSocket}`, credentials(cfg));
+  // a stale socket from a previous run (under serve --workers the primary removed it, once)
+  if (cfg.unixSocket && !cluster.isWorker) rmSync(cfg.unixSocket, { force: true });
+  let port: number;
+  let own: AllowlistedTls | undefined;
+  const allowed = cfg.tls?.allowedClients;
+  if (cfg.tls?.clientCa && allowed) {
+    own = await startAllowlistedTls(server, { ...cfg.tls, clientCa: cfg.tls.clientCa, allowedClients: allowed }, cfg.address, cfg.port, cfg.unixSocket, deps.log);
+    port = own.port;
+  } else {
+    port = await bind(server, hostPort(cfg.address, cfg.port), credentials(cfg));
+    if (cfg.unixSocket) await bind(server, `unix:${cfg.unixSocket}`, credentials(cfg));
   }
 
   return {
@@ -85,6 +94,7 @@ export async function startGrpcServer(cfg: Config['server']['grpc'], deps: Check
     ...(cfg.unixSocket ? { unixSocket: cfg.unixSocket } : {}),
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
+        own?.close(graceMs);
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

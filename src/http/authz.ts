@@ -4,14 +4,15 @@
  * 200 with the identity headers to pass upstream; 401 or 403 with the reason otherwise; 503/500
  * when zonegate cannot decide (the proxy must treat that as a deny).
  *
- * The original request is read from the forwarding headers those proxies set
- * (X-Original-Method / X-Original-URI, X-Forwarded-Method / -Uri / -Host / -Proto), else from
- * the request itself (Envoy forwards the original method and path). The client certificate comes
- * from a configured header that the proxy must always set.
+ * The original request line is read only where the configured proxy writes it
+ * (request-line.ts): headers its recipe sets, or the request itself behind Envoy; never from a
+ * header a client can send through. The client certificate comes from a configured header that
+ * the proxy must always set.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listen, type Listening } from './listen.js';
+import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../envoy/service.js';
@@ -33,13 +34,24 @@ function certificateFrom(value: string | undefined): string {
   return v; // the verifier reports what is wrong with it
 }
 
-function splitUri(uri: string): { path: string; query: string } {
-  const q = uri.indexOf('?');
-  return q === -1 ? { path: uri, query: '' } : { path: uri.slice(0, q), query: uri.slice(q + 1) };
+/** The server.http settings the request path reads, resolved at startup. */
+export interface HttpAuthzSettings {
+  readonly peerCertificateHeader: string;
+  readonly context: ReadonlyMap<string, string>;
+  readonly requestLine: RequestLineSource;
+}
+
+/** Resolves server.http once: the proxy preset with the request-line keys the config sets. */
+export function httpAuthzSettings(cfg: NonNullable<Config['server']['http']>): HttpAuthzSettings {
+  return {
+    peerCertificateHeader: cfg.peerCertificateHeader,
+    context: new Map(Object.entries(cfg.context)),
+    requestLine: requestLineSource(cfg.proxy, cfg.request),
+  };
 }
 
 /** Reads an HTTP authorization request into an AuthRequest. */
-export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config['server']['http']>, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
+export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
   const headers = new Map<string, string>();
   const values = new Map<string, string[]>(); // every value as received, for the policy
   const duplicates = new Set<string>();
@@ -59,16 +71,20 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config[
       values.get(name)!.push(value);
     }
   }
-  const method = (headers.get('x-forwarded-method') ?? headers.get('x-original-method') ?? req.method ?? '').toUpperCase();
-  const { path, query } = splitUri(headers.get('x-forwarded-uri') ?? headers.get('x-original-uri') ?? req.url ?? '/');
+  const line = readRequestLine(req, headers, duplicates, cfg.requestLine);
   const tooLarge = req.rawHeaders.length / 2 > limits.maxHeaders || bytes > limits.maxHeaderBytes;
+  const malformed = tooLarge
+    ? { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' }
+    : line.ok
+      ? undefined
+      : { code: line.code, message: line.message };
   return {
-    id: headers.get('x-request-id') ?? randomUUID(),
-    method,
-    path,
-    query,
-    host: headers.get('x-forwarded-host') ?? headers.get('host') ?? '',
-    scheme: headers.get('x-forwarded-proto') ?? 'http',
+    id: (line.ok ? line.id : undefined) ?? randomUUID(),
+    method: line.ok ? line.method : '',
+    path: line.ok ? line.path : '',
+    query: line.ok ? line.query : '',
+    host: line.ok ? line.host : '',
+    scheme: line.ok ? line.scheme : '',
     protocol: `HTTP/${req.httpVersion}`,
     headers,
     headerValues: values,
@@ -76,8 +92,8 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: NonNullable<Config[
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
     destination: { principal: '', certificate: '', address: '', port: 0 },
-    contextExtensions: new Map(Object.entries(cfg.context)),
-    ...(tooLarge ? { malformed: { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' } } : {}),
+    contextExtensions: new Map(cfg.context),
+    ...(malformed ? { malformed } : {}),
   };
 }
 
@@ -87,10 +103,14 @@ export async function startHttpAuthz(
   deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
 ): Promise<HttpAuthzServer> {
   const decisions = decisionLogger(deps.log);
+  const settings = httpAuthzSettings(cfg);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Node refuses headers past 16 KiB with its own 431; let every request within the configured
+  // limit (and somewhat past it) reach the handler, which answers ERR_HEADERS_TOO_LARGE itself.
+  const maxHeaderSize = Math.max(16 * 1024, 2 * deps.limits.maxHeaderBytes + 16 * 1024);
+  const server: Server = createServer({ maxHeaderSize }, (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
     try {
@@ -100,16 +120,16 @@ export async function startHttpAuthz(
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
       // limits and the reason header come with the decision state, so a config reload applies them here too
-      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, state.limits));
+      const outcome = state.pipeline.authorize(httpToAuthRequest(req, settings, state.limits));
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
         for (const h of outcome.headersToSet) out[h.name] = h.value;
-        // nginx and Traefik cannot be told to remove headers: list them for the config to clear.
-        // Envoy's http_service removes the names in x-envoy-auth-headers-to-remove itself.
+        // nginx cannot be told to remove headers: the list is for its config to clear. Envoy's
+        // http_service removes those named in x-envoy-auth-headers-to-remove (after its sets).
         if (outcome.headersToRemove.length > 0) {
           out['x-zonegate-remove'] = outcome.headersToRemove.join(',');
-          out['x-envoy-auth-headers-to-remove'] = out['x-zonegate-remove'];
+          out['x-envoy-auth-headers-to-remove'] = outcome.headersToRemove.join(', ');
         }
         deps.metrics.decisions.inc({ result: 'allow', reason: '' });
         respond(res, 200, out);

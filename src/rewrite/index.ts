@@ -24,6 +24,7 @@ import { KeyRing } from './keys.js';
 import { Reissuer } from './reissue.js';
 import type { DestinationConfig, RewriteMode } from './schema.js';
 import { formatProof, proofSignature } from './verify.js';
+import { egressGuard, ingressGuard } from './guard.js';
 
 export interface RewriteInput {
   readonly req: AuthRequest;
@@ -103,18 +104,10 @@ export function createRewriter(config: Config, opts: { carriedHeader?: string | 
   const proofNames = hmac?.bindRequest ? [':method', ':path', ...signed] : signed;
 
   // At egress the local app's own headers go out as before (the carried phase decides about
-  // authorization); only the identity headers and the guard list are cleared.
-  const egressGuarded = [...new Set([...signed, ...u.guard])];
-  // At ingress every header zonegate may set for some destination is guarded for all of them.
-  const guarded = [
-    ...new Set([
-      ...signed,
-      ...u.guard,
-      ...(reissuer ? [u.jwt.header] : []),
-      ...(hmac ? [hmac.header] : []),
-      ...(basic ? ['authorization'] : []),
-    ]),
-  ];
+  // authorization); only the identity headers and the guard list are cleared. At ingress every
+  // header zonegate may set for some destination is guarded for all of them (src/rewrite/guard.ts).
+  const egressGuarded = egressGuard(u);
+  const guarded = ingressGuard(u, { jwt: reissuer !== undefined, hmac: hmac !== undefined, basic: basic !== undefined });
   const carriedHeader = opts.carriedHeader;
 
   const finish = (set: HeaderToSet[], remove: string[], mode: RewriteMode | 'egress', destination?: string): RewriteResult => {

@@ -12,6 +12,24 @@ const headerName = z
 const optionalHeader = (name: string) => z.union([headerName, z.literal('')]).default(name);
 const path = z.string().min(1);
 
+/**
+ * The default name of each identity header. A name turned off ("") or renamed is still guarded
+ * under its default name (src/rewrite/guard.ts): a client copy never reaches the upstream.
+ */
+export const DEFAULT_IDENTITY_HEADERS = {
+  principal: 'x-zonegate-peer',
+  trustDomain: 'x-zonegate-peer-trust-domain',
+  decisionId: 'x-zonegate-decision-id',
+  actor: 'x-zonegate-actor',
+  actors: 'x-zonegate-act',
+  zone: 'x-zonegate-zone',
+  namespace: 'x-zonegate-namespace',
+  service: 'x-zonegate-service',
+  roles: 'x-zonegate-roles',
+} as const;
+export const DEFAULT_JWT_HEADER = 'x-zonegate-jwt';
+export const DEFAULT_PROOF_HEADER = 'x-zonegate-proof';
+
 export const REWRITE_MODES = ['headers', 'jwt', 'hmac', 'basic', 'passthrough'] as const;
 export type RewriteMode = (typeof REWRITE_MODES)[number];
 
@@ -29,25 +47,31 @@ const keyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 charact
 
 export const UpstreamSchema = z
   .strictObject({
-    /** Headers zonegate sets for the upstream; set to "" to leave one out. */
+    /**
+     * Headers zonegate sets for the upstream; set to "" to leave one out. A header left out or
+     * renamed is still guarded under its default name (and its configured one).
+     */
     headers: z
       .strictObject({
-        principal: optionalHeader('x-zonegate-peer'),
-        trustDomain: optionalHeader('x-zonegate-peer-trust-domain'),
-        decisionId: optionalHeader('x-zonegate-decision-id'),
+        principal: optionalHeader(DEFAULT_IDENTITY_HEADERS.principal),
+        trustDomain: optionalHeader(DEFAULT_IDENTITY_HEADERS.trustDomain),
+        decisionId: optionalHeader(DEFAULT_IDENTITY_HEADERS.decisionId),
         /** The actor (sub of the verified common identity) at ingress. */
-        actor: optionalHeader('x-zonegate-actor'),
+        actor: optionalHeader(DEFAULT_IDENTITY_HEADERS.actor),
         /** The previous hops (act chain), comma-separated, most recent first. */
-        actors: optionalHeader('x-zonegate-act'),
+        actors: optionalHeader(DEFAULT_IDENTITY_HEADERS.actors),
         /** The peer's canonical zone, namespace and service (naming templates). */
-        zone: optionalHeader('x-zonegate-zone'),
-        namespace: optionalHeader('x-zonegate-namespace'),
-        service: optionalHeader('x-zonegate-service'),
+        zone: optionalHeader(DEFAULT_IDENTITY_HEADERS.zone),
+        namespace: optionalHeader(DEFAULT_IDENTITY_HEADERS.namespace),
+        service: optionalHeader(DEFAULT_IDENTITY_HEADERS.service),
         /** The `roles` claim of the verified common identity, comma-separated. */
-        roles: optionalHeader('x-zonegate-roles'),
+        roles: optionalHeader(DEFAULT_IDENTITY_HEADERS.roles),
       })
       .prefault({}),
-    /** More headers no client may send through: removed from every allowed request. */
+    /**
+     * More headers no client may send through: removed from every allowed request (the identity
+     * headers, under their default and configured names, are always guarded).
+     */
     guard: z.array(headerName).default([]),
     /** The rewrite for routes that name no destination (context_extensions destination) or one not listed. */
     default: Destination.prefault({}),
@@ -56,7 +80,7 @@ export const UpstreamSchema = z
     /** Re-issued JWTs (mode jwt); the keys are published on the ops server at /.well-known/jwks.json. */
     jwt: z
       .strictObject({
-        header: headerName.default('x-zonegate-jwt'),
+        header: headerName.default(DEFAULT_JWT_HEADER),
         issuer: z.string().min(1).default('zonegate'),
         ttlSeconds: z.number().int().min(1).max(300).default(5),
         algorithm: z.enum(['ES256', 'EdDSA']).default('ES256'),
@@ -78,7 +102,7 @@ export const UpstreamSchema = z
     /** Identity headers with an HMAC proof of origin (mode hmac). */
     hmac: z
       .strictObject({
-        header: headerName.default('x-zonegate-proof'),
+        header: headerName.default(DEFAULT_PROOF_HEADER),
         /** The shared secret (at least 32 bytes; a trailing newline is ignored). */
         secretFile: path,
         /** Names the secret so upstreams can hold two during a rotation. */

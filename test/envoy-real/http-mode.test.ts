@@ -40,7 +40,8 @@ const B = 'zone-b.test';
 const WEB = `spiffe://${A}/ns/shop/sa/web`;
 
 const zonegateConfig = {
-  server: { http: { address: '127.0.0.1', port: 0 } },
+  // behind Envoy's http_service: the request line is the check request's own (server.http.proxy)
+  server: { http: { address: '127.0.0.1', port: 0, proxy: 'envoy' } },
   identity: { cert: 'zonegate.pem', key: 'zonegate.key' },
   trust: [
     { trustDomain: A, bundle: 'a.pem' },

@@ -405,7 +405,7 @@ describe('config reload', () => {
   it('the HTTP authorization mode decides with the reloaded policy and limits', async () => {
     const dir = workdir();
     const file = join(dir, 'zonegate.yaml');
-    const http = { server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, http: { address: '127.0.0.1', port: 0 } } };
+    const http = { server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, http: { address: '127.0.0.1', port: 0, proxy: 'envoy' } } };
     writeFileSync(file, configYaml([allowFrontend], http));
     const r = await start(file);
     const ask = async (extra: Record<string, string> = {}) => {

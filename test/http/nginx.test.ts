@@ -20,6 +20,9 @@ import { startWith, type Started } from '../helpers/zonegate.js';
 import { probe, requireTool } from '../helpers/tools.js';
 import { TestCA, type Issued } from '../fixtures/pki.js';
 import { eventually } from '../fixtures/https.js';
+import { readmeRecipe } from './recipe.js';
+import { parseConfig } from '../../src/config/load.js';
+import { proxyGuard } from '../../src/rewrite/guard.js';
 
 const haveNginx = requireTool(probe('nginx (Debian package nginx-light)', 'nginx', ['-v']));
 const A = 'zone-a.test';
@@ -42,7 +45,13 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The README's nginx recipe, as printed, with the app and zonegate on this test's ports. */
 function nginxConf(port: number, zgPort: number, upstreamPort: number): string {
+  const recipe = readmeRecipe()
+    .replace('proxy_pass http://app;', `proxy_pass http://127.0.0.1:${upstreamPort};`)
+    .replace('proxy_pass http://127.0.0.1:8182/;', `proxy_pass http://127.0.0.1:${zgPort}/;`);
+  expect(recipe).toContain(`127.0.0.1:${upstreamPort}`);
+  expect(recipe).toContain(`127.0.0.1:${zgPort}/`);
   return `
 daemon off;
 master_process off;
@@ -58,30 +67,7 @@ http {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${dir}/nginx.pem;
     ssl_certificate_key ${dir}/nginx.key;
-    ssl_verify_client optional_no_ca;
-    location / {
-      auth_request /_zonegate;
-      auth_request_set $zg_peer $upstream_http_x_zonegate_peer;
-      auth_request_set $zg_td $upstream_http_x_zonegate_peer_trust_domain;
-      auth_request_set $zg_actor $upstream_http_x_zonegate_actor;
-      auth_request_set $zg_reason $upstream_http_x_zonegate_reason;
-      add_header X-Zonegate-Reason $zg_reason always;
-      # identity headers always come from zonegate, never from the client
-      proxy_set_header X-Zonegate-Peer $zg_peer;
-      proxy_set_header X-Zonegate-Peer-Trust-Domain $zg_td;
-      proxy_set_header X-Zonegate-Actor $zg_actor;
-      proxy_set_header X-Common-Identity "";
-      proxy_pass http://127.0.0.1:${upstreamPort};
-    }
-    location = /_zonegate {
-      internal;
-      proxy_pass http://127.0.0.1:${zgPort}/;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;
-    }
+${recipe}
   }
 }
 `;
@@ -93,13 +79,14 @@ interface Reply {
   seen?: Record<string, string>;
 }
 
-function get(client: Issued | undefined, headers: Record<string, string> = {}, path = '/api/items'): Promise<Reply> {
+function get(client: Issued | undefined, headers: Record<string, string | string[]> = {}, path = '/api/items', method = 'GET'): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
         port: nginxPort,
         path,
+        method,
         headers,
         ca: caB.rootPem,
         ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
@@ -148,7 +135,11 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
         ],
         federation: { refresh: { defaultSeconds: 3600, minSeconds: 3600, maxSeconds: 3600 } },
         commonIdentity: { required: false },
-        rules: [{ name: 'zone-a', action: 'allow', from: { trustDomains: [A] } }],
+        rules: [
+          { name: 'no-admin', action: 'deny', to: { paths: [{ prefix: '/admin/' }] } },
+          { name: 'no-admin-host', action: 'deny', to: { hosts: ['admin.internal'] } },
+          { name: 'zone-a-reads', action: 'allow', from: { trustDomains: [A] }, to: { methods: ['GET'], paths: [{ prefix: '/api/' }] } },
+        ],
       },
       dir,
     );
@@ -182,6 +173,49 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
     const r = await get(frontend, { 'X-Zonegate-Peer': `spiffe://${B}/admin`, 'X-Zonegate-Actor': 'root' });
     expect(r.seen?.['x-zonegate-peer']).toBe(`spiffe://${A}/ns/web/sa/frontend`);
     expect(r.seen?.['x-zonegate-actor'] ?? '').toBe('');
+  });
+
+  it('a client copy of every header zonegate sets or guards never reaches the upstream: only zonegate\'s value, or none', async () => {
+    const config = parseConfig('commonIdentity: { audiences: [spiffe://zone-b.test] }\n', 'z.yaml', '/').config;
+    const names = proxyGuard(config.upstream, config.commonIdentity?.header);
+    expect(names.length).toBeGreaterThanOrEqual(12);
+    const forged = 'forged-by-the-client';
+    const carried = config.commonIdentity!.header;
+    const others = names.filter((n) => n !== carried);
+    // the carried token must verify (a forged one is a deny): a genuine one, which stops at nginx
+    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub: 'alice', aud: `spiffe://${B}` });
+    // each name once, in upper case, and twice (nginx replaces every copy of a name it sets)
+    const variants: Record<string, string | string[]>[] = [
+      { ...Object.fromEntries(others.map((n) => [n, forged])), [carried]: token },
+      { ...Object.fromEntries(others.map((n) => [n.toUpperCase(), forged])), [carried.toUpperCase()]: token },
+      Object.fromEntries(others.map((n) => [n, [forged, `${forged}-2`]])),
+    ];
+    for (const headers of variants) {
+      const r = await get(frontend, headers);
+      expect(r.status).toBe(200);
+      for (const n of others) expect(r.seen?.[n] ?? '', n).not.toContain(forged);
+      expect(r.seen?.[carried]).toBeUndefined();
+      expect(r.seen?.['x-zonegate-peer']).toBe(`spiffe://${A}/ns/web/sa/frontend`);
+      expect(r.seen?.['x-zonegate-decision-id']).toMatch(/^[0-9a-f]{32}$/); // nginx's $request_id
+    }
+  });
+
+  it.each([
+    ['a denied path, the allowed one in X-Forwarded-Uri and X-Original-URI', 'GET', '/admin/users', { 'X-Forwarded-Uri': '/api/items', 'X-Original-URI': '/api/items' }, 'ERR_POLICY_DENIED'],
+    ['a denied path with a query, the allowed one in the headers (mixed case)', 'GET', '/admin/users?x=1', { 'X-Forwarded-Uri': '/api/orders', 'X-Original-Uri': '/api/orders' }, 'ERR_POLICY_DENIED'],
+    ['DELETE, GET in X-Forwarded-Method and X-Original-Method', 'DELETE', '/api/items', { 'X-Forwarded-Method': 'GET', 'X-Original-Method': 'GET' }, 'ERR_POLICY_NO_MATCH'],
+    ['POST, GET in both, twice', 'POST', '/api/items', { 'X-Original-Method': ['GET', 'GET'], 'X-Forwarded-Method': ['GET', 'GET'] }, 'ERR_POLICY_NO_MATCH'],
+    ['a denied host, another in X-Forwarded-Host and X-Original-Host', 'GET', '/api/items', { Host: 'admin.internal', 'X-Forwarded-Host': 'api.internal', 'X-Original-Host': 'api.internal' }, 'ERR_POLICY_DENIED'],
+    ['a request id of its own choosing is not the decision id', 'DELETE', '/api/items', { 'X-Request-Id': 'chosen' }, 'ERR_POLICY_NO_MATCH'],
+  ])('the request line comes from nginx, not from client headers: %s', async (_title, method, path, headers, reason) => {
+    expect(await get(frontend, headers as Record<string, string | string[]>, path, method)).toMatchObject({ status: 403, reason });
+  });
+
+  it('the same requests without the spoofed headers are decided the same way, and the allowed one passes', async () => {
+    expect(await get(frontend, {}, '/admin/users')).toMatchObject({ status: 403, reason: 'ERR_POLICY_DENIED' });
+    expect(await get(frontend, {}, '/api/items', 'DELETE')).toMatchObject({ status: 403, reason: 'ERR_POLICY_NO_MATCH' });
+    expect(await get(frontend, { 'X-Request-Id': 'chosen' })).toMatchObject({ status: 200 });
+    expect((await get(frontend, { 'X-Request-Id': 'chosen' })).seen?.['x-zonegate-decision-id']).not.toBe('chosen');
   });
 
   it('a carried common identity becomes the actor at the upstream; the token itself is not forwarded', async () => {

@@ -64,6 +64,7 @@ function httpCall(s: Started, o: { cert?: boolean; token?: string; path?: string
   const headers: Record<string, string> = {
     'x-original-uri': o.path ?? '/api',
     'x-original-method': 'GET',
+    'x-original-host': 'api.test',
     'x-request-id': 'http-req-1',
     ...(o.cert === false ? {} : { 'x-ssl-client-cert': encodeURIComponent(frontend.certPem) }),
     ...(o.token ? { 'x-common-identity': o.token } : {}),
