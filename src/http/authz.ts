@@ -85,7 +85,7 @@ export async function startHttpAuthz(
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
     try {
@@ -95,7 +95,10 @@ export async function startHttpAuthz(
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
       // limits and the reason header come with the decision state, so a config reload applies them here too
-      const outcome = state.pipeline.authorize(httpToAuthRequest(req, cfg, state.limits));
+      const authReq = httpToAuthRequest(req, cfg, state.limits);
+      // a new chain's or token's signatures, or a password hash, are checked off the event loop first
+      await state.prepare?.(authReq)?.catch(() => undefined);
+      const outcome = state.pipeline.authorize(authReq);
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
