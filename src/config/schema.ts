@@ -202,7 +202,7 @@ export const ConfigSchema = z.strictObject({
       requireCnf: z.boolean().default(false),
       maxActDepth: z.number().int().min(0).max(32).default(5),
       /** Deepest nesting of objects and arrays in token claims (ingress) and minted claims (egress). */
-      maxClaimDepth: z.number().int().min(2).max(64).default(8),
+      maxClaimDepth: z.number().int().min(2).max(64).default(16),
       /** Largest claims, as JSON bytes (ingress: the decoded payload; egress: before signing). */
       maxClaimBytes: z.number().int().min(256).max(1024 * 1024).default(8 * 1024),
       /** Remember this many jti values to refuse replays (0: off). */
