@@ -284,17 +284,26 @@ export class CommonIdentityVerifier {
    * The x5c chain's certificate signatures on the thread pool, for a chain not verified yet;
    * undefined when nothing waits. Anything wrong with the token is left for verify() to report.
    */
-  private prepareChain(token: string, nowMs: number): Promise<void> | undefined {
+  private prepareChain(token: string, ctx: RequestContext): Promise<void> | undefined {
     try {
-      const header = json(token.slice(0, token.indexOf('.')), 'header');
+      const [h, p] = token.split('.', 3);
+      const header = json(h!, 'header');
+      if (!isAlgorithm(header.alg) || !this.rules.algorithms.has(header.alg) || header.typ !== this.rules.typ) return undefined;
       const x5c = header.x5c;
       if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > (this.rules.maxX5cCertificates ?? 5) || x5c.some((c) => typeof c !== 'string')) return undefined;
+      // cheap before expensive, as in intrinsic(): a token refused by this request's checks on
+      // its claims as sent costs no certificate parsing and no signature, here either
+      const claims = json(p!, 'payload', this.rules.maxClaimBytes ?? 8 * 1024);
+      if (claimsProblem(claims, this.rules.maxClaimDepth ?? 16)) return undefined;
+      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+      if (!Array.isArray(aud) || !isNum(claims.exp) || !isNum(claims.iat) || typeof claims.iss !== 'string') return undefined;
+      this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
       const chain = this.x5cChain(x5c as string[]);
-      if (this.signerFor(chain.key, nowMs)) return undefined;
+      if (this.signerFor(chain.key, ctx.now)) return undefined;
       const certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
       return prepareSignatures(certs, this.bundles, { ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}) });
     } catch {
-      return undefined;
+      return undefined; // verify() reports why
     }
   }
 
@@ -310,7 +319,7 @@ export class CommonIdentityVerifier {
     if (this.cached(key)) return undefined;
     const inFlight = this.preparing.get(key);
     if (inFlight) return inFlight;
-    const chain = this.prepareChain(token, ctx.now);
+    const chain = this.prepareChain(token, ctx);
     if (chain) {
       const p = chain.then(() => {
         this.preparing.delete(key);

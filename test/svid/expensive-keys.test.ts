@@ -217,6 +217,20 @@ describe('certificate signatures on the thread pool', () => {
     for (const [child, issuer] of pairs) expect(await certificateSignatureAsync(child, issuer)).toBe(child.verify(issuer.publicKey));
   });
 
+  it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
+    const leaf = await ca.issueSvid(WEB);
+    const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
+    const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
+    const v = new CommonIdentityVerifier(set, rules);
+    const t = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
+    expect(v.prepare(t, { now: Date.now(), peerId: `spiffe://${A}/someone-else` })).toBeUndefined();
+    expect(v.prepare(t, { now: Date.now() + 3_600_000, peerId: WEB })).toBeUndefined();
+    expect(v.certificateParses).toBe(0);
+    await v.prepare(t, { now: Date.now(), peerId: WEB });
+    expect(v.certificateParses).toBe(1);
+    expect(v.verify(t, { now: Date.now(), peerId: WEB })).toMatchObject({ ok: true });
+  });
+
   it('prepare() checks a new chain off the event loop: the verifyPem() that follows checks no signature itself', async () => {
     const im = await ca.intermediate();
     const leaf = await im.issueSvid(WEB);
