@@ -94,7 +94,13 @@ export function prepareSignatures(chain: readonly X509Certificate[], bundles: X5
     return undefined;
   }
   const id = leafInfo.uris.length === 1 ? SpiffeId.tryParse(leafInfo.uris[0]!) : undefined;
-  if (!id) return undefined;
+  if (!id || leafInfo.weakKey) return undefined;
+  // a presented certificate with a refused key fails the chain before any signature: nothing to do
+  try {
+    if (chain.some((c) => certInfo(c).weakKey)) return undefined;
+  } catch {
+    return undefined;
+  }
   const roots = bundles.x509Authorities(id.trustDomain) ?? [];
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
   const max = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
