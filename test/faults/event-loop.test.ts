@@ -112,13 +112,15 @@ const viaServer = (s: () => Started) => async (req: Record<string, unknown>) => 
   return st.code === 0 ? 'allow' : String(st.message);
 };
 
-let state: DecisionState | undefined;
-/** The same decision state the server builds, driven directly: prepare() off the loop, then authorize(). */
-const viaPipeline = async (req: Record<string, unknown>) => {
+const states = new Map<Started, DecisionState>();
+/** The same decision state a server builds, driven directly: prepare() off the loop, then authorize(). */
+const viaPipeline = (server: () => Started, extra: Record<string, unknown> = {}) => async (req: Record<string, unknown>) => {
+  let state = states.get(server());
   if (!state) {
-    const { config } = parseConfig(stringify({ ...certConfig, server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 } } }), 'loop', dir);
-    const zg = certServer.zg;
+    const { config } = parseConfig(stringify({ ...certConfig, ...extra, server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 } } }), 'loop', dir);
+    const zg = server().zg;
     state = buildDecisionState(config, zg.trust, zg.identity, createCarriedPhase(config, zg.trust.bundles, zg.identity));
+    states.set(server(), state);
   }
   const auth = toAuthRequest(req, state.limits);
   await state.prepare?.(auth);
@@ -182,18 +184,23 @@ const cases: [string, (run: number) => Promise<Record<string, unknown>>, RegExp]
 
 describe(`no decision holds the event loop over ${LIMIT_MS} ms (best of several runs, fresh input each run)`, () => {
   it.each(cases)('through the pipeline: %s', async (_n, make, expected) => {
-    expect(await bestOf(make, viaPipeline, expected)).toBeLessThan(LIMIT_MS);
+    expect(await bestOf(make, viaPipeline(() => certServer), expected)).toBeLessThan(LIMIT_MS);
   });
 
   it.each(cases)('through the real gRPC server: %s', async (_n, make, expected) => {
     expect(await bestOf(make, viaServer(() => certServer), expected)).toBeLessThan(LIMIT_MS);
   });
 
+  const xfccJunk = async (run: number) => {
+    const junk = '-----BEGIN CERTIFICATE-----'.repeat(Math.floor((60 * 1024) / 27) - run);
+    return checkRequest({ headers: { 'x-forwarded-client-cert': `Hash=a;Cert="${junk}";URI=${FRONTEND}` } });
+  };
+
+  it('through the pipeline: XFCC of 60 KiB of unterminated PEM markers', async () => {
+    expect(await bestOf(xfccJunk, viaPipeline(() => xfccServer, { peer: { source: 'xfcc' } }), /^ERR_SVID_MALFORMED$/)).toBeLessThan(LIMIT_MS);
+  });
+
   it('through the real gRPC server: XFCC of 60 KiB of unterminated PEM markers', async () => {
-    const make = async (run: number) => {
-      const junk = '-----BEGIN CERTIFICATE-----'.repeat(Math.floor((60 * 1024) / 27) - run);
-      return checkRequest({ headers: { 'x-forwarded-client-cert': `Hash=a;Cert="${junk}";URI=${FRONTEND}` } });
-    };
-    expect(await bestOf(make, viaServer(() => xfccServer), /^ERR_SVID_MALFORMED$/)).toBeLessThan(LIMIT_MS);
+    expect(await bestOf(xfccJunk, viaServer(() => xfccServer), /^ERR_SVID_MALFORMED$/)).toBeLessThan(LIMIT_MS);
   });
 });
