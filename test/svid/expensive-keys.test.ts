@@ -5,7 +5,9 @@
  * same answers as the synchronous check. Certificates come from the test CA; a huge exponent no
  * key generator makes is a SubjectPublicKeyInfo built by hand and certified by the CA.
  */
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect metadata polyfill
+import * as x509 from '@peculiar/x509';
+import { createPublicKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -215,6 +217,22 @@ describe('certificate signatures on the thread pool', () => {
       [leaf.cert, caB.cert], // another algorithm's key, for RS256 and Ed25519
     ];
     for (const [child, issuer] of pairs) expect(await certificateSignatureAsync(child, issuer)).toBe(child.verify(issuer.publicKey));
+  });
+
+  it.each([
+    ['SHA-256', 32],
+    ['SHA-384', 48],
+    ['SHA-256', 20],
+  ] as const)('RSASSA-PSS with %s, salt %i: the same answer as X509Certificate.verify', async (hash, saltLength) => {
+    // the test CA signs with PKCS#1 v1.5, ECDSA or Ed25519; a PSS-signed certificate is made here
+    const keys = (await webcrypto.subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const made = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=pss', keys, signingAlgorithm: { name: 'RSA-PSS', saltLength } as never, notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000) });
+    const cert = new X509Certificate(Buffer.from(made.rawData));
+    for (const c of [cert, tamperSignature(cert)]) {
+      const pending = certificateSignatureAsync(c, cert);
+      expect(pending).toBeInstanceOf(Promise);
+      expect(await pending).toBe(c.verify(cert.publicKey));
+    }
   });
 
   it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
