@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parseBundle } from '../../src/bundle/bundle.js';
+import { parseBundle, parseSpiffeBundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
 import { ALGORITHMS, signCompact } from '../../src/identity/jws.js';
@@ -109,6 +109,14 @@ describe('RSA keys are bounded as Go bounds them', () => {
     const b = parseBundle(hugeIms[0]!.certPem + ca.certPem, TrustDomain.parse(A));
     expect(b.x509Authorities).toHaveLength(1);
     expect(b.ignored.join()).toMatch(/public exponent has 3071 bits.*ERR_KEY_TOO_WEAK/);
+  });
+
+  it('a huge-exponent JWT authority in a SPIFFE bundle refuses every token, with a note (ERR_KEY_TOO_WEAK)', () => {
+    let hex = HUGE_E.toString(16);
+    if (hex.length % 2) hex = `0${hex}`;
+    const jwk = { use: 'jwt-svid', kid: 'huge', kty: 'RSA', n: modulus3072.toString('base64url'), e: Buffer.from(hex, 'hex').toString('base64url') };
+    const b = parseSpiffeBundle(JSON.stringify({ keys: [jwk] }), TrustDomain.parse(A));
+    expect(b.ignored.join()).toMatch(/kid "huge"\): JWT authority refuses every token: its RSA key whose public exponent has 3071 bits .*ERR_KEY_TOO_WEAK/);
   });
 
   it('a huge-exponent configured intermediate is never used to build a path', () => {
