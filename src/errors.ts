@@ -70,7 +70,8 @@ export const REASONS = {
   ERR_SVID_NOT_YET_VALID: unauth('a certificate of the chain is not yet valid'),
   ERR_SVID_UNTRUSTED: unauth('the chain does not lead to an authority of the bundle of the leaf\'s own trust domain'),
   ERR_SVID_SIGNATURE: unauth('a certificate signature in the chain does not verify'),
-  ERR_KEY_TOO_WEAK: unauth('a certificate or token signing key is too weak (RSA under 2048 bits, an EC curve other than P-256, P-384, P-521)'),
+  ERR_KEY_TOO_WEAK: unauth('a certificate or token signing key is too weak or unsafe to verify (RSA under 2048 or over 8192 bits, an RSA exponent that is even or outside 3..2^31-1, an EC curve other than P-256, P-384, P-521)'),
+  ERR_SIGNATURE_LIMIT: unauth('building a certificate path needed more signature checks than limits.maxSignatureChecks (same-name issuers)'),
   // carried identity (common identity tokens, JWT-SVIDs)
   ERR_NO_CARRIED_IDENTITY: unauth('no carried identity token on a route that requires one'),
   ERR_USER_CREDENTIAL: unauth('the user credential on an outgoing request (Basic or Bearer) could not be verified'),
@@ -89,6 +90,7 @@ export const REASONS = {
   ERR_TOKEN_KEY_UNKNOWN: unauth('no JWT authority of the issuer\'s trust domain has the token\'s kid'),
   ERR_TOKEN_SIGNATURE: unauth('the token signature does not verify with the signer\'s key'),
   ERR_TOKEN_CLAIMS: unauth('a required token claim is missing or has the wrong type'),
+  ERR_CLAIMS_TOO_LARGE: unauth('token claims are nested deeper or are larger than commonIdentity.maxClaimDepth / maxClaimBytes (at ingress, or before minting at egress)'),
   ERR_TOKEN_EXPIRED: unauth('the token has expired'),
   ERR_TOKEN_NOT_YET_VALID: unauth('the token is not valid yet (nbf or iat in the future)'),
   ERR_TOKEN_LIFETIME: unauth('the token lifetime exceeds the maximum accepted'),

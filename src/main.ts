@@ -36,6 +36,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     maxBytes: config.limits.maxChainBytes,
     maxCertificateBytes: config.limits.maxCertificateBytes,
     cacheSize: config.cache.svids,
+    maxSignatureChecks: config.limits.maxSignatureChecks,
   });
   const verifyPeer = createPeerPhase(config.peer.source, verifier);
   // prepare() verifies the peer before the token; the pipeline then reuses that result for the
@@ -53,16 +54,19 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
     }),
     limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
     response: config.deny,
-    // Guards first, as in the pipeline: nothing of a token is looked at for a peer that fails.
-    ...(carried?.prepare
-      ? {
-          prepare: (req) => {
-            const p = verifyPeer(req);
-            prepared.set(req, p);
-            return p.ok ? carried.prepare!(req, p.peer, Date.now()) : undefined;
-          },
-        }
-      : {}),
+    // Off the event loop first: a new peer chain's signatures, then (guards first, as in the
+    // pipeline: nothing of a token is looked at for a peer that fails) a new token's signatures,
+    // or at egress the user's password hash.
+    prepare: (req) => {
+      if (req.contextExtensions.get('direction') === 'egress') return carried?.prepare?.(req, undefined, Date.now());
+      const next = () => {
+        const p = verifyPeer(req);
+        prepared.set(req, p);
+        return p.ok ? carried?.prepare?.(req, p.peer, Date.now()) : undefined;
+      };
+      const chain = verifyPeer.prepare(req);
+      return chain ? chain.then(next) : next();
+    },
   };
 }
 

@@ -74,6 +74,11 @@ export const ConfigSchema = z.strictObject({
       maxBundleKeys: z.number().int().min(1).max(100_000).default(1000),
       /** Rules in the policy. */
       maxRules: z.number().int().min(1).max(1_000_000).default(10_000),
+      /**
+       * Certificate signatures one path search may check (peer chain, token x5c chain): every
+       * candidate issuer whose name matches costs one. Past it: ERR_SIGNATURE_LIMIT.
+       */
+      maxSignatureChecks: z.number().int().min(1).max(64).default(8),
     })
     .prefault({}),
   peer: z
@@ -144,6 +149,10 @@ export const ConfigSchema = z.strictObject({
       /** Require cnf (RFC 8705); it is checked whenever present. */
       requireCnf: z.boolean().default(false),
       maxActDepth: z.number().int().min(0).max(32).default(5),
+      /** Deepest nesting of objects and arrays in token claims (ingress) and minted claims (egress). */
+      maxClaimDepth: z.number().int().min(2).max(64).default(16),
+      /** Largest claims, as JSON bytes (ingress: the decoded payload; egress: before signing). */
+      maxClaimBytes: z.number().int().min(256).max(1024 * 1024).default(8 * 1024),
       /** Remember this many jti values to refuse replays (0: off). */
       replayCacheSize: z.number().int().min(0).default(0),
       /**
@@ -183,8 +192,21 @@ export const ConfigSchema = z.strictObject({
            * presents this same SVID on the mTLS hop, or the callee's cnf check fails.
            */
           bindCnf: z.boolean().default(false),
+          /**
+           * Claims of a forwarded common identity copied into the token minted for the next hop
+           * (beside sub, and act which records who asserted them). Default: none.
+           */
+          copyClaims: z.array(z.string().min(1)).default([]),
           /** `authorization: Basic` checked against a user store file (zonegate user hash). */
-          basic: z.strictObject({ usersFile: path }).optional(),
+          basic: z
+            .strictObject({
+              usersFile: path,
+              /** scrypt computations at once (each holds 128·N·r bytes); more wait in a queue. */
+              maxConcurrent: z.number().int().min(1).max(64).default(2),
+              /** Checks waiting for a turn; past it a check is answered ERR_OVERLOADED at once. */
+              maxQueued: z.number().int().min(0).max(100_000).default(64),
+            })
+            .optional(),
           /** `authorization: Bearer <JWT>` verified against an OIDC issuer's keys. */
           oidc: z
             .strictObject({

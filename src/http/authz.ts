@@ -110,7 +110,7 @@ export async function startHttpAuthz(
   // Node refuses headers past 16 KiB with its own 431; let every request within the configured
   // limit (and somewhat past it) reach the handler, which answers ERR_HEADERS_TOO_LARGE itself.
   const maxHeaderSize = Math.max(16 * 1024, 2 * deps.limits.maxHeaderBytes + 16 * 1024);
-  const server: Server = createServer({ maxHeaderSize }, (req: IncomingMessage, res: ServerResponse) => {
+  const server: Server = createServer({ maxHeaderSize }, async (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
     try {
@@ -120,7 +120,10 @@ export async function startHttpAuthz(
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
       // limits and the reason header come with the decision state, so a config reload applies them here too
-      const outcome = state.pipeline.authorize(httpToAuthRequest(req, settings, state.limits));
+      const authReq = httpToAuthRequest(req, settings, state.limits);
+      // a new chain's or token's signatures, or a password hash, are checked off the event loop first
+      await state.prepare?.(authReq)?.catch(() => undefined);
+      const outcome = state.pipeline.authorize(authReq);
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };

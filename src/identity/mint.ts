@@ -4,6 +4,8 @@
  * verified, the caller's hops move into `act` (RFC 8693), most recent first.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { ZonegateError } from '../errors.js';
+import { mintClaimsProblem } from './claims.js';
 import type { LocalSvid } from '../svid/local.js';
 import { algorithmFor, signCompact, type Algorithm } from './jws.js';
 import { COMMON_IDENTITY_TYP, type Act, type Claims } from './verify.js';
@@ -14,8 +16,12 @@ export interface MintOptions {
   /** The destination: spiffe://<trust-domain> or a destination SPIFFE ID. */
   readonly aud: string | readonly string[];
   readonly ttlSeconds?: number;
-  /** A verified token's claims this call is made on behalf of: its hops become our `act`. */
-  readonly onBehalfOf?: Pick<Claims, 'iss' | 'act'>;
+  /**
+   * A verified token's claims this call is made on behalf of: its hops become our `act`. The
+   * claims of it copied into `extra` are named in its hop (`claims`), so the next hop can tell
+   * that its signer asserted them, not us (RFC 8693 act: the chain of who acted and asserted).
+   */
+  readonly onBehalfOf?: Pick<Claims, 'iss' | 'act'> & { readonly copied?: Readonly<Record<string, unknown>> };
   /** Mapped claims from the original credential (roles, email, …). */
   readonly extra?: Readonly<Record<string, unknown>>;
   /** DER of the certificate used on the mTLS hop, bound with cnf x5t#S256 (RFC 8705). */
@@ -23,6 +29,8 @@ export interface MintOptions {
   readonly alg?: Algorithm;
   readonly now?: number;
   readonly typ?: string;
+  /** Refuse (ERR_CLAIMS_TOO_LARGE) claims nested deeper or larger as JSON than this, before signing. */
+  readonly limits?: { readonly maxClaimDepth: number; readonly maxClaimBytes: number };
 }
 
 const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf']);
@@ -31,7 +39,10 @@ const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act'
 export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
   const iat = Math.floor((o.now ?? Date.now()) / 1000);
   const alg = algorithmFor(svid.key, o.alg ?? 'ES256');
-  const act: Act | undefined = o.onBehalfOf ? { sub: o.onBehalfOf.iss, ...(o.onBehalfOf.act ? { act: o.onBehalfOf.act } : {}) } : undefined;
+  const copied = o.onBehalfOf?.copied && Object.keys(o.onBehalfOf.copied).length > 0 ? o.onBehalfOf.copied : undefined;
+  const act: Act | undefined = o.onBehalfOf
+    ? { sub: o.onBehalfOf.iss, ...(copied ? { claims: copied } : {}), ...(o.onBehalfOf.act ? { act: o.onBehalfOf.act } : {}) }
+    : undefined;
   const extra = Object.fromEntries(Object.entries(o.extra ?? {}).filter(([k]) => !RESERVED.has(k)));
   const claims = {
     ...extra,
@@ -44,6 +55,11 @@ export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
     ...(act ? { act } : {}),
     ...(o.cnfCertDer ? { cnf: { 'x5t#S256': createHash('sha256').update(o.cnfCertDer).digest('base64url') } } : {}),
   };
+  if (o.limits) {
+    // JSON.stringify below would overflow the stack on a claim nested thousands deep
+    const problem = mintClaimsProblem(claims, o.limits.maxClaimDepth, o.limits.maxClaimBytes);
+    if (problem) throw new ZonegateError('ERR_CLAIMS_TOO_LARGE', `mint: ${problem}`);
+  }
   const header = { alg, typ: o.typ ?? COMMON_IDENTITY_TYP, x5c: svid.chain.map((c) => c.raw.toString('base64')) };
   return signCompact(header, claims, alg, svid.key);
 }

@@ -21,9 +21,10 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCertificates } from '../svid/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type TokenMemo, type TokenRules } from './verify.js';
+import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act, type TokenMemo, type TokenRules } from './verify.js';
 import { mintCommonIdentity } from './mint.js';
-import { BasicUserStore } from './basic.js';
+import { BasicUserStore, type BasicCheck } from './basic.js';
+import { ZonegateError } from '../errors.js';
 import { OidcKeys } from './oidc.js';
 import { NOT_BEARER_TYPS, verifyJwt, type JwtRules } from './jwt.js';
 
@@ -83,6 +84,9 @@ export function createCarriedPhase(
     maxActDepth: ci.maxActDepth,
     maxX5cCertificates: config.limits.maxChainLength,
     maxX5cBytes: config.limits.maxChainBytes,
+    maxSignatureChecks: config.limits.maxSignatureChecks,
+    maxClaimDepth: ci.maxClaimDepth,
+    maxClaimBytes: ci.maxClaimBytes,
     bindToPeer: ci.bindToPeer,
     requireCnf: ci.requireCnf,
     typ: COMMON_IDENTITY_TYP,
@@ -94,6 +98,8 @@ export function createCarriedPhase(
   // it is genuine, current and addressed to us.
   const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, caches);
   const header = ci.header;
+  /** Reserved claims are never copied, whatever the list says. */
+  const copyClaims = ci.egress.copyClaims.filter((c) => !['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf'].includes(c));
   const wp = ci.wirepact;
   const wirepactRules: WirePactRules | undefined = wp && {
     roots: parseCertificates(readFileSync(wp.ca)),
@@ -109,7 +115,10 @@ export function createCarriedPhase(
     chain: parseCertificates(readFileSync(wp.emit.cert)),
     issuer: wp.emit.issuer,
   };
-  const basic = ci.egress.basic ? new BasicUserStore(ci.egress.basic.usersFile) : undefined;
+  const basicCfg = ci.egress.basic;
+  const basic = basicCfg ? new BasicUserStore(basicCfg.usersFile, { maxConcurrent: basicCfg.maxConcurrent, maxQueued: basicCfg.maxQueued }) : undefined;
+  /** Basic checks done by prepare() on the thread pool, for the egress() of the same request. */
+  const basicChecked = new WeakMap<AuthRequest, BasicCheck>();
   const oidcCfg = ci.egress.oidc;
   const f = config.federation.fetch;
   const oidc = oidcCfg
@@ -151,9 +160,10 @@ export function createCarriedPhase(
       return { actor: r.claims.sub, extra };
     }
     if (scheme === 'basic' && basic) {
-      const u = basic.verify(auth);
-      if (!u) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: Basic credentials do not match the user store' } };
-      return { actor: u.name, extra: u.roles.length > 0 ? { roles: u.roles } : {} };
+      // checked by prepare() off the event loop; on the calling thread only where nothing prepared it
+      const r = basicChecked.get(req) ?? basic.verifySync(auth);
+      if (!r.ok) return { error: r };
+      return { actor: r.user.name, extra: r.user.roles.length > 0 ? { roles: r.user.roles } : {} };
     }
     // A credential we cannot verify is refused, never silently replaced by the workload's identity.
     return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: `carried: no verifier is configured for "${scheme || 'unknown'}" credentials` } };
@@ -172,7 +182,13 @@ export function createCarriedPhase(
   return {
     header,
     prepare(req, peer, now) {
-      if (req.contextExtensions.get('direction') === 'egress') return undefined;
+      if (req.contextExtensions.get('direction') === 'egress') {
+        const { token } = readToken(req);
+        if (token !== undefined && ci.egress.forward) return forwardVerifier.prepare(token, { now });
+        const auth = req.headers.get('authorization');
+        if (!basic || !auth || req.duplicateHeaders.has('authorization') || !/^basic /i.test(auth)) return undefined;
+        return basic.check(auth).then((r) => void basicChecked.set(req, r));
+      }
       const { token } = readToken(req);
       return token === undefined
         ? undefined
@@ -188,7 +204,15 @@ export function createCarriedPhase(
     ingress(req, peer, now) {
       const { token, error } = readToken(req);
       if (error) return error;
-      const bearer = ci.jwtSvid && token === undefined ? /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1] : undefined;
+      // Every credential header zonegate reads is verified or the request is denied: a second
+      // credential beside the one verified would reach the upstream unverified.
+      const authorization = ci.jwtSvid ? req.headers.get('authorization') : undefined;
+      const bearerHeader = authorization !== undefined && /^bearer(\s|$)/i.test(authorization.trim());
+      const legacyHeader = wirepactRules !== undefined && (req.headers.get(WIREPACT_HEADER) ?? '') !== '';
+      const presented = [token !== undefined && header, bearerHeader && 'authorization (Bearer JWT-SVID)', legacyHeader && WIREPACT_HEADER].filter(Boolean);
+      if (presented.length > 1)
+        return { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: `carried: more than one identity credential (${presented.join(', ')}); only one is verified, so none is accepted` };
+      const bearer = bearerHeader ? /^Bearer\s+(\S+)$/i.exec(authorization!.trim())?.[1] ?? '' : undefined;
       if (bearer !== undefined) {
         if (req.duplicateHeaders.has('authorization')) return { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: 'carried: more than one authorization header' };
         const r = verifyJwtSvid(bearer, bundles, { audiences: rules.audiences, skewSeconds: rules.skewSeconds, maxBytes: rules.maxBytes }, now);
@@ -230,7 +254,7 @@ export function createCarriedPhase(
       const { token, error } = readToken(req);
       if (error) return error;
       let actor: string;
-      let onBehalfOf: { iss: string; act?: { sub: string } } | undefined;
+      let onBehalfOf: { iss: string; act?: Act; copied?: Record<string, unknown> } | undefined;
       let actors: string[] = [];
       let extra: Record<string, unknown> = {};
       // A forwarded token, when forwarding is on, is the identity; otherwise it is not used, and
@@ -242,9 +266,11 @@ export function createCarriedPhase(
         const r = forwardVerifier.verify(token, { now });
         if (!r.ok) return r;
         actor = r.claims.sub;
-        onBehalfOf = { iss: r.claims.iss, ...(r.claims.act ? { act: r.claims.act } : {}) };
+        // Only the configured claims: the caller's signer asserted them, not us. Its hop in act
+        // names them, so the next hop can tell who asserted what.
+        extra = Object.fromEntries(copyClaims.filter((c) => Object.hasOwn(r.claims, c)).map((c) => [c, r.claims[c]]));
+        onBehalfOf = { iss: r.claims.iss, ...(r.claims.act ? { act: r.claims.act } : {}), copied: extra };
         actors = [r.claims.iss, ...r.actors];
-        extra = Object.fromEntries(Object.entries(r.claims).filter(([k]) => !['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf'].includes(k)));
       } else if (u) {
         actor = u.actor;
         extra = u.extra;
@@ -254,15 +280,22 @@ export function createCarriedPhase(
         return { ok: false, code: 'ERR_NO_CARRIED_IDENTITY', message: 'carried: no actor could be established for the outgoing call' };
       }
       if (!SpiffeId.tryParse(svid.id.value)) return { ok: false, code: 'ERR_INTERNAL', message: 'carried: local SVID has no SPIFFE ID' };
-      const minted = mintCommonIdentity(svid, {
-        sub: actor,
-        aud,
-        ttlSeconds: ci.egress.ttlSeconds,
-        now,
-        extra,
-        ...(onBehalfOf ? { onBehalfOf } : {}),
-        ...(ci.egress.bindCnf ? { cnfCertDer: svid.chain[0]!.raw } : {}),
-      });
+      let minted: string;
+      try {
+        minted = mintCommonIdentity(svid, {
+          sub: actor,
+          aud,
+          ttlSeconds: ci.egress.ttlSeconds,
+          now,
+          extra,
+          ...(onBehalfOf ? { onBehalfOf } : {}),
+          ...(ci.egress.bindCnf ? { cnfCertDer: svid.chain[0]!.raw } : {}),
+          limits: { maxClaimDepth: ci.maxClaimDepth, maxClaimBytes: ci.maxClaimBytes },
+        });
+      } catch (err) {
+        if (err instanceof ZonegateError) return { ok: false, code: err.code, message: err.message };
+        throw err;
+      }
       return {
         ok: true,
         carried: { actor, actors, issuer: svid.id.value },

@@ -10,14 +10,15 @@
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → act chain → replay.
  */
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import { RecentHashes, sha256 } from '../hash.js';
+import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
+import { RecentHashes } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
-import { verifyX509Svid } from '../svid/x509.js';
+import { prepareSignatures, verifyX509Svid } from '../svid/x509.js';
+import { claimsProblem } from './claims.js';
 import { b64urlDecode, isAlgorithm, keyFits, verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';
 import { subjectProblem } from './subject.js';
 
@@ -38,6 +39,8 @@ export interface Claims {
 }
 export interface Act {
   readonly sub: string;
+  /** Claims of the token this hop signed that were copied into the next one (their provenance). */
+  readonly claims?: Readonly<Record<string, unknown>>;
   readonly act?: Act;
 }
 
@@ -53,6 +56,12 @@ export interface TokenRules {
   readonly maxX5cCertificates?: number;
   /** Most base64 characters in x5c altogether (limits.maxChainBytes). */
   readonly maxX5cBytes?: number;
+  /** Most certificate signature checks the x5c path search may do (limits.maxSignatureChecks). */
+  readonly maxSignatureChecks?: number;
+  /** Deepest nesting in the claims (commonIdentity.maxClaimDepth, default 16). */
+  readonly maxClaimDepth?: number;
+  /** Largest decoded payload in bytes (commonIdentity.maxClaimBytes, default 8 KiB). */
+  readonly maxClaimBytes?: number;
   /** `iss` must equal the mTLS peer's SPIFFE ID. */
   readonly bindToPeer: boolean;
   /** A `cnf` claim is required (it is always checked when present, unless ignoreCnf). */
@@ -127,9 +136,10 @@ const fail = (code: ReasonCode, message: string): never => {
   throw new ZonegateError(code, `token: ${message}`);
 };
 
-function json(part: string, what: string): Record<string, unknown> {
+function json(part: string, what: string, maxBytes = Infinity): Record<string, unknown> {
   const bytes = b64urlDecode(part);
   if (!bytes) return fail('ERR_TOKEN_MALFORMED', `${what} is not base64url`);
+  if (bytes.length > maxBytes) return fail('ERR_CLAIMS_TOO_LARGE', `${what} is ${bytes.length} bytes (limit ${maxBytes})`);
   let v: unknown;
   try {
     v = JSON.parse(bytes.toString('utf8'));
@@ -161,6 +171,19 @@ function actChain(act: unknown, max: number): string[] {
 }
 
 const OFF_LOOP = /^(ES|EdDSA)/;
+/** RSA keys above this size cost more than the hand-over to the thread pool. */
+const RSA_IN_PLACE_BITS = 2048;
+
+/** One DER certificate per x5c element (RFC 7515 §4.1.6), canonical base64 only: one spelling per certificate. */
+function x5cDers(x5c: readonly string[]): Buffer[] {
+  return x5c.map((c) => {
+    const der = Buffer.from(c, 'base64');
+    if (der.toString('base64') !== c) fail('ERR_TOKEN_X5C', 'x5c holds a certificate that is not canonical base64');
+    return der;
+  });
+}
+
+const derDigest = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
 /** Cache keys (SHA-256) of the last tokens seen, process-wide (the key depends on the token only). */
 const recentKeys = new RecentHashes(4, 'base64url');
 
@@ -233,14 +256,55 @@ export class CommonIdentityVerifier {
     }
   }
 
-  private parsed(b64: string): X509Certificate {
-    let cert = this.certs.get(b64);
+  private parsed(der: Buffer, digest = derDigest(der)): X509Certificate {
+    let cert = this.certs.get(digest);
     if (!cert) {
       this.certificateParses++;
-      cert = parseCertificates(Buffer.from(b64, 'base64'), { maxCertificates: 1 })[0]!;
-      this.certs.set(b64, cert);
+      cert = parseCertificates(der, { maxCertificates: 1 })[0]!;
+      this.certs.set(digest, cert);
     }
     return cert;
+  }
+
+  /** The x5c chain's DER certificates and the chain cache key (digests of the DER, not the base64 text). */
+  private x5cChain(x5c: readonly string[]): { ders: Buffer[]; digests: string[]; key: string } {
+    const ders = x5cDers(x5c);
+    const digests = ders.map(derDigest);
+    return { ders, digests, key: digests.join('.') };
+  }
+
+  /** A cached signer still good for its bundle generation and at `nowMs`. */
+  private signerFor(chainKey: string, nowMs: number): Signer | undefined {
+    const signer = this.chains.get(chainKey);
+    if (!signer || signer.gen !== this.generation(signer.id.trustDomain) || nowMs - this.rules.skewSeconds * 1000 > signer.notAfter) return undefined;
+    return signer;
+  }
+
+  /**
+   * The x5c chain's certificate signatures on the thread pool, for a chain not verified yet;
+   * undefined when nothing waits. Anything wrong with the token is left for verify() to report.
+   */
+  private prepareChain(token: string, ctx: RequestContext): Promise<void> | undefined {
+    try {
+      const [h, p] = token.split('.', 3);
+      const header = json(h!, 'header');
+      if (!isAlgorithm(header.alg) || !this.rules.algorithms.has(header.alg) || header.typ !== this.rules.typ) return undefined;
+      const x5c = header.x5c;
+      if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > (this.rules.maxX5cCertificates ?? 5) || x5c.some((c) => typeof c !== 'string')) return undefined;
+      // cheap before expensive, as in intrinsic(): a token refused by this request's checks on
+      // its claims as sent costs no certificate parsing and no signature, here either
+      const claims = json(p!, 'payload', this.rules.maxClaimBytes ?? 8 * 1024);
+      if (claimsProblem(claims, this.rules.maxClaimDepth ?? 16)) return undefined;
+      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+      if (!Array.isArray(aud) || !isNum(claims.exp) || !isNum(claims.iat) || typeof claims.iss !== 'string') return undefined;
+      this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
+      const chain = this.x5cChain(x5c as string[]);
+      if (this.signerFor(chain.key, ctx.now)) return undefined;
+      const certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
+      return prepareSignatures(certs, this.bundles, { ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}) });
+    } catch {
+      return undefined; // verify() reports why
+    }
   }
 
   /**
@@ -255,10 +319,25 @@ export class CommonIdentityVerifier {
     if (this.cached(key)) return undefined;
     const inFlight = this.preparing.get(key);
     if (inFlight) return inFlight;
+    const chain = this.prepareChain(token, ctx);
+    if (chain) {
+      const p = chain.then(() => {
+        this.preparing.delete(key);
+        return this.cached(key) ? undefined : this.prepareToken(token, ctx, key);
+      });
+      this.preparing.set(key, p);
+      return p;
+    }
+    return this.prepareToken(token, ctx, key);
+  }
+
+  /** prepare() once the x5c chain's signatures are known: the token's own signature. */
+  private prepareToken(token: string, ctx: RequestContext, key: string): Promise<void> | undefined {
     let deferred: Parameters<SignatureCheck> | undefined;
     // Elliptic-curve checks (140–190 µs) go to the pool; an RSA check (≈ 47 µs) costs less than
     // the hand-over, so it is done here, and so is a token refused before its signature.
-    const entry = this.intrinsic(token, ctx, (...args) => (OFF_LOOP.test(args[0]) ? ((deferred = args), true) : verifySignature(...args)));
+    const offLoop = (alg: Algorithm, key: KeyObject) => OFF_LOOP.test(alg) || (key.asymmetricKeyDetails?.modulusLength ?? 0) > RSA_IN_PLACE_BITS;
+    const entry = this.intrinsic(token, ctx, (...args) => (offLoop(args[0], args[1]) ? ((deferred = args), true) : verifySignature(...args)));
     if (!deferred) {
       this.verifications++;
       this.remember(key, entry, ctx.now, token.length);
@@ -325,7 +404,9 @@ export class CommonIdentityVerifier {
       const maxX5cBytes = this.rules.maxX5cBytes ?? 64 * 1024;
       if ((x5c as string[]).length > maxCerts || x5cBytes > maxX5cBytes)
         fail('ERR_TOKEN_X5C_TOO_LARGE', `x5c holds ${(x5c as string[]).length} certificates, ${x5cBytes} bytes (limits ${maxCerts}, ${maxX5cBytes})`);
-      const claims = json(p, 'payload');
+      const claims = json(p, 'payload', this.rules.maxClaimBytes ?? 8 * 1024);
+      const deep = claimsProblem(claims, this.rules.maxClaimDepth ?? 16);
+      if (deep) fail('ERR_CLAIMS_TOO_LARGE', deep);
       const iss = claims.iss;
       if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
       const issuer = SpiffeId.tryParse(iss);
@@ -352,30 +433,38 @@ export class CommonIdentityVerifier {
       }
 
       // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
-      const chainKey = sha256((x5c as string[]).join('.'), 'base64url');
+      let chain;
+      try {
+        chain = this.x5cChain(x5c as string[]);
+      } catch (err) {
+        if (err instanceof ZonegateError) throw err;
+        return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
+      }
       const skewMs = this.rules.skewSeconds * 1000;
-      let signer = this.chains.get(chainKey);
       // a cached chain holds only for its bundle generation and until its earliest notAfter
-      if (signer && (signer.gen !== this.generation(signer.id.trustDomain) || nowMs - skewMs > signer.notAfter)) signer = undefined;
+      let signer = this.signerFor(chain.key, nowMs);
       if (!signer) {
-        let chain;
+        let certs;
         try {
-          // one DER certificate per element (RFC 7515 §4.1.6)
-          chain = (x5c as string[]).map((c) => this.parsed(c));
+          certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
         } catch (err) {
           return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
         }
         let verified;
         try {
           // verified against the bundle of the leaf's own trust domain only, at the request's clock
-          verified = verifyX509Svid(chain, this.bundles, { now: nowMs, skewSeconds: this.rules.skewSeconds });
+          verified = verifyX509Svid(certs, this.bundles, {
+            now: nowMs,
+            skewSeconds: this.rules.skewSeconds,
+            ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}),
+          });
         } catch (err) {
           const code = (err as ZonegateError).code;
-          return fail(code === 'ERR_KEY_TOO_WEAK' ? code : 'ERR_TOKEN_CHAIN', `x5c: ${code}: ${(err as Error).message}`);
+          return fail(code === 'ERR_KEY_TOO_WEAK' || code === 'ERR_SIGNATURE_LIMIT' ? code : 'ERR_TOKEN_CHAIN', `x5c: ${code}: ${(err as Error).message}`);
         }
         const { id, notAfter } = verified;
-        signer = { id, key: chain[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
-        if (this.bundles.generation) this.chains.set(chainKey, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
+        signer = { id, key: certs[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
+        if (this.bundles.generation) this.chains.set(chain.key, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
       }
       if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
       const key = signer.key;

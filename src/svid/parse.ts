@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
 import { readTlv } from './der.js';
+import { pemBlocks as scanPem } from './pem.js';
 
 export interface ParseOptions {
   /** Refuse (ERR_SVID_TOO_LARGE) input holding more certificates than this, before parsing them. */
@@ -15,7 +16,6 @@ export interface ParseOptions {
   readonly maxCertificateBytes?: number;
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
 const malformed = (msg: string, cause?: unknown) =>
   new ZonegateError('ERR_SVID_MALFORMED', `x509: ${msg}`, cause === undefined ? undefined : { cause });
@@ -62,11 +62,11 @@ function splitDer(buf: Buffer, max: number): Buffer[] {
 function pemBlocks(text: string, max: number): Buffer[] {
   const ders: Buffer[] = [];
   let blocks = 0;
-  for (const m of text.matchAll(PEM_BLOCK)) {
+  for (const m of scanPem(text)) {
     blocks++;
-    if (m[1] !== 'CERTIFICATE') continue;
+    if (m.label !== 'CERTIFICATE') continue;
     if (ders.length === max) throw tooMany(max);
-    const b64 = m[2]!.replace(/\s+/g, '');
+    const b64 = m.body.replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw malformed('malformed certificate: bad base64 in PEM block');
     ders.push(Buffer.from(b64, 'base64'));
   }
@@ -75,13 +75,25 @@ function pemBlocks(text: string, max: number): Buffer[] {
   return ders;
 }
 
-/** Parses PEM text or DER bytes into certificates, in order. Throws ERR_SVID_MALFORMED / ERR_SVID_TOO_LARGE. */
-export function parseCertificates(input: string | Uint8Array, opts: ParseOptions = {}): X509Certificate[] {
+/**
+ * The DER of each certificate in PEM text or DER bytes, in order, without parsing any: what
+ * caches are keyed by (the same certificate in another PEM wrapping or base64 spelling is the
+ * same key). Throws ERR_SVID_MALFORMED / ERR_SVID_TOO_LARGE.
+ */
+export function certificateDers(input: string | Uint8Array, opts: ParseOptions = {}): Buffer[] {
   const max = opts.maxCertificates ?? Infinity;
   const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const ders = buf.length > 0 && buf[0] === 0x30 ? splitDer(buf, max) : pemBlocks(buf.toString('utf8'), max);
   const maxBytes = opts.maxCertificateBytes ?? Infinity;
   for (const der of ders)
     if (der.length > maxBytes) throw new ZonegateError('ERR_SVID_TOO_LARGE', `x509: a certificate of ${der.length} bytes (limit ${maxBytes})`);
-  return ders.map(fromDer);
+  return ders;
+}
+
+/** One certificate from its DER (no trailing bytes, a decodable key). Throws ERR_SVID_MALFORMED. */
+export const certificateFromDer = fromDer;
+
+/** Parses PEM text or DER bytes into certificates, in order. Throws ERR_SVID_MALFORMED / ERR_SVID_TOO_LARGE. */
+export function parseCertificates(input: string | Uint8Array, opts: ParseOptions = {}): X509Certificate[] {
+  return certificateDers(input, opts).map(fromDer);
 }

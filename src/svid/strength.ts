@@ -5,10 +5,19 @@
  * P-521, Ed25519 and Ed448. Anything else is refused with ERR_KEY_TOO_WEAK: a 1024-bit RSA key
  * is within reach of a well-funded attacker, and an unusual curve is one no SPIFFE implementation
  * is expected to use (NIST SP 800-131A, CA/Browser Forum baseline requirements).
+ *
+ * An RSA key is also bounded from above, because its cost to verify grows with it: the public
+ * exponent must be odd and between 3 and 2^31 − 1 (Go's crypto/rsa rules, which crypto/x509
+ * applies to every certificate key), and the modulus at most 8192 bits (Go's crypto/tls bound).
+ * A 3072-bit exponent makes one signature check cost milliseconds instead of ≈ 50 µs.
  */
 import type { KeyObject } from 'node:crypto';
 
 export const MIN_RSA_BITS = 2048;
+/** Largest RSA modulus accepted: verification cost grows with its square. */
+export const MAX_RSA_BITS = 8192;
+/** Largest RSA public exponent accepted (Go: 1<<31 - 1). */
+export const MAX_RSA_EXPONENT = 2n ** 31n - 1n;
 /** OpenSSL names of the allowed curves: P-256, P-384, P-521. */
 export const EC_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
@@ -19,8 +28,11 @@ export function keyWeakness(key: KeyObject): string | undefined {
   switch (type) {
     case 'rsa':
     case 'rsa-pss': {
+      const name = type === 'rsa' ? 'RSA' : 'RSA-PSS';
       const bits = details?.modulusLength ?? 0;
-      return bits >= MIN_RSA_BITS ? undefined : `${type === 'rsa' ? 'RSA' : 'RSA-PSS'} key of ${bits} bits (minimum ${MIN_RSA_BITS})`;
+      if (bits < MIN_RSA_BITS) return `${name} key of ${bits} bits (minimum ${MIN_RSA_BITS})`;
+      if (bits > MAX_RSA_BITS) return `${name} key of ${bits} bits (maximum ${MAX_RSA_BITS})`;
+      return exponentProblem(name, details?.publicExponent);
     }
     case 'ec':
       return EC_CURVES.has(details?.namedCurve ?? '') ? undefined : `EC key on curve ${details?.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
@@ -30,4 +42,14 @@ export function keyWeakness(key: KeyObject): string | undefined {
     default:
       return `${type ?? 'unknown'} key (allowed: RSA of ${MIN_RSA_BITS} bits or more, EC P-256/P-384/P-521, Ed25519, Ed448)`;
   }
+}
+
+/** Go's crypto/rsa checkPublicKey: 3 ≤ e ≤ 2^31 − 1 and odd (an even e has no inverse mod λ(n)). */
+function exponentProblem(name: string, e: bigint | undefined): string | undefined {
+  if (e === undefined) return `${name} key without a readable public exponent`;
+  const bits = e.toString(2).length;
+  if (e > MAX_RSA_EXPONENT) return `${name} key whose public exponent has ${bits} bits (maximum 2^31 - 1)`;
+  if (e < 3n) return `${name} key whose public exponent is ${e} (minimum 3)`;
+  if ((e & 1n) === 0n) return `${name} key whose public exponent is even`;
+  return undefined;
 }

@@ -4,6 +4,12 @@
  * again: results are cached by SHA-256 of the string exactly as received (e.g. Envoy's URL-encoded
  * PEM) together with the generation of the trust domain they depend on, so a bundle change for
  * that trust domain re-verifies, and only for that trust domain.
+ *
+ * The string is only the first key. The same chain spelled another way (other line breaks,
+ * URL-encoding of other characters, unused base64 bits) decodes to the same DER, and results and
+ * parsed certificates are also kept by the SHA-256 of the DER: a caller cannot make zonegate
+ * parse and verify one certificate again by re-spelling it. prepare() checks a new chain's
+ * signatures on the thread pool before the synchronous verifyPem() of the same request.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { RecentHashes } from '../hash.js';
@@ -12,8 +18,8 @@ import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
 import { certInfo } from './certinfo.js';
-import { parseCertificates } from './parse.js';
-import { verifyX509Svid } from './x509.js';
+import { certificateDers, certificateFromDer } from './parse.js';
+import { prepareSignatures, verifyX509Svid } from './x509.js';
 
 export type SvidResult =
   | {
@@ -35,6 +41,10 @@ export interface VerifierOptions {
   readonly maxCertificateBytes?: number;
   /** Cached results (default 10 000). */
   readonly cacheSize?: number;
+  /** Parsed certificates kept by the SHA-256 of their DER (default 1000). */
+  readonly certificateCacheSize?: number;
+  /** Most signature checks one path search may do (limits.maxSignatureChecks). */
+  readonly maxSignatureChecks?: number;
   /** How long a failure is remembered (default 30 s), so a flood of one bad cert costs one parse. */
   readonly negativeTtlMs?: number;
   /** Clock in ms, for tests; the cache's expiry follows it too. */
@@ -71,7 +81,14 @@ export class X509SvidVerifier {
     this.clock = opts.now ?? Date.now;
     // ttlResolution 0: read the clock on every lookup (no debouncing timer, and an injected clock is exact).
     this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+    this.byDer = new LRUCache({ max: opts.cacheSize ?? 10_000, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+    this.certs = new LRUCache({ max: opts.certificateCacheSize ?? 1_000 });
   }
+  /** The same results by the digest of the chain's DER (see the file comment). */
+  private readonly byDer: LRUCache<string, Entry>;
+  private readonly certs: LRUCache<string, X509Certificate>;
+  /** Certificates actually parsed (certificate cache misses). */
+  certificateParses = 0;
 
   /** Verifies a chain given as received: URL-encoded or plain PEM, leaf first. Never throws ZonegateError. */
   verifyPem(received: string, call: VerifyCallOptions = {}): SvidResult {
@@ -84,22 +101,97 @@ export class X509SvidVerifier {
     }
     const key = this.keys.hash(received);
     const now = this.clock();
-    const skew = (this.opts.skewSeconds ?? 0) * 1000;
-    const hit = this.cache.get(key);
-    if (hit && this.current(hit) && (!hit.result.ok || now - skew <= hit.result.notAfter)) {
+    const hit = this.fresh(this.cache.get(key), now);
+    if (hit) {
       this.hits++;
       return hit.result;
     }
+    // The same DER under another spelling is the same chain: look it up by the DER's digest.
+    const decoded = this.decode(received);
+    const known = 'derKey' in decoded ? this.fresh(this.byDer.get(decoded.derKey), now) : undefined;
+    if (known) {
+      this.hits++;
+      this.remember(this.cache, key, known, now);
+      return known.result;
+    }
     this.parses++;
-    const entry = this.verifyUncached(received, now);
-    const ttl = entry.result.ok ? entry.result.notAfter + skew - now : (this.opts.negativeTtlMs ?? 30_000);
-    this.cache.set(key, entry, { ttl: Math.max(1, Math.ceil(ttl)) });
+    const entry = 'entry' in decoded ? decoded.entry : this.verifyDers(decoded.ders, now);
+    this.remember(this.cache, key, entry, now);
+    if ('derKey' in decoded) this.remember(this.byDer, decoded.derKey, entry, now);
     return entry.result;
+  }
+
+  /**
+   * Checks on the thread pool the certificate signatures verifyPem() will need for a chain not
+   * seen before, so that verifyPem() of the same chain spends none on the event loop. Undefined
+   * when there is nothing to wait for (known, malformed, or no signature left to check).
+   */
+  prepare(received: string): Promise<void> | undefined {
+    if (received.length > (this.opts.maxBytes ?? 64 * 1024)) return undefined;
+    const now = this.clock();
+    if (this.fresh(this.cache.get(this.keys.hash(received)), now)) return undefined;
+    const decoded = this.decode(received);
+    if (!('derKey' in decoded) || this.fresh(this.byDer.get(decoded.derKey), now)) return undefined;
+    try {
+      const chain = decoded.ders.map((d) => this.certificate(d));
+      return prepareSignatures(chain, this.bundles, {
+        maxChainLength: this.opts.maxChainLength ?? 5,
+        ...(this.opts.maxSignatureChecks ? { maxSignatureChecks: this.opts.maxSignatureChecks } : {}),
+      });
+    } catch {
+      return undefined; // verifyPem reports why
+    }
+  }
+
+  private fresh(hit: Entry | undefined, now: number): Entry | undefined {
+    const skew = (this.opts.skewSeconds ?? 0) * 1000;
+    return hit && this.current(hit) && (!hit.result.ok || now - skew <= hit.result.notAfter) ? hit : undefined;
+  }
+
+  private remember(cache: LRUCache<string, Entry>, key: string, entry: Entry, now: number): void {
+    const skew = (this.opts.skewSeconds ?? 0) * 1000;
+    const ttl = entry.result.ok ? entry.result.notAfter + skew - now : (this.opts.negativeTtlMs ?? 30_000);
+    cache.set(key, entry, { ttl: Math.max(1, Math.ceil(ttl)) });
+  }
+
+  /** The chain's DER certificates and their cache key, or the failure to report. */
+  private decode(received: string): { ders: Buffer[]; derKey: string } | { entry: Entry } {
+    let pem = received;
+    if (received.includes('%')) {
+      try {
+        pem = decodeURIComponent(received);
+      } catch {
+        return { entry: { result: { ok: false, code: 'ERR_PEER_CERT_MALFORMED', message: 'x509svid: certificate is not valid URL-encoded PEM' }, td: undefined, generation: undefined } };
+      }
+    }
+    try {
+      const ders = certificateDers(pem, {
+        maxCertificates: this.opts.maxChainLength ?? 5,
+        ...(this.opts.maxCertificateBytes ? { maxCertificateBytes: this.opts.maxCertificateBytes } : {}),
+      });
+      return { ders, derKey: `der:${ders.map(digest).join('.')}` };
+    } catch (err) {
+      if (!(err instanceof ZonegateError)) throw err;
+      return { entry: { result: { ok: false, code: err.code, message: err.message }, td: undefined, generation: undefined } };
+    }
+  }
+
+  /** A parsed certificate, once per DER. */
+  private certificate(der: Buffer): X509Certificate {
+    const k = digest(der);
+    let cert = this.certs.get(k);
+    if (!cert) {
+      this.certificateParses++;
+      cert = certificateFromDer(der);
+      this.certs.set(k, cert);
+    }
+    return cert;
   }
 
   /** Drops every cached result (e.g. after a configuration reload). */
   clear(): void {
     this.cache.clear();
+    this.byDer.clear();
   }
 
   /** Still valid for the trust material it was computed with? A source without generations never says so. */
@@ -113,23 +205,22 @@ export class X509SvidVerifier {
   }
 
   private verifyUncached(received: string, now: number): Entry {
+    const decoded = this.decode(received);
+    return 'entry' in decoded ? decoded.entry : this.verifyDers(decoded.ders, now);
+  }
+
+  private verifyDers(ders: readonly Buffer[], now: number): Entry {
     let td: TrustDomain | undefined;
     try {
-      let pem = received;
-      if (received.includes('%')) {
-        try {
-          pem = decodeURIComponent(received);
-        } catch {
-          return { result: { ok: false, code: 'ERR_PEER_CERT_MALFORMED', message: 'x509svid: certificate is not valid URL-encoded PEM' }, td, generation: undefined };
-        }
-      }
       const maxChainLength = this.opts.maxChainLength ?? 5;
-      const chain = parseCertificates(pem, {
-        maxCertificates: maxChainLength,
-        ...(this.opts.maxCertificateBytes ? { maxCertificateBytes: this.opts.maxCertificateBytes } : {}),
-      });
+      const chain = ders.map((d) => this.certificate(d));
       td = leafTrustDomain(chain[0]);
-      const v = verifyX509Svid(chain, this.bundles, { now, skewSeconds: this.opts.skewSeconds ?? 0, maxChainLength });
+      const v = verifyX509Svid(chain, this.bundles, {
+        now,
+        skewSeconds: this.opts.skewSeconds ?? 0,
+        maxChainLength,
+        ...(this.opts.maxSignatureChecks ? { maxSignatureChecks: this.opts.maxSignatureChecks } : {}),
+      });
       const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');
       const result = { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint } as const;
       return { result, td: v.id.trustDomain, generation: this.generation(v.id.trustDomain) };
@@ -140,6 +231,8 @@ export class X509SvidVerifier {
     }
   }
 }
+
+const digest = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
 
 /** The trust domain of the leaf's SPIFFE ID, when it has a readable one. */
 function leafTrustDomain(leaf: X509Certificate | undefined): TrustDomain | undefined {

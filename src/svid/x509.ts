@@ -10,6 +10,7 @@ import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
 import { certInfo, type CertInfo } from './certinfo.js';
+import { certificateSignatureAsync } from './signature.js';
 
 export interface VerifyOptions {
   /** Verification time in ms since the epoch (default: now). */
@@ -20,7 +21,15 @@ export interface VerifyOptions {
   readonly maxChainLength?: number;
   /** More intermediates to build paths with (e.g. configured beside the bundle). */
   readonly extraIntermediates?: readonly X509Certificate[];
+  /**
+   * Most certificate signatures one path search may check (limits.maxSignatureChecks, default
+   * 8): every candidate issuer whose name matches costs one, cached or not, so the count and
+   * the verdict do not depend on what was verified before. Past it: ERR_SIGNATURE_LIMIT.
+   */
+  readonly maxSignatureChecks?: number;
 }
+
+export const DEFAULT_MAX_SIGNATURE_CHECKS = 8;
 
 export interface VerifiedSvid {
   readonly id: SpiffeId;
@@ -55,6 +64,80 @@ function signatureValid(child: X509Certificate, issuer: X509Certificate): boolea
   let ok = byIssuer.get(issuer);
   if (ok === undefined) byIssuer.set(issuer, (ok = child.verify(issuer.publicKey)));
   return ok;
+}
+
+function knownSignature(child: X509Certificate, issuer: X509Certificate): boolean {
+  return signatures.get(child)?.get(issuer) !== undefined;
+}
+
+function recordSignature(child: X509Certificate, issuer: X509Certificate, ok: boolean): void {
+  let byIssuer = signatures.get(child);
+  if (!byIssuer) signatures.set(child, (byIssuer = new WeakMap()));
+  byIssuer.set(issuer, ok);
+}
+
+/**
+ * Checks on the thread pool the certificate signatures a path search for `chain` would need and
+ * has not seen, so that the verifyX509Svid() which follows finds them all known and spends no
+ * signature time on the event loop. Candidates are found as the search finds them (names and key
+ * identifiers, key strength, accepted algorithm), from the leaf up, at most maxSignatureChecks of
+ * them. Undefined when nothing is left to check. Never rejects: what cannot be decided here is
+ * decided by verifyX509Svid as before.
+ */
+export function prepareSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions = {}): Promise<void> | undefined {
+  const leaf = chain[0];
+  if (!leaf) return undefined;
+  let leafInfo: CertInfo;
+  try {
+    leafInfo = certInfo(leaf);
+  } catch {
+    return undefined;
+  }
+  const id = leafInfo.uris.length === 1 ? SpiffeId.tryParse(leafInfo.uris[0]!) : undefined;
+  if (!id || leafInfo.weakKey) return undefined;
+  // a presented certificate with a refused key fails the chain before any signature: nothing to do
+  try {
+    if (chain.some((c) => certInfo(c).weakKey)) return undefined;
+  } catch {
+    return undefined;
+  }
+  const roots = bundles.x509Authorities(id.trustDomain) ?? [];
+  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
+  const max = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const work: Promise<void>[] = [];
+  const seen = new Set<X509Certificate>([leaf]);
+  const queue = [leaf];
+  let budget = max;
+  while (queue.length > 0 && budget > 0) {
+    const child = queue.shift()!;
+    let childInfo: CertInfo;
+    try {
+      childInfo = certInfo(child);
+    } catch {
+      continue;
+    }
+    if (!childInfo.signature) continue;
+    for (const issuer of [...roots, ...pool]) {
+      if (budget === 0) break;
+      if (issuer === child || !child.checkIssued(issuer)) continue;
+      let weak: string | undefined;
+      try {
+        weak = certInfo(issuer).weakKey;
+      } catch {
+        continue;
+      }
+      if (weak) continue;
+      budget--;
+      if (!roots.includes(issuer) && !seen.has(issuer)) {
+        seen.add(issuer);
+        queue.push(issuer);
+      }
+      if (knownSignature(child, issuer)) continue;
+      const p = certificateSignatureAsync(child, issuer);
+      if (p) work.push(p.then((ok) => recordSignature(child, issuer, ok)));
+    }
+  }
+  return work.length > 0 ? Promise.all(work).then(() => undefined) : undefined;
 }
 
 /** The most specific failure seen while searching for a path; reported when no path exists. */
@@ -170,6 +253,8 @@ export function verifyX509Svid(
   if (outside(leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
 
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
+  const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  let checks = 0;
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
   const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
     if (!child.checkIssued(issuer)) {
@@ -196,6 +281,9 @@ export function verifyX509Svid(
       failure.note('ERR_SVID_SIGNATURE', `${what} is signed with an algorithm zonegate does not accept (${childInfo.signatureOid})`, 2);
       return false;
     }
+    // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
+    if (++checks > maxChecks)
+      fail('ERR_SIGNATURE_LIMIT', `building a path for ${id.value} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;

@@ -91,6 +91,15 @@ async function out(authorization?: string): Promise<{ code: number; reason?: str
 }
 
 describe('egress: OIDC bearer tokens', () => {
+  it.each([40, 5000])('an ID token whose mapped claim nests %i deep is refused before minting: ERR_CLAIMS_TOO_LARGE, not ERR_INTERNAL', async (depth) => {
+    // built as text (as deep as fits in commonIdentity.maxTokenBytes)
+    const payload = JSON.stringify(user({ roles: 'DEEP' })).replace('"DEEP"', '['.repeat(depth) + ']'.repeat(depth));
+    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k1', typ: 'JWT' })).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
+    const token = `${input}.${sign('sha256', Buffer.from(input), k1).toString('base64url')}`;
+    const r = await out(`Bearer ${token}`);
+    expect(r).toMatchObject({ code: 16, reason: 'ERR_CLAIMS_TOO_LARGE' });
+  });
+
   it('a valid ID token becomes the actor, with its mapped claims; authorization is removed', async () => {
     const r = await out(`Bearer ${jwt(k1, 'k1', user())}`);
     expect(r.code).toBe(0);

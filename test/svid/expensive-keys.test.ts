@@ -1,0 +1,307 @@
+/**
+ * Keys and chains that cost time to verify: RSA exponents and moduli bounded as Go bounds them,
+ * a cap on the signature checks one path search may do (same-name issuers), caches keyed by the
+ * DER rather than its spelling, and certificate signatures checked on the thread pool with the
+ * same answers as the synchronous check. Certificates come from the test CA; a huge exponent no
+ * key generator makes is a SubjectPublicKeyInfo built by hand and certified by the CA.
+ */
+import 'reflect-metadata'; // @peculiar/x509 2.x needs a Reflect metadata polyfill
+import * as x509 from '@peculiar/x509';
+import { createPublicKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseBundle, parseSpiffeBundle } from '../../src/bundle/bundle.js';
+import { BundleSet } from '../../src/bundle/set.js';
+import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
+import { ALGORITHMS, signCompact } from '../../src/identity/jws.js';
+import { mintCommonIdentity } from '../../src/identity/mint.js';
+import { TrustDomain } from '../../src/spiffe/id.js';
+import { loadX509Svid } from '../../src/svid/local.js';
+import { certificateSignatureAsync } from '../../src/svid/signature.js';
+import { keyWeakness } from '../../src/svid/strength.js';
+import { X509SvidVerifier } from '../../src/svid/verifier.js';
+import { verifyX509Svid } from '../../src/svid/x509.js';
+import { rsaSpki, tamperSignature, TestCA, type Issued } from '../fixtures/ca.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+
+const A = 'zone-a.test';
+const B = 'zone-b.test';
+const WEB = `spiffe://${A}/web`;
+/** ≈ 3070 bits: one RSA-3072 signature check with it costs milliseconds (OpenSSL bounds e only above 3072-bit moduli). */
+const HUGE_E = 2n ** 3070n + 1n;
+let modulus3072: Buffer;
+let ca: TestCA;
+let caB: TestCA;
+let set: BundleSet;
+let web: Issued;
+/** Four intermediates with one subject name and a huge-exponent RSA key, and an RSA-signed leaf under the name. */
+let hugeIms: TestCA[];
+let hugeLeaf: Issued;
+/** Four intermediates with one subject name and ordinary keys; only the last issued the leaf. */
+let sameName: TestCA[];
+let sameNameLeaf: Issued;
+
+const code = (f: () => unknown) => {
+  try {
+    f();
+    return 'ok';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+};
+const spkiKey = (spki: Uint8Array) => createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+const pemOf = (...certs: { certPem: string }[]) => certs.map((c) => c.certPem.trim()).join('\n') + '\n';
+
+beforeAll(async () => {
+  modulus3072 = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+  ca = await TestCA.create(A);
+  caB = await TestCA.create(B);
+  set = new BundleSet();
+  set.set(ca.bundle());
+  set.set(caB.bundle());
+  web = await ca.issueSvid(WEB);
+  // RSA-signing CAs, so OpenSSL sees each as a likely issuer of the (RSA-signed) leaf
+  hugeIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyAlg: 'RS256', subject: 'CN=same name', spki: rsaSpki(modulus3072, HUGE_E) })));
+  hugeLeaf = await hugeIms[0]!.issueSvid(WEB);
+  sameName = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ subject: 'CN=same name' })));
+  sameNameLeaf = await sameName[3]!.issueSvid(WEB);
+}, 60_000);
+
+describe('RSA keys are bounded as Go bounds them', () => {
+  it.each([
+    ['e = 1', 1n, /public exponent is 1 \(minimum 3\)/],
+    ['e = 2', 2n, /public exponent is 2 \(minimum 3\)/],
+    ['an even e (65536)', 65536n, /public exponent is even/],
+    ['e = 2^31 + 1', 2n ** 31n + 1n, /public exponent has 32 bits \(maximum 2\^31 - 1\)/],
+    ['e = 2^64 + 1', 2n ** 64n + 1n, /public exponent has 65 bits/],
+    ['a 3071-bit e', HUGE_E, /public exponent has 3071 bits/],
+  ])('refuses %s (ERR_KEY_TOO_WEAK wherever a key enters)', (_n, e, why) => {
+    expect(keyWeakness(spkiKey(rsaSpki(modulus3072, e)))).toMatch(why);
+    // the same key as a JWK (JWT authorities, OIDC JWKS)
+    let hex = e.toString(16);
+    if (hex.length % 2) hex = `0${hex}`;
+    const jwk = createPublicKey({ key: { kty: 'RSA', n: modulus3072.toString('base64url'), e: Buffer.from(hex, 'hex').toString('base64url') }, format: 'jwk' });
+    expect(keyWeakness(jwk)).toMatch(why);
+  });
+
+  it.each([
+    ['e = 3', 3n],
+    ['e = 65537', 65537n],
+    ['e = 2^31 - 1', 2n ** 31n - 1n],
+  ])('accepts %s', (_n, e) => {
+    expect(keyWeakness(spkiKey(rsaSpki(modulus3072, e)))).toBeUndefined();
+  });
+
+  it('refuses a modulus over 8192 bits (Go crypto/tls bound)', () => {
+    const n = Buffer.alloc(1040, 0xff); // 8320 bits, odd
+    expect(keyWeakness(spkiKey(rsaSpki(n, 65537n)))).toMatch(/RSA key of 8320 bits \(maximum 8192\)/);
+  });
+
+  it('a huge-exponent intermediate in a presented chain is refused before any signature is checked', () => {
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    expect(code(() => verifyX509Svid([hugeLeaf.cert, ...hugeIms.map((i) => i.cert)], set))).toBe('ERR_KEY_TOO_WEAK');
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it('a huge-exponent certificate in a bundle is left out, with a note (ERR_KEY_TOO_WEAK)', () => {
+    const b = parseBundle(hugeIms[0]!.certPem + ca.certPem, TrustDomain.parse(A));
+    expect(b.x509Authorities).toHaveLength(1);
+    expect(b.ignored.join()).toMatch(/public exponent has 3071 bits.*ERR_KEY_TOO_WEAK/);
+  });
+
+  it('a huge-exponent JWT authority in a SPIFFE bundle refuses every token, with a note (ERR_KEY_TOO_WEAK)', () => {
+    let hex = HUGE_E.toString(16);
+    if (hex.length % 2) hex = `0${hex}`;
+    const jwk = { use: 'jwt-svid', kid: 'huge', kty: 'RSA', n: modulus3072.toString('base64url'), e: Buffer.from(hex, 'hex').toString('base64url') };
+    const b = parseSpiffeBundle(JSON.stringify({ keys: [jwk] }), TrustDomain.parse(A));
+    expect(b.ignored.join()).toMatch(/kid "huge"\): JWT authority refuses every token: its RSA key whose public exponent has 3071 bits .*ERR_KEY_TOO_WEAK/);
+  });
+
+  it('a huge-exponent configured intermediate is never used to build a path', () => {
+    const s = new BundleSet();
+    s.set(ca.bundle());
+    s.setIntermediates(TrustDomain.parse(A), hugeIms.map((i) => i.cert));
+    expect(code(() => verifyX509Svid([hugeLeaf.cert], s))).toBe('ERR_KEY_TOO_WEAK');
+  });
+
+  it('a huge-exponent leaf is refused (it would verify the token signature too)', async () => {
+    const leaf = await ca.issueSvid(WEB, { spki: rsaSpki(modulus3072, HUGE_E) });
+    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+  });
+});
+
+describe('signature checks per path search are capped (limits.maxSignatureChecks)', () => {
+  const chain = () => [sameNameLeaf.cert, ...sameName.map((i) => i.cert)];
+  it('four same-name intermediates, the right one last: five checks; allowed under the default cap of 8', () => {
+    expect(verifyX509Svid(chain(), set).id.value).toBe(WEB);
+    expect(code(() => verifyX509Svid(chain(), set, { maxSignatureChecks: 5 }))).toBe('ok');
+  });
+
+  it.each([1, 2, 4])('with a cap of %i: ERR_SIGNATURE_LIMIT, whether the signatures were checked before or not', (cap) => {
+    expect(code(() => verifyX509Svid(chain(), set, { maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
+    // deterministic: the same certificates, fresh objects (no cached signature) give the same verdict
+    const fresh = chain().map((c) => new X509Certificate(c.raw));
+    expect(code(() => verifyX509Svid(fresh, set, { maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
+  });
+
+  it('same-name intermediates configured beside the bundle count too', () => {
+    const s = new BundleSet();
+    s.set(ca.bundle());
+    s.setIntermediates(TrustDomain.parse(A), sameName.map((i) => i.cert));
+    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s, { maxSignatureChecks: 3 }))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s))).toBe('ok');
+  });
+});
+
+describe('caches are keyed by the DER, not its spelling', () => {
+  /** The same certificate spelled another way: line breaks, CRLF, URL-encoding, unused base64 bits. */
+  function spellings(i: Issued): string[] {
+    const body = i.der.toString('base64');
+    const wrap = (b: string, n: number, nl = '\n') => `-----BEGIN CERTIFICATE-----${nl}${b.match(new RegExp(`.{1,${n}}`, 'g'))!.join(nl)}${nl}-----END CERTIFICATE-----${nl}`;
+    const out = [wrap(body, 64), wrap(body, 76), wrap(body, 64, '\r\n'), `  ${wrap(body, 16)}  `, encodeURIComponent(wrap(body, 64))];
+    out.push([...wrap(body, 64)].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join(''));
+    // flip an unused bit of the last base64 character (when the DER length leaves some)
+    const pad = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
+    if (pad > 0) {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+      const at = body.length - pad - 1;
+      const flipped = body.slice(0, at) + alphabet[alphabet.indexOf(body[at]!) ^ 1]! + body.slice(at + 1);
+      expect(Buffer.from(flipped, 'base64').equals(i.der)).toBe(true);
+      out.push(wrap(flipped, 64));
+    }
+    return out;
+  }
+
+  it('peer certificates: every spelling is one verification and one parse', async () => {
+    // find a certificate whose base64 has unused bits, so the flipped spelling is exercised too
+    let leaf = web;
+    while (leaf.der.length % 3 === 0) leaf = await ca.issueSvid(WEB);
+    const v = new X509SvidVerifier(set);
+    const all = spellings(leaf);
+    expect(all.length).toBeGreaterThanOrEqual(7);
+    for (const s of all) expect(v.verifyPem(s)).toMatchObject({ ok: true });
+    expect([v.parses, v.certificateParses, v.hits]).toEqual([1, 1, all.length - 1]);
+  });
+
+  it('token x5c: non-canonical base64 is refused; the same chain under another header spelling is not parsed again', async () => {
+    let leaf = web;
+    while (leaf.der.length % 3 === 0) leaf = await ca.issueSvid(WEB);
+    const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
+    const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
+    const v = new CommonIdentityVerifier(set, rules);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: WEB, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60 };
+    const good = leaf.der.toString('base64');
+    const ctx = { now: Date.now(), peerId: WEB };
+    expect(v.verify(mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` }), ctx)).toMatchObject({ ok: true });
+    const parses = v.certificateParses;
+    // other header spellings (member order, extra members): new tokens, the same DER chain
+    for (const header of [{ typ: 'ci+jwt', alg: 'ES256', x5c: [good] }, { alg: 'ES256', typ: 'ci+jwt', x5c: [good], kid: 'x' }, { x5c: [good], alg: 'ES256', typ: 'ci+jwt', z: 1 }])
+      expect(v.verify(signCompact(header, claims, 'ES256', svid.key), ctx)).toMatchObject({ ok: true });
+    expect(v.certificateParses).toBe(parses);
+    // one unused bit flipped: the same DER, but not its one spelling
+    const at = good.length - (good.endsWith('==') ? 3 : 2);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const flipped = good.slice(0, at) + alphabet[alphabet.indexOf(good[at]!) ^ 1]! + good.slice(at + 1);
+    expect(v.verify(signCompact({ alg: 'ES256', typ: 'ci+jwt', x5c: [flipped] }, claims, 'ES256', svid.key), ctx)).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
+    expect(v.certificateParses).toBe(parses);
+  });
+});
+
+describe('certificate signatures on the thread pool', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each(['ES256', 'RS256', 'Ed25519'] as const)('%s: the same answers as X509Certificate.verify, genuine and tampered', async (keyAlg) => {
+    const root = await TestCA.create(A, { keyAlg });
+    const im = await root.intermediate();
+    const leaf = await im.issueSvid(WEB);
+    const pairs: [X509Certificate, X509Certificate][] = [
+      [leaf.cert, im.cert],
+      [im.cert, root.cert],
+      [tamperSignature(leaf.cert), im.cert],
+      [leaf.cert, root.cert], // wrong issuer
+      [leaf.cert, caB.cert], // another algorithm's key, for RS256 and Ed25519
+    ];
+    for (const [child, issuer] of pairs) expect(await certificateSignatureAsync(child, issuer)).toBe(child.verify(issuer.publicKey));
+  });
+
+  it.each([
+    ['SHA-256', 32],
+    ['SHA-384', 48],
+    ['SHA-256', 20],
+  ] as const)('RSASSA-PSS with %s, salt %i: the same answer as X509Certificate.verify', async (hash, saltLength) => {
+    // the test CA signs with PKCS#1 v1.5, ECDSA or Ed25519; a PSS-signed certificate is made here
+    const keys = (await webcrypto.subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const made = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=pss', keys, signingAlgorithm: { name: 'RSA-PSS', saltLength } as never, notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000) });
+    const cert = new X509Certificate(Buffer.from(made.rawData));
+    for (const c of [cert, tamperSignature(cert)]) {
+      const pending = certificateSignatureAsync(c, cert);
+      expect(pending).toBeInstanceOf(Promise);
+      expect(await pending).toBe(c.verify(cert.publicKey));
+    }
+  });
+
+  it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
+    const leaf = await ca.issueSvid(WEB);
+    const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
+    const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
+    const v = new CommonIdentityVerifier(set, rules);
+    const t = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
+    expect(v.prepare(t, { now: Date.now(), peerId: `spiffe://${A}/someone-else` })).toBeUndefined();
+    expect(v.prepare(t, { now: Date.now() + 3_600_000, peerId: WEB })).toBeUndefined();
+    expect(v.certificateParses).toBe(0);
+    await v.prepare(t, { now: Date.now(), peerId: WEB });
+    expect(v.certificateParses).toBe(1);
+    expect(v.verify(t, { now: Date.now(), peerId: WEB })).toMatchObject({ ok: true });
+  });
+
+  it('prepare() checks a new chain off the event loop: the verifyPem() that follows checks no signature itself', async () => {
+    const im = await ca.intermediate();
+    const leaf = await im.issueSvid(WEB);
+    const v = new X509SvidVerifier(set);
+    const received = encodeURIComponent(leaf.chainPem);
+    const pending = v.prepare(received);
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    expect(v.verifyPem(received)).toMatchObject({ ok: true });
+    expect(verify).not.toHaveBeenCalled();
+    // nothing left to prepare for a chain already verified, under any spelling
+    expect(v.prepare(received)).toBeUndefined();
+    expect(v.prepare(leaf.chainPem)).toBeUndefined();
+  });
+});
+
+describe('through the real gRPC server', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-keys-'));
+  let s: Started;
+  beforeAll(async () => {
+    writeFileSync(join(dir, 'a.pem'), ca.certPem);
+    s = await startWith(
+      {
+        trust: [{ trustDomain: A, bundle: 'a.pem' }],
+        limits: { maxSignatureChecks: 4 },
+        rules: [{ name: 'a', action: 'allow', from: { trustDomains: [A] } }],
+      },
+      dir,
+    );
+  });
+  afterAll(async () => s?.close());
+  const reason = async (pem: string) => {
+    const r = await s.check(checkRequest({ certificate: encodeURIComponent(pem) }));
+    if (!r.ok) throw r.error;
+    const st = r.response.status as { code: number; message?: string };
+    return st.code === 0 ? 'allow' : st.message;
+  };
+
+  it('a leaf and four same-name huge-exponent intermediates: ERR_KEY_TOO_WEAK', async () => {
+    expect(await reason(pemOf(hugeLeaf, ...hugeIms))).toBe('ERR_KEY_TOO_WEAK');
+  });
+
+  it('four same-name intermediates past limits.maxSignatureChecks: ERR_SIGNATURE_LIMIT; a plain chain is allowed', async () => {
+    expect(await reason(pemOf(sameNameLeaf, ...sameName))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(await reason(web.chainPem)).toBe('allow');
+  });
+});
