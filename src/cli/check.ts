@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { JsonValue } from '@bufbuild/protobuf';
-import { loadConfig } from '../config/load.js';
+import { validateConfig } from '../config/preflight.js';
 import { checkMethod } from '../envoy/proto.js';
 import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
 import { decide } from '../envoy/service.js';
@@ -38,7 +38,7 @@ function readRequest(source: string): JsonValue {
 
 /** Runs the check and returns the exit code (0 allowed, 1 denied). */
 export async function runCheck(opts: CheckOptions, out: (s: string) => void): Promise<number> {
-  const loaded = loadConfig(opts.config);
+  const loaded = await validateConfig(opts.config);
   const json = readRequest(opts.request);
   let bytes: Uint8Array;
   try {

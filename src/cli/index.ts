@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { validateConfig } from '../config/preflight.js';
 import { startZonegate } from '../main.js';
 import { runPrimary, runWorker, isWorker } from '../cluster.js';
 import { availableParallelism } from 'node:os';
@@ -40,7 +41,8 @@ function program(setExit: (code: number) => void): Command {
     .option('-c, --config <file>', 'YAML config file')
     .option('-w, --workers <n>', 'worker processes sharing the listeners (default: available cores, env ZONEGATE_WORKERS; 1: one process)')
     .action(async (opts: { config?: string; workers?: string }) => {
-      const loaded = loadConfig(opts.config);
+      // the primary (or the single process) runs every check before binding; its workers load what it checked
+      const loaded = isWorker() ? loadConfig(opts.config) : await validateConfig(opts.config);
       const reload = opts.config ? { configFile: opts.config } : {};
       if (isWorker()) return runWorker(loaded, reload);
       const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
@@ -153,10 +155,10 @@ function program(setExit: (code: number) => void): Command {
   const config = cmd.command('config').description('configuration tools');
   config
     .command('validate')
-    .description('validate a config file; errors name the key path and line')
+    .description('run every check serve runs before it binds a port (schema, files, trust domains, cross-references); errors name the file, line and key path')
     .argument('<file>')
-    .action((file: string) => {
-      const loaded = loadConfig(file);
+    .action(async (file: string) => {
+      const loaded = await validateConfig(file);
       for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
       print(`${file}: valid`);
     });

@@ -19,7 +19,8 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
-import { ConfigError, loadConfig, type LoadedConfig } from './load.js';
+import { ConfigError, type LoadedConfig } from './load.js';
+import { validateConfig } from './preflight.js';
 import type { Config } from './schema.js';
 
 export type ReloadResult =
@@ -135,7 +136,7 @@ export class ConfigReloader {
     if (!force && d !== undefined && d === this.lastDigest) return { result: 'unchanged' };
     let loaded: LoadedConfig;
     try {
-      loaded = loadConfig(this.o.file, this.o.env ?? process.env);
+      loaded = await validateConfig(this.o.file, this.o.env ?? process.env);
       this.lastDigest = d;
       const restartNeeded = listenerChanges(this.o.current(), loaded.config);
       await this.o.apply(loaded);
