@@ -68,14 +68,15 @@ function program(setExit: (code: number) => void): Command {
     .option('--explain', 'add the steps: what each phase saw and decided')
     .action(async (opts: { config?: string; request: string; explain?: boolean }) => setExit(await runCheck(opts, print)));
 
-  const collect = (v: string, prev: string[]) => [...prev, v];
+  // no default value: commander would print `(default: [])` for it, and a required option would never be missing
+  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   cmd
     .command('svid')
     .description('X509-SVID tools')
     .command('verify')
     .description('verify an X509-SVID (leaf and optional intermediates) against per-trust-domain bundles')
     .argument('<cert>', 'PEM or DER file: the leaf first, then intermediates')
-    .option('-b, --bundle <td=file>', 'a trust domain and its bundle (SPIFFE bundle JSON or PEM); repeatable', collect, [])
+    .requiredOption('-b, --bundle <td=file>', 'a trust domain and its bundle (SPIFFE bundle JSON or PEM); repeatable', collect)
     .option('--at <time>', 'verify as of this RFC 3339 time instead of now')
     .option('--skew <seconds>', 'clock skew tolerated on validity windows', '0')
     .action((cert: string, opts: { bundle: string[]; at?: string; skew?: string }) => setExit(runSvidVerify(cert, opts, print)));
@@ -107,16 +108,17 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--key <file>', 'private key of the SVID (PEM or DER)')
     .requiredOption('--cert <file>', 'the SVID: leaf first, then intermediates')
     .requiredOption('--sub <subject>', 'the actor')
-    .requiredOption('--aud <audience>', 'the destination (spiffe://<td> or a SPIFFE ID); repeatable', collect, [])
+    .requiredOption('--aud <audience>', 'the destination (spiffe://<td> or a SPIFFE ID); repeatable', collect)
     .option('--ttl <duration>', 'lifetime, e.g. 60s or 5m', '60s')
+    .option('--max-lifetime <duration>', "the longest lifetime the verifiers accept (commonIdentity.maxLifetimeSeconds, token verify's --max-lifetime): a longer --ttl is refused", '10m')
     .option('--act-from <token>', "the caller's token: its signer and hops become this token's act chain")
     .action((o: MintCliOptions) => setExit(runTokenMint(o, print)));
   token
     .command('verify')
     .description('verify a common identity against per-trust-domain bundles, as the ingress does')
     .argument('<token>', 'the token, or - for standard input')
-    .option('-b, --bundle <td=file>', 'a trust domain and its bundle; repeatable', collect, [])
-    .option('--audience <aud>', 'an accepted audience; repeatable', collect, [])
+    .requiredOption('-b, --bundle <td=file>', 'a trust domain and its bundle; repeatable', collect)
+    .requiredOption('--audience <aud>', 'an accepted audience; repeatable', collect)
     .option('--peer <spiffe-id>', 'the mTLS peer: iss must equal it')
     .option('--peer-cert <file>', "the peer's certificate: its SPIFFE ID is the peer, its thumbprint checks cnf")
     .option('--max-lifetime <duration>', 'longest lifetime accepted', '10m')
