@@ -13,6 +13,7 @@ import { runSvidVerify } from './svid.js';
 import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
 import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOptions } from './token.js';
 import { UsageError } from './errors.js';
+import { watchParent } from './parent.js';
 import { runPolicyImport, runPolicyLint, type ImportCliOptions } from './policy.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -40,7 +41,8 @@ function program(setExit: (code: number) => void): Command {
     .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config); reloads --config on SIGHUP and on change')
     .option('-c, --config <file>', 'YAML config file')
     .option('-w, --workers <n>', 'worker processes sharing the listeners (default: available cores, env ZONEGATE_WORKERS; 1: one process)')
-    .action(async (opts: { config?: string; workers?: string }) => {
+    .option('--exit-with-parent', 'drain and exit, as on SIGTERM, when the process that started serve goes away (env ZONEGATE_EXIT_WITH_PARENT=1); for runners that do not forward signals, such as npm scripts')
+    .action(async (opts: { config?: string; workers?: string; exitWithParent?: boolean }) => {
       // the primary (or the single process) runs every check before binding; its workers load what it checked
       const loaded = isWorker() ? loadConfig(opts.config) : await validateConfig(opts.config);
       const reload = opts.config ? { configFile: opts.config } : {};
@@ -48,6 +50,8 @@ function program(setExit: (code: number) => void): Command {
       const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
       if (workers === 1) await startZonegate(loaded, { handleSignals: true, ...reload });
       else await runPrimary(loaded, workers);
+      // the parent's going is handled as the SIGTERM it would have sent: the same drain, one process or many
+      if (opts.exitWithParent || process.env.ZONEGATE_EXIT_WITH_PARENT === '1') watchParent(() => process.kill(process.pid, 'SIGTERM'));
     });
 
   cmd
