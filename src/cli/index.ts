@@ -14,6 +14,7 @@ import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
 import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOptions } from './token.js';
 import { UsageError } from './errors.js';
 import { watchParent } from './parent.js';
+import { runExplain, runStatus, type OpsCliOptions } from './ops.js';
 import { runPolicyImport, runPolicyLint, type ImportCliOptions } from './policy.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -73,6 +74,21 @@ function program(setExit: (code: number) => void): Command {
     .action(async (opts: { config?: string; request: string; explain?: boolean }) => setExit(await runCheck(opts, print)));
 
   // no default value: commander would print `(default: [])` for it, and a required option would never be missing
+  cmd
+    .command('explain')
+    .description("ask a running server to decide one CheckRequest with its live bundles and show each phase's steps (needs server.ops.explain: true; loopback only)")
+    .requiredOption('-r, --request <file>', 'CheckRequest JSON file, or - for standard input')
+    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--json', 'print the JSON the server sent instead of a table')
+    .action(async (o: OpsCliOptions & { request: string }) => setExit(await runExplain(o, print)));
+
+  cmd
+    .command('status')
+    .description("a running server's trust domains (bundle generation, last and next refresh, staleness), config origin and reload state (exit 1 when not ready)")
+    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--json', 'print the JSON the server sent instead of a table')
+    .action(async (o: OpsCliOptions) => setExit(await runStatus(o, print)));
+
   const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   cmd
     .command('svid')
