@@ -42,6 +42,15 @@ export async function runBundleFetch(url: string, o: FetchOptions, out: (s: stri
   } else throw new UsageError(`bundle fetch: --profile must be https_web or https_spiffe, not "${o.profile}"`);
   const ms = Number(o.timeout) * 1000;
   if (!(ms > 0)) throw new UsageError('bundle fetch: --timeout must be a positive number of seconds');
+  // the files first, each named by its option: a bare ENOENT would not say which one
+  for (const [flag, f] of [['--ca', o.ca], ['--bootstrap', o.bootstrap]] as const) {
+    if (f === undefined) continue;
+    try {
+      readFileSync(f);
+    } catch (err) {
+      throw new UsageError(`bundle fetch: ${flag} ${f}: cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
   let source;
   try {
     source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: 1024 * 1024 }, { current: () => undefined });

@@ -79,6 +79,14 @@ describe('zonegate bundle fetch over https_web', () => {
   });
   afterAll(async () => s?.close());
 
+  it('a missing --bootstrap or --ca file is named by its option (exit 2), not a bare ENOENT', () => {
+    const r = zonegate(['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'a.test', '--profile', 'https_spiffe', '--endpoint-spiffe-id', 'spiffe://a.test/x', '--bootstrap', '/etc/zonegate/zone-a-bootstrap.pem']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('bundle fetch: --bootstrap /etc/zonegate/zone-a-bootstrap.pem: cannot read: ENOENT');
+    const ca = zonegate(['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'a.test', '--profile', 'https_web', '--ca', '/nonexistent/ca.pem']);
+    expect(ca.stderr.trim()).toBe('bundle fetch: --ca /nonexistent/ca.pem: cannot read: ENOENT');
+  });
+
   it('fetches our endpoint with --ca; without it the system roots refuse the server (exit 1 with a reason)', async () => {
     const url = `https://127.0.0.1:${s.zg.bundleEndpoint!.port}/`;
     const ok = await run(['bundle', 'fetch', url, '--trust-domain', 'zone-w.test', '--profile', 'https_web', '--ca', join(dir, 'ca.pem')]);
