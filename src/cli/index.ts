@@ -45,10 +45,10 @@ function program(setExit: (code: number) => void): Command {
     .option('--exit-with-parent', 'drain and exit, as on SIGTERM, when the process that started serve goes away (env ZONEGATE_EXIT_WITH_PARENT=1); for runners that do not forward signals, such as npm scripts')
     .action(async (opts: { config?: string; workers?: string; exitWithParent?: boolean }) => {
       // the primary (or the single process) runs every check before binding; its workers load what it checked
-      const loaded = isWorker() ? loadConfig(opts.config) : await validateConfig(opts.config);
       const reload = opts.config ? { configFile: opts.config } : {};
-      if (isWorker()) return runWorker(loaded, reload);
+      if (isWorker()) return runWorker(loadConfig(opts.config), reload);
       const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
+      const loaded = await validateConfig(opts.config, process.env, { workers });
       if (workers === 1) await startZonegate(loaded, { handleSignals: true, ...reload });
       else await runPrimary(loaded, workers);
       // the parent's going is handled as the SIGTERM it would have sent: the same drain, one process or many
@@ -179,8 +179,9 @@ function program(setExit: (code: number) => void): Command {
     .command('validate')
     .description('run every check serve runs before it binds a port (schema, files, trust domains, cross-references); errors name the file, line and key path')
     .argument('<file>')
-    .action(async (file: string) => {
-      const loaded = await validateConfig(file);
+    .option('-w, --workers <n>', 'also check what serve --workers N needs (a shared re-issue key)')
+    .action(async (file: string, o: { workers?: string }) => {
+      const loaded = await validateConfig(file, process.env, o.workers === undefined ? {} : { workers: parseWorkers(o.workers) });
       for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
       print(`${file}: valid`);
     });

@@ -23,6 +23,11 @@ import type { Config } from './schema.js';
 
 type Path = (string | number)[];
 
+export interface PreflightOptions {
+  /** serve --workers N: what N worker processes need besides (a re-issue key they all share). */
+  readonly workers?: number;
+}
+
 /** The files of one trust domain entry: its bundle or source files, its intermediates. */
 function trustFiles(t: Config['trust'][number], i: number): Array<[Path, string]> {
   const out: Array<[Path, string]> = [];
@@ -96,7 +101,7 @@ function located(at: Locate, fallback: Path, err: unknown): string {
  * The checks serve runs short of binding and fetching. Resolves with nothing; rejects with a
  * ConfigError listing every problem. Reads files; never opens a socket.
  */
-export async function checkConfig(loaded: LoadedConfig): Promise<void> {
+export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions = {}): Promise<void> {
   const { config: c } = loaded;
   const at: Locate = loaded.at ?? ((path) => `${loaded.origin}: ${path.join('.')}`);
   const problems: string[] = [];
@@ -178,6 +183,10 @@ export async function checkConfig(loaded: LoadedConfig): Promise<void> {
   if (ok(['upstream', 'jwt', 'keyFile'], ['upstream', 'hmac', 'secretFile'], ['upstream', 'basic', 'credentialsFile']))
     attempt(['upstream'], () => createRewriter(c));
   attempt(['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun }));
+  // the primary publishes one JWKS for every worker, so they must all sign with one key from a file
+  const u = c.upstream;
+  if ((opts.workers ?? 1) > 1 && !u.jwt.keyFile && [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt'))
+    problems.push(`${at(['upstream', 'jwt', 'keyFile'])}: serve --workers ${opts.workers} with re-issued JWTs needs a key file all workers share (or --workers 1)`);
   if (problems.length > 0) throw new ConfigError(byLine(problems));
 }
 
@@ -188,8 +197,8 @@ function byLine(problems: string[]): string[] {
 }
 
 /** Loads a config (the embedded default when `file` is undefined) and runs every check serve runs before binding. */
-export async function validateConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+export async function validateConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, opts: PreflightOptions = {}): Promise<LoadedConfig> {
   const loaded = loadConfig(file, env);
-  await checkConfig(loaded);
+  await checkConfig(loaded, opts);
   return loaded;
 }
