@@ -27,7 +27,7 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, name
     throw new PolicyFileError(doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
-  throw new PolicyFileError(describeIssues(result.error.issues, doc, lineCounter, name));
+  throw new PolicyFileError(describeIssues(result.error.issues, doc, lineCounter, name, schema));
 }
 
 /** Reads and validates one policy file. */
