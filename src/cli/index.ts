@@ -44,10 +44,11 @@ function program(setExit: (code: number) => void): Command {
     .option('-w, --workers <n>', 'worker processes sharing the listeners (default: available cores, env ZONEGATE_WORKERS; 1: one process)')
     .option('--exit-with-parent', 'drain and exit, as on SIGTERM, when the process that started serve goes away (env ZONEGATE_EXIT_WITH_PARENT=1); for runners that do not forward signals, such as npm scripts')
     .action(async (opts: { config?: string; workers?: string; exitWithParent?: boolean }) => {
-      // the primary (or the single process) runs every check before binding; its workers load what it checked
       const reload = opts.config ? { configFile: opts.config } : {};
+      // a worker loads what its primary has already checked
       if (isWorker()) return runWorker(loadConfig(opts.config), reload);
       const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
+      // every check serve runs before binding a port, the same function as config validate
       const loaded = await validateConfig(opts.config, process.env, { workers });
       if (workers === 1) await startZonegate(loaded, { handleSignals: true, ...reload });
       else await runPrimary(loaded, workers);
@@ -73,7 +74,6 @@ function program(setExit: (code: number) => void): Command {
     .option('--explain', 'add the steps: what each phase saw and decided')
     .action(async (opts: { config?: string; request: string; explain?: boolean }) => setExit(await runCheck(opts, print)));
 
-  // no default value: commander would print `(default: [])` for it, and a required option would never be missing
   cmd
     .command('explain')
     .description("ask a running server to decide one CheckRequest with its live bundles and show each phase's steps (needs server.ops.explain: true; loopback only)")
@@ -89,6 +89,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'print the JSON the server sent instead of a table')
     .action(async (o: OpsCliOptions) => setExit(await runStatus(o, print)));
 
+  // no default value: commander would print `(default: [])` for it, and a required option would never be missing
   const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   cmd
     .command('svid')

@@ -76,7 +76,7 @@ export async function startOpsServer(
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/explain') {
       if (deps.explain) explainHandler(req, res, deps.explain);
-      else json(res, 404, { error: 'explain is off: set server.ops.explain: true' });
+      else json(res, 404, { error: 'explain is off: set server.ops.explain: true (with serve --workers N > 1 the primary decides nothing: use --workers 1)' });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
