@@ -32,7 +32,8 @@ function run(args: string[]): Promise<Run> {
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('exit', (code) => {
+    // 'close', not 'exit': the output may still be in the pipes when the process has exited
+    p.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
