@@ -26,6 +26,11 @@ type Path = (string | number)[];
 export interface PreflightOptions {
   /** serve --workers N: what N worker processes need besides (a re-issue key they all share). */
   readonly workers?: number;
+  /**
+   * false: leave out the files the config names (a config written for another machine, such as
+   * a ConfigMap checked in CI); serve never does.
+   */
+  readonly files?: boolean;
 }
 
 /** The files of one trust domain entry: its bundle or source files, its intermediates. */
@@ -105,6 +110,28 @@ export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions =
   const { config: c } = loaded;
   const at: Locate = loaded.at ?? ((path) => `${loaded.origin}: ${path.join('.')}`);
   const problems: string[] = [];
+  if (opts.files !== false) await checkFiles(c, at, problems);
+  tryAt(problems, at, ['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun }));
+  // the primary publishes one JWKS for every worker, so they must all sign with one key from a file
+  const u = c.upstream;
+  if ((opts.workers ?? 1) > 1 && !u.jwt.keyFile && [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt'))
+    problems.push(`${at(['upstream', 'jwt', 'keyFile'])}: serve --workers ${opts.workers} with re-issued JWTs needs a key file all workers share (or --workers 1)`);
+  if (problems.length > 0) throw new ConfigError(byLine(problems));
+}
+
+/** Runs `f`; a failure becomes a problem located at `path` (or at the key path its message starts with). */
+function tryAt(problems: string[], at: Locate, path: Path, f: () => unknown): boolean {
+  try {
+    f();
+    return true;
+  } catch (err) {
+    problems.push(located(at, path, err));
+    return false;
+  }
+}
+
+/** Every file the config names, read and parsed by the code serve uses for it. */
+async function checkFiles(c: Config, at: Locate, problems: string[]): Promise<void> {
   const unreadable = new Set<string>();
   const files = new Map<string, Buffer>();
   for (const [path, file] of namedFiles(c)) {
@@ -116,15 +143,7 @@ export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions =
     }
   }
   const ok = (...paths: Path[]) => paths.every((p) => !unreadable.has(p.join('.')));
-  const attempt = (path: Path, f: () => unknown) => {
-    try {
-      f();
-      return true;
-    } catch (err) {
-      problems.push(located(at, path, err));
-      return false;
-    }
-  };
+  const attempt = (path: Path, f: () => unknown) => tryAt(problems, at, path, f);
 
   // listeners' certificates and keys, as the TLS stack loads them (a mismatched pair included)
   const tls = c.server.grpc.tls;
@@ -182,12 +201,6 @@ export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions =
   }
   if (ok(['upstream', 'jwt', 'keyFile'], ['upstream', 'hmac', 'secretFile'], ['upstream', 'basic', 'credentialsFile']))
     attempt(['upstream'], () => createRewriter(c));
-  attempt(['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun }));
-  // the primary publishes one JWKS for every worker, so they must all sign with one key from a file
-  const u = c.upstream;
-  if ((opts.workers ?? 1) > 1 && !u.jwt.keyFile && [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt'))
-    problems.push(`${at(['upstream', 'jwt', 'keyFile'])}: serve --workers ${opts.workers} with re-issued JWTs needs a key file all workers share (or --workers 1)`);
-  if (problems.length > 0) throw new ConfigError(byLine(problems));
 }
 
 /** Problems in the order of the file (a stable sort on `file:line:`). */

@@ -68,6 +68,13 @@ describe.concurrent('config validate and serve agree on broken configs', () => {
     expect(problems(serve.stderr)).toEqual(found);
   });
 
+  it('--no-files leaves out only the files (a config for another machine): the other checks still run', async () => {
+    expect(await run(['config', 'validate', '--no-files', 'bundle-missing.yaml'])).toMatchObject({ code: 0, stdout: 'bundle-missing.yaml: valid\n' });
+    const dup = await run(['config', 'validate', '--no-files', 'duplicate-rule.yaml']);
+    expect(dup.code).toBe(2);
+    expect(problems(dup.stderr)).toEqual([expect.stringMatching(/^duplicate-rule\.yaml:6: rules\[1\]\.name: duplicate rule name "a"/)]);
+  });
+
   it('the example config is valid for both', async () => {
     const v = await run(['config', 'validate', join(import.meta.dirname, '../../examples/zonegate.yaml')]);
     expect(v).toMatchObject({ code: 0, stdout: expect.stringMatching(/: valid\n$/) });
