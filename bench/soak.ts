@@ -273,7 +273,7 @@ async function main(): Promise<number> {
       endpointFlaps: flapCount,
       configReloads: metric(/zonegate_config_reload_total\{result="ok"\} (\d+)/),
       refusedReloads: metric(/zonegate_config_reload_total\{result="error"\} (\d+)/),
-      bundleRefreshErrors: metric(/zonegate_bundle_refreshes\{trust_domain="zone-b.soak",result="error"\} (\d+)/),
+      bundleRefreshErrors: metric(/zonegate_bundle_refreshes_total\{trust_domain="zone-b.soak",result="error"\} (\d+)/),
       errorLogLines: counts.errorLines,
     },
     calls: Object.fromEntries(stats.byKind),

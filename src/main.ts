@@ -27,6 +27,9 @@ import { createKeyRing, createRewriter } from './rewrite/index.js';
 import type { KeyRing } from './rewrite/keys.js';
 import { buildRuntime, retireRuntime, stopRuntime, type Runtime } from './runtime.js';
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
+import { explainCheck, identityHeaders, redactHeaders } from './http/explain.js';
+import { statusReport } from './http/status.js';
+import { REASONS } from './errors.js';
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
 export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, keys?: KeyRing, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
@@ -119,9 +122,25 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
 
   // Re-issue keys live as long as the process (not the config): reloads keep what upstreams cached.
   const keys = createKeyRing(config);
-  const ops = opts.worker ? NO_OPS : await startOpsServer(config.server.ops.address, config.server.ops.port, { readiness, metrics, keys });
   let runtime: Runtime | undefined;
   let state: DecisionState | undefined;
+  const live: { reloader?: ConfigReloader | undefined } = {};
+  /** POST /explain: a decision with its steps on the live state, counted like any, no secret in the answer. */
+  const explain = (request: Parameters<typeof explainCheck>[1]) => {
+    if (!state || !runtime) throw new Error(`not ready: ${readiness.reason}`);
+    const { outcome, result } = explainCheck(state, request);
+    if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') metrics.errors.inc({ reason: outcome.reason });
+    else metrics.decisions.inc({ result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? '' : outcome.reason });
+    log.info({ decisionId: outcome.id, result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? null : outcome.reason }, 'explain');
+    return { ...result, checkResponse: redactHeaders(result.checkResponse, identityHeaders(runtime.config)) };
+  };
+  const ops = opts.worker
+    ? NO_OPS
+    : await startOpsServer(config.server.ops.address, config.server.ops.port, {
+        readiness, metrics, keys,
+        status: () => statusReport({ origin: loaded.origin, readiness, trust: runtime?.trust.status() ?? [], reload: live.reloader }),
+        ...(config.server.ops.explain ? { explain } : {}),
+      });
   let grpc: GrpcServer;
   try {
     grpc = await startGrpcServer(config.server.grpc, {
@@ -212,6 +231,7 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   const reloader = opts.configFile
     ? new ConfigReloader({ file: opts.configFile, log, metrics, current: () => current.config, apply })
     : undefined;
+  live.reloader = reloader;
   reloader?.watch();
   const reload = (): Promise<ReloadResult> =>
     reloader ? reloader.reload('requested') : Promise.resolve({ result: 'error', problems: ['no config file to reload (started without --config)'] });

@@ -42,6 +42,15 @@ export async function runBundleFetch(url: string, o: FetchOptions, out: (s: stri
   } else throw new UsageError(`bundle fetch: --profile must be https_web or https_spiffe, not "${o.profile}"`);
   const ms = Number(o.timeout) * 1000;
   if (!(ms > 0)) throw new UsageError('bundle fetch: --timeout must be a positive number of seconds');
+  // the files first, each named by its option: a bare ENOENT would not say which one
+  for (const [flag, f] of [['--ca', o.ca], ['--bootstrap', o.bootstrap]] as const) {
+    if (f === undefined) continue;
+    try {
+      readFileSync(f);
+    } catch (err) {
+      throw new UsageError(`bundle fetch: ${flag} ${f}: cannot read: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
   let source;
   try {
     source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: 1024 * 1024 }, { current: () => undefined });
@@ -65,8 +74,13 @@ interface AuthorityRow {
   spiffeId: string | null;
   notAfter: string | null;
   keyId: string | null;
+  /** The SHA-256 fingerprint in the colon form `openssl x509 -fingerprint -sha256` prints (of the DER certificate; of the SPKI for a JWT key). */
   sha256: string;
 }
+
+/** `AB:CD:…`, as openssl prints a fingerprint: compare it over a second channel. */
+export const fingerprint = (der: Uint8Array): string =>
+  createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
 
 function rows(b: Bundle): AuthorityRow[] {
   const x509 = b.x509Authorities.map((c): AuthorityRow => {
@@ -82,7 +96,7 @@ function rows(b: Bundle): AuthorityRow[] {
       spiffeId,
       notAfter: new Date(c.validTo).toISOString(),
       keyId: null,
-      sha256: createHash('sha256').update(c.raw).digest('hex').slice(0, 16),
+      sha256: fingerprint(c.raw),
     };
   });
   const jwt = [...b.jwtAuthorities.values()].map(
@@ -92,7 +106,7 @@ function rows(b: Bundle): AuthorityRow[] {
       spiffeId: null,
       notAfter: null,
       keyId: a.kid,
-      sha256: createHash('sha256').update(a.key.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16),
+      sha256: fingerprint(a.key.export({ format: 'der', type: 'spki' })),
     }),
   );
   return [...x509, ...jwt];
@@ -106,16 +120,26 @@ export function runBundleShow(file: string, o: { json?: boolean; trustDomain?: s
   } catch (err) {
     throw new UsageError(`bundle show: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
-  const b = parseBundle(bytes, td(o.trustDomain ?? 'bundle.invalid', 'bundle show'));
+  // Parsing needs a trust domain; without --trust-domain a stand-in is used that no message names.
+  const standIn = 'bundle-show.invalid';
+  let b: Bundle;
+  try {
+    b = parseBundle(bytes, td(o.trustDomain ?? standIn, 'bundle show'));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const m = (err as Error).message.replace(` trust domain "${standIn}":`, '').replace(`"${standIn}"`, 'the bundle');
+    throw new UsageError(`bundle show: ${file}: ${m}`);
+  }
   const list = rows(b);
   if (o.json) {
     out(JSON.stringify({ sequence: b.sequence ?? null, refreshHintSeconds: b.refreshHintSeconds ?? null, authorities: list }, null, 2));
     return 0;
   }
-  const head = ['KIND', 'SUBJECT / KEY', 'SPIFFE ID', 'NOT AFTER', 'KEY ID', 'SHA-256'];
+  const head = ['KIND', 'SUBJECT / KEY', 'SPIFFE ID', 'NOT AFTER', 'KEY ID', 'SHA-256 FINGERPRINT'];
   const table = [head, ...list.map((r) => [r.kind, r.subject, r.spiffeId ?? '-', r.notAfter ?? '-', r.keyId ?? '-', r.sha256])];
   const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  out(`sequence: ${b.sequence ?? '-'}   refresh hint: ${b.refreshHintSeconds ?? '-'} s   authorities: ${list.length}${b.revoked ? ' (revoked: empty bundle)' : ''}`);
+  const hint = b.refreshHintSeconds === undefined ? 'none' : `${b.refreshHintSeconds} s`;
+  out(`sequence: ${b.sequence ?? 'none'}   refresh hint: ${hint}   authorities: ${list.length}${b.revoked ? ' (revoked: empty bundle)' : ''}`);
   for (const row of table) out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   return 0;
 }

@@ -1,6 +1,7 @@
 /**
  * `zonegate demo` (what `npm start` runs): the two-zone demo in the foreground until SIGINT or
- * SIGTERM, which stop both zonegates (and their Envoys) and remove the demo's temporary directory.
+ * SIGTERM, or until the process that started it goes away (npm does not forward SIGTERM), which
+ * stop both zonegates (and their Envoys) and remove the demo's temporary directory.
  * With an Envoy binary found (ZONEGATE_ENVOY_BIN, the project's .envoy venvs, PATH) each zone runs
  * behind its own Envoy; without one, one line says how to get it.
  */
@@ -8,6 +9,7 @@ import { ENVOY_HINT, findEnvoy, type EnvoyBinary } from '../envoy-binary.js';
 import { DemoError, runDemo, type RunningDemo } from '../demo/run.js';
 import { parsePortBase } from '../demo/zones.js';
 import { UsageError } from './errors.js';
+import { watchParent } from './parent.js';
 
 export interface DemoCliOptions {
   portBase?: string;
@@ -24,7 +26,7 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
   }
   // Installed before the zones start, so a Ctrl-C during startup still stops them and cleans up.
   let demo: RunningDemo | undefined;
-  let signalled: NodeJS.Signals | undefined;
+  let signalled: string | undefined;
   const shutdown = () => {
     if (!demo || !signalled) return;
     process.stderr.write(`demo: ${signalled}: stopping both zones\n`);
@@ -36,13 +38,14 @@ export async function runDemoCommand(opts: DemoCliOptions, print: (s: string) =>
       },
     );
   };
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: string) => {
     signalled ??= signal;
     shutdown();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const envoy = demoEnvoy(print);
+  watchParent(() => onSignal('parent process gone'));
   try {
     demo = await runDemo({ portBase, print, envoy });
   } catch (err) {

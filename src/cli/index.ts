@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { validateConfig } from '../config/preflight.js';
 import { startZonegate } from '../main.js';
 import { runPrimary, runWorker, isWorker } from '../cluster.js';
 import { availableParallelism } from 'node:os';
@@ -12,6 +13,8 @@ import { runSvidVerify } from './svid.js';
 import { runBundleFetch, runBundleShow, type FetchOptions } from './bundle.js';
 import { runTokenMint, runTokenVerify, type MintCliOptions, type VerifyCliOptions } from './token.js';
 import { UsageError } from './errors.js';
+import { watchParent } from './parent.js';
+import { runExplain, runStatus, type OpsCliOptions } from './ops.js';
 import { runPolicyImport, runPolicyLint, type ImportCliOptions } from './policy.js';
 import { ZonegateError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -39,13 +42,18 @@ function program(setExit: (code: number) => void): Command {
     .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config); reloads --config on SIGHUP and on change')
     .option('-c, --config <file>', 'YAML config file')
     .option('-w, --workers <n>', 'worker processes sharing the listeners (default: available cores, env ZONEGATE_WORKERS; 1: one process)')
-    .action(async (opts: { config?: string; workers?: string }) => {
-      const loaded = loadConfig(opts.config);
+    .option('--exit-with-parent', 'drain and exit, as on SIGTERM, when the process that started serve goes away (env ZONEGATE_EXIT_WITH_PARENT=1); for runners that do not forward signals, such as npm scripts')
+    .action(async (opts: { config?: string; workers?: string; exitWithParent?: boolean }) => {
       const reload = opts.config ? { configFile: opts.config } : {};
-      if (isWorker()) return runWorker(loaded, reload);
+      // a worker loads what its primary has already checked
+      if (isWorker()) return runWorker(loadConfig(opts.config), reload);
       const workers = parseWorkers(opts.workers ?? process.env.ZONEGATE_WORKERS);
+      // every check serve runs before binding a port, the same function as config validate
+      const loaded = await validateConfig(opts.config, process.env, { workers });
       if (workers === 1) await startZonegate(loaded, { handleSignals: true, ...reload });
       else await runPrimary(loaded, workers);
+      // the parent's going is handled as the SIGTERM it would have sent: the same drain, one process or many
+      if (opts.exitWithParent || process.env.ZONEGATE_EXIT_WITH_PARENT === '1') watchParent(() => process.kill(process.pid, 'SIGTERM'));
     });
 
   cmd
@@ -66,14 +74,30 @@ function program(setExit: (code: number) => void): Command {
     .option('--explain', 'add the steps: what each phase saw and decided')
     .action(async (opts: { config?: string; request: string; explain?: boolean }) => setExit(await runCheck(opts, print)));
 
-  const collect = (v: string, prev: string[]) => [...prev, v];
+  cmd
+    .command('explain')
+    .description("ask a running server to decide one CheckRequest with its live bundles and show each phase's steps (needs server.ops.explain: true; loopback only)")
+    .requiredOption('-r, --request <file>', 'CheckRequest JSON file, or - for standard input')
+    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--json', 'print the JSON the server sent instead of a table')
+    .action(async (o: OpsCliOptions & { request: string }) => setExit(await runExplain(o, print)));
+
+  cmd
+    .command('status')
+    .description("a running server's trust domains (bundle generation, last and next refresh, staleness), config origin and reload state (exit 1 when not ready)")
+    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--json', 'print the JSON the server sent instead of a table')
+    .action(async (o: OpsCliOptions) => setExit(await runStatus(o, print)));
+
+  // no default value: commander would print `(default: [])` for it, and a required option would never be missing
+  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
   cmd
     .command('svid')
     .description('X509-SVID tools')
     .command('verify')
     .description('verify an X509-SVID (leaf and optional intermediates) against per-trust-domain bundles')
     .argument('<cert>', 'PEM or DER file: the leaf first, then intermediates')
-    .option('-b, --bundle <td=file>', 'a trust domain and its bundle (SPIFFE bundle JSON or PEM); repeatable', collect, [])
+    .requiredOption('-b, --bundle <td=file>', 'a trust domain and its bundle (SPIFFE bundle JSON or PEM); repeatable', collect)
     .option('--at <time>', 'verify as of this RFC 3339 time instead of now')
     .option('--skew <seconds>', 'clock skew tolerated on validity windows', '0')
     .action((cert: string, opts: { bundle: string[]; at?: string; skew?: string }) => setExit(runSvidVerify(cert, opts, print)));
@@ -105,16 +129,17 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--key <file>', 'private key of the SVID (PEM or DER)')
     .requiredOption('--cert <file>', 'the SVID: leaf first, then intermediates')
     .requiredOption('--sub <subject>', 'the actor')
-    .requiredOption('--aud <audience>', 'the destination (spiffe://<td> or a SPIFFE ID); repeatable', collect, [])
+    .requiredOption('--aud <audience>', 'the destination (spiffe://<td> or a SPIFFE ID); repeatable', collect)
     .option('--ttl <duration>', 'lifetime, e.g. 60s or 5m', '60s')
+    .option('--max-lifetime <duration>', "the longest lifetime the verifiers accept (commonIdentity.maxLifetimeSeconds, token verify's --max-lifetime): a longer --ttl is refused", '10m')
     .option('--act-from <token>', "the caller's token: its signer and hops become this token's act chain")
     .action((o: MintCliOptions) => setExit(runTokenMint(o, print)));
   token
     .command('verify')
     .description('verify a common identity against per-trust-domain bundles, as the ingress does')
     .argument('<token>', 'the token, or - for standard input')
-    .option('-b, --bundle <td=file>', 'a trust domain and its bundle; repeatable', collect, [])
-    .option('--audience <aud>', 'an accepted audience; repeatable', collect, [])
+    .requiredOption('-b, --bundle <td=file>', 'a trust domain and its bundle; repeatable', collect)
+    .requiredOption('--audience <aud>', 'an accepted audience; repeatable', collect)
     .option('--peer <spiffe-id>', 'the mTLS peer: iss must equal it')
     .option('--peer-cert <file>', "the peer's certificate: its SPIFFE ID is the peer, its thumbprint checks cnf")
     .option('--max-lifetime <duration>', 'longest lifetime accepted', '10m')
@@ -153,10 +178,12 @@ function program(setExit: (code: number) => void): Command {
   const config = cmd.command('config').description('configuration tools');
   config
     .command('validate')
-    .description('validate a config file; errors name the key path and line')
+    .description('run every check serve runs before it binds a port (schema, files, trust domains, cross-references); errors name the file, line and key path')
     .argument('<file>')
-    .action((file: string) => {
-      const loaded = loadConfig(file);
+    .option('-w, --workers <n>', 'also check what serve --workers N needs (a shared re-issue key)')
+    .option('--no-files', 'leave out the files the config names: for a config written for another machine (a ConfigMap checked in CI)')
+    .action(async (file: string, o: { workers?: string; files: boolean }) => {
+      const loaded = await validateConfig(file, process.env, { files: o.files, ...(o.workers === undefined ? {} : { workers: parseWorkers(o.workers) }) });
       for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
       print(`${file}: valid`);
     });

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseBundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
-import { TrustDomain } from '../spiffe/id.js';
+import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { certInfo } from '../svid/certinfo.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
 import { UsageError } from './errors.js';
@@ -50,6 +51,17 @@ export function bundlesFromOptions(specs: readonly string[], command: string): B
   return set;
 }
 
+/** The SPIFFE ID the leaf's URI SAN names, when the leaf can be read and names a valid one. */
+function namedId(raw: Buffer): SpiffeId | undefined {
+  try {
+    const leaf = parseCertificates(raw)[0];
+    const uri = leaf && certInfo(leaf).uris.find((u) => u.startsWith('spiffe://'));
+    return uri ? SpiffeId.parse(uri) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs the verification; returns the exit code (0 valid, 1 invalid). */
 export function runSvidVerify(certFile: string, opts: SvidVerifyOptions, out: (s: string) => void): number {
   const bundles = bundlesFromOptions(opts.bundle, 'svid verify');
@@ -68,7 +80,9 @@ export function runSvidVerify(certFile: string, opts: SvidVerifyOptions, out: (s
     result = { valid: true, spiffeId: id.value, trustDomain: id.trustDomain.name, reason: null };
   } catch (err) {
     if (!(err instanceof ZonegateError)) throw err;
-    result = { valid: false, spiffeId: null, trustDomain: null, reason: err.code, message: err.message };
+    // the ID the certificate names (unverified: the reason says why it is not trusted)
+    const named = namedId(raw);
+    result = { valid: false, spiffeId: named?.value ?? null, trustDomain: named?.trustDomain.name ?? null, reason: err.code, message: err.message };
   }
   out(JSON.stringify(result, null, 2));
   return result.valid ? 0 : 1;

@@ -34,11 +34,18 @@ export interface MintCliOptions {
   sub: string;
   aud: string[];
   ttl: string;
+  maxLifetime?: string;
   actFrom?: string;
 }
 
 /** Prints a token; exit 0. */
 export function runTokenMint(o: MintCliOptions, out: (s: string) => void): number {
+  // A token the verifiers would refuse is refused here, where the mistake is made.
+  const ttl = parseDuration(o.ttl);
+  const max = parseDuration(o.maxLifetime ?? '10m');
+  if (ttl < 1) throw new UsageError('token mint: --ttl must be at least 1s');
+  if (ttl > max)
+    throw new UsageError(`token mint: --ttl ${o.ttl} (${ttl} s) is longer than verifiers accept (${max} s: commonIdentity.maxLifetimeSeconds); raise --max-lifetime if yours accept more`);
   let svid;
   try {
     svid = loadX509Svid(read(o.cert, 'certificate'), read(o.key, 'key'));
@@ -59,7 +66,7 @@ export function runTokenMint(o: MintCliOptions, out: (s: string) => void): numbe
     if (typeof claims?.iss !== 'string') throw new UsageError('token mint: --act-from is not a token with an iss claim');
     onBehalfOf = { iss: claims.iss, ...(claims.act ? { act: claims.act } : {}) };
   }
-  out(mintCommonIdentity(svid, { sub: o.sub, aud: o.aud.length === 1 ? o.aud[0]! : o.aud, ttlSeconds: parseDuration(o.ttl), ...(onBehalfOf ? { onBehalfOf } : {}) }));
+  out(mintCommonIdentity(svid, { sub: o.sub, aud: o.aud.length === 1 ? o.aud[0]! : o.aud, ttlSeconds: ttl, ...(onBehalfOf ? { onBehalfOf } : {}) }));
   return 0;
 }
 

@@ -27,16 +27,16 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, name
     throw new PolicyFileError(doc.errors.map((e) => `${name}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
-  throw new PolicyFileError(describeIssues(result.error.issues, doc, lineCounter, name));
+  throw new PolicyFileError(describeIssues(result.error.issues, doc, lineCounter, name, schema));
 }
 
 /** Reads and validates one policy file. */
-export function readPolicyFile(file: string): PolicyFileConfig {
+export function readPolicyFile(file: string, where = file): PolicyFileConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new PolicyFileError([`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new PolicyFileError([`${where}: cannot read${where === file ? '' : ` ${file}`}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
   return parseYamlWith(PolicyFile, text, file);
 }
@@ -45,12 +45,13 @@ export function readPolicyFile(file: string): PolicyFileConfig {
  * The rules of the included files, in order, each marked dry-run when its file is. Relative
  * paths are resolved against `baseDir` (the config file's directory).
  */
-export function includedRules(include: readonly string[], baseDir: string): RuleConfig[] {
+export function includedRules(include: readonly string[], baseDir: string, at?: (i: number) => string): RuleConfig[] {
   const rules: RuleConfig[] = [];
   const problems: string[] = [];
-  for (const f of include) {
+  for (const [i, f] of include.entries()) {
     try {
-      const file = readPolicyFile(isAbsolute(f) ? f : resolve(baseDir, f));
+      const path = isAbsolute(f) ? f : resolve(baseDir, f);
+      const file = readPolicyFile(path, at?.(i) ?? path);
       for (const r of file.rules) rules.push(file.dryRun ? { ...r, dryRun: true } : r);
     } catch (err) {
       if (err instanceof PolicyFileError) problems.push(...err.problems);

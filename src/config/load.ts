@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { describeIssues } from './issues.js';
+import { describeIssues, formatPath, lineOf } from './issues.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { serverWarnings } from './server.js';
 import { EMBEDDED_DEFAULT } from './default.js';
@@ -25,7 +25,12 @@ export interface LoadedConfig {
   readonly origin: string;
   /** Warnings worth a log line at startup (insecure but valid choices). */
   readonly warnings: readonly string[];
+  /** `file:line: key.path` of a key of the file (for problems found after parsing). */
+  readonly at?: (path: readonly (string | number)[]) => string;
 }
+
+/** Where a key is: `file:line: key.path`. */
+export type Locate = (path: readonly (string | number)[]) => string;
 
 const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'port' | 'boolean']> = [
   ['ZONEGATE_GRPC_ADDRESS', ['server', 'grpc', 'address'], 'string'],
@@ -119,18 +124,22 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
+function crossChecks(cfg: Config, at: Locate): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const names = new Set<string>();
-  if (cfg.rules.length > cfg.limits.maxRules) problems.push(`rules: ${cfg.rules.length} rules (limit limits.maxRules = ${cfg.limits.maxRules})`);
+  if (cfg.rules.length > cfg.limits.maxRules) problems.push(`${at(['rules'])}: ${cfg.rules.length} rules (limit limits.maxRules = ${cfg.limits.maxRules})`);
+  const ruleAt = new Map<string, number>();
   cfg.rules.forEach((r, i) => {
-    if (names.has(r.name)) problems.push(`rules[${i}].name: duplicate rule name "${r.name}"`);
-    names.add(r.name);
+    const first = ruleAt.get(r.name);
+    if (first !== undefined) problems.push(`${at(['rules', i, 'name'])}: duplicate rule name "${r.name}" (first at ${at(['rules', first, 'name'])})`);
+    else ruleAt.set(r.name, i);
   });
   const tds = new Set<string>();
+  const tdAt = new Map<string, number>();
   cfg.trust.forEach((t, i) => {
-    if (tds.has(t.trustDomain)) problems.push(`trust[${i}].trustDomain: "${t.trustDomain}" is listed twice`);
+    const first = tdAt.get(t.trustDomain);
+    if (first !== undefined) problems.push(`${at(['trust', i, 'trustDomain'])}: "${t.trustDomain}" is listed twice (first at ${at(['trust', first, 'trustDomain'])})`);
+    else tdAt.set(t.trustDomain, i);
     tds.add(t.trustDomain);
   });
   if (cfg.peer.source === 'principal')
@@ -146,14 +155,14 @@ function crossChecks(cfg: Config): { problems: string[]; warnings: string[] } {
   if (cfg.rules.length === 0) warnings.push('no rules are configured: every request will be denied');
   warnings.push(...serverWarnings(cfg.server));
   const r = cfg.federation.refresh;
-  if (r.minSeconds > r.maxSeconds) problems.push('federation.refresh: minSeconds is greater than maxSeconds');
+  if (r.minSeconds > r.maxSeconds) problems.push(`${at(['federation', 'refresh', 'minSeconds'])}: minSeconds is greater than maxSeconds`);
   const ep = cfg.federation.endpoint;
   if (ep && !tds.has(ep.trustDomain))
-    problems.push(`federation.endpoint.trustDomain: "${ep.trustDomain}" is not a trust domain under trust[]`);
+    problems.push(`${at(['federation', 'endpoint', 'trustDomain'])}: "${ep.trustDomain}" is not a trust domain under trust[]`);
   if (cfg.commonIdentity && !cfg.identity && cfg.commonIdentity.audiences.length === 0)
-    problems.push('commonIdentity.audiences: set it, or configure identity (the default audience is derived from our SVID)');
+    problems.push(`${at(['commonIdentity'])}.audiences: set it, or configure identity (the default audience is derived from our SVID)`);
   if (ep?.profile === 'https_spiffe' && !cfg.identity)
-    problems.push('federation.endpoint: the https_spiffe profile serves with the local SVID: configure identity.cert and identity.key');
+    problems.push(`${at(['federation', 'endpoint', 'profile'])}: the https_spiffe profile serves with the local SVID: configure identity.cert and identity.key`);
   return { problems, warnings };
 }
 
@@ -180,21 +189,22 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
 
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(describeIssues(result.error.issues, doc, lineCounter, name));
+    throw new ConfigError(describeIssues(result.error.issues, doc, lineCounter, name, ConfigSchema));
   }
+  const at: Locate = (path) => `${name}:${lineOf(doc, lineCounter, path)}: ${formatPath(path)}`;
   const config = result.data;
   if (config.policy.include.length > 0) {
     try {
-      config.rules.push(...includedRules(config.policy.include, baseDir));
+      config.rules.push(...includedRules(config.policy.include, baseDir, (i) => at(['policy', 'include', i])));
     } catch (err) {
       if (err instanceof PolicyFileError) throw new ConfigError(err.problems);
       throw err;
     }
   }
-  const { problems, warnings } = crossChecks(config);
-  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${name}: ${p}`));
+  const { problems, warnings } = crossChecks(config, at);
+  if (problems.length > 0) throw new ConfigError(problems);
   resolvePaths(config, baseDir);
-  return { config: deepFreeze(config), origin: name, warnings };
+  return { config: deepFreeze(config), origin: name, warnings, at };
 }
 
 /** Loads a config file, or the embedded default when `file` is undefined. */

@@ -19,7 +19,8 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
-import { ConfigError, loadConfig, type LoadedConfig } from './load.js';
+import { ConfigError, type LoadedConfig } from './load.js';
+import { validateConfig } from './preflight.js';
 import type { Config } from './schema.js';
 
 export type ReloadResult =
@@ -67,7 +68,17 @@ export function listenerChanges(before: Config, after: Config): string[] {
 
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** The last reload tried, for `zonegate status` (problems name file, line and key, never a value). */
+export interface ReloadState {
+  readonly at: number;
+  readonly reason: string;
+  readonly result: 'ok' | 'error';
+  readonly problems: readonly string[];
+}
+
 export class ConfigReloader {
+  /** The last reload that ran (an unchanged file is not one); undefined before the first. */
+  last: ReloadState | undefined;
   private watcher?: FSWatcher;
   /** Watches on the directories of the secret files, by directory; the names watched in each. */
   private readonly fileWatchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
@@ -135,7 +146,7 @@ export class ConfigReloader {
     if (!force && d !== undefined && d === this.lastDigest) return { result: 'unchanged' };
     let loaded: LoadedConfig;
     try {
-      loaded = loadConfig(this.o.file, this.o.env ?? process.env);
+      loaded = await validateConfig(this.o.file, this.o.env ?? process.env);
       this.lastDigest = d;
       const restartNeeded = listenerChanges(this.o.current(), loaded.config);
       await this.o.apply(loaded);
@@ -145,6 +156,7 @@ export class ConfigReloader {
       if (restartNeeded.length > 0)
         log.warn({ keys: restartNeeded }, `config reloaded, but ${restartNeeded.join(', ')} changed: listeners are not rebound, restart to apply`);
       log.info({ config: this.o.file, reason, rules: loaded.config.rules.length }, 'config reloaded');
+      this.last = { at: Date.now(), reason, result: 'ok', problems: [] };
       return { result: 'ok', restartNeeded };
     } catch (err) {
       this.lastDigest = d;
@@ -153,6 +165,7 @@ export class ConfigReloader {
       metrics.reloads.inc({ result: 'error' });
       metrics.lastSuccess.set(0);
       log.error({ config: this.o.file, reason, problems }, 'config reload failed: keeping the running config');
+      this.last = { at: Date.now(), reason, result: 'error', problems };
       return { result: 'error', problems };
     }
   }

@@ -9,6 +9,7 @@ import { NamingConfig } from '../policy/naming.js';
 import { PATH_LEVELS } from '../pipeline/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 import { ServerSchema } from './server.js';
+import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -20,6 +21,16 @@ const headerName = z
 export { StringMatch, type RuleConfig } from '../policy/schema.js';
 
 const path = z.string().min(1);
+/** A value the SPIFFE parser must accept, checked here so the problem gets a file, line and key path. */
+const parsedBy = (parse: (s: string) => unknown) =>
+  z.string().min(1).superRefine((v, ctx) => {
+    try {
+      parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+const trustDomainName = parsedBy((v) => TrustDomain.parse(v));
 /** The longest delay a Node timer can hold (2^31 − 1 ms); a longer one fires after 1 ms. */
 export const MAX_TIMER_SECONDS = 2_147_483;
 const url = z.string().url();
@@ -29,7 +40,7 @@ const SourceConfig = z.union([
   z.strictObject({ file: path }),
   z.strictObject({ istio: z.strictObject({ rootCert: path }) }),
   z.strictObject({ https_web: z.strictObject({ url, ca: path.optional() }) }),
-  z.strictObject({ https_spiffe: z.strictObject({ url, endpointSpiffeId: z.string().startsWith('spiffe://'), bootstrap: path }) }),
+  z.strictObject({ https_spiffe: z.strictObject({ url, endpointSpiffeId: parsedBy((v) => SpiffeId.parse(v)), bootstrap: path }) }),
   z.strictObject({
     consul: z.strictObject({ url, tokenFile: path.optional(), ca: path.optional(), datacenter: z.string().min(1).optional() }),
   }),
@@ -37,7 +48,7 @@ const SourceConfig = z.union([
 
 const TrustDomainConfig = z
   .strictObject({
-    trustDomain: z.string().min(1),
+    trustDomain: trustDomainName,
     /** Shorthand for `source: {file: …}`: SPIFFE bundle JSON, PEM or DER, watched. */
     bundle: path.optional(),
     source: SourceConfig.optional(),
@@ -120,7 +131,7 @@ export const ConfigSchema = z.strictObject({
       /** Publish the local trust domain's bundle as a SPIFFE bundle endpoint. */
       endpoint: z
         .strictObject({
-          trustDomain: z.string().min(1),
+          trustDomain: trustDomainName,
           address: z.string().min(1).default('0.0.0.0'),
           port: port.default(8443),
           profile: z.enum(['https_web', 'https_spiffe']),

@@ -116,6 +116,11 @@ export const ServerSchema = z
         /** 0.0.0.0: kubelet and load-balancer probes come from outside; nothing here decides. */
         address: z.string().min(1).default('0.0.0.0'),
         port: port.default(8181),
+        /**
+         * POST /explain: decide a CheckRequest with the live trust material and return the
+         * steps (zonegate explain). Off by default; answered only to loopback clients.
+         */
+        explain: z.boolean().default(false),
       })
       .prefault({}),
     /**

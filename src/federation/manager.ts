@@ -30,6 +30,13 @@ export interface TrustDomainStatus {
   readonly lastResult: 'pending' | 'ok' | 'error';
   readonly lastError: string | undefined;
   readonly refreshes: { readonly ok: number; readonly error: number };
+  /** The BundleSet generation of the bundle held (0: none yet); it changes with every new bundle. */
+  readonly generation: number;
+  /** ms since the epoch of the last refresh attempt that ended, and of the next one scheduled. */
+  readonly lastAttemptAt: number | undefined;
+  readonly nextRefreshAt: number | undefined;
+  /** ms since the epoch when the trust domain fails closed without a successful refresh. */
+  readonly staleAt: number | undefined;
 }
 
 interface Domain {
@@ -45,6 +52,8 @@ interface Domain {
   lastSuccessAt?: number;
   lastResult: 'pending' | 'ok' | 'error';
   lastError?: string;
+  lastAttemptAt?: number;
+  nextRefreshAt?: number;
   ok: number;
   error: number;
   pending?: Promise<void>;
@@ -132,7 +141,7 @@ export class TrustManager extends EventEmitter {
       const p = previous.domains.get(d.td.name);
       if (!p || p.key !== d.key) continue;
       d.adopted = true;
-      Object.assign(d, { lastResult: p.lastResult, lastError: p.lastError, ok: p.ok, error: p.error });
+      Object.assign(d, { lastResult: p.lastResult, lastError: p.lastError, ok: p.ok, error: p.error, lastAttemptAt: p.lastAttemptAt });
       if (p.lastSuccessAt !== undefined) d.lastSuccessAt = p.lastSuccessAt;
       if (p.bundle) {
         d.bundle = p.bundle;
@@ -189,6 +198,10 @@ export class TrustManager extends EventEmitter {
       lastResult: d.lastResult,
       lastError: d.lastError,
       refreshes: { ok: d.ok, error: d.error },
+      generation: d.bundle ? this.bundles.generation(d.td) : 0,
+      lastAttemptAt: d.lastAttemptAt,
+      nextRefreshAt: d.nextRefreshAt,
+      staleAt: d.lastSuccessAt === undefined ? undefined : d.lastSuccessAt + this.config.federation.maxStalenessSeconds * 1000,
     }));
   }
 
@@ -200,6 +213,7 @@ export class TrustManager extends EventEmitter {
       .catch((err: unknown) => this.failed(d, `internal: ${err instanceof Error ? err.message : String(err)}`))
       .finally(() => {
         d.pending = undefined;
+        d.lastAttemptAt = this.now();
         this.schedule(d);
       });
     return d.pending;
@@ -290,6 +304,7 @@ export class TrustManager extends EventEmitter {
     const hint = d.bundle?.refreshHintSeconds ?? r.defaultSeconds;
     const base = Math.min(Math.max(hint, r.minSeconds), r.maxSeconds);
     const jittered = base * (1 + (Math.random() * 2 - 1) * r.jitter);
+    d.nextRefreshAt = this.now() + timerMs(jittered);
     d.timer = setTimeout(() => this.refreshInBackground(d), timerMs(jittered));
     d.timer.unref();
   }

@@ -1,5 +1,5 @@
 /** Per-trust-domain bundle metrics, read from the TrustManager at scrape time. */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TrustManager } from './manager.js';
 
 /** Registers bundle age, sequence, last refresh result, refresh counts and authority counts. */
@@ -16,7 +16,9 @@ export function registerTrustMetrics(registry: Registry, trust: Pick<TrustManage
   const seq = new Gauge({ name: 'zonegate_bundle_sequence', help: 'spiffe_sequence of the bundle held (absent when the bundle has none)', labelNames, registers: [registry] });
   const ok = new Gauge({ name: 'zonegate_bundle_last_refresh_success', help: '1 when the last refresh succeeded, 0 when it failed', labelNames, registers: [registry] });
   const stale = new Gauge({ name: 'zonegate_bundle_stale', help: '1 when the trust domain is past its maximum staleness and fails closed', labelNames, registers: [registry] });
-  const refreshes = new Gauge({ name: 'zonegate_bundle_refreshes', help: 'Refresh attempts since start by result', labelNames: ['trust_domain', 'result'], registers: [registry] });
+  // A count that only grows is a counter, named _total (OpenMetrics); the manager holds the count,
+  // so it is set at scrape time (reset and added), like the gauges beside it.
+  const refreshes = new Counter({ name: 'zonegate_bundle_refreshes_total', help: 'Refresh attempts by result since the trust domain was configured', labelNames: ['trust_domain', 'result'], registers: [registry] });
   const authorities = new Gauge({ name: 'zonegate_bundle_authorities', help: 'Authorities in the bundle held, by kind (x509, jwt)', labelNames: ['trust_domain', 'kind'], registers: [registry] });
   function fill() {
     const now = Date.now();
@@ -27,8 +29,8 @@ export function registerTrustMetrics(registry: Registry, trust: Pick<TrustManage
       if (s.sequence !== undefined) seq.set(l, s.sequence);
       if (s.lastResult !== 'pending') ok.set(l, s.lastResult === 'ok' ? 1 : 0);
       stale.set(l, s.stale ? 1 : 0);
-      refreshes.set({ ...l, result: 'ok' }, s.refreshes.ok);
-      refreshes.set({ ...l, result: 'error' }, s.refreshes.error);
+      refreshes.inc({ ...l, result: 'ok' }, s.refreshes.ok);
+      refreshes.inc({ ...l, result: 'error' }, s.refreshes.error);
       authorities.set({ ...l, kind: 'x509' }, s.x509Authorities);
       authorities.set({ ...l, kind: 'jwt' }, s.jwtAuthorities);
     }

@@ -1,6 +1,7 @@
 /** `zonegate bundle show` and `bundle fetch` (https_web, against zonegate's own endpoint) as a user runs them. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,7 +26,13 @@ describe('zonegate bundle show', () => {
     const file = join(EXAMPLES_DIR, 'certs/zone-a.root.pem');
     const table = zonegate(['bundle', 'show', file]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^sequence: -\s+refresh hint: - s\s+authorities: 1/);
+    // no hint is "none", not "- s"
+    expect(table.stdout).toMatch(/^sequence: none\s+refresh hint: none\s+authorities: 1\n/);
+    // the full SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it
+    const der = new X509Certificate(readFileSync(file)).raw;
+    const colon = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+    expect(table.stdout).toMatch(/SHA-256 FINGERPRINT\n/);
+    expect(table.stdout).toContain(colon);
     expect(table.stdout).toMatch(/x509 +O=zonegate example, CN=zone-a\.example root +spiffe:\/\/zone-a\.example +20\d\d-/);
     const json = JSON.parse(zonegate(['bundle', 'show', file, '--json']).stdout);
     expect(json.authorities).toEqual([expect.objectContaining({ kind: 'x509', spiffeId: 'spiffe://zone-a.example', keyId: null })]);
@@ -36,11 +43,16 @@ describe('zonegate bundle show', () => {
     const json = JSON.parse(zonegate(['bundle', 'show', file, '--json']).stdout);
     expect([json.sequence, json.refreshHintSeconds]).toEqual([1, 60]);
     expect(json.authorities.filter((a: { kind: string }) => a.kind === 'jwt')).toHaveLength(6);
-    expect(json.authorities.every((a: { sha256: string }) => /^[0-9a-f]{16}$/.test(a.sha256))).toBe(true);
+    expect(json.authorities.every((a: { sha256: string }) => /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/.test(a.sha256))).toBe(true);
+    expect(zonegate(['bundle', 'show', file]).stdout).toMatch(/^sequence: 1\s+refresh hint: 60 s\s+authorities: 7/);
   });
 
   it('an invalid bundle or missing file exits 2', () => {
-    expect(zonegate(['bundle', 'show', join(EXAMPLES_DIR, 'zonegate.yaml')]).code).toBe(2);
+    const notPem = zonegate(['bundle', 'show', join(EXAMPLES_DIR, 'zonegate.yaml')]);
+    expect(notPem.code).toBe(2);
+    // names the file, and no made-up trust domain
+    expect(notPem.stderr).toMatch(/^bundle show: .*zonegate\.yaml: /);
+    expect(notPem.stderr).not.toMatch(/invalid"|trust domain "/);
     expect(zonegate(['bundle', 'show', '/nonexistent']).code).toBe(2);
   });
 });
@@ -66,6 +78,14 @@ describe('zonegate bundle fetch over https_web', () => {
     );
   });
   afterAll(async () => s?.close());
+
+  it('a missing --bootstrap or --ca file is named by its option (exit 2), not a bare ENOENT', () => {
+    const r = zonegate(['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'a.test', '--profile', 'https_spiffe', '--endpoint-spiffe-id', 'spiffe://a.test/x', '--bootstrap', '/etc/zonegate/zone-a-bootstrap.pem']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('bundle fetch: --bootstrap /etc/zonegate/zone-a-bootstrap.pem: cannot read: ENOENT');
+    const ca = zonegate(['bundle', 'fetch', 'https://127.0.0.1:1/', '--trust-domain', 'a.test', '--profile', 'https_web', '--ca', '/nonexistent/ca.pem']);
+    expect(ca.stderr.trim()).toBe('bundle fetch: --ca /nonexistent/ca.pem: cannot read: ENOENT');
+  });
 
   it('fetches our endpoint with --ca; without it the system roots refuse the server (exit 1 with a reason)', async () => {
     const url = `https://127.0.0.1:${s.zg.bundleEndpoint!.port}/`;

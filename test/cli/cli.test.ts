@@ -83,6 +83,6 @@ describe('zonegate config validate', () => {
     writeFileSync(join(dir, 'z.yaml'), 'trust: [{trustDomain: a.test, bundle: nope.pem}]\n');
     const r = zonegate(['check', '--config', join(dir, 'z.yaml'), '--request', req('allowed.json')]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/bundle: trust domain "a\.test": .*nope\.pem: ENOENT/);
+    expect(r.stderr).toMatch(/z\.yaml:1: trust\[0\]\.bundle: cannot read .*nope\.pem: ENOENT/);
   });
 });

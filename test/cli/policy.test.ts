@@ -102,6 +102,32 @@ describe('zonegate policy import', () => {
     expect(PolicyFile.parse(parse(r.stdout)).rules.map((x) => x.name)).toEqual(['ns/p[1]']);
   });
 
+  it('istio on a Consul file names what it found and what it expected', () => {
+    const r = zonegate(['policy', 'import', 'istio', example('consul-allow-backend.json')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/document 1: found kind "service-intentions" \(Consul service intentions: use `zonegate policy import consul`\), expected kind AuthorizationPolicy/);
+    expect(r.stderr).not.toMatch(/undefined/);
+    const bare = zonegate(['policy', 'import', 'istio', write('nokind.yaml', 'metadata: {name: x}\nspec: {}\n')]);
+    expect(bare.stderr).toMatch(/found a document without kind \(keys: metadata, spec\), expected kind AuthorizationPolicy/);
+  });
+
+  it('the output is plain YAML: a value shared by several rules is written out each time, no anchors or aliases', () => {
+    const f = write('two-sources.yaml', [
+      'kind: AuthorizationPolicy',
+      'metadata: {name: p, namespace: shop}',
+      'spec:',
+      '  rules:',
+      '    - from: [{source: {principals: [cluster.local/ns/a/sa/x]}}, {source: {namespaces: [b]}}]',
+      '      to: [{operation: {methods: [GET]}}]',
+    ].join('\n'));
+    const r = zonegate(['policy', 'import', 'istio', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[&*]a\d/);
+    const rules = PolicyFile.parse(parse(r.stdout)).rules;
+    expect(rules).toHaveLength(2);
+    expect(rules.map((x) => x.destinations)).toEqual([[{ glob: 'shop/*' }], [{ glob: 'shop/*' }]]);
+  });
+
   it('an unknown source or unreadable input: exit 2', () => {
     expect(zonegate(['policy', 'import', 'linkerd', example('istio-allow-info.yaml')]).code).toBe(2);
     expect(zonegate(['policy', 'import', 'istio', join(dir, 'missing.yaml')]).code).toBe(2);

@@ -26,7 +26,21 @@ describe('zonegate svid verify', () => {
       '--bundle', `zone-b.example=${certs('zone-b.root.pem')}`,
     ]);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout)).toMatchObject({ valid: false, reason: 'ERR_SVID_UNTRUSTED' });
+    // the ID the certificate names, which the message names too (not null)
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: false,
+      reason: 'ERR_SVID_UNTRUSTED',
+      spiffeId: 'spiffe://zone-b.example/ns/default/dc/dc1/svc/billing',
+      trustDomain: 'zone-b.example',
+    });
+  });
+
+  it('--help shows no "(default: [])" for the required --bundle; without one it is a usage error', () => {
+    const help = zonegate(['svid', 'verify', '--help']);
+    expect(help.stdout).toMatch(/--bundle <td=file>/);
+    expect(help.stdout).not.toMatch(/default: \[\]/);
+    for (const cmd of [['token', 'verify'], ['token', 'mint']]) expect(zonegate([...cmd, '--help']).stdout).not.toMatch(/default: \[\]/);
+    expect(zonegate(['svid', 'verify', certs('frontend.svid.pem')])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--bundle/) });
   });
 
   it('no bundle for the trust domain: exit 1 ERR_TRUST_DOMAIN_UNKNOWN', () => {

@@ -25,6 +25,26 @@ beforeAll(async () => {
 const mint = (extra: string[] = []) => zonegate(['token', 'mint', '--cert', f('svid.pem'), '--key', f('svid.key'), '--sub', 'alice', '--aud', 'spiffe://zone-b.test', ...extra]);
 
 describe('zonegate token', () => {
+  it('mint without --aud is a usage error (exit 2), not a token with "aud": []', () => {
+    const r = zonegate(['token', 'mint', '--cert', f('svid.pem'), '--key', f('svid.key'), '--sub', 'alice']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/--aud/);
+  });
+
+  it('mint refuses a --ttl longer than verifiers accept (10 min unless --max-lifetime says more)', () => {
+    const long = mint(['--ttl', '1h']);
+    expect(long.code).toBe(2);
+    expect(long.stdout).toBe('');
+    expect(long.stderr).toMatch(/--ttl 1h \(3600 s\) is longer than verifiers accept \(600 s/);
+    expect(mint(['--ttl', '10m']).code).toBe(0);
+    // raised on both sides, it verifies
+    const raised = mint(['--ttl', '1h', '--max-lifetime', '2h']);
+    expect(raised.code).toBe(0);
+    const v = zonegate(['token', 'verify', raised.stdout.trim(), '--bundle', `zone-a.test=${f('a.pem')}`, '--audience', 'spiffe://zone-b.test', '--max-lifetime', '2h']);
+    expect(JSON.parse(v.stdout)).toMatchObject({ valid: true });
+  });
+
   it('mints a token that verifies, with the peer bound by ID or by certificate', () => {
     const m = mint(['--ttl', '2m']);
     expect(m.code).toBe(0);

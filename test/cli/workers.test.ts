@@ -70,7 +70,11 @@ describe('serve --workers', () => {
       writeFileSync(file, 'server: {grpc: {address: 127.0.0.1, port: 0}, ops: {address: 127.0.0.1, port: 0}}\nupstream: {default: {mode: jwt}}\n');
       const r = zonegate(['serve', '--config', file, '--workers', '2']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain('upstream.jwt.keyFile');
+      expect(r.stderr).toContain(`${file}:2: upstream.jwt.keyFile: serve --workers 2 with re-issued JWTs needs a key file`);
+      // config validate says the same when told the worker count
+      const v = zonegate(['config', 'validate', file, '--workers', '2']);
+      expect(v.code).toBe(2);
+      expect(v.stderr).toContain(`${file}:2: upstream.jwt.keyFile: serve --workers 2`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

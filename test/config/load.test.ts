@@ -41,9 +41,27 @@ describe('config', () => {
 
   it('rejects unknown keys, naming them and their line', () => {
     const p = problems(['log:', '  level: info', 'peers:', '  source: x'].join('\n'));
-    expect(p).toEqual([expect.stringMatching(/^c\.yaml:1: \(root\): .*\(peers\)/)]);
+    expect(p).toEqual(['c.yaml:3: peers: unknown key (did you mean peer?)']);
     const q = problems(['rules:', '  - name: a', '    action: allow', '    from:', '      principal: [x]'].join('\n'));
-    expect(q).toEqual([expect.stringMatching(/^c\.yaml:5: rules\[0\]\.from: .*\(principal\)/)]);
+    expect(q).toEqual(['c.yaml:5: rules[0].from.principal: unknown key (did you mean principals?)']);
+  });
+
+  it('an unknown key suggests the nearest known one at its place, through unions and arrays', () => {
+    expect(problems('peer:\n  clockSkewSecond: 3\n')).toEqual(['c.yaml:2: peer.clockSkewSecond: unknown key (did you mean clockSkewSeconds?)']);
+    expect(problems('trust:\n  - trustDomain: a.test\n    source:\n      file: b\n      fil: c\n')).toContainEqual(
+      expect.stringMatching(/^c\.yaml:5: trust\[0\]\.source\.fil: unknown key \(did you mean file\?\)/),
+    );
+    // nothing near: no guess
+    expect(problems('zzzzqqq: 1\n')).toEqual(['c.yaml:1: zzzzqqq: unknown key']);
+  });
+
+  it('trust domain names are checked where they are written (serve refuses them)', () => {
+    expect(problems('trust:\n  - trustDomain: Zone_B!\n    bundle: b.pem\n')).toEqual([
+      expect.stringMatching(/^c\.yaml:2: trust\[0\]\.trustDomain: spiffe: "Zone_B!": trust domain characters/),
+    ]);
+    expect(problems('federation:\n  endpoint: {trustDomain: "a b", profile: https_spiffe}\n')).toContainEqual(
+      expect.stringMatching(/^c\.yaml:2: federation\.endpoint\.trustDomain: /),
+    );
   });
 
   it('reports YAML syntax errors and duplicate keys with a line', () => {

@@ -148,6 +148,6 @@ describe('policy size', () => {
   it('more rules than limits.maxRules: the config is refused, naming the limit', () => {
     const rules = Array.from({ length: 3 }, (_, i) => `  - { name: r${i}, action: allow }`).join('\n');
     expect(() => parseConfig(`limits: { maxRules: 2 }\nrules:\n${rules}\n`, 'c.yaml', '.')).toThrow(ConfigError);
-    expect(() => parseConfig(`limits: { maxRules: 2 }\nrules:\n${rules}\n`, 'c.yaml', '.')).toThrow(/c\.yaml: rules: 3 rules \(limit limits\.maxRules = 2\)/);
+    expect(() => parseConfig(`limits: { maxRules: 2 }\nrules:\n${rules}\n`, 'c.yaml', '.')).toThrow(/c\.yaml:2: rules: 3 rules \(limit limits\.maxRules = 2\)/);
   });
 });

@@ -169,7 +169,7 @@ describe('Consul: the service-defaults config entry', () => {
 
 describe('Consul: zonegate beside the service', () => {
   it('`zonegate config validate` accepts docs/integrations/consul/zonegate.yaml', () => {
-    expect(zonegate(['config', 'validate', join(DIR, 'zonegate.yaml')])).toMatchObject({ code: 0 });
+    expect(zonegate(['config', 'validate', '--no-files', join(DIR, 'zonegate.yaml')])).toMatchObject({ code: 0 });
   });
 
   it('its own trust domain comes from Consul\'s CA roots, and it publishes it for the other zone', () => {

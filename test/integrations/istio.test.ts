@@ -189,7 +189,7 @@ describe('Istio: the workload side', () => {
   it('the embedded zonegate config passes `zonegate config validate`', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'zg-istio-')), 'zonegate.yaml');
     writeFileSync(file, one('ConfigMap', 'zonegate-orders').data['zonegate.yaml']);
-    expect(zonegate(['config', 'validate', file])).toMatchObject({ code: 0 });
+    expect(zonegate(['config', 'validate', '--no-files', file])).toMatchObject({ code: 0 });
   });
 
   it('per node: a DaemonSet behind a node-local Service named by the zonegate-node provider', () => {
@@ -239,7 +239,7 @@ describe('Istio: filling in zone B\'s root (scripts/fill-pem.mjs)', () => {
     for (const cm of filled.filter((d) => d.kind === 'ConfigMap')) {
       const file = join(mkdtempSync(join(tmpdir(), 'zg-istio-')), 'zonegate.yaml');
       writeFileSync(file, cm.data['zonegate.yaml']);
-      expect(zonegate(['config', 'validate', file])).toMatchObject({ code: 0 });
+      expect(zonegate(['config', 'validate', '--no-files', file])).toMatchObject({ code: 0 });
     }
   });
 

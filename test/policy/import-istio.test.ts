@@ -172,7 +172,7 @@ metadata: {name: other}
       'default/jwt-users[1].from0.to0: source.ipBlocks: not imported (without it the rule would allow more)',
       'default/deny-ip: source.remoteIpBlocks: left out (the rule denies more than in Istio)',
       'default/audit: action AUDIT has no zonegate equivalent: skipped',
-      'document 4: kind ConfigMap is not an AuthorizationPolicy: skipped',
+      'document 4: found kind "ConfigMap", expected kind AuthorizationPolicy (security.istio.io/v1): skipped',
     ]);
     const zg = zonegateAllows(formatPolicy('istio', 't', result));
     const reqs = grid(['default/api']);

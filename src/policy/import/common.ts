@@ -86,10 +86,10 @@ export function uniqueNames(rules: RuleInput[]): RuleInput[] {
   });
 }
 
-/** The import as a policy file: comments first (source, losses, notes), then `rules:`. */
+/** The import as a policy file: comments first (source, losses, notes), then `rules:`, plain YAML (no anchors and aliases for shared values). */
 export function formatPolicy(kind: string, source: string, r: ImportResult): string {
   const lines = [`# zonegate policy imported from ${kind} ${source} (zonegate policy import ${kind})`];
   for (const u of r.unsupported) lines.push(`# NOT EXPRESSIBLE: ${u}`);
   for (const n of r.notes) lines.push(`# note: ${n}`);
-  return `${lines.join('\n')}\n${stringify({ rules: r.rules }, { lineWidth: 0 })}`;
+  return `${lines.join('\n')}\n${stringify({ rules: r.rules }, { lineWidth: 0, aliasDuplicateObjects: false })}`;
 }

@@ -126,6 +126,15 @@ function scope(spec: Record<string, unknown>, ns: string, root: string, opts: Im
   return ns === root ? undefined : [{ glob: `${ns}/*` }];
 }
 
+/** What a document that is not an AuthorizationPolicy is, in words (Consul's own kinds named as such). */
+function foundKind(doc: unknown): string {
+  if (!isObject(doc)) return `found ${Array.isArray(doc) ? 'a list' : typeof doc}`;
+  const kind = doc.kind ?? doc.Kind;
+  if (kind === undefined) return `found a document without kind (keys: ${Object.keys(doc).slice(0, 5).join(', ') || 'none'})`;
+  const consul = kind === 'service-intentions' || kind === 'ServiceIntentions' ? ' (Consul service intentions: use `zonegate policy import consul`)' : '';
+  return `found kind ${JSON.stringify(kind)}${consul}`;
+}
+
 /** Converts AuthorizationPolicy documents (YAML, several documents) into zonegate rules. */
 export function importIstio(text: string, name: string, opts: ImportOptions & { rootNamespace?: string } = {}): ImportResult {
   const root = opts.rootNamespace ?? 'istio-system';
@@ -137,7 +146,7 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
   if (docs.length === 0) throw new ImportError(`${name}: no documents`);
   docs.forEach((doc, n) => {
     if (!isObject(doc) || doc.kind !== 'AuthorizationPolicy') {
-      out.unsupported.push(`document ${n + 1}: kind ${isObject(doc) ? String(doc.kind) : typeof doc} is not an AuthorizationPolicy: skipped`);
+      out.unsupported.push(`document ${n + 1}: ${foundKind(doc)}, expected kind AuthorizationPolicy (security.istio.io/v1): skipped`);
       return;
     }
     const meta = isObject(doc.metadata) ? doc.metadata : {};
