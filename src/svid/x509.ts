@@ -10,7 +10,7 @@ import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
 import { certInfo, type CertInfo } from './certinfo.js';
-import { certificateSignatureAsync } from './signature.js';
+import { certificateSignatureAsync, signatureCheckable } from './signature.js';
 
 export interface VerifyOptions {
   /** Verification time in ms since the epoch (default: now). */
@@ -116,7 +116,7 @@ export function prepareSignatures(chain: readonly X509Certificate[], bundles: X5
     } catch {
       continue;
     }
-    if (!childInfo.signature) continue;
+    if (!childInfo.signature || !signatureCheckable(child)) continue;
     for (const issuer of [...roots, ...pool]) {
       if (budget === 0) break;
       if (issuer === child || !child.checkIssued(issuer)) continue;
@@ -279,6 +279,12 @@ export function verifyX509Svid(
     const childInfo = info(child, 'certificate');
     if (!childInfo.signature) {
       failure.note('ERR_SVID_SIGNATURE', `${what} is signed with an algorithm zonegate does not accept (${childInfo.signatureOid})`, 2);
+      return false;
+    }
+    // Parameters the thread pool cannot check exactly (a PSS MGF1 hash other than the hash, as Go
+    // refuses too) are refused, not checked here: every such check would run on the event loop.
+    if (!signatureCheckable(child)) {
+      failure.note('ERR_SVID_SIGNATURE', `${what} is signed with ${childInfo.signature} parameters zonegate does not accept`, 2);
       return false;
     }
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
