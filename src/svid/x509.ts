@@ -85,6 +85,44 @@ function recordSignature(child: X509Certificate, issuer: X509Certificate, ok: bo
  * decided by verifyX509Svid as before.
  */
 export function prepareSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions = {}): Promise<void> | undefined {
+  const batch = candidateSignatures(chain, bundles, opts);
+  // The batch follows the search breadth-first; the search itself goes depth-first, so under the
+  // same cap it can reach pairs the batch did not. Those are found by running the search itself
+  // until it asks for no unknown signature (one more per round, at most maxSignatureChecks rounds).
+  const rest = async (): Promise<void> => {
+    for (let i = 0; i < (opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS); i++) {
+      const need = unknownSignature(chain, bundles, opts);
+      const p = need && certificateSignatureAsync(need.child, need.issuer);
+      if (!need || !p) return;
+      recordSignature(need.child, need.issuer, await p);
+    }
+  };
+  if (batch) return batch.then(rest);
+  return unknownSignature(chain, bundles, opts) ? rest() : undefined;
+}
+
+const ASK = Symbol('ask for unknown signatures');
+
+/** The search asks for a signature nobody has checked yet (prepareSignatures only). */
+class UnknownSignature {
+  constructor(
+    readonly child: X509Certificate,
+    readonly issuer: X509Certificate,
+  ) {}
+}
+
+/** The first signature verifyX509Svid() would check on the event loop for `chain`; undefined when none. */
+function unknownSignature(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions): UnknownSignature | undefined {
+  try {
+    verifyX509Svid(chain, bundles, { ...opts, [ASK]: true } as VerifyOptions);
+  } catch (err) {
+    if (err instanceof UnknownSignature) return err;
+  }
+  return undefined;
+}
+
+/** prepareSignatures' first round: the candidates breadth-first from the leaf, all at once. */
+function candidateSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions): Promise<void> | undefined {
   const leaf = chain[0];
   if (!leaf) return undefined;
   let leafInfo: CertInfo;
@@ -254,6 +292,7 @@ export function verifyX509Svid(
 
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
   const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const ask = (opts as { [ASK]?: true })[ASK] === true;
   let checks = 0;
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
   const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
@@ -290,6 +329,7 @@ export function verifyX509Svid(
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
     if (++checks > maxChecks)
       fail('ERR_SIGNATURE_LIMIT', `building a path for ${id.value} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
+    if (ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;

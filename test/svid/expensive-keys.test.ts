@@ -288,6 +288,32 @@ describe('certificate signatures on the thread pool', () => {
     expect(verify).not.toHaveBeenCalled();
   });
 
+  it('prepare() leaves nothing for the depth-first search: four same-name intermediates that issue each other in a cycle', async () => {
+    // the first round goes breadth-first (the leaf's candidates, then the first intermediate's);
+    // the search goes depth-first through valid signatures and asked for three more on the event loop
+    const gen = () => webcrypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
+    const keys = await Promise.all([0, 1, 2, 3, 4].map(gen));
+    const make = (i: number, by: number, ca: boolean) =>
+      x509.X509CertificateGenerator.create({
+        subject: ca ? 'CN=cycle' : 'CN=cycle leaf',
+        issuer: 'CN=cycle',
+        publicKey: keys[i]!.publicKey,
+        signingKey: keys[by]!.privateKey,
+        signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+        notBefore: new Date(Date.now() - 86_400_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+        extensions: ca
+          ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(KU.keyCertSign, true)]
+          : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(KU.digitalSignature, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: WEB }])],
+      });
+    const made = [await make(4, 0, false), ...(await Promise.all([0, 1, 2, 3].map((i) => make(i, (i + 1) % 4, true))))];
+    const chain = made.map((c) => new X509Certificate(Buffer.from(c.rawData)));
+    await prepareSignatures(chain, set);
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    expect(code(() => verifyX509Svid(chain, set))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(verify).not.toHaveBeenCalled();
+  });
+
   it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
     const leaf = await ca.issueSvid(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
