@@ -301,7 +301,11 @@ export class CommonIdentityVerifier {
       const chain = this.x5cChain(x5c as string[]);
       if (this.signerFor(chain.key, ctx.now)) return undefined;
       const certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
-      return prepareSignatures(certs, this.bundles, { ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}) });
+      return prepareSignatures(certs, this.bundles, {
+        now: ctx.now,
+        skewSeconds: this.rules.skewSeconds,
+        ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}),
+      });
     } catch {
       return undefined; // verify() reports why
     }

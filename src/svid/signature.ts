@@ -3,9 +3,11 @@
  * asynchronous form, so the signed bytes, the algorithm and the signature are read from the DER
  * and handed to node:crypto's callback `verify()`: the same OpenSSL check, off the event loop.
  * What OpenSSL's X509_verify also requires is required here: the signature algorithm inside the
- * signed part equals the outer one, and the BIT STRING has no unused bits. An algorithm this
- * module has no exact form for (RSASSA-PSS with a different MGF1 hash) is left to the
- * synchronous check, so both always agree.
+ * signed part equals the outer one, and the BIT STRING has no unused bits. A signature this
+ * module has no exact form for (RSASSA-PSS with an MGF1 hash other than its hash, as Go's
+ * crypto/x509 also refuses, or parameters it cannot read) is refused by the path search before
+ * any check (signatureCheckable): left to the synchronous check, it let a caller put every
+ * signature check of a chain back on the event loop.
  */
 import { verify as cryptoVerify, constants, type X509Certificate } from 'node:crypto';
 import { children, int, oid, readTlv } from './der.js';
@@ -50,6 +52,8 @@ function pssParams(der: Buffer, alg: ReturnType<typeof readTlv>): { hash: string
       if (!mgfOid || oid(der, mgfOid) !== MGF1 || !mgfAlg) return undefined;
       mgfHash = DIGESTS[oid(der, children(der, mgfAlg)[0]!)];
     } else if (p.tag === 0xa2) saltLength = int(der, inner);
+    // OpenSSL refuses any trailerField but 1; an unknown field has no exact form either
+    else if (p.tag !== 0xa3 || int(der, inner) !== 1) return undefined;
   }
   // SHA-1 defaults are refused as signatures anyway; a mismatched MGF1 hash goes to the sync check
   if (!hash || (mgfHash ?? 'sha1') !== hash) return undefined;
@@ -92,6 +96,11 @@ function signed(cert: X509Certificate): Signed | null {
   }
   parsed.set(cert, s);
   return s;
+}
+
+/** Can `cert`'s signature be checked here (and so be accepted at all)? */
+export function signatureCheckable(cert: X509Certificate): boolean {
+  return signed(cert) !== null;
 }
 
 /**

@@ -135,6 +135,8 @@ export class X509SvidVerifier {
     try {
       const chain = decoded.ders.map((d) => this.certificate(d));
       return prepareSignatures(chain, this.bundles, {
+        now,
+        skewSeconds: this.opts.skewSeconds ?? 0,
         maxChainLength: this.opts.maxChainLength ?? 5,
         ...(this.opts.maxSignatureChecks ? { maxSignatureChecks: this.opts.maxSignatureChecks } : {}),
       });

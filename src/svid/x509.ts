@@ -10,7 +10,7 @@ import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
 import { certInfo, type CertInfo } from './certinfo.js';
-import { certificateSignatureAsync } from './signature.js';
+import { certificateSignatureAsync, signatureCheckable } from './signature.js';
 
 export interface VerifyOptions {
   /** Verification time in ms since the epoch (default: now). */
@@ -85,6 +85,44 @@ function recordSignature(child: X509Certificate, issuer: X509Certificate, ok: bo
  * decided by verifyX509Svid as before.
  */
 export function prepareSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions = {}): Promise<void> | undefined {
+  const batch = candidateSignatures(chain, bundles, opts);
+  // The batch follows the search breadth-first; the search itself goes depth-first, so under the
+  // same cap it can reach pairs the batch did not. Those are found by running the search itself
+  // until it asks for no unknown signature (one more per round, at most maxSignatureChecks rounds).
+  const rest = async (): Promise<void> => {
+    for (let i = 0; i < (opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS); i++) {
+      const need = unknownSignature(chain, bundles, opts);
+      const p = need && certificateSignatureAsync(need.child, need.issuer);
+      if (!need || !p) return;
+      recordSignature(need.child, need.issuer, await p);
+    }
+  };
+  if (batch) return batch.then(rest);
+  return unknownSignature(chain, bundles, opts) ? rest() : undefined;
+}
+
+const ASK = Symbol('ask for unknown signatures');
+
+/** The search asks for a signature nobody has checked yet (prepareSignatures only). */
+class UnknownSignature {
+  constructor(
+    readonly child: X509Certificate,
+    readonly issuer: X509Certificate,
+  ) {}
+}
+
+/** The first signature verifyX509Svid() would check on the event loop for `chain`; undefined when none. */
+function unknownSignature(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions): UnknownSignature | undefined {
+  try {
+    verifyX509Svid(chain, bundles, { ...opts, [ASK]: true } as VerifyOptions);
+  } catch (err) {
+    if (err instanceof UnknownSignature) return err;
+  }
+  return undefined;
+}
+
+/** prepareSignatures' first round: the candidates breadth-first from the leaf, all at once. */
+function candidateSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions): Promise<void> | undefined {
   const leaf = chain[0];
   if (!leaf) return undefined;
   let leafInfo: CertInfo;
@@ -116,7 +154,7 @@ export function prepareSignatures(chain: readonly X509Certificate[], bundles: X5
     } catch {
       continue;
     }
-    if (!childInfo.signature) continue;
+    if (!childInfo.signature || !signatureCheckable(child)) continue;
     for (const issuer of [...roots, ...pool]) {
       if (budget === 0) break;
       if (issuer === child || !child.checkIssued(issuer)) continue;
@@ -254,6 +292,7 @@ export function verifyX509Svid(
 
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
   const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const ask = (opts as { [ASK]?: true })[ASK] === true;
   let checks = 0;
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
   const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
@@ -281,9 +320,16 @@ export function verifyX509Svid(
       failure.note('ERR_SVID_SIGNATURE', `${what} is signed with an algorithm zonegate does not accept (${childInfo.signatureOid})`, 2);
       return false;
     }
+    // Parameters the thread pool cannot check exactly (a PSS MGF1 hash other than the hash, as Go
+    // refuses too) are refused, not checked here: every such check would run on the event loop.
+    if (!signatureCheckable(child)) {
+      failure.note('ERR_SVID_SIGNATURE', `${what} is signed with ${childInfo.signature} parameters zonegate does not accept`, 2);
+      return false;
+    }
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
     if (++checks > maxChecks)
       fail('ERR_SIGNATURE_LIMIT', `building a path for ${id.value} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
+    if (ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;

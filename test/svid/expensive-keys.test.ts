@@ -19,11 +19,11 @@ import { ALGORITHMS, signCompact } from '../../src/identity/jws.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { certificateSignatureAsync } from '../../src/svid/signature.js';
+import { certificateSignatureAsync, signatureCheckable } from '../../src/svid/signature.js';
 import { keyWeakness } from '../../src/svid/strength.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
-import { verifyX509Svid } from '../../src/svid/x509.js';
-import { rsaSpki, tamperSignature, TestCA, type Issued } from '../fixtures/ca.js';
+import { prepareSignatures, verifyX509Svid } from '../../src/svid/x509.js';
+import { KU, rsaSpki, tamperSignature, TestCA, type Issued } from '../fixtures/ca.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -42,6 +42,9 @@ let hugeLeaf: Issued;
 /** Four intermediates with one subject name and ordinary keys; only the last issued the leaf. */
 let sameName: TestCA[];
 let sameNameLeaf: Issued;
+/** A leaf signed with RSASSA-PSS, SHA-256 with MGF1-SHA-512, under four same-name RSA intermediates. */
+let mgfLeaf: X509Certificate;
+let mgfIms: TestCA[];
 
 const code = (f: () => unknown) => {
   try {
@@ -67,7 +70,36 @@ beforeAll(async () => {
   hugeLeaf = await hugeIms[0]!.issueSvid(WEB);
   sameName = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ subject: 'CN=same name' })));
   sameNameLeaf = await sameName[3]!.issueSvid(WEB);
+  mgfIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyAlg: 'RS256', subject: 'CN=pss same name' })));
+  mgfLeaf = await pssMgf1Sha512Leaf('CN=pss same name');
 }, 60_000);
+
+/**
+ * An SVID signed with RSASSA-PSS whose parameters name SHA-256 as the hash and SHA-512 as the
+ * MGF1 hash: made with SHA-256 for both, then the second SHA-256 OID of each AlgorithmIdentifier
+ * (inner and outer) rewritten (same length). Its signature no longer verifies; OpenSSL still
+ * computes it in full.
+ */
+async function pssMgf1Sha512Leaf(issuer: string): Promise<X509Certificate> {
+  const keys = (await webcrypto.subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const made = await x509.X509CertificateGenerator.create({
+    subject: 'CN=pss leaf',
+    issuer,
+    publicKey: keys.publicKey,
+    signingKey: keys.privateKey,
+    signingAlgorithm: { name: 'RSA-PSS', saltLength: 32 } as never,
+    notBefore: new Date(Date.now() - 86_400_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(KU.digitalSignature, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: WEB }])],
+  });
+  const sha256 = Buffer.from('0609608648016503040201', 'hex');
+  const sha512 = Buffer.from('0609608648016503040203', 'hex');
+  const der = Buffer.from(made.rawData);
+  let n = 0;
+  for (let at = der.indexOf(sha256); at !== -1; at = der.indexOf(sha256, at + 1)) if (++n % 2 === 0) sha512.copy(der, at);
+  expect(n).toBe(4);
+  return new X509Certificate(der);
+}
 
 describe('RSA keys are bounded as Go bounds them', () => {
   it.each([
@@ -243,6 +275,45 @@ describe('certificate signatures on the thread pool', () => {
     }
   });
 
+  it('RSASSA-PSS with an MGF1 hash other than its hash is refused before any signature check: none is left for the event loop', async () => {
+    // it has no exact form on the thread pool; checked synchronously instead, every candidate
+    // issuer (up to limits.maxSignatureChecks, each up to ≈ 1 ms with an 8192-bit key) cost event-loop time
+    const chain = [mgfLeaf, ...mgfIms.map((i) => i.cert)];
+    expect(signatureCheckable(mgfLeaf)).toBe(false);
+    expect(certificateSignatureAsync(mgfLeaf, mgfIms[0]!.cert)).toBeUndefined();
+    expect(prepareSignatures(chain, set)).toBeUndefined();
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    expect(code(() => verifyX509Svid(chain, set))).toBe('ERR_SVID_SIGNATURE');
+    expect(() => verifyX509Svid(chain, set)).toThrow(/RSASSA-PSS with SHA-256 parameters zonegate does not accept/);
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it('prepare() leaves nothing for the depth-first search: four same-name intermediates that issue each other in a cycle', async () => {
+    // the first round goes breadth-first (the leaf's candidates, then the first intermediate's);
+    // the search goes depth-first through valid signatures and asked for three more on the event loop
+    const gen = () => webcrypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
+    const keys = await Promise.all([0, 1, 2, 3, 4].map(gen));
+    const make = (i: number, by: number, ca: boolean) =>
+      x509.X509CertificateGenerator.create({
+        subject: ca ? 'CN=cycle' : 'CN=cycle leaf',
+        issuer: 'CN=cycle',
+        publicKey: keys[i]!.publicKey,
+        signingKey: keys[by]!.privateKey,
+        signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+        notBefore: new Date(Date.now() - 86_400_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+        extensions: ca
+          ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(KU.keyCertSign, true)]
+          : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(KU.digitalSignature, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: WEB }])],
+      });
+    const made = [await make(4, 0, false), ...(await Promise.all([0, 1, 2, 3].map((i) => make(i, (i + 1) % 4, true))))];
+    const chain = made.map((c) => new X509Certificate(Buffer.from(c.rawData)));
+    await prepareSignatures(chain, set);
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    expect(code(() => verifyX509Svid(chain, set))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(verify).not.toHaveBeenCalled();
+  });
+
   it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
     const leaf = await ca.issueSvid(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
@@ -295,6 +366,14 @@ describe('through the real gRPC server', () => {
     const st = r.response.status as { code: number; message?: string };
     return st.code === 0 ? 'allow' : st.message;
   };
+
+  it('a PSS leaf with a mismatched MGF1 hash and four same-name intermediates: ERR_SVID_SIGNATURE, no signature checked on the event loop', async () => {
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    const pem = [mgfLeaf, ...mgfIms.map((i) => i.cert)].map((c) => c.toString().trim()).join('\n') + '\n';
+    expect(await reason(pem)).toBe('ERR_SVID_SIGNATURE');
+    expect(verify).not.toHaveBeenCalled();
+    verify.mockRestore();
+  });
 
   it('a leaf and four same-name huge-exponent intermediates: ERR_KEY_TOO_WEAK', async () => {
     expect(await reason(pemOf(hugeLeaf, ...hugeIms))).toBe('ERR_KEY_TOO_WEAK');
