@@ -113,6 +113,14 @@ export class BasicUserStore {
     const doc = UsersFile.parse(parse(readFileSync(file, 'utf8')));
     this.users = new Map(doc.users.map((u) => [u.name, { name: u.name, roles: u.roles, params: params(u.password) as Params }]));
     const first = this.users.values().next().value?.params;
+    // An unknown name is checked against the first user's parameters: users hashed with other
+    // parameters would take another time, and the time would tell which names exist.
+    const shape = (q: Params) => `N=${q.N} r=${q.r} p=${q.p}, ${q.salt.length}-byte salt, ${q.hash.length}-byte hash`;
+    const odd = first && [...this.users.values()].find((u) => shape(u.params) !== shape(first));
+    if (first && odd)
+      throw new Error(
+        `${file}: user "${odd.name}": scrypt parameters (${shape(odd.params)}) differ from the first user's (${shape(first)}); every password must be hashed with the same parameters (zonegate user hash), or response times would tell which user names exist`,
+      );
     this.dummy = { N: first?.N ?? 16384, r: first?.r ?? 8, p: first?.p ?? 1, salt: randomBytes(first?.salt.length ?? 16), hash: randomBytes(first?.hash.length ?? 32) };
     this.maxConcurrent = limits.maxConcurrent ?? 2;
     this.maxQueued = limits.maxQueued ?? 64;

@@ -156,7 +156,7 @@ export function createCarriedPhase(
         return { error: { ok: false, code: 'ERR_OIDC_KEYS_STALE', message: `carried: the OIDC issuer's keys were fetched ${oidc.ageSeconds(now)} s ago, past their maximum age and stale limit` } };
       const r = verifyJwt(auth.slice(7).trim(), (kid) => oidc.key(kid), oidcRules, now);
       if (!r.ok) return { error: r };
-      const extra = Object.fromEntries(oidcCfg!.claims.filter((c) => c in r.claims).map((c) => [c, r.claims[c]]));
+      const extra = Object.fromEntries(oidcCfg!.claims.filter((c) => Object.hasOwn(r.claims, c)).map((c) => [c, r.claims[c]]));
       return { actor: r.claims.sub, extra };
     }
     if (scheme === 'basic' && basic) {

@@ -234,6 +234,13 @@ describe('Basic credentials: async, one shape for known and unknown users, bound
     expect(() => new BasicUserStore(file([{ name: 'bob', password }]))).toThrow(/scrypt/);
   });
 
+  it('a users file whose hashes use different scrypt parameters is refused when read (an unknown name would take the first user\'s time)', () => {
+    const same = [{ name: 'bob', password: hashPassword('a', 1024) }, { name: 'eve', password: hashPassword('b', 1024) }];
+    expect(() => new BasicUserStore(file(same))).not.toThrow();
+    const mixed = [{ name: 'bob', password: hashPassword('a', 1024) }, { name: 'eve', password: hashPassword('b', 2048) }];
+    expect(() => new BasicUserStore(file(mixed))).toThrow(/user "eve": scrypt parameters \(N=2048 r=8 p=1.*differ from the first user's \(N=1024/);
+  });
+
   it('through the real server: a known user is the actor; a wrong password and an unknown user are ERR_USER_CREDENTIAL', async () => {
     const ok = await egress(zoneA, { authorization: basic('bob', 'correct horse') });
     expect(ok.status.code).toBe(0);
