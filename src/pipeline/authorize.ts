@@ -81,6 +81,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (path.changed && !paths.proxyNormalizes)
         return deny('ERR_PATH_NOT_NORMALIZED', `path: "${clip(req.path)}" is "${clip(path.path)}" once normalized (${paths.normalization}); send the normalized path, or set policy.paths.proxyNormalizes when the proxy in front normalizes`, 'request');
       const host = normalizeHost(req.host);
+      if (!host.ok) return deny(host.code, `${host.message}: "${clip(req.host)}"`, 'request');
       steps?.push({
         phase: 'request',
         result: 'ok',

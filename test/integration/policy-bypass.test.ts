@@ -117,6 +117,14 @@ describe('repeated headers, hosts, globs and regexes, through the real server', 
     expect(await decide(strict, { host })).toBe('ERR_POLICY_DENIED');
   });
 
+  // Envoy forwards each of these as sent; nginx and Go upstreams route them to admin.zone-a.example
+  it.each(['admin.zone-a.example:abc', 'admin.zone-a.example:80:80', 'admin.zone-a.example::443', 'admin.zone-a.example:443.', 'admin.zone-a.example,api.zone-a.example', 'admin%2ezone-a.example'])(
+    'host %s is refused, not matched as another name',
+    async (host) => {
+      expect(await decide(strict, { host })).toBe('ERR_HOST_INVALID');
+    },
+  );
+
   it('globs and regexes: the same meaning, and a 8,000-dot path is decided at once', async () => {
     expect(await decide(strict, { path: '/static/app.js' })).toBe('allow');
     expect(await decide(strict, { path: '/static/app' })).toBe('ERR_POLICY_NO_MATCH');

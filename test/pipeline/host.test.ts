@@ -14,17 +14,43 @@ describe('host normalization', () => {
     ['[::1]', { name: '[::1]' }],
     ['[::1]:8080', { name: '[::1]', port: 8080 }],
     ['[2001:DB8::1]:443', { name: '[2001:db8::1]', port: 443 }],
-    ['::1', { name: '::1' }],
     ['127.0.0.1:80', { name: '127.0.0.1', port: 80 }],
-    ['host:notaport', { name: 'host:notaport' }],
     ['', { name: '' }],
     ['.', { name: '' }],
   ])('%j → %j', (raw, want) => {
-    expect(normalizeHost(raw)).toEqual(want);
+    expect(normalizeHost(raw)).toEqual({ ok: true, ...want });
+  });
+
+  // Each of these reaches the upstream through Envoy as sent, and upstreams read them as another
+  // host: nginx cuts at the first colon, Go's ServeMux drops a non-numeric port, WHATWG URL
+  // parsers decode %2e; a host rule must not match them as text.
+  it.each([
+    'admin.example:abc',
+    'admin.example::80',
+    'admin.example:80:80',
+    'admin.example:+80',
+    'admin.example:-1',
+    'admin.example:999999',
+    'admin.example:65536',
+    'admin.example:443.',
+    'admin.example,b.example', // two Host headers, as Envoy joins them
+    'a.example, admin.example',
+    'admin.example;',
+    'admin%2eexample',
+    'user@admin.example',
+    '*.example',
+    '[admin.example]',
+    'admin.example :80',
+    'admin.exampl\u00e9',
+    'admin.example\u3002',
+    '::1',
+    '[::1]x',
+  ])('%j is refused (ERR_HOST_INVALID)', (raw) => {
+    expect(normalizeHost(raw)).toMatchObject({ ok: false, code: 'ERR_HOST_INVALID' });
   });
 
   it('a long host costs one pass', () => {
     const long = `${'a.'.repeat(50_000)}example.${'.'.repeat(50_000)}:443`;
-    expect(normalizeHost(long)).toEqual({ name: `${'a.'.repeat(50_000)}example`, port: 443 });
+    expect(normalizeHost(long)).toEqual({ ok: true, name: `${'a.'.repeat(50_000)}example`, port: 443 });
   });
 });

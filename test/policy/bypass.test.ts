@@ -13,6 +13,13 @@ import { compileMatchers } from '../../src/policy/match.js';
 import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
 import { PolicyFile } from '../../src/policy/schema.js';
 
+/** The normalized host of a valid authority (the pipeline refuses the others before the policy). */
+const hostOf = (raw: string) => {
+  const h = normalizeHost(raw);
+  if (!h.ok) throw new Error(h.message);
+  return { host: h.name, hostPort: h.port };
+};
+
 const rules = (rs: unknown[]) => ConfigSchema.parse({ rules: rs }).rules;
 const input = (p: Partial<PolicyInput>): PolicyInput => ({ principal: 'spiffe://a.test/x', trustDomain: 'a.test', method: 'GET', path: '/', context: new Map(), ...p });
 const withValues = (h: Record<string, string[]>): Partial<PolicyInput> => ({
@@ -121,7 +128,7 @@ describe('hosts: one form for a rule and a request', () => {
       { name: 'all', action: 'allow' },
     ]),
   );
-  const decide = (host: string) => policy.evaluate(input({ host: normalizeHost(host).name, hostPort: normalizeHost(host).port }));
+  const decide = (host: string) => policy.evaluate(input({ ...hostOf(host) }));
 
   it.each(['admin.zone-a.example', 'admin.zone-a.example.', 'ADMIN.zone-a.EXAMPLE.', 'admin.zone-a.example.:443', 'Admin.Zone-A.Example:8443', 'admin.zone-a.example..'])('%s is the denied host', (host) => {
     expect(decide(host)).toMatchObject({ allowed: false, rule: 'no-admin' });
@@ -136,7 +143,7 @@ describe('hosts: one form for a rule and a request', () => {
 
   it('IPv6 literals and an empty host', () => {
     const p = compilePolicy(rules([{ name: 'v6', action: 'allow', to: { hosts: ['[::1]'] } }, { name: 'not-empty', action: 'deny', to: { notHosts: [{ glob: '**' }] } }]));
-    const d = (h: string) => p.evaluate(input({ host: normalizeHost(h).name, hostPort: normalizeHost(h).port }));
+    const d = (h: string) => p.evaluate(input({ ...hostOf(h) }));
     expect(d('[::1]:8080')).toMatchObject({ allowed: true, rule: 'v6' });
     expect(d('[::2]')).toMatchObject({ allowed: false });
     expect(d('')).toMatchObject({ allowed: false, rule: 'not-empty' }); // no host: every notHosts matches, no hosts does

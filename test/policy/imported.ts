@@ -10,6 +10,13 @@ import { PolicyFile } from '../../src/policy/schema.js';
 import { normalizeHost } from '../../src/pipeline/host.js';
 import type { Req } from './oracles.js';
 
+/** The normalized host of a valid authority (the pipeline refuses the others before the policy). */
+const hostOf = (raw: string) => {
+  const h = normalizeHost(raw);
+  if (!h.ok) throw new Error(h.message);
+  return { host: h.name, hostPort: h.port };
+};
+
 const istioNames = compileNamer('istio', 'istio');
 const consulNames = compileNamer('consul', 'consul');
 
@@ -28,8 +35,7 @@ export function zonegateAllows(text: string): (r: Req) => boolean {
       method: r.method,
       path: r.path,
       // as the pipeline does before the policy phase
-      host: normalizeHost(r.host).name,
-      hostPort: normalizeHost(r.host).port,
+      ...hostOf(r.host),
       port: r.port,
       headers: new Map(Object.entries(r.headers)),
       claims: r.claims,

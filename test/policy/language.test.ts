@@ -4,6 +4,13 @@ import { normalizeHost } from '../../src/pipeline/host.js';
 import { compileNamer } from '../../src/policy/naming.js';
 import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
 
+/** The normalized host of a valid authority (the pipeline refuses the others before the policy). */
+const hostOf = (raw: string) => {
+  const h = normalizeHost(raw);
+  if (!h.ok) throw new Error(h.message);
+  return { host: h.name, hostPort: h.port };
+};
+
 const istio = compileNamer('mesh-a', 'istio');
 const consul = compileNamer('mesh-b', 'consul');
 const input = (p: Partial<PolicyInput>): PolicyInput => ({ principal: '', trustDomain: undefined, method: 'GET', path: '/', context: new Map(), ...p });
@@ -13,7 +20,7 @@ const CONSUL_WEB = caller('spiffe://c1.consul/ns/shop/dc/dc1/svc/web', 'c1.consu
 const CONSUL_WEB_P = caller('spiffe://c1.consul/ap/team-a/ns/shop/dc/dc1/svc/web', 'c1.consul', consul);
 const rules = (rs: unknown[]) => ConfigSchema.parse({ rules: rs }).rules;
 // The host as the pipeline hands it to the policy (src/pipeline/host.ts).
-const withHost = (p: Partial<PolicyInput>): Partial<PolicyInput> => (p.host === undefined ? p : { ...p, host: normalizeHost(p.host).name, hostPort: normalizeHost(p.host).port });
+const withHost = (p: Partial<PolicyInput>): Partial<PolicyInput> => (p.host === undefined ? p : { ...p, ...hostOf(p.host) });
 const decide = (rs: unknown[], p: Partial<PolicyInput>) => compilePolicy(rules(rs)).evaluate(input(withHost(p)));
 
 describe('policy language', () => {

@@ -180,14 +180,17 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
         if (a !== 'allow' && a !== 'deny') return void out.unsupported.push(`${where}${suffix}: action "${action}": skipped`);
         if (ruleLost.length > 0 && a === 'allow') return void out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: not imported (without ${ruleLost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
         if (ruleLost.length > 0) out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: left out (the rule denies more than in Consul)`);
+        // --zone narrows what leads toward an allow: an allow rule's callers, a deny rule's
+        // exceptions. A deny rule itself stays on every zone (scoped, it would deny less than Consul).
+        const scopedExcept = a === 'deny' && zones.length > 0 ? except.map((e) => ({ ...e, from: { ...e.from, zones: [...zones] } })) : except;
         out.rules.push({
           name: `${dest}<-${s.label}${suffix}`,
           action: a,
           ...(destinations ? { destinations } : {}),
-          from,
+          from: a === 'allow' ? from : fromOf(s, []),
           to: match.to,
           ...(match.when ? { when: match.when } : {}),
-          ...(except.length > 0 ? { except } : {}),
+          ...(scopedExcept.length > 0 ? { except: scopedExcept } : {}),
         });
       };
       const perms = Array.isArray(s.raw.permissions) ? (s.raw.permissions as unknown[]).filter(isObject) : [];

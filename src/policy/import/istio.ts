@@ -176,7 +176,8 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
           if (isObject(f) && isObject(f.source)) source(f.source, p);
           if (isObject(t) && isObject(t.operation)) operation(t.operation, p);
           for (const c of Array.isArray(rule.when) ? rule.when : []) if (isObject(c)) condition(c, p);
-          if (zones.length > 0) p.from.zones = zones;
+          // --zone narrows an ALLOW's callers; a DENY stays on every zone (scoped, it would deny less than Istio)
+          if (zones.length > 0 && action === 'ALLOW') p.from.zones = zones;
           const ruleName = `${what}${rules.length > 1 || many ? `[${i}]` : ''}${many ? `.from${fi}.to${ti}` : ''}`;
           if (p.lost.length > 0 && action === 'ALLOW') {
             out.unsupported.push(`${ruleName}: ${p.lost.join(', ')}: not imported (without ${p.lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
