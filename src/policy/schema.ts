@@ -113,6 +113,13 @@ export type MatchConfig = z.infer<typeof Match>;
 
 /** A positive canonical-name field: names minted by whichever CA signed the caller's SVID. */
 const claimsCanonical = (f: FromConfig | undefined): boolean => f !== undefined && (f.namespaces !== undefined || f.services !== undefined || f.vars !== undefined);
+/**
+ * An excluding canonical-name field: a caller escapes it by carrying one of the listed names,
+ * which any federated CA can mint. Toward an allow where it excludes (a deny rule's `from`, an
+ * allow rule's exception) it needs a zone as much as a positive field does where it claims.
+ */
+const excludesCanonical = (f: FromConfig | undefined): boolean =>
+  f !== undefined && (f.notNamespaces !== undefined || f.notServices !== undefined || f.notVars !== undefined);
 /** A field that says which CA's names count: a zone, a trust domain or a principal. */
 const scoped = (f: FromConfig | undefined): boolean => f !== undefined && (f.zones !== undefined || f.trustDomains !== undefined || f.principals !== undefined);
 
@@ -143,6 +150,22 @@ export const Rule = z.strictObject({
     r.except?.forEach((e, i) => {
       if (claimsCanonical(e.from) && !scoped(e.from) && !scoped(r.from))
         ctx.addIssue({ code: 'custom', path: ['except', i, 'from'], message: `an exception of a deny rule that ${UNSCOPED_CANONICAL}` });
+    });
+  // Excluding fields: a caller named as excluded escapes a deny (or an allow's exception).
+  if (action === 'deny' && excludesCanonical(r.from) && !scoped(r.from))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['from'],
+      message: `a deny rule that excludes by canonical names (notNamespaces, notServices, notVars) lets a caller escape it with a name any federated CA can mint; it ${UNSCOPED_CANONICAL} (or write the exclusion as an exception with from.zones)`,
+    });
+  if (action === 'allow')
+    r.except?.forEach((e, i) => {
+      if (excludesCanonical(e.from) && !scoped(e.from) && !scoped(r.from))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['except', i, 'from'],
+          message: `an exception of an allow rule that excludes by canonical names (notNamespaces, notServices, notVars) lets a caller escape it with a name any federated CA can mint; it ${UNSCOPED_CANONICAL}`,
+        });
     });
 });
 export type RuleConfig = z.infer<typeof Rule>;

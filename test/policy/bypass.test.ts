@@ -206,6 +206,11 @@ describe('canonical names count only with the zone that minted them', () => {
     ['an allow on vars', { name: 'r', action: 'allow', from: { vars: { partition: ['p'] } } }, 'rules.0.from'],
     ['an ALLOW (upper case) on namespaces and services', { name: 'r', action: 'ALLOW', from: { namespaces: ['a'], services: ['b'] } }, 'rules.0.from'],
     ['a deny rule\'s exception on services', { name: 'r', action: 'deny', except: [{ from: { services: ['ledger'] } }] }, 'rules.0.except.0.from'],
+    // excluding fields where the exclusion leads toward an allow: minting an excluded name escapes
+    ['a deny on notNamespaces ("all but payments" escaped by minting payments)', { name: 'r', action: 'deny', from: { notNamespaces: ['payments'] }, to: { paths: [{ prefix: '/pay/' }] } }, 'rules.0.from'],
+    ['a deny on notServices', { name: 'r', action: 'deny', from: { notServices: ['ledger'] } }, 'rules.0.from'],
+    ['a deny on notVars', { name: 'r', action: 'deny', from: { notVars: { partition: ['p'] } } }, 'rules.0.from'],
+    ['an allow of every caller whose exception is notNamespaces ("only payments", of any zone)', { name: 'r', action: 'allow', to: { paths: [{ prefix: '/pay/' }] }, except: [{ from: { notNamespaces: ['payments'] } }] }, 'rules.0.except.0.from'],
   ])('%s without zones, trustDomains or principals is refused', (_what, rule, where) => {
     const r = ConfigSchema.safeParse({ rules: [rule] });
     expect(r.success).toBe(false);
@@ -222,6 +227,9 @@ describe('canonical names count only with the zone that minted them', () => {
     ['a deny scoped to a zone, its exception by service', { name: 'r', action: 'deny', from: { zones: ['mesh-a'] }, except: [{ from: { services: ['ledger'] } }] }],
     ['an allow whose exception names services (it only allows less)', { name: 'r', action: 'allow', from: { zones: ['mesh-a'] }, except: [{ from: { services: ['x'] } }] }],
     ['an allow on notNamespaces (it excludes, never claims a name)', { name: 'r', action: 'allow', from: { notNamespaces: ['kube-system'] } }],
+    ['a deny on notNamespaces scoped to a zone (other zones are outside it by its own words)', { name: 'r', action: 'deny', from: { zones: ['mesh-a'], notNamespaces: ['payments'] } }],
+    ['a deny whose exception names payments of a zone (the safe form of "all but payments")', { name: 'r', action: 'deny', except: [{ from: { zones: ['mesh-a'], namespaces: ['payments'] } }] }],
+    ['an allow scoped to a zone, its exception on notNamespaces', { name: 'r', action: 'allow', from: { zones: ['mesh-a'] }, except: [{ from: { notNamespaces: ['payments'] } }] }],
   ])('%s is accepted', (_what, rule) => {
     expect(ConfigSchema.safeParse({ rules: [rule] }).success).toBe(true);
   });

@@ -53,6 +53,29 @@ spec:
     expect(p.evaluate(caller('zone-c', 'web', 'web', '/x', 'shop/orders'))).toMatchObject({ allowed: false });
   });
 
+  it('Istio: a DENY "all but these namespaces" (notNamespaces) cannot be escaped by another zone minting one of them', () => {
+    const src = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: pay-only, namespace: shop}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {notNamespaces: ["pay"]}}]
+    to: [{operation: {paths: ["/pay/*"]}}]
+`;
+    const imported = importIstio(src, 't.yaml', { zone: 'zone-a' });
+    expect(imported.rules[0]).toMatchObject({ action: 'deny', except: [{ from: { namespaces: ['pay'], zones: ['zone-a'] } }] });
+    expect(imported.rules[0]!.from).not.toHaveProperty('notNamespaces');
+    const p = withZoneBAllowed(formatPolicy('istio', 't.yaml', imported));
+    // zone-b's CA mints ns/pay: still denied; zone-a's pay is not; everyone else is
+    expect(p.evaluate(caller('zone-b', 'pay', 'x', '/pay/1', 'shop/orders'))).toMatchObject({ allowed: false, rule: 'shop/pay-only' });
+    expect(p.evaluate(caller('zone-b', 'web', 'x', '/pay/1', 'shop/orders'))).toMatchObject({ allowed: false, rule: 'shop/pay-only' });
+    expect(p.evaluate(caller('zone-a', 'pay', 'x', '/pay/1', 'shop/orders'))).not.toMatchObject({ rule: 'shop/pay-only' });
+    // without a zone the import is refused rather than written unscoped
+    expect(() => importIstio(src, 't.yaml')).toThrow(/--zone/);
+  });
+
   it("Consul: a deny intention still denies a zone-b caller of that name; a more specific allow stays zone-a's", () => {
     const src = `
 apiVersion: consul.hashicorp.com/v1alpha1

@@ -182,12 +182,21 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
         if (ruleLost.length > 0) out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: left out (the rule denies more than in Consul)`);
         // --zone narrows what leads toward an allow: an allow rule's callers, a deny rule's
         // exceptions. A deny rule itself stays on every zone (scoped, it would deny less than Consul).
-        const scopedExcept = a === 'deny' && zones.length > 0 ? except.map((e) => ({ ...e, from: { ...e.from, zones: [...zones] } })) : except;
+        // A deny's "no other partition" (notVars) would let another zone's CA escape it by
+        // minting a partition: it becomes an exception for the other partitions of these zones.
+        const denyFrom = fromOf(s, []);
+        const partitionExcept: MatchConfig[] = [];
+        if (a === 'deny' && denyFrom.notVars) {
+          partitionExcept.push({ from: { vars: denyFrom.notVars }, to: {} } as MatchConfig);
+          delete denyFrom.notVars;
+        }
+        const allExcept = [...except, ...partitionExcept];
+        const scopedExcept = a === 'deny' && zones.length > 0 ? allExcept.map((e) => ({ ...e, from: { ...e.from, zones: [...zones] } })) : allExcept;
         out.rules.push({
           name: `${dest}<-${s.label}${suffix}`,
           action: a,
           ...(destinations ? { destinations } : {}),
-          from: a === 'allow' ? from : fromOf(s, []),
+          from: a === 'allow' ? from : denyFrom,
           to: match.to,
           ...(match.when ? { when: match.when } : {}),
           ...(scopedExcept.length > 0 ? { except: scopedExcept } : {}),

@@ -178,6 +178,13 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
           for (const c of Array.isArray(rule.when) ? rule.when : []) if (isObject(c)) condition(c, p);
           // --zone narrows an ALLOW's callers; a DENY stays on every zone (scoped, it would deny less than Istio)
           if (zones.length > 0 && action === 'ALLOW') p.from.zones = zones;
+          // A DENY's notNamespaces ("deny all but these namespaces") becomes an exception for
+          // those namespaces of the given zones: another zone's CA cannot mint its way out of it.
+          let except: { from: Record<string, unknown>; to: Record<string, never> }[] | undefined;
+          if (action === 'DENY' && p.from.notNamespaces && zones.length > 0) {
+            except = [{ from: { namespaces: p.from.notNamespaces, zones }, to: {} }];
+            delete p.from.notNamespaces;
+          }
           const ruleName = `${what}${rules.length > 1 || many ? `[${i}]` : ''}${many ? `.from${fi}.to${ti}` : ''}`;
           if (p.lost.length > 0 && action === 'ALLOW') {
             out.unsupported.push(`${ruleName}: ${p.lost.join(', ')}: not imported (without ${p.lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
@@ -191,6 +198,7 @@ export function importIstio(text: string, name: string, opts: ImportOptions & { 
             from: p.from,
             to: p.to,
             ...(p.when.length > 0 ? { when: p.when } : {}),
+            ...(except ? { except } : {}),
           });
         }),
       );
