@@ -44,6 +44,7 @@ export const REASONS = {
   ERR_PATH_INVALID: forbid('the request path cannot be given one meaning (no leading "/", "#", control or non-ASCII characters, a bad or control percent escape, ";" unless allowed)'),
   ERR_PATH_NOT_NORMALIZED: forbid('the request path differs from its normalized form and the proxy in front is not declared to normalize (policy.paths)'),
   ERR_PATH_TOO_LONG: forbid('the request path is longer than policy.paths.maxLength'),
+  ERR_POLICY_TOO_COSTLY: forbid("the policy's glob and regex patterns would scan more than limits.maxPatternCharacters of this request"),
   ERR_HOST_INVALID: forbid('the request host is not name[:port] (a port that is not a number up to 65535, a character no host name has, two hosts joined)'),
   // peer identity
   ERR_NO_IDENTITY: unauth('no peer identity was presented (no principal, certificate or trusted XFCC)'),

@@ -49,7 +49,7 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
   return {
     pipeline: createPipeline({
       config,
-      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, ...(onDryRun ? { onDryRun } : {}) }),
+      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, maxPatternCharacters: config.limits.maxPatternCharacters, ...(onDryRun ? { onDryRun } : {}) }),
       peer,
       carried,
       self: () => identity?.current.id,

@@ -111,7 +111,7 @@ export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions =
   const at: Locate = loaded.at ?? ((path) => `${loaded.origin}: ${path.join('.')}`);
   const problems: string[] = [];
   if (opts.files !== false) await checkFiles(c, at, problems);
-  tryAt(problems, at, ['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun }));
+  tryAt(problems, at, ['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun, maxPatternCharacters: c.limits.maxPatternCharacters }));
   // the primary publishes one JWKS for every worker, so they must all sign with one key from a file
   const u = c.upstream;
   if ((opts.workers ?? 1) > 1 && !u.jwt.keyFile && [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt'))

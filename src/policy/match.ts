@@ -46,6 +46,28 @@ export function matcherPredicate(m: StringMatch): Linear | undefined {
   return undefined;
 }
 
+/**
+ * Characters the glob and regex patterns may still scan in the decision under way. Each pattern
+ * is linear in its input, but one decision tries the patterns of many rules, each on a value of
+ * up to the configured limits: the sum is what holds the event loop. Policy.evaluate sets it
+ * (withPatternBudget); outside a decision (lint, importers) it is unbounded.
+ */
+let budget = Infinity;
+
+/** Thrown through the predicates when a decision's patterns exceed their budget (caught by evaluate). */
+export const PATTERN_BUDGET_EXCEEDED: unique symbol = Symbol('pattern budget exceeded');
+
+/** Runs `fn` with at most `chars` characters of pattern matching; throws PATTERN_BUDGET_EXCEEDED past it. */
+export function withPatternBudget<T>(chars: number, fn: () => T): T {
+  const saved = budget;
+  budget = chars;
+  try {
+    return fn();
+  } finally {
+    budget = saved;
+  }
+}
+
 /** Compiles a list of matchers into one predicate that is true when any of them matches. */
 export function compileMatchers(list: readonly StringMatch[]): CompiledMatcher {
   const exact = new Set<string>();
@@ -64,7 +86,10 @@ export function compileMatchers(list: readonly StringMatch[]): CompiledMatcher {
     if (exact.has(value)) return true;
     for (const p of prefixes) if (value.startsWith(p)) return true;
     for (const s of suffixes) if (value.endsWith(s)) return true;
-    for (const p of patterns) if (p(value)) return true;
+    for (const p of patterns) {
+      if ((budget -= value.length) < 0) throw PATTERN_BUDGET_EXCEEDED;
+      if (p(value)) return true;
+    }
     return false;
   };
 }

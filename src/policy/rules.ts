@@ -7,6 +7,7 @@
  */
 import type { ReasonCode } from '../errors.js';
 import { compileRuleTest, type PolicyInput, type Predicate } from './compile.js';
+import { PATTERN_BUDGET_EXCEEDED, withPatternBudget } from './match.js';
 import type { RuleConfig } from './schema.js';
 
 export type { PolicyInput } from './compile.js';
@@ -50,6 +51,11 @@ export interface PolicyOptions {
   readonly dryRun?: boolean;
   /** Called for every would-be deny that dry run allowed (log it, count it). */
   readonly onDryRun?: (deny: DryRunDeny, input: PolicyInput) => void;
+  /**
+   * Characters the glob and regex patterns of one decision may scan in all (limits.
+   * maxPatternCharacters); past it the request is denied ERR_POLICY_TOO_COSTLY. Unbounded when unset.
+   */
+  readonly maxPatternCharacters?: number;
 }
 
 export interface Policy {
@@ -74,26 +80,42 @@ export function compilePolicy(rules: readonly RuleConfig[], opts: PolicyOptions 
     onDryRun?.(dryRun, input);
     return { allowed: true, ...(rule !== undefined ? { rule } : {}), dryRun };
   };
+  const decide = (input: PolicyInput): Decision => {
+    let wouldDeny: DryRunDeny | undefined;
+    for (const r of denies) {
+      if (!r.test(input)) continue;
+      const message = `policy: deny rule "${r.name}" matched`;
+      if (!r.dryRun) return { allowed: false, reason: 'ERR_POLICY_DENIED', rule: r.name, message };
+      wouldDeny ??= { reason: 'ERR_POLICY_DENIED', rule: r.name, message };
+    }
+    for (const r of allows) if (r.test(input)) return allowed(input, r.name, wouldDeny);
+    const message = `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"${skippedByDestination(allows, input)}`;
+    if (wouldDeny) {
+      // The dry-run deny is not what denies here: the default deny is, and it is enforced
+      // unless the whole rule set is in dry run.
+      if (!all) return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
+      return allowed(input, undefined, wouldDeny);
+    }
+    if (all) return allowed(input, undefined, { reason: 'ERR_POLICY_NO_MATCH', message });
+    return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
+  };
+  const maxChars = opts.maxPatternCharacters;
+  if (maxChars === undefined) return { ruleCount: rules.length, evaluate: decide };
+  const tooCostly: Decision = {
+    allowed: false,
+    reason: 'ERR_POLICY_TOO_COSTLY',
+    message: `policy: this request would make the policy's glob and regex patterns scan more than ${maxChars} characters (limits.maxPatternCharacters)`,
+  };
   return {
     ruleCount: rules.length,
     evaluate(input) {
-      let wouldDeny: DryRunDeny | undefined;
-      for (const r of denies) {
-        if (!r.test(input)) continue;
-        const message = `policy: deny rule "${r.name}" matched`;
-        if (!r.dryRun) return { allowed: false, reason: 'ERR_POLICY_DENIED', rule: r.name, message };
-        wouldDeny ??= { reason: 'ERR_POLICY_DENIED', rule: r.name, message };
+      try {
+        return withPatternBudget(maxChars, () => decide(input));
+      } catch (err) {
+        // fail closed, dry run or not: the request's shape, not a rule, decided
+        if (err === PATTERN_BUDGET_EXCEEDED) return tooCostly;
+        throw err;
       }
-      for (const r of allows) if (r.test(input)) return allowed(input, r.name, wouldDeny);
-      const message = `policy: no allow rule matched ${input.method} ${input.path} from "${input.principal}"${skippedByDestination(allows, input)}`;
-      if (wouldDeny) {
-        // The dry-run deny is not what denies here: the default deny is, and it is enforced
-        // unless the whole rule set is in dry run.
-        if (!all) return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
-        return allowed(input, undefined, wouldDeny);
-      }
-      if (all) return allowed(input, undefined, { reason: 'ERR_POLICY_NO_MATCH', message });
-      return { allowed: false, reason: 'ERR_POLICY_NO_MATCH', message };
     },
   };
 }

@@ -184,3 +184,21 @@ describe('no single decision takes more than 10 ms of event-loop time, on the wo
     expect(best).toBeLessThan(10);
   });
 });
+
+describe('limits.maxPatternCharacters, through the real server', () => {
+  const many = [
+    ...RULES,
+    ...Array.from({ length: 1_000 }, (_, k) => ({ name: `g${k}`, action: 'allow', from: { principals: [FRONTEND] }, to: { paths: [{ glob: `/**/v${k}/**/*.json` }] } })),
+  ];
+  let s: Started;
+  beforeAll(async () => {
+    s = await startWith({ ...example, rules: many });
+  });
+  afterAll(async () => s?.close());
+
+  it('1,000 glob rules and a path at the limit: ERR_POLICY_TOO_COSTLY; an ordinary path is decided as before', async () => {
+    expect(await decide(s, { path: `/${'a/'.repeat(4_080)}x.json` })).toBe('ERR_POLICY_TOO_COSTLY');
+    expect(await decide(s, { path: '/shop/v999/items/x.json' })).toBe('allow');
+    expect(await decide(s, { path: '/admin/users' })).toBe('ERR_POLICY_DENIED');
+  });
+});
