@@ -38,6 +38,13 @@ const port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^[0-
 const ports = z.array(port.refine((p) => p >= 1 && p <= 65535, 'must be a port number')).min(1).optional();
 const methods = z.array(z.string().min(1).transform((m) => m.toUpperCase())).min(1).optional();
 const lower = z.string().min(1).transform((h) => h.toLowerCase());
+/**
+ * A header name as Envoy and nginx report it (a token, or a pseudo-header): a name with a space or
+ * another stray character never matches, which would leave a deny rule silently dead.
+ */
+const headerName = lower.refine((h) => /^:?[!#$%&'*+.^_`|~0-9a-z-]+$/.test(h), {
+  message: 'not an HTTP header name (token characters only, no spaces): a condition on it would never match',
+});
 
 /** Who calls: every listed field must match (values within a field: any of them). */
 export const From = z.strictObject({
@@ -87,7 +94,7 @@ export type ToConfig = z.infer<typeof To>;
 export const Condition = z
   .strictObject({
     claim: z.string().min(1).optional(),
-    header: lower.optional(),
+    header: headerName.optional(),
     /** The value (any element of an array claim) matches one of these. */
     values: matchers,
     /** The value matches none of these (an absent value matches none). */

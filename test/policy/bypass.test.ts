@@ -219,6 +219,17 @@ describe('canonical names count only with the zone that minted them', () => {
     expect(PolicyFile.safeParse({ rules: [rule] }).success).toBe(false);
   });
 
+  it.each([['x-debug '], [' x-debug'], ['x debug'], ['x-debug:'], ['x-débug']])('a condition on header %j is refused: it would never match, leaving its rule dead', (header) => {
+    const r = ConfigSchema.safeParse({ rules: [{ name: 'r', action: 'deny', when: [{ header, values: ['on'] }] }] });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.message).join()).toMatch(/not an HTTP header name/);
+  });
+
+  it('header names are compared lower-cased; pseudo-headers are names too', () => {
+    const r = ConfigSchema.parse({ rules: [{ name: 'r', action: 'deny', when: [{ header: 'X-Debug', values: ['on'] }, { header: ':authority', present: true }] }] });
+    expect(r.rules[0]!.when!.map((c) => c.header)).toEqual(['x-debug', ':authority']);
+  });
+
   it.each([
     ['with zones', { name: 'r', action: 'allow', from: { zones: ['mesh-a'], namespaces: ['payments'] } }],
     ['with trustDomains', { name: 'r', action: 'allow', from: { trustDomains: ['a.test'], services: ['ledger'] } }],
