@@ -6,6 +6,7 @@
  * federates Consul's roots, verifies in-datacenter peers and answers the outbound HTTP check
  * with a minted common identity.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { decodeJwt } from 'jose';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyRegistry, extAuthzProblems, parseStrict } from '../helpers/envoy-config.js';
 import { parseHcl } from '../helpers/hcl.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { TestCA } from '../fixtures/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
-import { INTEGRATIONS, codeBlocks, namedFiles } from './docs.js';
+import { INTEGRATIONS, fences, namedFiles } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'consul');
 const entry = JSON.parse(readFileSync(join(DIR, 'service-defaults-billing.json'), 'utf8')) as Record<string, any>;
@@ -262,8 +264,45 @@ describe('Consul: the guide', () => {
     expect(shipped).toEqual(expect.arrayContaining(['billing-service.hcl', 'edge-envoy.yaml', 'edge-zonegate.yaml', 'service-defaults-billing.json', 'zonegate-leaf.hcl', 'zonegate.yaml']));
   });
 
-  it('its JSON and YAML examples parse', () => {
-    for (const b of codeBlocks('consul.md', 'json')) expect(() => JSON.parse(b)).not.toThrow();
-    for (const b of codeBlocks('consul.md', 'yaml')) expect(() => parse(b, { uniqueKeys: true })).not.toThrow();
+  // The guide's code blocks are two diagrams and the shell steps (the config files are shipped
+  // beside it, not inlined): a block added, dropped or relabelled fails here until a check for it exists.
+  const blocks = fences('consul.md');
+  const sh = blocks.filter((b) => b.lang === 'sh').map((b) => b.text);
+
+  it('has the code blocks this suite checks: two diagrams, then the shell steps of billing (4) and of the edge (5)', () => {
+    const text = readFileSync(join(INTEGRATIONS, 'consul.md'), 'utf8');
+    expect(text.match(/^ *```/gm)).toHaveLength(2 * blocks.length); // no fence left unpaired
+    expect(blocks.map((b) => b.lang)).toEqual(['', 'sh', 'sh', 'sh', 'sh', '', 'sh', 'sh', 'sh', 'sh', 'sh']);
+  });
+
+  it('its shell steps parse (bash -n)', () => {
+    expect(sh).toHaveLength(9);
+    for (const [i, b] of sh.entries()) {
+      const r = spawnSync('bash', ['-n'], { input: b, encoding: 'utf8' });
+      expect({ block: i, status: r.status, stderr: r.stderr }).toEqual({ block: i, status: 0, stderr: '' });
+    }
+  });
+
+  it('its sed replaces the trust domain the shipped configs actually use', () => {
+    const seds = sh.flatMap((b) => [...b.matchAll(/sed "s\/([^/]+)\/\$TD\/g" (\S+)/g)]).map((m) => ({ from: m[1]!.replaceAll('\\.', '.'), file: m[2]! }));
+    expect(seds.map((s) => s.file)).toEqual(['docs/integrations/consul/zonegate.yaml', 'docs/integrations/consul/edge-zonegate.yaml']);
+    for (const { from, file } of seds) {
+      const cfg = parse(readFileSync(join(PACKAGE_ROOT, file), 'utf8')) as Record<string, any>;
+      expect({ file, from }).toEqual({ file, from: cfg.trust[0].trustDomain });
+    }
+  });
+
+  it('every zonegate command of its shell steps exists with the options it passes', () => {
+    const commands = sh.flatMap((b) => [...b.replaceAll('\\\n', ' ').matchAll(/npx zonegate ([^#&\n]+)/g)]).map((m) => m[1]!.trim().split(/\s+/));
+    expect(commands.map((c) => c.slice(0, 2).join(' '))).toEqual([
+      'config validate', 'serve --config', 'config validate', 'serve --config', 'bundle show',
+    ]);
+    for (const args of commands) {
+      const end = args.findIndex((a) => !/^[a-z]+$/.test(a)); // the subcommand words, before the first option or path
+      const words = end < 0 ? args : args.slice(0, end);
+      const help = zonegate([...words, '--help']);
+      expect(help.stdout.split('\n')[0]).toMatch(new RegExp(`^Usage: zonegate ${words.join(' ')} `));
+      for (const option of args.filter((a) => a.startsWith('--'))) expect(help.stdout, `zonegate ${words.join(' ')} ${option}`).toMatch(new RegExp(`[ ,]${option}(?![\\w-])`));
+    }
   });
 });

@@ -27,8 +27,11 @@ export function namedFiles(guide: string): { path: string; exists: boolean }[] {
   return [...paths].sort().map((path) => ({ path, exists: existsSync(join(PACKAGE_ROOT, path)) }));
 }
 
-/** The fenced code blocks of a guide with the given info string. */
-export function codeBlocks(guide: string, lang: string): string[] {
+/** Every fenced code block of a guide, in order: its info string ('' when none) and its text, de-indented like the fence. */
+export function fences(guide: string): { lang: string; text: string }[] {
   const text = readFileSync(join(INTEGRATIONS, guide), 'utf8');
-  return [...text.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+  return [...text.matchAll(/^( *)```(\S*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+    lang: m[2]!,
+    text: m[3]!.split('\n').map((l) => (l.startsWith(m[1]!) ? l.slice(m[1]!.length) : l)).join('\n'),
+  }));
 }

@@ -15,7 +15,7 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { TestCA } from '../fixtures/pki.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyRegistry, extAuthzProblems, parseStrict, seconds } from '../helpers/envoy-config.js';
-import { INTEGRATIONS, codeBlocks, namedFiles, yamlDocs } from './docs.js';
+import { INTEGRATIONS, fences, namedFiles, yamlDocs } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'istio');
 const docs = yamlDocs(DIR);
@@ -261,9 +261,17 @@ describe('Istio: the guide', () => {
     expect(named.map((f) => f.path)).toContain('scripts/fill-pem.mjs');
   });
 
-  it('its YAML examples parse', () => {
-    const blocks = codeBlocks('istio.md', 'yaml');
-    expect(blocks.length).toBeGreaterThan(0);
-    for (const b of blocks) expect(() => parseYamlText(b, { uniqueKeys: true })).not.toThrow();
+  it('has the code blocks this suite checks: a diagram, the shell steps and one YAML excerpt', () => {
+    const text = readFileSync(join(INTEGRATIONS, 'istio.md'), 'utf8');
+    const blocks = fences('istio.md');
+    expect(text.match(/^ *```/gm)).toHaveLength(2 * blocks.length); // no fence left unpaired
+    expect(blocks.map((b) => b.lang)).toEqual(['', 'sh', 'yaml', ...Array<string>(9).fill('sh')]);
+  });
+
+  it('its YAML excerpt is the zonegate provider of the shipped mesh config, exactly', () => {
+    const [yaml] = fences('istio.md').filter((b) => b.lang === 'yaml');
+    const excerpt = parseYamlText(yaml!.text, { uniqueKeys: true }) as { extensionProviders: { name: string }[] };
+    const shipped = (meshFromHelm().extensionProviders as { name: string }[]).find((p) => p.name === 'zonegate');
+    expect(excerpt.extensionProviders).toEqual([shipped]);
   });
 });
