@@ -83,6 +83,12 @@ export function nearestKey(key: string, known: Iterable<string>): string | undef
  * reported on its own line, one problem per key, with the nearest key `schema` accepts there.
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], doc: Document, lineCounter: LineCounter, name: string, schema?: z.ZodType): string[] {
+  // in the order of the file, as the later checks report theirs (a stable sort on the line)
+  const line = (p: string) => Number(p.slice(name.length + 1).split(':', 1)[0]) || 0;
+  return describeEach(issues, doc, lineCounter, name, schema).sort((a, b) => line(a) - line(b));
+}
+
+function describeEach(issues: readonly z.core.$ZodIssue[], doc: Document, lineCounter: LineCounter, name: string, schema?: z.ZodType): string[] {
   return issues.flatMap((issue) => {
     const path = issue.path as PropertyKey[];
     if (issue.code === 'unrecognized_keys') {

@@ -55,6 +55,11 @@ describe('config', () => {
     expect(problems('zzzzqqq: 1\n')).toEqual(['c.yaml:1: zzzzqqq: unknown key']);
   });
 
+  it('schema problems come in the order of the file, whatever their kind', () => {
+    const p = problems(['trust:', '  - trustDomain: Zone_B!', '    bundle: b.pem', 'peer:', '  clockSkewSecond: 30', 'log:', '  level: loud'].join('\n'));
+    expect(p.map((x) => x.split(':').slice(0, 3).join(':'))).toEqual(['c.yaml:2: trust[0].trustDomain', 'c.yaml:5: peer.clockSkewSecond', 'c.yaml:7: log.level']);
+  });
+
   it('trust domain names are checked where they are written (serve refuses them)', () => {
     expect(problems('trust:\n  - trustDomain: Zone_B!\n    bundle: b.pem\n')).toEqual([
       expect.stringMatching(/^c\.yaml:2: trust\[0\]\.trustDomain: spiffe: "Zone_B!": trust domain characters/),
