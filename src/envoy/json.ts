@@ -1,8 +1,9 @@
 /**
  * proto3 JSON ⇄ protobuf binary for CheckRequest and CheckResponse, through the descriptor set
- * in proto/zonegate.binpb (written by `npm run proto:sync`). Used by `zonegate check`, so the
- * command goes through the very codec and adapter the gRPC server uses: JSON → binary →
- * grpc-js deserializer → pipeline → grpc-js serializer → binary → JSON.
+ * in proto/zonegate.binpb (written by `npm run proto:sync`). Used by `zonegate check` and POST
+ * /explain, so they go through the very codecs and adapter the gRPC server uses: JSON → binary →
+ * the server's decoder (decode.ts) → pipeline → the server's writer (response.ts) → the bytes
+ * the server would send → JSON.
  */
 import { createFileRegistry, fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';

@@ -1,5 +1,7 @@
 /**
- * Outcome → CheckResponse, in the keepCase plain-object shape grpc-js serializes.
+ * Outcome → CheckResponse bytes: the one place that says what zonegate answers Envoy. The gRPC
+ * handler sends these bytes as they are; `zonegate check` and POST /explain decode the same bytes
+ * to proto3 JSON for printing, so what they show is what the server sends.
  *
  * Header fields are chosen so an identity header always overwrites a client's copy on every
  * Envoy from 1.26 on: `append` is set explicitly to false and `append_action` is left unset.
@@ -8,77 +10,119 @@
  * reverted in #43442): an explicit `append: false` overwrites there too, and setting both fields
  * would be rejected as a conflict. Envoy applies `headers_to_remove` after the sets, so the
  * pipeline never lists a header it sets there.
+ *
+ * Field numbers (envoy/service/auth/v3/external_auth.proto and the types it uses):
+ * CheckResponse { status 1 (google.rpc.Status { code 1, message 2 }), denied_response 2,
+ * ok_response 3, dynamic_metadata 4 (google.protobuf.Struct) };
+ * DeniedHttpResponse { status 1 (HttpStatus { code 1 }), headers 2, body 3 };
+ * OkHttpResponse { headers 2, headers_to_remove 5 };
+ * HeaderValueOption { header 1 (HeaderValue { key 1, value 2 }), append 2 (BoolValue { value 1 }) };
+ * Struct { fields 1 (map entry { key 1, value 2 (Value { string_value 3, bool_value 4 }) }) }.
  */
 import { REASONS } from '../errors.js';
-import type { Denied, HeaderToSet, Outcome } from '../pipeline/types.js';
+import type { Outcome } from '../pipeline/types.js';
 import { denyResponse, type DenyOptions } from '../rewrite/deny.js';
+import { begin, bool, end, string, tag, uint, written } from './wire.js';
 
 /** The `deny` config: status, reason header, JSON body. */
 export type ResponseOptions = DenyOptions;
 
-// protobufjs defines the well-known types with camelCase field names even under keepCase.
-type Value = { stringValue: string } | { boolValue: boolean };
-const sv = (s: string): Value => ({ stringValue: s });
+/** HeaderValueOption { header { key, value }, append { value: false } }: overwrite a client's copy. */
+function overwrite(field: number, name: string, value: string): void {
+  tag(field, 2);
+  const at = begin();
+  tag(1, 2);
+  const h = begin();
+  string(1, name);
+  string(2, value);
+  end(h);
+  tag(2, 2);
+  const b = begin();
+  bool(1, false);
+  end(b);
+  end(at);
+}
 
-const overwrite = (name: string, value: string) => ({ header: { key: name, value }, append: { value: false } });
+/** One Struct field (a map entry) whose Value is a string (3) or a bool (4). */
+function field(key: string, v: string | boolean): void {
+  tag(1, 2);
+  const entry = begin();
+  string(1, key);
+  tag(2, 2);
+  const at = begin();
+  if (typeof v === 'string') string(3, v);
+  else bool(4, v);
+  end(at);
+  end(entry);
+}
 
 /**
  * dynamic_metadata (a google.protobuf.Struct) for Envoy's access log and rate limiting, on allow
  * and deny: `%DYNAMIC_METADATA(envoy.filters.http.ext_authz:zone)%`. Flat keys, so a rate limit
- * descriptor or a log format can name each one directly.
+ * descriptor or a log format can name each one directly (docs/rewrite.md lists them).
  */
-function metadata(outcome: Outcome): { fields: Record<string, Value> } {
-  const fields: Record<string, Value> = {
-    decision_id: sv(outcome.id),
-    result: sv(outcome.allowed ? 'allow' : 'deny'),
-  };
-  if (outcome.peer) {
-    fields.peer = sv(outcome.peer.principal);
-    if (outcome.peer.trustDomain) fields.peer_trust_domain = sv(outcome.peer.trustDomain);
-    fields.peer_verified = { boolValue: outcome.peer.verified };
-    const c = outcome.peer.canonical;
+function metadata(o: Outcome): void {
+  tag(4, 2);
+  const at = begin();
+  field('decision_id', o.id);
+  field('result', o.allowed ? 'allow' : 'deny');
+  const peer = o.peer;
+  if (peer) {
+    field('peer', peer.principal);
+    if (peer.trustDomain) field('peer_trust_domain', peer.trustDomain);
+    field('peer_verified', peer.verified);
+    const c = peer.canonical;
     if (c) {
-      fields.zone = sv(c.zone);
-      if (c.namespace) fields.namespace = sv(c.namespace);
-      if (c.service) fields.service = sv(c.service);
+      field('zone', c.zone);
+      if (c.namespace) field('namespace', c.namespace);
+      if (c.service) field('service', c.service);
     }
   }
-  if (outcome.rule) fields.rule = sv(outcome.rule);
-  fields.direction = sv(outcome.direction);
-  if (outcome.carried) fields.actor = sv(outcome.carried.actor);
-  if (outcome.allowed && outcome.destination) fields.destination = sv(outcome.destination);
-  if (outcome.allowed && outcome.rewrite) fields.rewrite = sv(outcome.rewrite);
-  if (outcome.allowed && outcome.dryRun) {
-    fields.dry_run_reason = sv(outcome.dryRun.reason);
-    if (outcome.dryRun.rule) fields.dry_run_rule = sv(outcome.dryRun.rule);
+  if (o.rule) field('rule', o.rule);
+  field('direction', o.direction);
+  if (o.carried) field('actor', o.carried.actor);
+  if (o.allowed && o.destination) field('destination', o.destination);
+  if (o.allowed && o.rewrite) field('rewrite', o.rewrite);
+  if (o.allowed && o.dryRun) {
+    field('dry_run_reason', o.dryRun.reason);
+    if (o.dryRun.rule) field('dry_run_rule', o.dryRun.rule);
   }
-  if (!outcome.allowed) fields.reason = sv(outcome.reason);
-  return { fields };
+  if (!o.allowed) field('reason', o.reason);
+  end(at);
 }
 
-function denied(outcome: Denied, opts: ResponseOptions) {
-  const info = REASONS[outcome.reason];
-  const r = denyResponse(outcome.reason, outcome.id, opts);
-  return {
-    status: { code: info.grpc, message: outcome.reason },
-    denied_response: {
-      status: { code: r.status },
-      headers: r.headers.map(([name, value]) => overwrite(name, value)),
-      body: r.body,
-    },
-    dynamic_metadata: metadata(outcome),
-  };
+function writeResponse(o: Outcome, opts: ResponseOptions): void {
+  if (o.allowed) {
+    tag(1, 2); // status { code: 0 }
+    const st = begin();
+    uint(1, 0);
+    end(st);
+    tag(3, 2);
+    const ok = begin();
+    for (const h of o.headersToSet) overwrite(2, h.name, h.value);
+    for (const name of o.headersToRemove) string(5, name);
+    end(ok);
+  } else {
+    const r = denyResponse(o.reason, o.id, opts);
+    tag(1, 2);
+    const st = begin();
+    uint(1, REASONS[o.reason].grpc);
+    string(2, o.reason);
+    end(st);
+    tag(2, 2);
+    const denied = begin();
+    tag(1, 2);
+    const hs = begin();
+    uint(1, r.status);
+    end(hs);
+    for (const [name, value] of r.headers) overwrite(2, name, value);
+    string(3, r.body);
+    end(denied);
+  }
+  metadata(o);
 }
 
-/** Builds the CheckResponse for an outcome. Only for verdicts: errors never reach here. */
-export function toCheckResponse(outcome: Outcome, opts: ResponseOptions): object {
-  if (!outcome.allowed) return denied(outcome, opts);
-  return {
-    status: { code: 0 },
-    ok_response: {
-      headers: outcome.headersToSet.map((h: HeaderToSet) => overwrite(h.name, h.value)),
-      headers_to_remove: outcome.headersToRemove,
-    },
-    dynamic_metadata: metadata(outcome),
-  };
+/** The CheckResponse of a verdict, encoded. Only for verdicts: errors never reach here (they are gRPC error statuses). */
+export function toCheckResponse(outcome: Outcome, opts: ResponseOptions): Buffer {
+  return written(writeResponse, outcome, opts);
 }

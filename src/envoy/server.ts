@@ -12,25 +12,26 @@ import { startAllowlistedTls, type AllowlistedTls } from './client-identity.js';
 import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
-import { encodeCheckResponse } from './encode.js';
 import { decodeCheckRequest } from './decode.js';
 
 /**
- * The Authorization service with the direct codecs: the CheckRequest decoder (decode.ts) instead
- * of protobufjs; the handler's CheckResponse bytes (encodeOutcome) passed through, and any
- * response object encoded directly or, failing that, by protobufjs.
+ * The Authorization service with zonegate's own codecs: the CheckRequest decoder (decode.ts)
+ * instead of protobufjs, and the CheckResponse bytes the handler writes (response.ts) sent as
+ * they are. The handler never answers with anything else; a value that is not bytes fails the
+ * call (grpc-js: INTERNAL) rather than being encoded by a second writer.
  */
 function withFastCodec(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const check = service.Check as grpc.MethodDefinition<unknown, unknown> | undefined;
   if (!check) return service;
-  const slow = check.responseSerialize;
   return {
     ...service,
     Check: {
       ...check,
       requestDeserialize: decodeCheckRequest,
-      // the handler answers with bytes (encodeOutcome) or, rarely, with a response object
-      responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : (encodeCheckResponse(v) ?? slow(v))),
+      responseSerialize: (v: unknown) => {
+        if (!Buffer.isBuffer(v)) throw new TypeError('Check: the handler answered without CheckResponse bytes');
+        return v;
+      },
     },
   };
 }

@@ -12,7 +12,6 @@ import type { Pipeline } from '../pipeline/authorize.js';
 import type { AuthRequest, Outcome } from '../pipeline/types.js';
 import { toAuthRequest, type RequestLimits } from './request.js';
 import { toCheckResponse, type ResponseOptions } from './response.js';
-import { encodeOutcome } from './encode.js';
 import type { Readiness } from './health.js';
 
 /** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
@@ -120,8 +119,8 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
             return;
           }
           result = outcome.allowed ? 'allow' : 'deny';
-          // bytes written straight from the outcome; the object path when they do not fit
-          callback(null, encodeOutcome(outcome, state.response) ?? toCheckResponse(outcome, state.response));
+          // bytes written straight from the outcome; grpc-js sends them as they are (server.ts)
+          callback(null, toCheckResponse(outcome, state.response));
           const micros = Number(process.hrtime.bigint() - started) / 1000;
           countDecision(result, outcome.allowed ? '' : outcome.reason);
           if (decisions.isLevelEnabled('info'))

@@ -8,7 +8,7 @@
 import type { JsonValue } from '@bufbuild/protobuf';
 import type { Config } from '../config/schema.js';
 import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
-import { checkMethod } from '../envoy/proto.js';
+import { decodeCheckRequest } from '../envoy/decode.js';
 import { toCheckResponse } from '../envoy/response.js';
 import { decide, type DecisionState } from '../envoy/service.js';
 import { REASONS } from '../errors.js';
@@ -25,14 +25,14 @@ export function explainCheck(state: DecisionState, json: JsonValue, explain = tr
   } catch (err) {
     throw new ExplainRequestError(`request is not a valid CheckRequest: ${(err as Error).message}`);
   }
-  const method = checkMethod();
-  const outcome = decide(state, method.requestDeserialize(Buffer.from(bytes)), explain);
+  // the server's own decoder and encoder, so what is shown is what the server would send
+  const outcome = decide(state, decodeCheckRequest(Buffer.from(bytes)), explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {
     allowed: outcome.allowed,
     reason: outcome.allowed ? null : outcome.reason,
     // An error is not a verdict: the server answers it with a gRPC error status, not a CheckResponse.
-    checkResponse: error ? null : checkResponseBinaryToJson(method.responseSerialize(toCheckResponse(outcome, state.response))),
+    checkResponse: error ? null : checkResponseBinaryToJson(toCheckResponse(outcome, state.response)),
   };
   if (error) result.error = { grpcCode: REASONS[outcome.reason].grpc, message: outcome.message };
   if (explain) result.steps = outcome.steps;

@@ -35,7 +35,7 @@ const header = (o: Record<string, unknown> = {}) => ({ header: { key: 'x-h', val
 
 /** The OkHttpResponse each route's request gets, keyed by the route's last path segment. */
 const CASES: Record<string, Record<string, unknown>> = {
-  // zonegate's choice (src/envoy/response.ts, src/envoy/encode.ts)
+  // zonegate's choice (src/envoy/response.ts)
   'append-false': { headers: [header({ append: { value: false } })] },
   'append-true': { headers: [header({ append: { value: true } })] },
   unset: { headers: [header()] },

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { checkMethod } from '../../src/envoy/proto.js';
 import { toCheckResponse } from '../../src/envoy/response.js';
 import { compilePolicy } from '../../src/policy/rules.js';
 import { createPipeline } from '../../src/pipeline/authorize.js';
@@ -107,7 +108,8 @@ describe('canonical names for the upstream', () => {
 
   it('dynamic_metadata carries them on allow and on deny', () => {
     const { pipeline, config } = setup();
-    const allow = toCheckResponse(pipeline.authorize(request('hmac')), config.deny) as { dynamic_metadata: { fields: Fields } };
+    const decoded = (o: Parameters<typeof toCheckResponse>[0]) => checkMethod().responseDeserialize(toCheckResponse(o, config.deny)) as { dynamic_metadata: { fields: Fields } };
+    const allow = decoded(pipeline.authorize(request('hmac')));
     expect(allow.dynamic_metadata.fields).toMatchObject({
       decision_id: { stringValue: 'decision-7' },
       result: { stringValue: 'allow' },
@@ -118,7 +120,7 @@ describe('canonical names for the upstream', () => {
       destination: { stringValue: 'hmac' },
       rewrite: { stringValue: 'hmac' },
     });
-    const deny = toCheckResponse(pipeline.authorize(request(undefined, 'DELETE')), config.deny) as { dynamic_metadata: { fields: Fields } };
+    const deny = decoded(pipeline.authorize(request(undefined, 'DELETE')));
     expect(deny.dynamic_metadata.fields).toMatchObject({
       decision_id: { stringValue: 'decision-7' },
       result: { stringValue: 'deny' },

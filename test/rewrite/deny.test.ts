@@ -8,6 +8,7 @@ import { get, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkMethod } from '../../src/envoy/proto.js';
 import { toCheckResponse } from '../../src/envoy/response.js';
 import { REASONS } from '../../src/errors.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
@@ -127,8 +128,9 @@ describe('deny responses over gRPC', () => {
 
   it('body: false sends no body and no content-type', () => {
     const denied = { allowed: false as const, id: 'd-1', direction: 'ingress' as const, reason: 'ERR_POLICY_NO_MATCH' as const, message: 'policy: no rule', steps: [] };
-    const r = toCheckResponse(denied, { reasonHeader: '', status: { forbidden: 403, unauthenticated: 401 }, body: false, message: false }) as { denied_response: { headers: unknown[]; body: string; status: { code: number } } };
-    expect(r.denied_response).toEqual({ status: { code: 403 }, headers: [], body: '' });
+    const bytes = toCheckResponse(denied, { reasonHeader: '', status: { forbidden: 403, unauthenticated: 401 }, body: false, message: false });
+    const r = checkMethod().responseDeserialize(bytes) as { denied_response: { headers?: unknown[]; body: string; status: { code: string } } };
+    expect(r.denied_response).toEqual({ status: { code: 'Forbidden' }, body: '' }); // 403, and no header at all (an empty list decodes as absent)
   });
 });
 
