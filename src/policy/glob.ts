@@ -40,10 +40,10 @@ function tokenize(glob: string): number[] {
  *
  *   compileGlob('spiffe://*.consul/ns/*\/dc/*\/svc/web')('spiffe://1a.consul/ns/default/dc/dc1/svc/web') // true
  */
-export function compileGlob(glob: string): (value: string) => boolean {
+export function compileGlob(glob: string): Glob {
   const tokens = tokenize(glob);
   const wild = tokens.findIndex((t) => t < 0);
-  if (wild === -1) return (v) => v === glob; // no wildcard: an exact match
+  if (wild === -1) return cheap((v) => v === glob); // no wildcard: an exact match
   // Literal head and tail: cheap rejections before any simulation.
   const head = String.fromCharCode(...tokens.slice(0, wild));
   let lastWild = tokens.length - 1;
@@ -52,10 +52,20 @@ export function compileGlob(glob: string): (value: string) => boolean {
   const minLength = tokens.filter((t) => t >= 0 || t === ANY).length;
   const middle = tokens.slice(wild, lastWild + 1);
   if (middle.length === 1 && middle[0] === GLOBSTAR)
-    return (v) => v.length >= minLength && v.startsWith(head) && v.endsWith(tail); // prefix/**/suffix
+    return cheap((v) => v.length >= minLength && v.startsWith(head) && v.endsWith(tail)); // prefix/**/suffix
   const run = simulator(middle);
-  return (v) => v.length >= minLength && v.startsWith(head) && v.endsWith(tail) && run(v, head.length, v.length - tail.length);
+  return Object.assign((v: string) => v.length >= minLength && v.startsWith(head) && v.endsWith(tail) && run(v, head.length, v.length - tail.length), {
+    scans: true,
+  });
 }
+
+/**
+ * A compiled glob. `scans`: it walks the value character by character (the automaton); false when
+ * it only compares its literal ends, which costs no more than an exact or prefix matcher.
+ */
+export type Glob = ((value: string) => boolean) & { readonly scans: boolean };
+
+const cheap = (test: (value: string) => boolean): Glob => Object.assign(test, { scans: false });
 
 /**
  * The automaton of a token list that starts and ends with a wildcard. State k means "the first k

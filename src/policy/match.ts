@@ -17,13 +17,13 @@ export interface CompiledMatcher {
 }
 
 /** A predicate on whole strings that runs in time linear in the input. */
-export type Linear = (value: string) => boolean;
+type Linear = CompiledMatcher;
 
 /**
  * Compiles a user-written regex on RE2's linear-time engine (re2js), matching the whole value.
  * RE2 syntax: no backreferences, no lookaround. Throws RE2's syntax error otherwise.
  */
-export function compileRegex(source: string): Linear {
+function compileRegex(source: string): Linear {
   const re = RE2JS.compile(source);
   return (v) => re.testExact(v);
 }
@@ -36,14 +36,6 @@ export function regexError(source: string): string | undefined {
   } catch (e) {
     return (e as Error).message;
   }
-}
-
-/** The linear-time predicate a glob or regex matcher compiles to (for lint and tests), or undefined for exact/prefix/suffix. */
-export function matcherPredicate(m: StringMatch): Linear | undefined {
-  if (typeof m === 'string') return undefined;
-  if ('glob' in m) return compileGlob(m.glob);
-  if ('regex' in m) return compileRegex(m.regex);
-  return undefined;
 }
 
 /**
@@ -73,19 +65,25 @@ export function compileMatchers(list: readonly StringMatch[]): CompiledMatcher {
   const exact = new Set<string>();
   const prefixes: string[] = [];
   const suffixes: string[] = [];
+  // Globs that only compare their literal ends cost what a prefix does: never charged to the budget.
+  const literalGlobs: Linear[] = [];
   const patterns: Linear[] = [];
   for (const m of list) {
     if (typeof m === 'string') exact.add(m);
     else if ('exact' in m) exact.add(m.exact);
     else if ('prefix' in m) prefixes.push(m.prefix);
     else if ('suffix' in m) suffixes.push(m.suffix);
-    else patterns.push(matcherPredicate(m)!);
+    else if ('glob' in m) {
+      const g = compileGlob(m.glob);
+      (g.scans ? patterns : literalGlobs).push(g);
+    } else patterns.push(compileRegex(m.regex));
   }
-  if (prefixes.length === 0 && suffixes.length === 0 && patterns.length === 0) return (value) => exact.has(value);
+  if (prefixes.length === 0 && suffixes.length === 0 && literalGlobs.length === 0 && patterns.length === 0) return (value) => exact.has(value);
   return (value) => {
     if (exact.has(value)) return true;
     for (const p of prefixes) if (value.startsWith(p)) return true;
     for (const s of suffixes) if (value.endsWith(s)) return true;
+    for (const g of literalGlobs) if (g(value)) return true;
     for (const p of patterns) {
       if ((budget -= value.length) < 0) throw PATTERN_BUDGET_EXCEEDED;
       if (p(value)) return true;

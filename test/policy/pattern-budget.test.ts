@@ -44,6 +44,15 @@ describe('limits.maxPatternCharacters', () => {
     expect(bounded.evaluate(input('/api/w499/a/b.json'))).toMatchObject({ allowed: true, rule: 'r499' });
   });
 
+  it('globs that only compare their literal ends (no wildcard, or head/**/tail) are not charged: a long path is decided, not refused', () => {
+    const literal = compilePolicy(
+      ConfigSchema.parse({ rules: Array.from({ length: 60 }, (_, k) => ({ name: `p${k}`, action: 'allow', to: { paths: [{ glob: `/p${k}/**` }, { glob: `/q${k}/x.json` }] } })) }).rules,
+      { maxPatternCharacters: config.limits.maxPatternCharacters },
+    );
+    const path = `/p59/${'a/'.repeat(4_000)}x`;
+    expect(literal.evaluate(input(path))).toMatchObject({ allowed: true, rule: 'p59' });
+  });
+
   it('fails closed in dry run too: the request, not a rule, decided', () => {
     const dry = compilePolicy(config.rules, { dryRun: true, maxPatternCharacters: config.limits.maxPatternCharacters });
     expect(dry.evaluate(input(longPath))).toMatchObject({ allowed: false, reason: 'ERR_POLICY_TOO_COSTLY' });
