@@ -126,13 +126,13 @@ export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {
   let state: DecisionState | undefined;
   const live: { reloader?: ConfigReloader | undefined } = {};
   /** POST /explain: a decision with its steps on the live state, counted like any, no secret in the answer. */
-  const explain = (request: Parameters<typeof explainCheck>[1]) => {
+  const explain = async (request: Parameters<typeof explainCheck>[1]) => {
     if (!state || !runtime) throw new Error(`not ready: ${readiness.reason}`);
-    const { outcome, result } = explainCheck(state, request);
+    const { outcome, result } = await explainCheck(state, request);
     if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') metrics.errors.inc({ reason: outcome.reason });
     else metrics.decisions.inc({ result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? '' : outcome.reason });
     log.info({ decisionId: outcome.id, result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? null : outcome.reason }, 'explain');
-    return { ...result, checkResponse: redactHeaders(result.checkResponse, identityHeaders(runtime.config)) };
+    return { ...result, checkResponse: redactHeaders(result.checkResponse, identityHeaders(runtime!.config)) };
   };
   const ops = opts.worker
     ? NO_OPS

@@ -45,9 +45,9 @@ export async function runCheck(opts: CheckOptions, out: (s: string) => void): Pr
   await carried?.start();
   carried?.stop();
   const state = buildDecisionState(loaded.config, trust, identity, carried);
-  let decided: ReturnType<typeof explainCheck>;
+  let decided: Awaited<ReturnType<typeof explainCheck>>;
   try {
-    decided = explainCheck(state, json, opts.explain === true);
+    decided = await explainCheck(state, json, opts.explain === true);
   } catch (err) {
     if (err instanceof ExplainRequestError) throw new UsageError(`check: ${err.message}`);
     throw err;

@@ -50,6 +50,13 @@ export function decide(state: DecisionState, request: unknown, explain = false):
   return state.pipeline.authorize(toAuthRequest(request, state.limits), explain);
 }
 
+/** decide(), with a new chain's or token's signatures and a password hash checked off the event loop first, as Check does. */
+export async function decidePrepared(state: DecisionState, request: unknown, explain = false): Promise<Outcome> {
+  const req = toAuthRequest(request, state.limits);
+  await state.prepare?.(req)?.catch(() => undefined);
+  return state.pipeline.authorize(req, explain);
+}
+
 /** The Authorization service implementation. */
 export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
   const { metrics, log, readiness } = deps;

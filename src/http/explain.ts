@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
 import { decodeCheckRequest } from '../envoy/decode.js';
 import { toCheckResponse } from '../envoy/response.js';
-import { decide, type DecisionState } from '../envoy/service.js';
+import { decidePrepared, type DecisionState } from '../envoy/service.js';
 import { REASONS } from '../errors.js';
 import { sha256 } from '../hash.js';
 import type { Outcome } from '../pipeline/types.js';
@@ -18,7 +18,7 @@ import type { Outcome } from '../pipeline/types.js';
 export class ExplainRequestError extends Error {}
 
 /** Decides one CheckRequest in proto3 JSON; the result as `check` prints it. */
-export function explainCheck(state: DecisionState, json: JsonValue, explain = true): { outcome: Outcome; result: Record<string, unknown> } {
+export async function explainCheck(state: DecisionState, json: JsonValue, explain = true): Promise<{ outcome: Outcome; result: Record<string, unknown> }> {
   let bytes: Uint8Array;
   try {
     bytes = checkRequestJsonToBinary(json);
@@ -26,7 +26,8 @@ export function explainCheck(state: DecisionState, json: JsonValue, explain = tr
     throw new ExplainRequestError(`request is not a valid CheckRequest: ${(err as Error).message}`);
   }
   // the server's own decoder and encoder, so what is shown is what the server would send
-  const outcome = decide(state, decodeCheckRequest(Buffer.from(bytes)), explain);
+  // (prepared as Check prepares: on a serving process no signature or password hash is checked on the event loop)
+  const outcome = await decidePrepared(state, decodeCheckRequest(Buffer.from(bytes)), explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {
     allowed: outcome.allowed,

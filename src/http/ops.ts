@@ -10,6 +10,7 @@ import { listen, type Listening } from './listen.js';
 import type { Readiness } from '../envoy/health.js';
 import type { KeyRing } from '../rewrite/keys.js';
 import { ExplainRequestError } from './explain.js';
+import { isLoopback } from '../config/server.js';
 
 export type OpsServer = Listening;
 
@@ -17,18 +18,12 @@ export type OpsServer = Listening;
 const MAX_EXPLAIN_BYTES = 1024 * 1024;
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms: a connection from this host. */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
-
 const json = (res: ServerResponse, status: number, body: unknown) =>
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(body, null, 2)}\n`);
 
-function explainHandler(req: IncomingMessage, res: ServerResponse, explain: (request: JsonValue) => Record<string, unknown>): void {
+function explainHandler(req: IncomingMessage, res: ServerResponse, explain: (request: JsonValue) => Promise<Record<string, unknown>>): void {
   // a new way in: only a client on this host may ask, whatever address the ops server listens on
-  if (!isLoopback(req.socket.remoteAddress)) return void json(res, 403, { error: 'explain answers loopback clients only' });
+  if (!isLoopback(req.socket.remoteAddress ?? '')) return void json(res, 403, { error: 'explain answers loopback clients only' });
   if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST' }).end();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -47,12 +42,10 @@ function explainHandler(req: IncomingMessage, res: ServerResponse, explain: (req
     } catch (err) {
       return void json(res, 400, { error: `request is not JSON: ${(err as Error).message}` });
     }
-    try {
-      json(res, 200, explain(body));
-    } catch (err) {
-      if (err instanceof ExplainRequestError) json(res, 400, { error: err.message });
-      else json(res, 503, { error: (err as Error).message });
-    }
+    explain(body).then(
+      (r) => json(res, 200, r),
+      (err: unknown) => (err instanceof ExplainRequestError ? json(res, 400, { error: err.message }) : json(res, 503, { error: (err as Error).message })),
+    );
   });
 }
 
@@ -69,7 +62,7 @@ export async function startOpsServer(
     /** GET /status: what `zonegate status` shows (absent: 501, e.g. the primary of serve --workers). */
     status?: () => unknown;
     /** POST /explain, when server.ops.explain is on: one decision with its steps, secrets redacted. */
-    explain?: (request: JsonValue) => Record<string, unknown>;
+    explain?: (request: JsonValue) => Promise<Record<string, unknown>>;
   },
 ): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {

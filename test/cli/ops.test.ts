@@ -8,7 +8,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { isLoopback } from '../../src/http/ops.js';
+import { isLoopback } from '../../src/config/server.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { eventually } from '../fixtures/https.js';
 import { BIN, serve, zonegate, type Served } from '../helpers/cli.js';
@@ -129,7 +129,7 @@ describe('zonegate explain', () => {
     } finally {
       off.signal('SIGKILL');
     }
-    expect([isLoopback('127.0.0.1'), isLoopback('::1'), isLoopback('::ffff:127.0.0.5'), isLoopback('10.0.0.1'), isLoopback('::ffff:10.0.0.1'), isLoopback(undefined)]).toEqual([true, true, true, false, false, false]);
+    expect([isLoopback('127.0.0.1'), isLoopback('::1'), isLoopback('::ffff:127.0.0.5'), isLoopback('10.0.0.1'), isLoopback('::ffff:10.0.0.1'), isLoopback('')]).toEqual([true, true, true, false, false, false]);
     // from this host's own non-loopback address, to a server listening on every address
     const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
     expect(external, 'a non-loopback IPv4 address on this machine').toBeDefined();
