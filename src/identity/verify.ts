@@ -204,7 +204,7 @@ export class CommonIdentityVerifier {
   /** Verified x5c chains: many tokens of one workload share a chain; parse and verify it once. */
   private readonly chains: LRUCache<string, Signer>;
   /**
-   * Parsed x5c certificates by their base64 text: a new leaf under a known intermediate parses
+   * Parsed x5c certificates by the SHA-256 of their DER: a new leaf under a known intermediate parses
    * the leaf only. Parsing is not verifying: every chain is still verified as a whole.
    */
   private readonly certs: LRUCache<string, X509Certificate>;

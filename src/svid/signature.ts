@@ -55,7 +55,8 @@ function pssParams(der: Buffer, alg: ReturnType<typeof readTlv>): { hash: string
     // OpenSSL refuses any trailerField but 1; an unknown field has no exact form either
     else if (p.tag !== 0xa3 || int(der, inner) !== 1) return undefined;
   }
-  // SHA-1 defaults are refused as signatures anyway; a mismatched MGF1 hash goes to the sync check
+  // SHA-1 defaults are refused as signatures anyway; a mismatched MGF1 hash has no exact form here
+  // (such a certificate is refused before any check, x509.ts)
   if (!hash || (mgfHash ?? 'sha1') !== hash) return undefined;
   return { hash, saltLength };
 }
@@ -104,8 +105,8 @@ export function signatureCheckable(cert: X509Certificate): boolean {
 }
 
 /**
- * Does `issuer`'s key verify the signature on `child`? On the thread pool; undefined when the
- * answer must come from the synchronous X509Certificate.verify() instead.
+ * Does `issuer`'s key verify the signature on `child`? On the thread pool; undefined when it has
+ * no exact form here (the chain is then refused before any check, see signatureCheckable).
  */
 export function certificateSignatureAsync(child: X509Certificate, issuer: X509Certificate): Promise<boolean> | undefined {
   const s = signed(child);
