@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { StatusReport } from '../http/status.js';
 import { UsageError } from './errors.js';
+import { alignColumns } from '../demo/report.js';
 
 export interface OpsCliOptions {
   ops?: string;
@@ -40,12 +41,6 @@ async function call(url: URL, command: string, init?: RequestInit): Promise<{ st
 }
 
 /** Aligns rows of cells into columns, two spaces apart. */
-function columns(rows: readonly (readonly string[])[]): string[] {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
-}
-
 interface Step {
   phase: string;
   direction?: string;
@@ -70,7 +65,7 @@ export async function runExplain(o: OpsCliOptions & { request: string }, out: (s
     const steps = (body.steps ?? []) as Step[];
     out(`verdict: ${body.allowed ? 'allow' : 'deny'}${body.reason ? `  reason: ${String(body.reason)}` : ''}  (decided by the server, with its live bundles)`);
     out('');
-    for (const l of columns([['PHASE', 'RESULT', 'REASON / RULE', 'DETAIL'], ...steps.map((s) => [s.phase, s.result, s.reason ?? s.rule ?? '-', s.detail])])) out(`  ${l}`);
+    for (const l of alignColumns([['PHASE', 'RESULT', 'REASON / RULE', 'DETAIL'], ...steps.map((s) => [s.phase, s.result, s.reason ?? s.rule ?? '-', s.detail])])) out(`  ${l}`);
   }
   return body.allowed === true ? 0 : 1;
 }
@@ -108,7 +103,7 @@ export async function runStatus(o: OpsCliOptions, out: (s: string) => void): Pro
       t.stale ? 'STALE' : `fails closed ${ago(t.staleAt, now)}`,
       t.source,
     ]);
-    for (const l of columns([['TRUST DOMAIN', 'GENERATION', 'SEQUENCE', 'LAST RESULT', 'LAST REFRESH', 'NEXT REFRESH', 'STALENESS', 'SOURCE'], ...rows])) out(`  ${l}`);
+    for (const l of alignColumns([['TRUST DOMAIN', 'GENERATION', 'SEQUENCE', 'LAST RESULT', 'LAST REFRESH', 'NEXT REFRESH', 'STALENESS', 'SOURCE'], ...rows])) out(`  ${l}`);
     for (const t of r.trustDomains.filter((x) => x.lastError)) out(`  ${t.trustDomain}: last error: ${t.lastError}`);
   }
   return r.ready ? 0 : 1;

@@ -9,6 +9,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { SpiffeId } from '../spiffe/id.js';
 import { PROXY_PRESETS } from '../http/request-line.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -19,7 +20,14 @@ const headerName = z
 
 /** A client identity the listener accepts: a SPIFFE ID, exactly or by prefix. */
 const ClientMatcher = z.union([
-  z.string().startsWith('spiffe://', 'must be a SPIFFE ID (spiffe://…)'),
+  // parsed as a SPIFFE ID: an entry that is not one could never match, refusing every connection
+  z.string().superRefine((v, ctx) => {
+    try {
+      SpiffeId.parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `must be a SPIFFE ID: ${(err as Error).message}` });
+    }
+  }),
   z.strictObject({ prefix: z.string().startsWith('spiffe://', 'must be a SPIFFE ID prefix (spiffe://…)') }),
 ]);
 export type ClientMatcher = z.output<typeof ClientMatcher>;

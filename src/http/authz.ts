@@ -92,7 +92,7 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
     destination: { principal: '', certificate: '', address: '', port: 0 },
-    contextExtensions: new Map(cfg.context),
+    contextExtensions: cfg.context, // read only: the map built at startup
     ...(malformed ? { malformed } : {}),
   };
 }

@@ -33,7 +33,8 @@ export interface MintOptions {
   readonly limits?: { readonly maxClaimDepth: number; readonly maxClaimBytes: number };
 }
 
-const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf']);
+/** Claims the minting side sets itself: never taken from `extra` or copied from another token. */
+export const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf']);
 
 /** Signs a common identity token with the local SVID. */
 export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {

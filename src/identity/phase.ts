@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { parseCertificates } from '../svid/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act, type TokenMemo, type TokenRules } from './verify.js';
-import { mintCommonIdentity } from './mint.js';
+import { mintCommonIdentity, RESERVED } from './mint.js';
 import { BasicUserStore, type BasicCheck } from './basic.js';
 import { ZonegateError } from '../errors.js';
 import { OidcKeys } from './oidc.js';
@@ -99,7 +99,7 @@ export function createCarriedPhase(
   const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, caches);
   const header = ci.header;
   /** Reserved claims are never copied, whatever the list says. */
-  const copyClaims = ci.egress.copyClaims.filter((c) => !['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti', 'act', 'cnf'].includes(c));
+  const copyClaims = ci.egress.copyClaims.filter((c) => !RESERVED.has(c));
   const wp = ci.wirepact;
   const wirepactRules: WirePactRules | undefined = wp && {
     roots: parseCertificates(readFileSync(wp.ca)),

@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, type X509Certificate
 import { ZonegateError } from '../errors.js';
 import { certInfo } from './certinfo.js';
 import { parseCertificates } from './parse.js';
+import { pemBlocks } from './pem.js';
 import { SpiffeId } from '../spiffe/id.js';
 
 export interface LocalSvid {
@@ -35,12 +36,12 @@ function parseKey(input: Buffer): KeyObject {
     }
     return fail('cannot parse DER encoded private key');
   }
-  const blocks = [...text.matchAll(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g)];
+  const blocks = pemBlocks(text);
   if (blocks.length === 0) fail('cannot parse PEM encoded private key: no PEM blocks found');
-  const keyBlock = blocks.find((b) => b[1]!.endsWith('PRIVATE KEY'));
+  const keyBlock = blocks.find((b) => b.label.endsWith('PRIVATE KEY'));
   if (!keyBlock) return fail('private key validation failed: no private key found');
   try {
-    return createPrivateKey(keyBlock[0]);
+    return createPrivateKey(`-----BEGIN ${keyBlock.label}-----\n${keyBlock.body.trim()}\n-----END ${keyBlock.label}-----\n`);
   } catch (err) {
     return fail(`cannot parse PEM encoded private key: ${(err as Error).message}`);
   }

@@ -176,6 +176,9 @@ describe('listener exposure', () => {
     expect(problems('server: { grpc: { tls: { cert: a, key: b, allowedClients: [spiffe://x.test/envoy] } } }').join('\n')).toMatch(/server\.grpc\.tls\.allowedClients: allowedClients needs clientCa/);
     expect(problems('server: { grpc: { tls: { cert: a, key: b, clientCa: c, allowedClients: [envoy] } } }').join('\n')).toMatch(/server\.grpc\.tls\.allowedClients\[0\]: must be a SPIFFE ID/);
     expect(problems('server: { grpc: { tls: { cert: a, key: b, clientCa: c, allowedClients: [] } } }').join('\n')).toMatch(/allowedClients/);
+    // spiffe:// alone is not enough: an entry that is no SPIFFE ID could never match a client
+    for (const bad of ['"spiffe://"', '"spiffe://X.test/envoy"', '"spiffe://x.test/a//b"'])
+      expect(problems(`server: { grpc: { tls: { cert: a, key: b, clientCa: c, allowedClients: [${bad}] } } }`).join('\n')).toMatch(/allowedClients\[0\]: must be a SPIFFE ID/);
   });
 
   it('env: ZONEGATE_GRPC_ADDRESS=0.0.0.0 alone is refused; with ZONEGATE_GRPC_INSECURE=true it loads', () => {
