@@ -69,8 +69,6 @@ function stringMap(v: unknown): ReadonlyMap<string, string> {
 
 class HeaderReader {
   readonly headers = new Map<string, string>();
-  /** Every value of each header, as received (header_map sends each repeat on its own). */
-  readonly values = new Map<string, string[]>();
   nonUtf8: Set<string> | undefined;
   duplicates: Set<string> | undefined;
   private count = 0;
@@ -89,13 +87,11 @@ class HeaderReader {
     const name = rawName.toLowerCase();
     if (!valid) (this.nonUtf8 ??= new Set()).add(name);
     const prev = this.headers.get(name);
-    if (prev === undefined) {
-      this.headers.set(name, value);
-      this.values.set(name, [value]);
-    } else {
+    if (prev === undefined) this.headers.set(name, value);
+    else {
+      // joined as Envoy's own `headers` map joins repeats; the policy reads every element (compile.ts)
       (this.duplicates ??= new Set()).add(name);
       this.headers.set(name, `${prev},${value}`);
-      this.values.get(name)!.push(value);
     }
   }
 }
@@ -179,7 +175,6 @@ export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest
     scheme: str(http?.scheme),
     protocol: str(http?.protocol),
     headers: reader?.headers ?? new Map(),
-    headerValues: reader?.values ?? new Map(),
     nonUtf8Headers: reader?.nonUtf8 ?? NO_NAMES,
     duplicateHeaders: reader?.duplicates ?? NO_NAMES,
     source: peer(attrs?.source),

@@ -53,7 +53,6 @@ export function httpAuthzSettings(cfg: NonNullable<Config['server']['http']>): H
 /** Reads an HTTP authorization request into an AuthRequest. */
 export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
   const headers = new Map<string, string>();
-  const values = new Map<string, string[]>(); // every value as received, for the policy
   const duplicates = new Set<string>();
   let bytes = 0;
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -62,13 +61,10 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
     bytes += name.length + value.length;
     if (HOP_BY_HOP.has(name)) continue;
     const prev = headers.get(name);
-    if (prev === undefined) {
-      headers.set(name, value);
-      values.set(name, [value]);
-    } else {
+    if (prev === undefined) headers.set(name, value);
+    else {
       duplicates.add(name);
       headers.set(name, `${prev},${value}`);
-      values.get(name)!.push(value);
     }
   }
   const line = readRequestLine(req, headers, duplicates, cfg.requestLine);
@@ -87,7 +83,6 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
     scheme: line.ok ? line.scheme : '',
     protocol: `HTTP/${req.httpVersion}`,
     headers,
-    headerValues: values,
     nonUtf8Headers: new Set(),
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },

@@ -125,7 +125,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         hostPort: host.port,
         port: req.destination.port,
         headers: req.headers,
-        headerValues: req.headerValues,
         claims: carried?.claims,
         requestId: req.id,
       });

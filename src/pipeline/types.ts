@@ -20,12 +20,6 @@ export interface AuthRequest {
   readonly scheme: string;
   readonly protocol: string;
   readonly headers: Headers;
-  /**
-   * Lower-cased header name → every value received, in order (Envoy's `header_map` sends each
-   * repeat; its `headers` map and HTTP/1 proxies join them, and then the list has the one joined
-   * value). The policy matches on these (docs/policy.md "Repeated headers").
-   */
-  readonly headerValues?: ReadonlyMap<string, readonly string[]>;
   /** Names of headers whose bytes were not valid UTF-8 (their value in `headers` is lossy). */
   readonly nonUtf8Headers: ReadonlySet<string>;
   /** Headers received more than once, before joining. */

@@ -24,10 +24,11 @@ export interface PolicyInput {
   readonly hostPort?: number | undefined;
   /** The destination port Envoy reports (0 when unknown). */
   readonly port?: number | undefined;
-  /** Lower-cased header name → value; a repeated header joined with ",". */
+  /**
+   * Lower-cased header name → value; a repeated header joined with "," (as Envoy's `headers` map
+   * does, and as zonegate joins `header_map`'s repeats): conditions read its elements.
+   */
   readonly headers?: ReadonlyMap<string, string> | undefined;
-  /** Lower-cased header name → every value received, in order (preferred over `headers`). */
-  readonly headerValues?: ReadonlyMap<string, readonly string[]> | undefined;
   /** Claims of the verified common identity. */
   readonly claims?: Readonly<Record<string, unknown>> | undefined;
   /** The decision id, for the dry-run log line. */
@@ -144,10 +145,9 @@ function elementsOf(i: PolicyInput, name: string): string[] | typeof TOO_MANY | 
   let perInput = elementCache.get(i);
   if (perInput === undefined) elementCache.set(i, (perInput = new Map()));
   if (perInput.has(name)) return perInput.get(name);
-  const list = i.headerValues?.get(name);
-  const joined = list === undefined ? i.headers?.get(name) : undefined;
-  const values = list ?? (joined === undefined ? undefined : [joined]);
-  const out = values === undefined ? undefined : (headerElements(values) ?? TOO_MANY);
+  // Splitting the joined value at "," gives the same elements as splitting each repeat.
+  const joined = i.headers?.get(name);
+  const out = joined === undefined ? undefined : (headerElements([joined]) ?? TOO_MANY);
   perInput.set(name, out);
   return out;
 }

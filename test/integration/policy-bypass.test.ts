@@ -171,7 +171,7 @@ describe('no single decision takes more than 10 ms of event-loop time, on the wo
     ['a header of x for (x+x+)+y', request({ path: '/x', host: H, headers: new Map([['x-h', bigHeader('x')]]) }), 'ERR_POLICY_TOO_COSTLY'],
     ['a header of dots for *.*.*', request({ path: '/x', host: H, headers: new Map([['x-h', bigHeader('.')]]) }), 'deny r0'],
     ['a header of commas (many elements)', request({ path: '/x', host: H, headers: new Map([['x-h', bigHeader('y,')]]) }), 'deny r0'],
-    ['a header repeated up to maxHeaders', request({ path: '/x', host: H, headerValues: new Map([['x-h', manyValues]]), headers: new Map([['x-h', manyValues.join(',')]]) }), 'allow h0'],
+    ['a header repeated up to maxHeaders', request({ path: '/x', host: H, headers: new Map([['x-h', manyValues.join(',')]]) }), 'allow h0'],
     ['a long host for the host globs and regexes', request({ path: '/x', host: `${'a.'.repeat(32_000)}example.:443` }), 'allow h0'],
     ['a long host of dots', request({ path: '/x', host: `${'.'.repeat(64_000)}zone-a.example` }), 'allow h0'],
   ];

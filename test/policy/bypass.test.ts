@@ -22,12 +22,9 @@ const hostOf = (raw: string) => {
 
 const rules = (rs: unknown[]) => ConfigSchema.parse({ rules: rs }).rules;
 const input = (p: Partial<PolicyInput>): PolicyInput => ({ principal: 'spiffe://a.test/x', trustDomain: 'a.test', method: 'GET', path: '/', context: new Map(), ...p });
-const withValues = (h: Record<string, string[]>): Partial<PolicyInput> => ({
-  headerValues: new Map(Object.entries(h)),
-  headers: new Map(Object.entries(h).map(([k, v]) => [k, v.join(',')])),
-});
-/** Only Envoy's joined `headers` map, as the `headers` field (not header_map) delivers it. */
+/** Repeats joined with ",", as Envoy's `headers` map sends them and as `header_map`'s are read. */
 const joinedOnly = (h: Record<string, string[]>): Partial<PolicyInput> => ({ headers: new Map(Object.entries(h).map(([k, v]) => [k, v.join(',')])) });
+const withValues = joinedOnly;
 
 describe('repeated headers never turn a deny into an allow', () => {
   const policy = compilePolicy(
