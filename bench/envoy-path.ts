@@ -112,7 +112,11 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     const e = await startEnvoy(o.envoy, config, { dir: h.dir });
     const untrack = trackPid(e.pid);
     started.push({ ...e, stop: async () => (await e.stop(), untrack()) });
-    log(`${name}: Envoy ${e.version}, pid ${e.pid}, --concurrency 1`);
+    // one worker thread each, so CPU per request compares: as Envoy itself reports it
+    const info = (await (await fetch(`${e.admin}/server_info`)).json()) as { command_line_options?: { concurrency?: number } };
+    const concurrency = info.command_line_options?.concurrency;
+    if (concurrency !== 1) throw new Error(`${name}: Envoy runs with --concurrency ${concurrency}, the benchmark needs 1`);
+    log(`${name}: Envoy ${e.version}, pid ${e.pid}, --concurrency ${concurrency}`);
     return e;
   };
   try {
