@@ -60,10 +60,13 @@ export async function createPki(dir: string): Promise<BenchPki> {
   return { dir, inter, svids };
 }
 
-/** The zonegate config of every zonegate scenario (ports from the environment). */
-export function writeConfig(dir: string, cache: Record<string, number> = {}): string {
+/**
+ * The zonegate config of every zonegate scenario (ports from the environment). `transport` picks
+ * the Check server's transport (server.grpc.transport), left to zonegate's default when unset.
+ */
+export function writeConfig(dir: string, cache: Record<string, number> = {}, o: { transport?: string } = {}): string {
   const yaml = `server:
-  drainDelaySeconds: 0
+${o.transport ? `  grpc:\n    transport: ${o.transport}\n` : ''}  drainDelaySeconds: 0
   shutdownGraceSeconds: 2
 log:
   level: info

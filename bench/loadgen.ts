@@ -1,9 +1,14 @@
 /**
- * A gRPC load generator for bodies that change per request, which h2load cannot send (it repeats
- * one body). One process of several (bench/run.ts starts them): node:http2 sessions sending
- * pre-serialized, length-prefixed CheckRequest frames, either from a frames file (this process
- * takes every Kth) or minted here (a distinct common identity per request, spliced into a template
- * frame; with `presign` all are signed before the clock starts).
+ * A load generator for requests that change one by one, which h2load cannot send (it repeats one
+ * body and one set of headers). One process of several (bench/run.ts starts them), node:http2
+ * sessions, in one of two modes:
+ * - gRPC (the default): pre-serialized, length-prefixed CheckRequest frames, either from a frames
+ *   file (this process takes every Kth) or minted here (a distinct common identity per request,
+ *   spliced into a template frame);
+ * - HTTP (`http`): a GET to `http.path` carrying a token in the header `http.tokenHeader`, minted
+ *   here from the template (distinct per request) or one fixed `token`; the status is `:status`,
+ *   and a request succeeds on 200 (the Envoy path: a client in front of Envoy).
+ * With `presign`, every token is signed before the clock starts.
  *
  * Protocol: the job is JSON in argv[2]; the process prints "ready", waits for a line on stdin,
  * runs, and prints one JSON result line. Closed loop: `connections × streams` requests in flight
@@ -30,6 +35,10 @@ export interface Job {
   readonly repeat?: boolean;
   readonly template?: string;
   readonly presign?: boolean;
+  /** HTTP mode: GET `path` with the token in `tokenHeader` (instead of gRPC Check frames). */
+  readonly http?: { readonly path: string; readonly tokenHeader: string };
+  /** HTTP mode: this token on every request (the generator's ceiling with a repeated request). */
+  readonly token?: string;
   /** Leave latencies out of the result (long runs). */
   readonly noLatencies?: boolean;
 }
@@ -71,7 +80,7 @@ interface Template {
 }
 
 /** Distinct tokens: jti = "<process>-<counter>", zero-padded to the template's width. */
-function minter(file: string, index: number): () => Buffer {
+function minter(file: string, index: number): { token: () => string; frame: (token: string) => Buffer } {
   const t = JSON.parse(readFileSync(file, 'utf8')) as Template;
   const key: KeyObject = createPrivateKey(t.keyPem);
   const prefix = Buffer.from(t.prefix, 'base64');
@@ -80,17 +89,26 @@ function minter(file: string, index: number): () => Buffer {
   const hash = t.alg === 'EdDSA' ? null : 'sha256';
   const opts = t.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' as const } : key;
   let n = 0;
-  return () => {
+  const next = () => {
     const jti = `${index}-${n++}`.padStart(width, '0');
     const input = `${t.header}.${Buffer.from(JSON.stringify({ ...t.claims, jti })).toString('base64url')}`;
     const token = `${input}.${sign(hash, Buffer.from(input), opts).toString('base64url')}`;
     if (token.length !== t.tokenLength) throw new Error(`token length ${token.length}, template ${t.tokenLength}`);
-    return Buffer.concat([prefix, Buffer.from(token), suffix]);
+    return token;
   };
+  return { token: next, frame: (token) => Buffer.concat([prefix, Buffer.from(token), suffix]) };
 }
 
-function source(job: Job, total: number): () => Buffer | undefined {
+/** What one request carries: a gRPC frame, or (HTTP mode) a token. */
+type Payload = Buffer | string;
+
+function source(job: Job, total: number): () => Payload | undefined {
+  if (job.http && job.token !== undefined) {
+    const token = job.token;
+    return () => token;
+  }
   if (job.frames) {
+    if (job.http) throw new Error('HTTP mode takes a token or a template, not frames');
     // a single repeated frame (floor, hot) is every process's
     let frames = readFrames(job.frames, job.index, job.of);
     if (frames.length === 0 && job.repeat) frames = readFrames(job.frames, 0, 1);
@@ -98,8 +116,9 @@ function source(job: Job, total: number): () => Buffer | undefined {
     let i = 0;
     return () => (i < frames.length ? frames[i++] : job.repeat ? frames[i++ % frames.length] : undefined);
   }
-  if (!job.template) throw new Error('job has neither frames nor template');
-  const next = minter(job.template, job.index);
+  if (!job.template) throw new Error('job has neither frames, template nor token');
+  const m = minter(job.template, job.index);
+  const next: () => Payload = job.http ? m.token : () => m.frame(m.token());
   if (!job.presign) return next;
   const pre = Array.from({ length: total }, next);
   let i = 0;
@@ -116,18 +135,22 @@ async function connect(port: number): Promise<http2.ClientHttp2Session> {
   return s;
 }
 
-function call(s: http2.ClientHttp2Session, body: Buffer): Promise<string> {
+/** One call; resolves with its gRPC status (gRPC mode) or its HTTP status (HTTP mode), or an error. */
+function call(s: http2.ClientHttp2Session, payload: Payload, http: Job['http']): Promise<string> {
   return new Promise((resolve) => {
     let status = 'no-status';
     let req: http2.ClientHttp2Stream;
     try {
-      req = s.request(HEADERS);
+      req = http
+        ? s.request({ ':method': 'GET', ':path': http.path, [http.tokenHeader]: payload as string }, { endStream: true })
+        : s.request(HEADERS);
     } catch (e) {
       resolve(`error: ${(e as Error).message.slice(0, 60)}`);
       return;
     }
     req.on('response', (h) => {
-      if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
+      if (http) status = String(h[':status']);
+      else if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
     });
     req.on('trailers', (t) => {
       if (t['grpc-status'] !== undefined) status = String(t['grpc-status']);
@@ -135,7 +158,7 @@ function call(s: http2.ClientHttp2Session, body: Buffer): Promise<string> {
     req.on('data', () => undefined);
     req.on('error', (e: Error) => (status = `error: ${e.message.slice(0, 60)}`));
     req.on('close', () => resolve(status));
-    req.end(body);
+    if (!http) req.end(payload);
   });
 }
 
@@ -151,18 +174,19 @@ async function run(job: Job): Promise<Result> {
   let started = 0;
   let done = 0;
   let ok = 0;
+  const success = job.http ? '200' : '0';
   const t0 = process.hrtime.bigint();
   const one = async (s: http2.ClientHttp2Session): Promise<boolean> => {
     if (started >= total) return false;
-    const body = next();
-    if (!body) return false;
+    const payload = next();
+    if (payload === undefined) return false;
     const i = started++;
     const t = process.hrtime.bigint();
-    const status = await call(s, body);
+    const status = await call(s, payload, job.http);
     if (lat) lat[i] = Number(process.hrtime.bigint() - t) / 1000;
     statuses[status] = (statuses[status] ?? 0) + 1;
     done++;
-    if (status === '0') ok++;
+    if (status === success) ok++;
     return true;
   };
 

@@ -6,10 +6,10 @@ const root = new URL('../', import.meta.url);
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 
 describe('Dockerfile', () => {
-  it('both stages are Node 24; the entry point bounds the young generation as bench/run.ts does', () => {
+  it('both stages are Node 24; the entry point bounds the young generation as the benchmark does (bench/harness.ts)', () => {
     expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1])).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
     const entry = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     expect(entry).toEqual(['node', '--max-semi-space-size=16', 'bin/zonegate.js']);
-    expect(readFileSync(new URL('bench/run.ts', root), 'utf8')).toContain(`'${entry[1]}'`);
+    expect(readFileSync(new URL('bench/harness.ts', root), 'utf8')).toContain(`'${entry[1]}'`);
   });
 });

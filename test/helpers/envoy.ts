@@ -28,6 +28,8 @@ export function envoyMatrix(): EnvoyBinary[] {
 
 export interface RunningEnvoy {
   readonly version: string;
+  /** The Envoy process (for its CPU time, e.g. in the benchmarks). */
+  readonly pid: number;
   /** http://127.0.0.1:PORT of the admin API. */
   readonly admin: string;
   /** Port of each named listener, as Envoy bound it (listeners may ask for port 0). */
@@ -116,7 +118,7 @@ export async function startEnvoy(bin: EnvoyBinary, config: object | string, opts
       const p = l.local_address?.socket_address?.port_value;
       if (p !== undefined) ports[l.name] = p;
     }
-    return { version: bin.version, admin, ports, log: () => stderr, stop };
+    return { version: bin.version, pid: child.pid!, admin, ports, log: () => stderr, stop };
   } catch (err) {
     await stop();
     throw err;
