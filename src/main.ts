@@ -18,7 +18,7 @@ import { dryRunObserver } from './policy/metrics.js';
 import { TrustManager } from './federation/manager.js';
 import { X509SvidVerifier } from './svid/verifier.js';
 import { registerTrustMetrics } from './federation/metrics.js';
-import { LocalIdentity } from './federation/identity.js';
+import { LocalIdentity } from './svid/local-identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
 import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';

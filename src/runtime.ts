@@ -8,7 +8,7 @@
  */
 import type { Config } from './config/schema.js';
 import type { DecisionState } from './envoy/service.js';
-import { LocalIdentity } from './federation/identity.js';
+import { LocalIdentity } from './svid/local-identity.js';
 import { TrustManager, type TrustManagerOptions } from './federation/manager.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 import type { Logger } from './log.js';

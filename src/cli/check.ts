@@ -7,7 +7,7 @@ import type { JsonValue } from '@bufbuild/protobuf';
 import { validateConfig } from '../config/preflight.js';
 import { buildDecisionState } from '../main.js';
 import { TrustManager } from '../federation/manager.js';
-import { LocalIdentity } from '../federation/identity.js';
+import { LocalIdentity } from '../svid/local-identity.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
 import { explainCheck, ExplainRequestError } from '../http/explain.js';

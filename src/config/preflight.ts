@@ -10,7 +10,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { BundleSet } from '../bundle/set.js';
-import { LocalIdentity } from '../federation/identity.js';
+import { LocalIdentity } from '../svid/local-identity.js';
 import { createSource } from '../federation/sources.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { compilePolicy } from '../policy/rules.js';

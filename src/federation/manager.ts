@@ -60,7 +60,6 @@ interface Domain {
   timer?: NodeJS.Timeout;
   staleTimer?: NodeJS.Timeout;
   unwatch?: () => void;
-  debounce?: NodeJS.Timeout;
 }
 
 export interface TrustManagerOptions {
@@ -122,12 +121,7 @@ export class TrustManager extends EventEmitter {
       throw new ZonegateError('ERR_BUNDLE_INVALID', broken.map((d) => `bundle: trust domain "${d.td.name}": ${d.lastError}`).join('; '));
     }
     if (this.stopped) return;
-    for (const d of this.domains.values())
-      d.unwatch = d.source.watch?.(() => {
-        clearTimeout(d.debounce);
-        d.debounce = setTimeout(() => this.refreshInBackground(d), 50);
-        d.debounce.unref();
-      });
+    for (const d of this.domains.values()) d.unwatch = d.source.watch?.(() => this.refreshInBackground(d));
   }
 
   /**
@@ -166,7 +160,6 @@ export class TrustManager extends EventEmitter {
     for (const d of this.domains.values()) {
       clearTimeout(d.timer);
       clearTimeout(d.staleTimer);
-      clearTimeout(d.debounce);
       d.unwatch?.();
     }
   }

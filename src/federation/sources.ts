@@ -8,13 +8,13 @@
  *   consul        Consul's CA roots API (GET /v1/connect/ca/roots)
  *   istio         Istio's root certificate (istio-ca-root-cert ConfigMap / root-cert.pem file)
  */
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
+import { FileWatch } from '../watch.js';
 import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
 
 export interface BundleSource {
@@ -22,7 +22,7 @@ export interface BundleSource {
   /** For logs and metrics: where the bundle comes from (no credentials). */
   readonly describe: string;
   fetch(): Promise<Bundle>;
-  /** Calls `onChange` when the source may have changed (files); returns a stop function. */
+  /** Calls `onChange` (debounced) when the source may have changed (files); returns a stop function. */
   watch?(onChange: () => void): () => void;
 }
 
@@ -99,17 +99,10 @@ function fileSource(kind: 'file' | 'istio', path: string, td: TrustDomain, limit
       }
     },
     watch(onChange) {
-      // Watch the directory: Kubernetes swaps a "..data" symlink, which a watch on the file misses.
-      let w: FSWatcher | undefined;
-      try {
-        w = watch(dirname(path), { persistent: false }, (_event, name) => {
-          if (!name || name === basename(path) || name.startsWith('..')) onChange();
-        });
-        w.on('error', () => undefined);
-      } catch {
-        // no watch support: the periodic refresh still picks changes up
-      }
-      return () => w?.close();
+      // src/watch.ts: the directory, for Kubernetes' "..data" symlink swap; no poll: the
+      // periodic refresh of every trust domain is this source's backstop
+      const w = new FileWatch([path], () => onChange(), { debounceMs: 50 });
+      return () => w.close();
     },
   };
 }
