@@ -20,6 +20,7 @@ import { resolve } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
 import { FileWatch } from '../watch.js';
+import { configChanges } from './diff.js';
 import { ConfigError, type LoadedConfig } from './load.js';
 import { validateConfig } from './preflight.js';
 import type { Config } from './schema.js';
@@ -52,19 +53,6 @@ export interface ReloaderOptions {
 /** The files a config names that only a reload re-reads: the upstream HMAC secret and Basic credentials. */
 export function secretFiles(c: Config): string[] {
   return [c.upstream.hmac?.secretFile, c.upstream.basic?.credentialsFile].filter((f): f is string => f !== undefined);
-}
-
-/** Config keys whose change needs a restart: they are bound once (listeners). */
-const LISTENER_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
-  ['server.grpc', (c) => c.server.grpc],
-  ['server.ops', (c) => c.server.ops],
-  ['server.http', (c) => c.server.http],
-  ['federation.endpoint', (c) => c.federation.endpoint],
-];
-
-/** The listener keys that differ between two configs. */
-export function listenerChanges(before: Config, after: Config): string[] {
-  return LISTENER_KEYS.filter(([, get]) => JSON.stringify(get(before)) !== JSON.stringify(get(after))).map(([k]) => k);
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -145,7 +133,7 @@ export class ConfigReloader {
     try {
       loaded = await validateConfig(this.o.file, this.o.env ?? process.env);
       this.lastDigest = d;
-      const restartNeeded = listenerChanges(this.o.current(), loaded.config);
+      const { restartNeeded } = configChanges(this.o.current(), loaded.config);
       await this.o.apply(loaded);
       for (const w of loaded.warnings) log.warn(w);
       metrics.reloads.inc({ result: 'ok' });

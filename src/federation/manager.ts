@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { trustSourceKey } from '../config/diff.js';
 import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
@@ -43,7 +44,7 @@ interface Domain {
   readonly td: TrustDomain;
   readonly source: BundleSource;
   readonly required: boolean;
-  /** The source's configuration: a reload adopts the bundle of a domain whose key did not change. */
+  /** The source's configuration (config/diff.ts): a reload adopts the bundle of a domain whose key did not change. */
   readonly key: string;
   adopted?: boolean;
   bundle?: Bundle;
@@ -94,8 +95,7 @@ export class TrustManager extends EventEmitter {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };
       const source = createSource(cfg, td, limits, { current: (other) => this.bundles.get(other) });
-      const key = JSON.stringify([t, limits]);
-      this.domains.set(td.name, { td, source, required: t.required, key, lastResult: 'pending', ok: 0, error: 0 });
+      this.domains.set(td.name, { td, source, required: t.required, key: trustSourceKey(t, config), lastResult: 'pending', ok: 0, error: 0 });
       if (t.intermediates) {
         try {
           this.bundles.setIntermediates(td, parseCertificates(readFileSync(t.intermediates)));

@@ -126,6 +126,11 @@ export const UpstreamSchema = z
   });
 export type UpstreamConfig = z.output<typeof UpstreamSchema>;
 
+/** True when some destination has its upstream receive a re-issued JWT (mode jwt). */
+export function reissuesJwt(u: UpstreamConfig): boolean {
+  return [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt');
+}
+
 // Envoy's envoy.type.v3.StatusCode is a closed enum (defined_only): only these 4xx/5xx exist.
 const ENVOY_STATUS = new Set([
   400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431,
