@@ -2,7 +2,7 @@
  * `zonegate serve --workers N`: N worker processes (node:cluster) share the gRPC listener (and,
  * when configured, the HTTP authorization and bundle endpoint listeners); the kernel-side accept
  * is the primary's, which hands connections to workers round-robin. The primary decides nothing:
- * it runs the ops server (/healthz, /readyz over every worker, /metrics aggregated from every
+ * it runs the ops server (/healthz, /readyz over every worker, /metrics merged from every
  * worker's registry), restarts a worker that dies, and drains them all on SIGTERM.
  *
  * Trust material is loaded and refreshed by each worker on its own, not fetched once and shared:
@@ -13,7 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { rmSync } from 'node:fs';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Readiness } from './envoy/health.js';
@@ -22,15 +22,19 @@ import { createKeyRing } from './rewrite/index.js';
 import { reissuesJwt } from './rewrite/schema.js';
 import { createLogger, type Logger } from './log.js';
 import { startZonegate } from './main.js';
+import { registerProcessMetrics } from './metrics.js';
 import { drain, handleSignals, logStarted, type Stop, type StopCause } from './lifecycle.js';
 
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 type Started = { type: 'zonegate:started'; grpcPort: number; httpAuthzPort: number | null; bundleEndpointPort: number | null; ready: boolean; reason: string };
 type ToPrimary =
   | Started
-  | { type: 'zonegate:readiness'; ready: boolean; reason: string };
+  | { type: 'zonegate:readiness'; ready: boolean; reason: string }
+  | { type: 'zonegate:metrics'; id: number; metrics: MetricsJson };
 type ToWorker =
   | { type: 'zonegate:stop'; signal: StopCause }
-  | { type: 'zonegate:signal'; signal: NodeJS.Signals };
+  | { type: 'zonegate:signal'; signal: NodeJS.Signals }
+  | { type: 'zonegate:metrics'; id: number };
 
 const isMessage = (m: unknown): m is { type: string } =>
   typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('zonegate:');
@@ -38,6 +42,8 @@ const isMessage = (m: unknown): m is { type: string } =>
 /** Restarts allowed in RESTART_WINDOW_MS before the primary gives up (a crash loop is an outage to report, not hide). */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
+/** A worker that has not answered a metrics request by then fails the scrape (as prom-client's own cluster metrics do). */
+const METRICS_TIMEOUT_MS = 5000;
 
 /**
  * Runs the primary: forks `workers` processes of this same command and serves ops. Resolves once
@@ -48,10 +54,10 @@ export async function runPrimary(loaded: LoadedConfig, workers: number): Promise
   const log = createLogger(config.log.level);
   for (const w of loaded.warnings) log.warn(w);
   const readiness = new Readiness();
-  const aggregator = new AggregatorRegistry();
+  const metrics = new ClusterMetrics();
   const ops = await startOpsServer(config.server.ops.address, config.server.ops.port, {
     readiness,
-    metrics: { registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType } },
+    metrics: { registry: metrics },
     // re-issued JWTs: the primary publishes the JWKS of the key file every worker signs with
     ...(reissuesJwt(config.upstream) ? { keys: createKeyRing(config) } : {}),
   });
@@ -59,7 +65,7 @@ export async function runPrimary(loaded: LoadedConfig, workers: number): Promise
   // another worker already shares.
   if (config.server.grpc.unixSocket) rmSync(config.server.grpc.unixSocket, { force: true });
 
-  const pool = new Workers(workers, readiness, log);
+  const pool = new Workers(workers, readiness, log, metrics);
   const stop = handleSignals({
     log,
     config: () => config,
@@ -92,6 +98,7 @@ class Workers {
     private readonly count: number,
     private readonly readiness: Readiness,
     private readonly log: Logger,
+    private readonly metrics: ClusterMetrics,
   ) {}
 
   /** Forks them all; resolves with the first start report once every one has started, rejects when one exits before. */
@@ -118,6 +125,7 @@ class Workers {
     w.on('message', (m: unknown) => {
       if (!isMessage(m)) return;
       const msg = m as ToPrimary;
+      if (msg.type === 'zonegate:metrics') return this.metrics.answered(w, msg.id, msg.metrics);
       this.state.set(w.id, { ready: msg.ready, reason: msg.reason });
       this.update();
       if (msg.type === 'zonegate:started') started?.(msg);
@@ -176,7 +184,50 @@ class Workers {
   }
 }
 
-/** Runs one worker: a full zonegate without an ops server, reporting readiness to the primary. */
+/**
+ * The primary's /metrics: every connected worker's registry and the primary's own process
+ * metrics, merged metric by metric as each one's `aggregator` says (src/metrics.ts).
+ */
+class ClusterMetrics {
+  private readonly own = new Registry();
+  private readonly waiting = new Map<string, (metrics: MetricsJson) => void>();
+  private asked = 0;
+  readonly contentType = this.own.contentType;
+
+  constructor() {
+    registerProcessMetrics(this.own, 'primary');
+  }
+
+  async metrics(): Promise<string> {
+    const id = this.asked++;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
+    const answers = await Promise.all(workers.map((w) => this.ask(w, id)));
+    return AggregatorRegistry.aggregate([...answers, await this.own.getMetricsAsJSON()]).metrics();
+  }
+
+  /** A worker's answer, from its message handler. */
+  answered(w: Worker, id: number, metrics: MetricsJson): void {
+    this.waiting.get(`${w.id}:${id}`)?.(metrics);
+  }
+
+  private ask(w: Worker, id: number): Promise<MetricsJson> {
+    const key = `${w.id}:${id}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(key);
+        reject(new Error(`worker ${w.id} sent no metrics within ${METRICS_TIMEOUT_MS} ms`));
+      }, METRICS_TIMEOUT_MS);
+      this.waiting.set(key, (metrics) => {
+        clearTimeout(timer);
+        this.waiting.delete(key);
+        resolve(metrics);
+      });
+      w.send({ type: 'zonegate:metrics', id } satisfies ToWorker);
+    });
+  }
+}
+
+/** Runs one worker: a full zonegate without an ops server, reporting readiness and metrics to the primary. */
 export async function runWorker(loaded: LoadedConfig, reload: { configFile?: string } = {}): Promise<void> {
   const id = cluster.worker!.id;
   const log = createLogger(loaded.config.log.level).child({ worker: id });
@@ -191,10 +242,6 @@ export async function runWorker(loaded: LoadedConfig, reload: { configFile?: str
         ? { grpcPort: zg.grpc.port, httpAuthzPort: zg.httpAuthz?.port ?? null, bundleEndpointPort: zg.bundleEndpoint?.port ?? null }
         : {}),
     });
-  // prom-client answers the primary's AggregatorRegistry with these registries' contents; its
-  // worker-side listener is installed by constructing an AggregatorRegistry.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([zg.metrics.registry]);
   report('zonegate:started');
   zg.readiness.on('change', () => report('zonegate:readiness'));
 
@@ -211,6 +258,8 @@ export async function runWorker(loaded: LoadedConfig, reload: { configFile?: str
     const msg = m as ToWorker;
     if (msg.type === 'zonegate:stop') stop(msg.signal);
     else if (msg.type === 'zonegate:signal') process.emit(msg.signal as 'SIGHUP', msg.signal);
+    else if (msg.type === 'zonegate:metrics')
+      void zg.metrics.registry.getMetricsAsJSON().then((metrics) => process.send?.({ type: 'zonegate:metrics', id: msg.id, metrics } satisfies ToPrimary));
   });
 }
 

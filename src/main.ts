@@ -62,8 +62,8 @@ export interface StartOptions {
   readonly configFile?: string;
   /**
    * The id of a worker of `serve --workers N` (src/cluster.ts): no ops server of its own (the
-   * primary serves /readyz and the aggregated /metrics) and a "worker started" line instead of
-   * "zonegate started".
+   * primary serves /readyz and the aggregated /metrics, where this worker's process metrics carry
+   * `worker="<id>"`) and a "worker started" line instead of "zonegate started".
    */
   readonly worker?: number;
 }
@@ -134,7 +134,7 @@ const running = (core: Core): Runtime => core.runtime!;
 function createCore(loaded: LoadedConfig, opts: StartOptions): Core {
   const { config } = loaded;
   const log = opts.log ?? createLogger(config.log.level, undefined, config.commonIdentity ? [config.commonIdentity.header] : []);
-  const metrics = createMetrics();
+  const metrics = createMetrics(true, opts.worker === undefined ? undefined : String(opts.worker));
   for (const w of loaded.warnings) log.warn(w);
   const keys = createKeyRing(config);
   const trustOptions = {
