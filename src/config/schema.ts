@@ -10,6 +10,7 @@ import { PATH_LEVELS } from '../pipeline/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 import { ServerSchema } from './server.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { configPath } from '../paths.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -20,7 +21,8 @@ const headerName = z
 // The policy language lives with the policy (docs/policy.md); re-exported for existing imports.
 export { StringMatch, type RuleConfig } from '../policy/schema.js';
 
-const path = z.string().min(1);
+/** A file, relative to the config file's directory (src/paths.ts). */
+const path = configPath;
 /** A value the SPIFFE parser must accept, checked here so the problem gets a file, line and key path. */
 const parsedBy = (parse: (s: string) => unknown) =>
   z.string().min(1).superRefine((v, ctx) => {

@@ -4,13 +4,15 @@
  * every key; src/config/schema.ts places these two sections in the whole.
  */
 import { z } from 'zod';
+import { configPath } from '../paths.js';
 
 const headerName = z
   .string()
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
   .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 const optionalHeader = (name: string) => z.union([headerName, z.literal('')]).default(name);
-const path = z.string().min(1);
+/** A file, relative to the config file's directory (src/paths.ts). */
+const path = configPath;
 
 /**
  * The default name of each identity header. A name turned off ("") or renamed is still guarded
@@ -156,10 +158,3 @@ export const DenySchema = z.strictObject({
   message: z.boolean().default(false),
 });
 export type DenyConfig = z.output<typeof DenySchema>;
-
-/** Resolves the file paths of the upstream section against the config file's directory. */
-export function resolveUpstreamPaths(u: UpstreamConfig, abs: (p: string) => string): void {
-  if (u.jwt.keyFile) u.jwt.keyFile = abs(u.jwt.keyFile);
-  if (u.hmac) u.hmac.secretFile = abs(u.hmac.secretFile);
-  if (u.basic) u.basic.credentialsFile = abs(u.basic.credentialsFile);
-}
