@@ -55,6 +55,7 @@ export function buildDecisionState(
     maxBytes: config.limits.maxChainBytes,
     maxCertificateBytes: config.limits.maxCertificateBytes,
     cacheSize: config.cache.svids,
+    certificateCacheSize: config.cache.certificates,
     maxSignatureChecks: config.limits.maxSignatureChecks,
   });
   const verifyPeer = createPeerPhase(config.peer.source, verifier);

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
+import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
@@ -144,7 +144,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
   if ('https_spiffe' in cfg) {
     const { url, endpointSpiffeId, bootstrap } = cfg.https_spiffe;
     const endpointId = SpiffeId.parse(endpointSpiffeId);
-    const bootstrapBundle = parseBundle(readFileSync(bootstrap), endpointId.trustDomain);
+    const bootstrapBundle = parseBundle(readFileSync(bootstrap), endpointId.trustDomain, { maxKeys: limits.maxKeys });
     if (bootstrapBundle.x509Authorities.length === 0)
       throw new ZonegateError('ERR_BUNDLE_INVALID', `bundle: bootstrap ${bootstrap} has no X.509 authorities for "${endpointId.trustDomain.name}"`);
     return {
@@ -191,7 +191,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
  * Consul's `{"TrustDomain": "<uuid>.consul", "Roots": [{"RootCert": PEM, "IntermediateCerts": [...]}]}`
  * → the bundle of that trust domain (every root, active or not, so rotation overlaps).
  */
-export function consulRootsToBundle(body: Buffer | string, td: TrustDomain, maxKeys = MAX_BUNDLE_KEYS): Bundle {
+export function consulRootsToBundle(body: Buffer | string, td: TrustDomain, maxKeys: number): Bundle {
   const doc = JSON.parse(body.toString()) as { TrustDomain?: unknown; Roots?: unknown };
   if (typeof doc.TrustDomain !== 'string') throw new Error('consul: response has no TrustDomain');
   if (doc.TrustDomain !== td.name)
