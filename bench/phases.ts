@@ -27,7 +27,7 @@ import { checkHandlers } from '../src/envoy/service.js';
 import { Readiness } from '../src/envoy/health.js';
 import { TrustManager } from '../src/federation/manager.js';
 import { createCarriedPhase } from '../src/identity/phase.js';
-import { buildDecisionState } from '../src/main.js';
+import { buildDecisionState } from '../src/runtime.js';
 import { createLogger, decisionLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { COLD_CRYPTO, cryptoLimit, measureCrypto, type ColdScenario } from './crypto-limit.js';

@@ -3,15 +3,23 @@
  * the carried-identity phase and the decision state. Startup builds the first Runtime; a config
  * reload builds the next one beside it with the same function and swaps it in only once it is
  * complete, so a Check sees the old state or the new one, never a mix. Parts whose configuration
- * did not change are carried over (bundles, the local SVID watcher, OIDC keys), so a reload costs
- * no refetch and loses no cached key.
+ * did not change (config/diff.ts) are carried over (bundles, the local SVID watcher, OIDC keys),
+ * so a reload costs no refetch and loses no cached key.
  */
+import { configChanges } from './config/diff.js';
 import type { Config } from './config/schema.js';
 import type { DecisionState } from './envoy/service.js';
-import { LocalIdentity } from './federation/identity.js';
+import { LocalIdentity } from './svid/local-identity.js';
 import { TrustManager, type TrustManagerOptions } from './federation/manager.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 import type { Logger } from './log.js';
+import { createPeerPhase, type PeerResult } from './peer/phase.js';
+import { createPipeline } from './pipeline/authorize.js';
+import type { AuthRequest } from './pipeline/types.js';
+import { compilePolicy, type PolicyOptions } from './policy/rules.js';
+import { createRewriter } from './rewrite/index.js';
+import type { KeyRing } from './rewrite/keys.js';
+import { X509SvidVerifier } from './svid/verifier.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -21,18 +29,98 @@ export interface Runtime {
   readonly state: DecisionState;
 }
 
-/** Builds the decision state from the parts (main.ts's buildDecisionState, for startup and reload alike). */
-export type BuildState = (config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase) => DecisionState;
-
+/** What outlives one config: held by the process, handed to every runtime it builds. */
 export interface RuntimeDeps {
   readonly log: Logger;
-  readonly build: BuildState;
   readonly trustOptions?: TrustManagerOptions;
+  /** Re-issue keys live as long as the process, not the config: a reload keeps what upstreams cached. */
+  readonly keys?: KeyRing;
+  /** Counts and logs a dry-run policy's would-be denies (one counter for the process). */
+  readonly onDryRun?: PolicyOptions['onDryRun'];
   /** The running runtime, on a reload. */
   readonly previous?: Runtime | undefined;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** Builds everything a decision needs from a validated config and the live trust material. */
+export function buildDecisionState(
+  config: Config,
+  trust: TrustManager,
+  identity?: LocalIdentity,
+  carried?: CarriedPhase,
+  deps: Pick<RuntimeDeps, 'keys' | 'onDryRun'> = {},
+): DecisionState {
+  const verifier = new X509SvidVerifier(trust.bundles, {
+    skewSeconds: config.peer.clockSkewSeconds,
+    maxChainLength: config.limits.maxChainLength,
+    maxBytes: config.limits.maxChainBytes,
+    maxCertificateBytes: config.limits.maxCertificateBytes,
+    cacheSize: config.cache.svids,
+    certificateCacheSize: config.cache.certificates,
+    maxSignatureChecks: config.limits.maxSignatureChecks,
+  });
+  const verifyPeer = createPeerPhase(config.peer.source, verifier);
+  // prepare() verifies the peer before the token; the pipeline then reuses that result for the
+  // same request instead of hashing and looking up its certificate again.
+  const prepared = new WeakMap<AuthRequest, PeerResult>();
+  const peer = (req: AuthRequest): PeerResult => prepared.get(req) ?? verifyPeer(req);
+  const { keys, onDryRun } = deps;
+  return {
+    pipeline: createPipeline({
+      config,
+      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, maxPatternCharacters: config.limits.maxPatternCharacters, ...(onDryRun ? { onDryRun } : {}) }),
+      peer,
+      carried,
+      self: () => identity?.current.id,
+      rewriter: createRewriter(config, { carriedHeader: carried?.header, ...(keys ? { keys } : {}) }),
+    }),
+    limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
+    response: config.deny,
+    // Off the event loop first: a new peer chain's signatures, then (guards first, as in the
+    // pipeline: nothing of a token is looked at for a peer that fails) a new token's signatures,
+    // or at egress the user's password hash.
+    prepare: (req) => {
+      if (req.contextExtensions.get('direction') === 'egress') return carried?.prepare?.(req, undefined, Date.now());
+      const next = () => {
+        const p = verifyPeer(req);
+        prepared.set(req, p);
+        return p.ok ? carried?.prepare?.(req, p.peer, Date.now()) : undefined;
+      };
+      const chain = verifyPeer.prepare(req);
+      return chain ? chain.then(next) : next();
+    },
+  };
+}
+
+/** zonegate's own SVID: the same files keep the same watcher (and the rotation it follows). */
+function localIdentity(config: Config, deps: RuntimeDeps, keep: boolean, started: Array<{ stop(): void }>): LocalIdentity | undefined {
+  if (!config.identity) return undefined;
+  if (keep && deps.previous?.identity) return deps.previous.identity;
+  const { log } = deps;
+  const identity = new LocalIdentity(config.identity.cert, config.identity.key, (message) =>
+    log.warn({ detail: message }, 'local SVID not reloaded: keeping the current one'),
+  );
+  started.push(identity);
+  identity.on('change', (svid: { id: { value: string } }) => log.info({ spiffeId: svid.id.value }, 'local SVID rotated'));
+  identity.watch();
+  log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
+  return identity;
+}
+
+/** The trust manager: kept when trust and federation are unchanged; otherwise a new one that adopts unchanged domains. */
+async function trustManager(config: Config, deps: RuntimeDeps, keep: boolean, started: Array<{ stop(): void }>): Promise<TrustManager> {
+  const { previous } = deps;
+  if (previous && keep) return previous.trust;
+  const trust = new TrustManager(config, deps.trustOptions);
+  started.push(trust);
+  if (previous) trust.adopt(previous.trust);
+  await trust.start();
+  if (previous) {
+    const missing = trust.fetched.filter((d) => d.required && !d.hasBundle);
+    if (missing.length > 0)
+      throw new Error(`trust: no bundle could be loaded for ${missing.map((d) => `"${d.trustDomain}" (${d.lastError ?? 'loading'})`).join(', ')}`);
+  }
+  return trust;
+}
 
 /**
  * Builds a Runtime for a validated config. Throws (having stopped whatever it started) when a file
@@ -41,53 +129,20 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  */
 export async function buildRuntime(config: Config, deps: RuntimeDeps): Promise<Runtime> {
   const { log, previous } = deps;
+  const changed = previous && configChanges(previous.config, config);
   const started: Array<{ stop(): void }> = [];
   try {
-    // zonegate's own SVID: the same files keep the same watcher (and the rotation it follows)
-    let identity: LocalIdentity | undefined;
-    if (config.identity) {
-      const p = previous?.identity;
-      if (p && p.certPath === config.identity.cert && p.keyPath === config.identity.key) identity = p;
-      else {
-        identity = new LocalIdentity(config.identity.cert, config.identity.key, (message) =>
-          log.warn({ detail: message }, 'local SVID not reloaded: keeping the current one'),
-        );
-        started.push(identity);
-        identity.on('change', (svid: { id: { value: string } }) => log.info({ spiffeId: svid.id.value }, 'local SVID rotated'));
-        identity.watch();
-        log.info({ spiffeId: identity.current.id.value }, 'local SVID loaded');
-      }
-    }
-
-    let trust: TrustManager;
-    if (previous && same([previous.config.trust, previous.config.federation], [config.trust, config.federation])) trust = previous.trust;
-    else {
-      trust = new TrustManager(config, deps.trustOptions);
-      started.push(trust);
-      if (previous) trust.adopt(previous.trust);
-      await trust.start();
-      if (previous) {
-        const missing = trust.fetched.filter((d) => d.required && !d.hasBundle);
-        if (missing.length > 0)
-          throw new Error(`trust: no bundle could be loaded for ${missing.map((d) => `"${d.trustDomain}" (${d.lastError ?? 'loading'})`).join(', ')}`);
-      }
-    }
-
+    const identity = localIdentity(config, deps, changed?.identity === false, started);
+    const trust = await trustManager(config, deps, changed?.trust === false, started);
     let carried: CarriedPhase | undefined;
-    if (
-      previous &&
-      trust === previous.trust &&
-      identity === previous.identity &&
-      same([previous.config.commonIdentity, previous.config.federation.fetch], [config.commonIdentity, config.federation.fetch])
-    )
-      carried = previous.carried;
+    // the carried phase holds the trust manager's bundles and the identity: kept only with both
+    if (previous && changed?.carried === false && trust === previous.trust && identity === previous.identity) carried = previous.carried;
     else {
       carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
       if (carried) started.push(carried);
       await carried?.start();
     }
-
-    return { config, trust, identity, carried, state: deps.build(config, trust, identity, carried) };
+    return { config, trust, identity, carried, state: buildDecisionState(config, trust, identity, carried, deps) };
   } catch (err) {
     for (const s of started) s.stop();
     throw err;

@@ -110,17 +110,14 @@ export function bundleDigest(bundle: Bundle): string {
 
 const invalid = (td: TrustDomain, msg: string) => new ZonegateError('ERR_BUNDLE_INVALID', `bundle: trust domain "${td.name}": ${msg}`);
 
-/** Default for limits.maxBundleKeys: far above any real trust domain, far below a costly document. */
-export const MAX_BUNDLE_KEYS = 1000;
-
 export interface BundleParseOptions {
-  /** Refuse (ERR_BUNDLE_TOO_LARGE) a document with more keys or certificates than this. */
-  readonly maxKeys?: number;
+  /** Refuse (ERR_BUNDLE_TOO_LARGE) a document with more keys or certificates than this (limits.maxBundleKeys). */
+  readonly maxKeys: number;
 }
 
 /** Every element is parsed (certificates cost ≈ 0.3 ms each): count them before parsing any. */
 function checkCount(n: number, td: TrustDomain, opts: BundleParseOptions): void {
-  const max = opts.maxKeys ?? MAX_BUNDLE_KEYS;
+  const max = opts.maxKeys;
   if (n > max) throw new ZonegateError('ERR_BUNDLE_TOO_LARGE', `bundle: trust domain "${td.name}": ${Number.isFinite(n) ? n : `more than ${max}`} keys (limit ${max})`);
 }
 
@@ -172,7 +169,7 @@ function parseJson(input: string | Uint8Array, td: TrustDomain): unknown {
 }
 
 /** Parses a SPIFFE bundle document (JSON) for `td`. Throws ZonegateError(ERR_BUNDLE_INVALID). */
-export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions = {}): Bundle {
+export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions): Bundle {
   return bundleFromDocument(parseJson(input, td), td, opts);
 }
 
@@ -181,7 +178,7 @@ export function parseSpiffeBundle(input: string | Uint8Array, td: TrustDomain, o
  * `td`: elements without `use` or with `use: "sig"` (or `jwt-svid`) count, unknown `kty` or any
  * other `use` are ignored, `kid` is required. No X.509 authorities come from a plain JWK Set.
  */
-export function parseJwtBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions = {}): Bundle {
+export function parseJwtBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions): Bundle {
   const doc = parseJson(input, td);
   if (!isObject(doc) || !Array.isArray(doc.keys)) throw invalid(td, '"keys" is missing or not an array');
   checkCount(doc.keys.length, td, opts);
@@ -206,7 +203,7 @@ function addJwt(el: Record<string, unknown>, td: TrustDomain, where: string, kid
 }
 
 /** Builds a Bundle from an already-parsed SPIFFE bundle document (also used for bundle maps). */
-export function bundleFromDocument(doc: unknown, td: TrustDomain, opts: BundleParseOptions = {}): Bundle {
+export function bundleFromDocument(doc: unknown, td: TrustDomain, opts: BundleParseOptions): Bundle {
   if (!isObject(doc)) throw invalid(td, 'the document is not a JSON object');
   if (!Array.isArray(doc.keys)) throw invalid(td, '"keys" is missing or not an array (no authorities found)');
   checkCount(doc.keys.length, td, opts);
@@ -249,12 +246,12 @@ export function bundleFromDocument(doc: unknown, td: TrustDomain, opts: BundlePa
 }
 
 /** Parses a PEM bundle (X.509 authorities only). An empty file is a valid, revoked bundle. */
-export function parsePemBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions = {}): Bundle {
+export function parsePemBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions): Bundle {
   const text = textOf(input);
   if (text.trim() === '') return new Bundle(td);
   let certs: X509Certificate[];
   try {
-    certs = parseCertificates(text, { maxCertificates: opts.maxKeys ?? MAX_BUNDLE_KEYS });
+    certs = parseCertificates(text, { maxCertificates: opts.maxKeys });
   } catch (err) {
     if (err instanceof ZonegateError && err.code === 'ERR_SVID_TOO_LARGE') checkCount(Infinity, td, opts);
     throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);
@@ -268,12 +265,12 @@ function pemAuthorities(td: TrustDomain, certs: readonly X509Certificate[]): Bun
 }
 
 /** Parses any format: JSON ("{…") is a SPIFFE bundle; DER (a SEQUENCE) or PEM are X.509 authorities. */
-export function parseBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions = {}): Bundle {
+export function parseBundle(input: string | Uint8Array, td: TrustDomain, opts: BundleParseOptions): Bundle {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
   if (bytes[0] === 0x30) {
     let certs: X509Certificate[];
     try {
-      certs = parseCertificates(bytes, { maxCertificates: opts.maxKeys ?? MAX_BUNDLE_KEYS });
+      certs = parseCertificates(bytes, { maxCertificates: opts.maxKeys });
     } catch (err) {
       if (err instanceof ZonegateError && err.code === 'ERR_SVID_TOO_LARGE') checkCount(Infinity, td, opts);
       throw invalid(td, `cannot parse certificate: ${(err as Error).message}`);

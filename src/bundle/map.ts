@@ -6,7 +6,7 @@
  */
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { Bundle, bundleFromDocument } from './bundle.js';
+import { Bundle, bundleFromDocument, type BundleParseOptions } from './bundle.js';
 
 const invalid = (msg: string) => new ZonegateError('ERR_BUNDLE_INVALID', `bundle map: ${msg}`);
 
@@ -41,8 +41,8 @@ export function findDuplicateKey(text: string): string | undefined {
   return undefined;
 }
 
-/** Parses a bundle map into one Bundle per trust domain. Throws ZonegateError(ERR_BUNDLE_INVALID). */
-export function parseBundleMap(input: string | Uint8Array): Map<string, Bundle> {
+/** Parses a bundle map into one Bundle per trust domain, each within `opts`. Throws ZonegateError(ERR_BUNDLE_INVALID). */
+export function parseBundleMap(input: string | Uint8Array, opts: BundleParseOptions): Map<string, Bundle> {
   const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
   let doc: unknown;
   try {
@@ -64,7 +64,7 @@ export function parseBundleMap(input: string | Uint8Array): Map<string, Bundle> 
       throw invalid(`trust domain "${name}": ${(err as Error).message}`);
     }
     if (td.name !== name) throw invalid(`key "${name}" must be a bare trust domain name`);
-    out.set(name, bundleFromDocument(bundleDoc, td));
+    out.set(name, bundleFromDocument(bundleDoc, td, opts));
   }
   return out;
 }

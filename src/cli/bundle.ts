@@ -9,6 +9,7 @@ import { parseBundle, serializeSpiffeBundle, type Bundle } from '../bundle/bundl
 import { TrustDomain } from '../spiffe/id.js';
 import { certInfo } from '../svid/certinfo.js';
 import { createSource, SourceError, type SourceConfig } from '../federation/sources.js';
+import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
 export interface FetchOptions {
@@ -53,7 +54,9 @@ export async function runBundleFetch(url: string, o: FetchOptions, out: (s: stri
   }
   let source;
   try {
-    source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: 1024 * 1024 }, { current: () => undefined });
+    // the limits serve applies with the default config, but the command's own timeout
+    const d = configDefaults();
+    source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: d.federation.fetch.maxBytes, maxKeys: d.limits.maxBundleKeys }, { current: () => undefined });
   } catch (err) {
     throw new UsageError(`bundle fetch: ${(err as Error).message}`);
   }
@@ -124,7 +127,7 @@ export function runBundleShow(file: string, o: { json?: boolean; trustDomain?: s
   const standIn = 'bundle-show.invalid';
   let b: Bundle;
   try {
-    b = parseBundle(bytes, td(o.trustDomain ?? standIn, 'bundle show'));
+    b = parseBundle(bytes, td(o.trustDomain ?? standIn, 'bundle show'), { maxKeys: configDefaults().limits.maxBundleKeys });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const m = (err as Error).message.replace(` trust domain "${standIn}":`, '').replace(`"${standIn}"`, 'the bundle');

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { validateConfig } from '../config/preflight.js';
-import { buildDecisionState } from '../main.js';
+import { buildDecisionState } from '../runtime.js';
 import { TrustManager } from '../federation/manager.js';
-import { LocalIdentity } from '../federation/identity.js';
+import { LocalIdentity } from '../svid/local-identity.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
 import { explainCheck, ExplainRequestError } from '../http/explain.js';

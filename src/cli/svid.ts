@@ -11,6 +11,7 @@ import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { certInfo } from '../svid/certinfo.js';
 import { parseCertificates } from '../svid/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
+import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
 export interface SvidVerifyOptions {
@@ -42,7 +43,7 @@ export function bundlesFromOptions(specs: readonly string[], command: string): B
     }
     if (set.get(td)) throw new UsageError(`${command}: trust domain "${td.name}" is given twice`);
     try {
-      set.set(parseBundle(readFile(spec.slice(eq + 1)), td));
+      set.set(parseBundle(readFile(spec.slice(eq + 1)), td, { maxKeys: configDefaults().limits.maxBundleKeys }));
     } catch (err) {
       if (err instanceof UsageError) throw err;
       throw new UsageError(`${command}: bundle for "${td.name}": ${(err as Error).message}`);
@@ -76,7 +77,9 @@ export function runSvidVerify(certFile: string, opts: SvidVerifyOptions, out: (s
   const raw = readFile(certFile);
   let result: { valid: boolean; spiffeId: string | null; trustDomain: string | null; reason: string | null; message?: string };
   try {
-    const { id } = verifyX509Svid(parseCertificates(raw), bundles, { ...(now !== undefined ? { now } : {}), skewSeconds });
+    // the limits serve applies with the default config
+    const { maxChainLength, maxSignatureChecks } = configDefaults().limits;
+    const { id } = verifyX509Svid(parseCertificates(raw), bundles, { ...(now !== undefined ? { now } : {}), skewSeconds, maxChainLength, maxSignatureChecks });
     result = { valid: true, spiffeId: id.value, trustDomain: id.trustDomain.name, reason: null };
   } catch (err) {
     if (!(err instanceof ZonegateError)) throw err;

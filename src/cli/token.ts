@@ -11,6 +11,7 @@ import { parseCertificates } from '../svid/parse.js';
 import { loadX509Svid } from '../svid/local.js';
 import { certInfo } from '../svid/certinfo.js';
 import { bundlesFromOptions } from './svid.js';
+import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
 function read(file: string, what: string): Buffer {
@@ -91,13 +92,20 @@ export function runTokenVerify(tokenArg: string, o: VerifyCliOptions, out: (s: s
     peerThumbprint = createHash('sha256').update(leaf.raw).digest('base64url');
     peerId ??= certInfo(leaf).uris[0];
   }
+  // what serve checks with the default config, but the lifetime, skew and audiences given here
+  const { commonIdentity: ci, limits } = configDefaults();
   const verifier = new CommonIdentityVerifier(bundles, {
     algorithms: new Set(ALGORITHMS),
-    maxBytes: 16 * 1024,
+    maxBytes: ci.maxTokenBytes,
     maxLifetimeSeconds: parseDuration(o.maxLifetime),
     skewSeconds: parseDuration(o.skew),
     audiences: new Set(o.audience),
-    maxActDepth: 5,
+    maxActDepth: ci.maxActDepth,
+    maxX5cCertificates: limits.maxChainLength,
+    maxX5cBytes: limits.maxChainBytes,
+    maxSignatureChecks: limits.maxSignatureChecks,
+    maxClaimDepth: ci.maxClaimDepth,
+    maxClaimBytes: ci.maxClaimBytes,
     // Without a peer there is nothing to bind to: say so by giving --peer or --peer-cert.
     bindToPeer: peerId !== undefined,
     requireCnf: false,

@@ -4,7 +4,6 @@
  * the line and the key path.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { describeIssues } from './issues.js';
 import type { z } from 'zod';
@@ -42,16 +41,15 @@ export function readPolicyFile(file: string, where = file): PolicyFileConfig {
 }
 
 /**
- * The rules of the included files, in order, each marked dry-run when its file is. Relative
- * paths are resolved against `baseDir` (the config file's directory).
+ * The rules of the included files, in order, each marked dry-run when its file is. The paths
+ * are the config's, already resolved against its directory (src/paths.ts configPath).
  */
-export function includedRules(include: readonly string[], baseDir: string, at?: (i: number) => string): RuleConfig[] {
+export function includedRules(include: readonly string[], at?: (i: number) => string): RuleConfig[] {
   const rules: RuleConfig[] = [];
   const problems: string[] = [];
   for (const [i, f] of include.entries()) {
     try {
-      const path = isAbsolute(f) ? f : resolve(baseDir, f);
-      const file = readPolicyFile(path, at?.(i) ?? path);
+      const file = readPolicyFile(f, at?.(i) ?? f);
       for (const r of file.rules) rules.push(file.dryRun ? { ...r, dryRun: true } : r);
     } catch (err) {
       if (err instanceof PolicyFileError) problems.push(...err.problems);

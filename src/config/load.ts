@@ -3,14 +3,14 @@
  * line of the file, e.g. `config.yaml:12: rules[0].action: expected one of allow, deny`.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { describeIssues, formatPath, lineOf } from './issues.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { serverWarnings } from './server.js';
 import { EMBEDDED_DEFAULT } from './default.js';
 import { PolicyFileError, includedRules } from './include.js';
-import { resolveUpstreamPaths } from '../rewrite/schema.js';
+import { resolvingConfigPaths } from '../paths.js';
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -70,50 +70,6 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
     } else setIn(raw, path, v);
   }
   return problems;
-}
-
-/** Resolves file paths in the config relative to the config file's directory. */
-function resolvePaths(cfg: Config, baseDir: string): void {
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const tls = cfg.server.grpc.tls;
-  if (tls) {
-    tls.cert = abs(tls.cert);
-    tls.key = abs(tls.key);
-    if (tls.clientCa) tls.clientCa = abs(tls.clientCa);
-  }
-  for (const t of cfg.trust) {
-    if (t.bundle) t.bundle = abs(t.bundle);
-    if (t.intermediates) t.intermediates = abs(t.intermediates);
-    const src = t.source;
-    if (src && 'file' in src) src.file = abs(src.file);
-    if (src && 'istio' in src) src.istio.rootCert = abs(src.istio.rootCert);
-    if (src && 'https_web' in src && src.https_web.ca) src.https_web.ca = abs(src.https_web.ca);
-    if (src && 'https_spiffe' in src) src.https_spiffe.bootstrap = abs(src.https_spiffe.bootstrap);
-    if (src && 'consul' in src) {
-      if (src.consul.tokenFile) src.consul.tokenFile = abs(src.consul.tokenFile);
-      if (src.consul.ca) src.consul.ca = abs(src.consul.ca);
-    }
-  }
-  cfg.policy.include = cfg.policy.include.map(abs);
-  const ep = cfg.federation.endpoint;
-  if (ep?.cert) ep.cert = abs(ep.cert);
-  if (ep?.key) ep.key = abs(ep.key);
-  const wp = cfg.commonIdentity?.wirepact;
-  if (wp) {
-    wp.ca = abs(wp.ca);
-    if (wp.emit) {
-      wp.emit.cert = abs(wp.emit.cert);
-      wp.emit.key = abs(wp.emit.key);
-    }
-  }
-  const eg = cfg.commonIdentity?.egress;
-  if (eg?.basic) eg.basic.usersFile = abs(eg.basic.usersFile);
-  if (eg?.oidc?.ca) eg.oidc.ca = abs(eg.oidc.ca);
-  if (cfg.identity) {
-    cfg.identity.cert = abs(cfg.identity.cert);
-    cfg.identity.key = abs(cfg.identity.key);
-  }
-  resolveUpstreamPaths(cfg.upstream, abs);
 }
 
 function deepFreeze<T>(o: T): T {
@@ -187,7 +143,8 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
   const envProblems = applyEnv(raw as Record<string, unknown>, env);
   if (envProblems.length > 0) throw new ConfigError(envProblems);
 
-  const result = ConfigSchema.safeParse(raw);
+  // every file path the config names is resolved against baseDir as it is parsed (src/paths.ts)
+  const result = resolvingConfigPaths(baseDir, () => ConfigSchema.safeParse(raw));
   if (!result.success) {
     throw new ConfigError(describeIssues(result.error.issues, doc, lineCounter, name, ConfigSchema));
   }
@@ -195,7 +152,7 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
   const config = result.data;
   if (config.policy.include.length > 0) {
     try {
-      config.rules.push(...includedRules(config.policy.include, baseDir, (i) => at(['policy', 'include', i])));
+      config.rules.push(...includedRules(config.policy.include, (i) => at(['policy', 'include', i])));
     } catch (err) {
       if (err instanceof PolicyFileError) throw new ConfigError(err.problems);
       throw err;
@@ -203,7 +160,6 @@ export function parseConfig(text: string, name: string, baseDir: string, env: No
   }
   const { problems, warnings } = crossChecks(config, at);
   if (problems.length > 0) throw new ConfigError(problems);
-  resolvePaths(config, baseDir);
   return { config: deepFreeze(config), origin: name, warnings, at };
 }
 

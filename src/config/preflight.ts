@@ -10,11 +10,12 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { BundleSet } from '../bundle/set.js';
-import { LocalIdentity } from '../federation/identity.js';
+import { LocalIdentity } from '../svid/local-identity.js';
 import { createSource } from '../federation/sources.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { compilePolicy } from '../policy/rules.js';
 import { createRewriter } from '../rewrite/index.js';
+import { reissuesJwt } from '../rewrite/schema.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { loadX509Svid } from '../svid/local.js';
@@ -113,8 +114,7 @@ export async function checkConfig(loaded: LoadedConfig, opts: PreflightOptions =
   if (opts.files !== false) await checkFiles(c, at, problems);
   tryAt(problems, at, ['rules'], () => compilePolicy(c.rules, { dryRun: c.policy.dryRun, maxPatternCharacters: c.limits.maxPatternCharacters }));
   // the primary publishes one JWKS for every worker, so they must all sign with one key from a file
-  const u = c.upstream;
-  if ((opts.workers ?? 1) > 1 && !u.jwt.keyFile && [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt'))
+  if ((opts.workers ?? 1) > 1 && !c.upstream.jwt.keyFile && reissuesJwt(c.upstream))
     problems.push(`${at(['upstream', 'jwt', 'keyFile'])}: serve --workers ${opts.workers} with re-issued JWTs needs a key file all workers share (or --workers 1)`);
   if (problems.length > 0) throw new ConfigError(byLine(problems));
 }

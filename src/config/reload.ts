@@ -15,10 +15,12 @@
  * never the contents). Files with a watcher of their own (bundles, the local SVID) are not here.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
+import { FileWatch } from '../watch.js';
+import { configChanges } from './diff.js';
 import { ConfigError, type LoadedConfig } from './load.js';
 import { validateConfig } from './preflight.js';
 import type { Config } from './schema.js';
@@ -53,19 +55,6 @@ export function secretFiles(c: Config): string[] {
   return [c.upstream.hmac?.secretFile, c.upstream.basic?.credentialsFile].filter((f): f is string => f !== undefined);
 }
 
-/** Config keys whose change needs a restart: they are bound once (listeners). */
-const LISTENER_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
-  ['server.grpc', (c) => c.server.grpc],
-  ['server.ops', (c) => c.server.ops],
-  ['server.http', (c) => c.server.http],
-  ['federation.endpoint', (c) => c.federation.endpoint],
-];
-
-/** The listener keys that differ between two configs. */
-export function listenerChanges(before: Config, after: Config): string[] {
-  return LISTENER_KEYS.filter(([, get]) => JSON.stringify(get(before)) !== JSON.stringify(get(after))).map(([k]) => k);
-}
-
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** The last reload tried, for `zonegate status` (problems name file, line and key, never a value). */
@@ -79,12 +68,7 @@ export interface ReloadState {
 export class ConfigReloader {
   /** The last reload that ran (an unchanged file is not one); undefined before the first. */
   last: ReloadState | undefined;
-  private watcher?: FSWatcher;
-  /** Watches on the directories of the secret files, by directory; the names watched in each. */
-  private readonly fileWatchers = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
-  private watching = false;
-  private poll?: NodeJS.Timeout;
-  private debounce?: NodeJS.Timeout;
+  private watcher: FileWatch | undefined;
   private running: Promise<ReloadResult> | undefined;
   private again = false;
   private lastDigest: string | undefined;
@@ -131,7 +115,8 @@ export class ConfigReloader {
     }
     this.running = this.run(reason, force).finally(() => {
       this.running = undefined;
-      if (this.watching) this.watchSecretFiles();
+      // the secret files a config names may have changed with it
+      this.watcher?.watch(this.watchedFiles());
       if (this.again) {
         this.again = false;
         void this.reload('change during a reload', false);
@@ -148,7 +133,7 @@ export class ConfigReloader {
     try {
       loaded = await validateConfig(this.o.file, this.o.env ?? process.env);
       this.lastDigest = d;
-      const restartNeeded = listenerChanges(this.o.current(), loaded.config);
+      const { restartNeeded } = configChanges(this.o.current(), loaded.config);
       await this.o.apply(loaded);
       for (const w of loaded.warnings) log.warn(w);
       metrics.reloads.inc({ result: 'ok' });
@@ -170,69 +155,24 @@ export class ConfigReloader {
     }
   }
 
-  private readonly kick = (reason = 'file changed') => {
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reload(reason, false), this.o.debounceMs ?? 200);
-    this.debounce.unref();
-  };
-
-  /** Watches the directories of the running config's secret files (again after each reload: paths may change). */
-  private watchSecretFiles(): void {
-    const wanted = new Map<string, Set<string>>();
-    for (const f of this.secretFiles()) {
-      const dir = dirname(resolve(f));
-      if (!wanted.has(dir)) wanted.set(dir, new Set());
-      wanted.get(dir)!.add(basename(f));
-    }
-    for (const [dir, w] of this.fileWatchers)
-      if (!wanted.has(dir)) {
-        w.watcher.close();
-        this.fileWatchers.delete(dir);
-      }
-    for (const [dir, names] of wanted) {
-      const existing = this.fileWatchers.get(dir);
-      if (existing) {
-        existing.names = names;
-        continue;
-      }
-      try {
-        const entry = { names, watcher: watch(dir, { persistent: false }, (_e, changed) => {
-          if (!changed || entry.names.has(changed) || changed.startsWith('..')) this.kick('secret file changed');
-        }) };
-        entry.watcher.on('error', () => undefined);
-        this.fileWatchers.set(dir, entry);
-      } catch {
-        // no watch support here (or no such directory yet): the poll still sees changes
-      }
-    }
+  /** The files whose change reloads the config: the config file first, then its secret files. */
+  private watchedFiles(): string[] {
+    return [this.file, ...this.secretFiles()];
   }
 
-  /** Watches the file's directory (symlink swaps included) and the secret files', and polls as a backstop. */
+  /**
+   * Watches the config file and its secret files (src/watch.ts: their directories, so symlink
+   * swaps are seen; debounced), and polls their digest as a backstop.
+   */
   watch(): void {
-    const kick = () => this.kick();
-    this.watching = true;
-    this.watchSecretFiles();
-    const name = basename(this.file);
-    try {
-      this.watcher = watch(dirname(this.file), { persistent: false }, (_e, changed) => {
-        if (!changed || changed === name || changed.startsWith('..')) kick();
-      });
-      this.watcher.on('error', () => undefined);
-    } catch {
-      // no watch support here: the poll still sees changes
-    }
-    this.poll = setInterval(() => {
-      if (this.readDigest() !== this.lastDigest) kick();
-    }, this.o.pollMs ?? 10_000);
-    this.poll.unref();
+    this.watcher ??= new FileWatch(
+      this.watchedFiles(),
+      (file) => void this.reload(file === undefined || file === this.file ? 'file changed' : 'secret file changed', false),
+      { debounceMs: this.o.debounceMs ?? 200, pollMs: this.o.pollMs ?? 10_000, poll: () => this.readDigest() !== this.lastDigest },
+    );
   }
 
   stop(): void {
-    this.watching = false;
-    for (const w of this.fileWatchers.values()) w.watcher.close();
-    this.fileWatchers.clear();
     this.watcher?.close();
-    clearInterval(this.poll);
-    clearTimeout(this.debounce);
   }
 }

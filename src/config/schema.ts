@@ -10,6 +10,7 @@ import { PATH_LEVELS } from '../pipeline/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 import { ServerSchema } from './server.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
+import { configPath } from '../paths.js';
 
 const port = z.number().int().min(0).max(65535);
 const headerName = z
@@ -20,7 +21,8 @@ const headerName = z
 // The policy language lives with the policy (docs/policy.md); re-exported for existing imports.
 export { StringMatch, type RuleConfig } from '../policy/schema.js';
 
-const path = z.string().min(1);
+/** A file, relative to the config file's directory (src/paths.ts). */
+const path = configPath;
 /** A value the SPIFFE parser must accept, checked here so the problem gets a file, line and key path. */
 const parsedBy = (parse: (s: string) => unknown) =>
   z.string().min(1).superRefine((v, ctx) => {
@@ -294,10 +296,24 @@ export const ConfigSchema = z.strictObject({
       tokens: z.number().int().min(1).max(10_000_000).default(10_000),
       /** Verified x5c chains (signer and key), shared by all tokens of one workload SVID. */
       chains: z.number().int().min(1).max(1_000_000).default(10_000),
-      /** Parsed x5c certificates by their base64 text, so an intermediate is parsed once. */
+      /**
+       * Parsed certificates (x5c certificates by their base64 text, peer chain certificates by
+       * the digest of their DER), so an intermediate is parsed once. One size for each cache.
+       */
       certificates: z.number().int().min(1).max(1_000_000).default(1_000),
     })
     .prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
+
+let defaults: (Config & { commonIdentity: NonNullable<Config['commonIdentity']> }) | undefined;
+
+/**
+ * What an empty config means, common identity's section included: the limits the commands that
+ * run without a config (svid verify, token verify, bundle fetch, bundle show) apply, so that no
+ * default is written twice.
+ */
+export function configDefaults(): Config & { commonIdentity: NonNullable<Config['commonIdentity']> } {
+  return (defaults ??= ConfigSchema.parse({ commonIdentity: {} }) as Config & { commonIdentity: NonNullable<Config['commonIdentity']> });
+}

@@ -10,6 +10,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SpiffeId } from '../spiffe/id.js';
+import { configPath } from '../paths.js';
 import { PROXY_PRESETS } from '../http/request-line.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -34,10 +35,10 @@ export type ClientMatcher = z.output<typeof ClientMatcher>;
 
 const TlsListener = z
   .strictObject({
-    cert: z.string().min(1),
-    key: z.string().min(1),
+    cert: configPath,
+    key: configPath,
     /** When set, clients must present a certificate issued by this CA (mTLS). */
-    clientCa: z.string().min(1).optional(),
+    clientCa: configPath.optional(),
     /**
      * mTLS: the client certificate's SPIFFE ID (its one URI SAN) must match one of these, or the
      * connection is closed right after the handshake, before any call is read. Name the proxy's

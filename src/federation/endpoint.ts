@@ -15,7 +15,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { Bundle, serializeSpiffeBundle } from '../bundle/bundle.js';
 import type { BundleSet } from '../bundle/set.js';
 import type { TrustDomain } from '../spiffe/id.js';
-import type { LocalIdentity } from './identity.js';
+import type { LocalIdentity } from '../svid/local-identity.js';
 
 export interface BundleEndpoint extends Listening {
   /**

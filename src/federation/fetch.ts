@@ -20,8 +20,8 @@ export interface FetchLimits {
   readonly connectTimeoutMs: number;
   readonly totalTimeoutMs: number;
   readonly maxBytes: number;
-  /** Most keys (or certificates) in one bundle document (limits.maxBundleKeys). */
-  readonly maxKeys?: number;
+  /** Most keys (or certificates) in one bundle document or JWKS (limits.maxBundleKeys). */
+  readonly maxKeys: number;
 }
 
 export type TlsProfile =

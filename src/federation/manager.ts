@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { trustSourceKey } from '../config/diff.js';
 import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
@@ -43,7 +44,7 @@ interface Domain {
   readonly td: TrustDomain;
   readonly source: BundleSource;
   readonly required: boolean;
-  /** The source's configuration: a reload adopts the bundle of a domain whose key did not change. */
+  /** The source's configuration (config/diff.ts): a reload adopts the bundle of a domain whose key did not change. */
   readonly key: string;
   adopted?: boolean;
   bundle?: Bundle;
@@ -60,7 +61,6 @@ interface Domain {
   timer?: NodeJS.Timeout;
   staleTimer?: NodeJS.Timeout;
   unwatch?: () => void;
-  debounce?: NodeJS.Timeout;
 }
 
 export interface TrustManagerOptions {
@@ -95,8 +95,7 @@ export class TrustManager extends EventEmitter {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };
       const source = createSource(cfg, td, limits, { current: (other) => this.bundles.get(other) });
-      const key = JSON.stringify([t, limits]);
-      this.domains.set(td.name, { td, source, required: t.required, key, lastResult: 'pending', ok: 0, error: 0 });
+      this.domains.set(td.name, { td, source, required: t.required, key: trustSourceKey(t, config), lastResult: 'pending', ok: 0, error: 0 });
       if (t.intermediates) {
         try {
           this.bundles.setIntermediates(td, parseCertificates(readFileSync(t.intermediates)));
@@ -122,12 +121,7 @@ export class TrustManager extends EventEmitter {
       throw new ZonegateError('ERR_BUNDLE_INVALID', broken.map((d) => `bundle: trust domain "${d.td.name}": ${d.lastError}`).join('; '));
     }
     if (this.stopped) return;
-    for (const d of this.domains.values())
-      d.unwatch = d.source.watch?.(() => {
-        clearTimeout(d.debounce);
-        d.debounce = setTimeout(() => this.refreshInBackground(d), 50);
-        d.debounce.unref();
-      });
+    for (const d of this.domains.values()) d.unwatch = d.source.watch?.(() => this.refreshInBackground(d));
   }
 
   /**
@@ -166,7 +160,6 @@ export class TrustManager extends EventEmitter {
     for (const d of this.domains.values()) {
       clearTimeout(d.timer);
       clearTimeout(d.staleTimer);
-      clearTimeout(d.debounce);
       d.unwatch?.();
     }
   }

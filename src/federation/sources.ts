@@ -8,13 +8,13 @@
  *   consul        Consul's CA roots API (GET /v1/connect/ca/roots)
  *   istio         Istio's root certificate (istio-ca-root-cert ConfigMap / root-cert.pem file)
  */
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
+import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
+import { FileWatch } from '../watch.js';
 import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
 
 export interface BundleSource {
@@ -22,7 +22,7 @@ export interface BundleSource {
   /** For logs and metrics: where the bundle comes from (no credentials). */
   readonly describe: string;
   fetch(): Promise<Bundle>;
-  /** Calls `onChange` when the source may have changed (files); returns a stop function. */
+  /** Calls `onChange` (debounced) when the source may have changed (files); returns a stop function. */
   watch?(onChange: () => void): () => void;
 }
 
@@ -99,17 +99,10 @@ function fileSource(kind: 'file' | 'istio', path: string, td: TrustDomain, limit
       }
     },
     watch(onChange) {
-      // Watch the directory: Kubernetes swaps a "..data" symlink, which a watch on the file misses.
-      let w: FSWatcher | undefined;
-      try {
-        w = watch(dirname(path), { persistent: false }, (_event, name) => {
-          if (!name || name === basename(path) || name.startsWith('..')) onChange();
-        });
-        w.on('error', () => undefined);
-      } catch {
-        // no watch support: the periodic refresh still picks changes up
-      }
-      return () => w?.close();
+      // src/watch.ts: the directory, for Kubernetes' "..data" symlink swap; no poll: the
+      // periodic refresh of every trust domain is this source's backstop
+      const w = new FileWatch([path], () => onChange(), { debounceMs: 50 });
+      return () => w.close();
     },
   };
 }
@@ -151,7 +144,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
   if ('https_spiffe' in cfg) {
     const { url, endpointSpiffeId, bootstrap } = cfg.https_spiffe;
     const endpointId = SpiffeId.parse(endpointSpiffeId);
-    const bootstrapBundle = parseBundle(readFileSync(bootstrap), endpointId.trustDomain);
+    const bootstrapBundle = parseBundle(readFileSync(bootstrap), endpointId.trustDomain, { maxKeys: limits.maxKeys });
     if (bootstrapBundle.x509Authorities.length === 0)
       throw new ZonegateError('ERR_BUNDLE_INVALID', `bundle: bootstrap ${bootstrap} has no X.509 authorities for "${endpointId.trustDomain.name}"`);
     return {
@@ -198,7 +191,7 @@ export function createSource(cfg: SourceConfig, td: TrustDomain, limits: FetchLi
  * Consul's `{"TrustDomain": "<uuid>.consul", "Roots": [{"RootCert": PEM, "IntermediateCerts": [...]}]}`
  * → the bundle of that trust domain (every root, active or not, so rotation overlaps).
  */
-export function consulRootsToBundle(body: Buffer | string, td: TrustDomain, maxKeys = MAX_BUNDLE_KEYS): Bundle {
+export function consulRootsToBundle(body: Buffer | string, td: TrustDomain, maxKeys: number): Bundle {
   const doc = JSON.parse(body.toString()) as { TrustDomain?: unknown; Roots?: unknown };
   if (typeof doc.TrustDomain !== 'string') throw new Error('consul: response has no TrustDomain');
   if (doc.TrustDomain !== td.name)

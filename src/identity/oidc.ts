@@ -13,7 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { importJwtAuthority, MAX_BUNDLE_KEYS } from '../bundle/bundle.js';
+import { importJwtAuthority } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../svid/parse.js';
 import { boundedGet, type FetchLimits, type TlsProfile } from '../federation/fetch.js';
@@ -122,7 +122,7 @@ export class OidcKeys {
       if (res.status !== 200) throw new Error(`${jwksUri}: HTTP ${res.status}`);
       const doc = JSON.parse(res.body.toString()) as { keys?: unknown };
       if (!Array.isArray(doc.keys)) throw new Error('JWKS has no keys');
-      const maxKeys = this.limits.maxKeys ?? MAX_BUNDLE_KEYS;
+      const maxKeys = this.limits.maxKeys;
       if (doc.keys.length > maxKeys) throw new Error(`ERR_BUNDLE_TOO_LARGE: JWKS has ${doc.keys.length} keys (limit ${maxKeys})`);
       const next = new Map<string, KeyObject>();
       doc.keys.forEach((el: unknown, i: number) => {

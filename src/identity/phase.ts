@@ -13,7 +13,7 @@
 import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
-import type { LocalIdentity } from '../federation/identity.js';
+import type { LocalIdentity } from '../svid/local-identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import { verifyJwtSvid } from './jwtsvid.js';
 import { mintWirePact, verifyWirePact, WIREPACT_HEADER, type WirePactRules } from './wirepact.js';

@@ -304,7 +304,8 @@ export class CommonIdentityVerifier {
       return prepareSignatures(certs, this.bundles, {
         now: ctx.now,
         skewSeconds: this.rules.skewSeconds,
-        ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}),
+        maxChainLength: this.rules.maxX5cCertificates ?? 5,
+        maxSignatureChecks: this.rules.maxSignatureChecks ?? 8,
       });
     } catch {
       return undefined; // verify() reports why
@@ -460,7 +461,8 @@ export class CommonIdentityVerifier {
           verified = verifyX509Svid(certs, this.bundles, {
             now: nowMs,
             skewSeconds: this.rules.skewSeconds,
-            ...(this.rules.maxSignatureChecks ? { maxSignatureChecks: this.rules.maxSignatureChecks } : {}),
+            maxChainLength: maxCerts,
+            maxSignatureChecks: this.rules.maxSignatureChecks ?? 8,
           });
         } catch (err) {
           const code = (err as ZonegateError).code;

@@ -13,6 +13,7 @@ export function dryRunObserver(registry: Registry, log: Logger): NonNullable<Pol
     help: 'Requests a policy deny would have denied but dry run allowed, by rule ("" for the default deny) and reason code',
     labelNames: ['rule', 'reason'],
     registers: [registry],
+    aggregator: 'sum', // serve --workers N: every worker's would-be denies
   });
   return (deny, input) => {
     counter.inc({ rule: deny.rule ?? '', reason: deny.reason });

@@ -4,13 +4,15 @@
  * every key; src/config/schema.ts places these two sections in the whole.
  */
 import { z } from 'zod';
+import { configPath } from '../paths.js';
 
 const headerName = z
   .string()
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
   .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 const optionalHeader = (name: string) => z.union([headerName, z.literal('')]).default(name);
-const path = z.string().min(1);
+/** A file, relative to the config file's directory (src/paths.ts). */
+const path = configPath;
 
 /**
  * The default name of each identity header. A name turned off ("") or renamed is still guarded
@@ -126,6 +128,11 @@ export const UpstreamSchema = z
   });
 export type UpstreamConfig = z.output<typeof UpstreamSchema>;
 
+/** True when some destination has its upstream receive a re-issued JWT (mode jwt). */
+export function reissuesJwt(u: UpstreamConfig): boolean {
+  return [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt');
+}
+
 // Envoy's envoy.type.v3.StatusCode is a closed enum (defined_only): only these 4xx/5xx exist.
 const ENVOY_STATUS = new Set([
   400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431,
@@ -151,10 +158,3 @@ export const DenySchema = z.strictObject({
   message: z.boolean().default(false),
 });
 export type DenyConfig = z.output<typeof DenySchema>;
-
-/** Resolves the file paths of the upstream section against the config file's directory. */
-export function resolveUpstreamPaths(u: UpstreamConfig, abs: (p: string) => string): void {
-  if (u.jwt.keyFile) u.jwt.keyFile = abs(u.jwt.keyFile);
-  if (u.hmac) u.hmac.secretFile = abs(u.hmac.secretFile);
-  if (u.basic) u.basic.credentialsFile = abs(u.basic.credentialsFile);
-}

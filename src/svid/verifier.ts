@@ -32,19 +32,22 @@ export type SvidResult =
     }
   | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
 
+/** The limits and cache sizes are the config's: the caller passes them, so their defaults live in the config schema only. */
 export interface VerifierOptions {
+  /** Tolerance on validity windows, in seconds (default 0: none). */
   readonly skewSeconds?: number;
-  readonly maxChainLength?: number;
-  /** Largest certificate string accepted, as received (default 64 KiB). */
-  readonly maxBytes?: number;
-  /** Largest single certificate (DER bytes) in the chain (default: no limit beyond maxBytes). */
-  readonly maxCertificateBytes?: number;
-  /** Cached results (default 10 000). */
-  readonly cacheSize?: number;
-  /** Parsed certificates kept by the SHA-256 of their DER (default 1000). */
-  readonly certificateCacheSize?: number;
+  /** Most certificates in a chain (limits.maxChainLength). */
+  readonly maxChainLength: number;
+  /** Largest certificate string accepted, as received (limits.maxChainBytes). */
+  readonly maxBytes: number;
+  /** Largest single certificate (DER bytes) in the chain (limits.maxCertificateBytes). */
+  readonly maxCertificateBytes: number;
+  /** Cached results (cache.svids). */
+  readonly cacheSize: number;
+  /** Parsed certificates kept by the SHA-256 of their DER (cache.certificates). */
+  readonly certificateCacheSize: number;
   /** Most signature checks one path search may do (limits.maxSignatureChecks). */
-  readonly maxSignatureChecks?: number;
+  readonly maxSignatureChecks: number;
   /** How long a failure is remembered (default 30 s), so a flood of one bad cert costs one parse. */
   readonly negativeTtlMs?: number;
   /** Clock in ms, for tests; the cache's expiry follows it too. */
@@ -76,13 +79,13 @@ export class X509SvidVerifier {
 
   constructor(
     private readonly bundles: X509BundleSource,
-    private readonly opts: VerifierOptions = {},
+    private readonly opts: VerifierOptions,
   ) {
     this.clock = opts.now ?? Date.now;
     // ttlResolution 0: read the clock on every lookup (no debouncing timer, and an injected clock is exact).
-    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
-    this.byDer = new LRUCache({ max: opts.cacheSize ?? 10_000, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
-    this.certs = new LRUCache({ max: opts.certificateCacheSize ?? 1_000 });
+    this.cache = new LRUCache({ max: opts.cacheSize, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+    this.byDer = new LRUCache({ max: opts.cacheSize, ttlResolution: 0, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+    this.certs = new LRUCache({ max: opts.certificateCacheSize });
   }
   /** The same results by the digest of the chain's DER (see the file comment). */
   private readonly byDer: LRUCache<string, Entry>;
@@ -92,7 +95,7 @@ export class X509SvidVerifier {
 
   /** Verifies a chain given as received: URL-encoded or plain PEM, leaf first. Never throws ZonegateError. */
   verifyPem(received: string, call: VerifyCallOptions = {}): SvidResult {
-    const maxBytes = this.opts.maxBytes ?? 64 * 1024;
+    const maxBytes = this.opts.maxBytes;
     if (received.length > maxBytes)
       return { ok: false, code: 'ERR_SVID_TOO_LARGE', message: `x509svid: certificate is ${received.length} bytes (limit ${maxBytes})` };
     if (call.now !== undefined) {
@@ -127,7 +130,7 @@ export class X509SvidVerifier {
    * when there is nothing to wait for (known, malformed, or no signature left to check).
    */
   prepare(received: string): Promise<void> | undefined {
-    if (received.length > (this.opts.maxBytes ?? 64 * 1024)) return undefined;
+    if (received.length > this.opts.maxBytes) return undefined;
     const now = this.clock();
     if (this.fresh(this.cache.get(this.keys.hash(received)), now)) return undefined;
     const decoded = this.decode(received);
@@ -137,8 +140,8 @@ export class X509SvidVerifier {
       return prepareSignatures(chain, this.bundles, {
         now,
         skewSeconds: this.opts.skewSeconds ?? 0,
-        maxChainLength: this.opts.maxChainLength ?? 5,
-        ...(this.opts.maxSignatureChecks ? { maxSignatureChecks: this.opts.maxSignatureChecks } : {}),
+        maxChainLength: this.opts.maxChainLength,
+        maxSignatureChecks: this.opts.maxSignatureChecks,
       });
     } catch {
       return undefined; // verifyPem reports why
@@ -168,8 +171,8 @@ export class X509SvidVerifier {
     }
     try {
       const ders = certificateDers(pem, {
-        maxCertificates: this.opts.maxChainLength ?? 5,
-        ...(this.opts.maxCertificateBytes ? { maxCertificateBytes: this.opts.maxCertificateBytes } : {}),
+        maxCertificates: this.opts.maxChainLength,
+        maxCertificateBytes: this.opts.maxCertificateBytes,
       });
       return { ders, derKey: `der:${ders.map(digest).join('.')}` };
     } catch (err) {
@@ -214,14 +217,13 @@ export class X509SvidVerifier {
   private verifyDers(ders: readonly Buffer[], now: number): Entry {
     let td: TrustDomain | undefined;
     try {
-      const maxChainLength = this.opts.maxChainLength ?? 5;
       const chain = ders.map((d) => this.certificate(d));
       td = leafTrustDomain(chain[0]);
       const v = verifyX509Svid(chain, this.bundles, {
         now,
         skewSeconds: this.opts.skewSeconds ?? 0,
-        maxChainLength,
-        ...(this.opts.maxSignatureChecks ? { maxSignatureChecks: this.opts.maxSignatureChecks } : {}),
+        maxChainLength: this.opts.maxChainLength,
+        maxSignatureChecks: this.opts.maxSignatureChecks,
       });
       const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');
       const result = { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint } as const;

@@ -12,24 +12,26 @@ import type { X509BundleSource } from '../bundle/set.js';
 import { certInfo, type CertInfo } from './certinfo.js';
 import { certificateSignatureAsync, signatureCheckable } from './signature.js';
 
+/**
+ * The limits are the config's (limits.maxChainLength, limits.maxSignatureChecks): the caller
+ * passes them, so their defaults live in the config schema only.
+ */
 export interface VerifyOptions {
   /** Verification time in ms since the epoch (default: now). */
   readonly now?: number;
-  /** Tolerance on validity windows, in seconds (default 0). */
+  /** Tolerance on validity windows, in seconds (default 0: none). */
   readonly skewSeconds?: number;
-  /** Most certificates accepted in the presented chain, and in a built path below the root (default 5). */
-  readonly maxChainLength?: number;
+  /** Most certificates accepted in the presented chain, and in a built path below the root (limits.maxChainLength). */
+  readonly maxChainLength: number;
   /** More intermediates to build paths with (e.g. configured beside the bundle). */
   readonly extraIntermediates?: readonly X509Certificate[];
   /**
-   * Most certificate signatures one path search may check (limits.maxSignatureChecks, default
-   * 8): every candidate issuer whose name matches costs one, cached or not, so the count and
-   * the verdict do not depend on what was verified before. Past it: ERR_SIGNATURE_LIMIT.
+   * Most certificate signatures one path search may check (limits.maxSignatureChecks): every
+   * candidate issuer whose name matches costs one, cached or not, so the count and the verdict
+   * do not depend on what was verified before. Past it: ERR_SIGNATURE_LIMIT.
    */
-  readonly maxSignatureChecks?: number;
+  readonly maxSignatureChecks: number;
 }
-
-export const DEFAULT_MAX_SIGNATURE_CHECKS = 8;
 
 export interface VerifiedSvid {
   readonly id: SpiffeId;
@@ -84,13 +86,13 @@ function recordSignature(child: X509Certificate, issuer: X509Certificate, ok: bo
  * them. Undefined when nothing is left to check. Never rejects: what cannot be decided here is
  * decided by verifyX509Svid as before.
  */
-export function prepareSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions = {}): Promise<void> | undefined {
+export function prepareSignatures(chain: readonly X509Certificate[], bundles: X509BundleSource, opts: VerifyOptions): Promise<void> | undefined {
   const batch = candidateSignatures(chain, bundles, opts);
   // The batch follows the search breadth-first; the search itself goes depth-first, so under the
   // same cap it can reach pairs the batch did not. Those are found by running the search itself
   // until it asks for no unknown signature (one more per round, at most maxSignatureChecks rounds).
   const rest = async (): Promise<void> => {
-    for (let i = 0; i < (opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS); i++) {
+    for (let i = 0; i < (opts.maxSignatureChecks); i++) {
       const need = unknownSignature(chain, bundles, opts);
       const p = need && certificateSignatureAsync(need.child, need.issuer);
       if (!need || !p) return;
@@ -141,7 +143,7 @@ function candidateSignatures(chain: readonly X509Certificate[], bundles: X509Bun
   }
   const roots = bundles.x509Authorities(id.trustDomain) ?? [];
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
-  const max = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const max = opts.maxSignatureChecks;
   const work: Promise<void>[] = [];
   const seen = new Set<X509Certificate>([leaf]);
   const queue = [leaf];
@@ -241,11 +243,11 @@ export function checkX509SvidLeaf(cert: X509Certificate): SpiffeId {
 export function verifyX509Svid(
   chain: readonly X509Certificate[],
   bundles: X509BundleSource,
-  opts: VerifyOptions = {},
+  opts: VerifyOptions,
 ): VerifiedSvid {
   const now = opts.now ?? Date.now();
   const skew = (opts.skewSeconds ?? 0) * 1000;
-  const maxLen = opts.maxChainLength ?? 5;
+  const maxLen = opts.maxChainLength;
 
   // 1. chain present, within limits
   if (chain.length === 0) fail('ERR_SVID_MALFORMED', 'empty certificate chain');
@@ -291,7 +293,7 @@ export function verifyX509Svid(
   if (outside(leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
 
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
-  const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const maxChecks = opts.maxSignatureChecks;
   const ask = (opts as { [ASK]?: true })[ASK] === true;
   let checks = 0;
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */

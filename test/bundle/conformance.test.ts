@@ -9,6 +9,7 @@ import { parseBundle, parseJwtBundle, parseSpiffeBundle, serializeSpiffeBundle, 
 import { findDuplicateKey, parseBundleMap } from '../../src/bundle/map.js';
 import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
+import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));
@@ -31,9 +32,9 @@ function attempt<T>(fn: () => T): T | string {
     throw err;
   }
 }
-const spiffe = (path: string) => attempt(() => summary(parseBundle(file(path), td)));
-const jwks = (path: string) => attempt(() => summary(parseJwtBundle(file(path), td)));
-const map = (path: string) => attempt(() => Object.fromEntries([...parseBundleMap(file(path))].map(([k, b]) => [k, summary(b)])));
+const spiffe = (path: string) => attempt(() => summary(parseBundle(file(path), td, BUNDLE_LIMITS)));
+const jwks = (path: string) => attempt(() => summary(parseJwtBundle(file(path), td, BUNDLE_LIMITS)));
+const map = (path: string) => attempt(() => Object.fromEntries([...parseBundleMap(file(path), BUNDLE_LIMITS)].map(([k, b]) => [k, summary(b)])));
 const R = (msg: string) => `reject: bundle: trust domain "domain.test": ${msg}`;
 
 /** [file, parser, expected summary or the start of the rejection message] */
@@ -110,9 +111,9 @@ describe('bundle-cases.tsv', () => {
   });
 
   it('(empty input) is not a SPIFFE bundle; an empty PEM file is a bundle with no authorities', () => {
-    expect(attempt(() => parseSpiffeBundle('', td))).toMatch(/^reject: .*unable to parse JWKS/);
-    expect(attempt(() => parseSpiffeBundle(Buffer.alloc(0), td))).toMatch(/^reject: /);
-    expect(summary(parseBundle('', td))).toEqual({ x509: 0, jwt: 0 });
+    expect(attempt(() => parseSpiffeBundle('', td, BUNDLE_LIMITS))).toMatch(/^reject: .*unable to parse JWKS/);
+    expect(attempt(() => parseSpiffeBundle(Buffer.alloc(0), td, BUNDLE_LIMITS))).toMatch(/^reject: /);
+    expect(summary(parseBundle('', td, BUNDLE_LIMITS))).toEqual({ x509: 0, jwt: 0 });
   });
 
   it('a plain JWK Set read as a SPIFFE bundle yields nothing: keys without a SPIFFE use are ignored', () => {
@@ -129,12 +130,12 @@ describe('bundle-cases.tsv', () => {
 
 describe('bundle contents', () => {
   it('an empty bundle is valid and marks the trust domain revoked', () => {
-    expect(parseBundle(file('derived/bundle_empty_keys_array.json'), td).revoked).toBe(true);
-    expect(parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_1.json'), td).revoked).toBe(false);
+    expect(parseBundle(file('derived/bundle_empty_keys_array.json'), td, BUNDLE_LIMITS).revoked).toBe(true);
+    expect(parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_1.json'), td, BUNDLE_LIMITS).revoked).toBe(false);
   });
 
   it('keeps each X.509 authority as X509Certificate, DER and PEM, and each JWT authority as JWK + KeyObject by kid', () => {
-    const b = parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_1.json'), td);
+    const b = parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_1.json'), td, BUNDLE_LIMITS);
     expect(b.trustDomain.name).toBe('domain.test');
     expect(b.x509Der[0]!.equals(b.x509Authorities[0]!.raw)).toBe(true);
     expect(b.x509Pem).toBe(readFileSync(new URL('derived/root-from-spiffebundle_valid_1-x5c.pem', V), 'utf8'));
@@ -143,8 +144,8 @@ describe('bundle contents', () => {
   });
 
   it('round-trips through serializeSpiffeBundle', () => {
-    const b = parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_2.json'), td);
-    const again = parseSpiffeBundle(serializeSpiffeBundle(b), td);
+    const b = parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_2.json'), td, BUNDLE_LIMITS);
+    const again = parseSpiffeBundle(serializeSpiffeBundle(b), td, BUNDLE_LIMITS);
     expect(summary(again)).toEqual(summary(b));
     expect(again.x509Authorities[0]!.raw.equals(b.x509Authorities[0]!.raw)).toBe(true);
     expect([...again.jwtAuthorities.keys()]).toEqual([...b.jwtAuthorities.keys()]);
@@ -156,7 +157,7 @@ describe('bundle contents', () => {
     for (const i of [0, 1]) {
       const tampered = structuredClone(doc);
       tampered.keys[i]!.d = 'AAAA';
-      expect(attempt(() => parseSpiffeBundle(JSON.stringify(tampered), td))).toMatch(/carries private key material \(d\)/);
+      expect(attempt(() => parseSpiffeBundle(JSON.stringify(tampered), td, BUNDLE_LIMITS))).toMatch(/carries private key material \(d\)/);
     }
   });
 
@@ -164,20 +165,20 @@ describe('bundle contents', () => {
     const doc = JSON.parse(file('go-spiffe/spiffebundle/spiffebundle_valid_1.json').toString()) as { keys: Record<string, any>[] };
     const dup = structuredClone(doc);
     dup.keys.push(dup.keys[1]!);
-    expect(attempt(() => parseSpiffeBundle(JSON.stringify(dup), td))).toMatch(/keys\[2\]: duplicate kid "C6vs25welZOx6WksNYfbMfiw9l96pMnD"$/);
+    expect(attempt(() => parseSpiffeBundle(JSON.stringify(dup), td, BUNDLE_LIMITS))).toMatch(/keys\[2\]: duplicate kid "C6vs25welZOx6WksNYfbMfiw9l96pMnD"$/);
     const two = structuredClone(doc);
     const der = Buffer.from(two.keys[0]!.x5c[0] as string, 'base64');
     two.keys[0]!.x5c = [Buffer.concat([der, der]).toString('base64')];
-    expect(attempt(() => parseSpiffeBundle(JSON.stringify(two), td))).toMatch(/keys\[0\]: x5c\[0\] holds 2 certificates, not one$/);
-    expect(summary(parseBundle(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), file('go-spiffe/spiffebundle/spiffebundle_valid_1.json')]), td))).toEqual({ x509: 1, jwt: 1 });
+    expect(attempt(() => parseSpiffeBundle(JSON.stringify(two), td, BUNDLE_LIMITS))).toMatch(/keys\[0\]: x5c\[0\] holds 2 certificates, not one$/);
+    expect(summary(parseBundle(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), file('go-spiffe/spiffebundle/spiffebundle_valid_1.json')]), td, BUNDLE_LIMITS))).toEqual({ x509: 1, jwt: 1 });
   });
 
   it('sniffs the format: JSON, DER, PEM', () => {
-    expect(summary(parseBundle(file('rust-spiffe/bundle-x509/bundle.der'), td))).toEqual({ x509: 0, jwt: 0, weak: 2 }); // 768-bit RSA
-    expect(summary(parseBundle(file('go-spiffe/x509bundle/certs.pem'), td))).toEqual({ x509: 0, jwt: 0, weak: 2 });
-    expect(summary(parseBundle(file('grpc-go/spiffe_end2end/leaf_and_intermediate_chain.pem'), td))).toEqual({ x509: 2, jwt: 0 });
-    expect(summary(parseBundle(`  \n${file('derived/bundle_key_missing_use.json').toString()}`, td))).toEqual({ x509: 1, jwt: 0 });
-    expect(attempt(() => parseBundle(file('rust-spiffe/bundle-x509/corrupted'), td))).toMatch(/no PEM blocks found$/);
+    expect(summary(parseBundle(file('rust-spiffe/bundle-x509/bundle.der'), td, BUNDLE_LIMITS))).toEqual({ x509: 0, jwt: 0, weak: 2 }); // 768-bit RSA
+    expect(summary(parseBundle(file('go-spiffe/x509bundle/certs.pem'), td, BUNDLE_LIMITS))).toEqual({ x509: 0, jwt: 0, weak: 2 });
+    expect(summary(parseBundle(file('grpc-go/spiffe_end2end/leaf_and_intermediate_chain.pem'), td, BUNDLE_LIMITS))).toEqual({ x509: 2, jwt: 0 });
+    expect(summary(parseBundle(`  \n${file('derived/bundle_key_missing_use.json').toString()}`, td, BUNDLE_LIMITS))).toEqual({ x509: 1, jwt: 0 });
+    expect(attempt(() => parseBundle(file('rust-spiffe/bundle-x509/corrupted'), td, BUNDLE_LIMITS))).toMatch(/no PEM blocks found$/);
   });
 });
 

@@ -5,14 +5,15 @@ import { Bundle, parseBundle } from '../../src/bundle/bundle.js';
 import { BundleSet, type JwtBundleSource, type X509BundleSource } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/svid/parse.js';
+import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));
 const A = TrustDomain.parse('zone-a.test');
 const B = TrustDomain.parse('zone-b.test');
-const spiffeBundle = (td: TrustDomain) => parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_2.json'), td);
+const spiffeBundle = (td: TrustDomain) => parseBundle(file('go-spiffe/spiffebundle/spiffebundle_valid_2.json'), td, BUNDLE_LIMITS);
 // two RSA 2048 certificates (go-spiffe's x509bundle/certs.pem has 768-bit keys, left out as too weak)
-const pemBundle = (td: TrustDomain) => parseBundle(file('grpc-go/spiffe_end2end/leaf_and_intermediate_chain.pem'), td);
+const pemBundle = (td: TrustDomain) => parseBundle(file('grpc-go/spiffe_end2end/leaf_and_intermediate_chain.pem'), td, BUNDLE_LIMITS);
 
 describe('BundleSet', () => {
   it('holds one bundle per trust domain and answers only for that trust domain', () => {

@@ -1,12 +1,13 @@
 /**
  * `zonegate serve --workers 2` as a real process tree: both workers answer Checks on the one
- * shared port, the primary's /readyz and /metrics speak for all of them, and SIGTERM drains every
- * worker and exits 0.
+ * shared port, the primary's /readyz and /metrics speak for all of them (each metric merged by
+ * its meaning, src/metrics.ts), and SIGTERM drains every worker and exits 0.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EXAMPLES_DIR } from '../../src/paths.js';
 import { BIN, serve, zonegate } from '../helpers/cli.js';
 import { checkClient, checkRequest, exampleCert } from '../helpers/zonegate.js';
 
@@ -14,13 +15,33 @@ import { checkClient, checkRequest, exampleCert } from '../helpers/zonegate.js';
 const client = (port: number) => checkClient(port, { 'grpc.use_local_subchannel_pool': 1 });
 
 async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** The value of one series in Prometheus text. */
+const sample = (text: string, series: string) => text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1);
+
+/** The example config in a directory of its own, its bundles named by absolute path. */
+function exampleConfig(dir: string): { file: string; text: string; authorities: Record<string, number> } {
+  const file = join(dir, 'zonegate.yaml');
+  const authorities: Record<string, number> = {};
+  const text = readFileSync(join(EXAMPLES_DIR, 'zonegate.yaml'), 'utf8').replace(/bundle: (certs\/(zone-[ab])\.root\.pem)/g, (_m, path: string, zone: string) => {
+    const abs = join(EXAMPLES_DIR, path);
+    authorities[`${zone}.example`] = readFileSync(abs, 'utf8').split('BEGIN CERTIFICATE').length - 1;
+    return `bundle: ${abs}`;
+  });
+  expect(Object.keys(authorities)).toHaveLength(2);
+  writeFileSync(file, text);
+  return { file, text, authorities };
 }
 
 describe('serve --workers', () => {
-  it('two workers share the gRPC port and both decide; /metrics adds them up; SIGTERM drains both and exits 0', async () => {
-    const s = await serve(process.execPath, [BIN, 'serve', '--workers', '2']);
+  it('two workers share the gRPC port and both decide; /metrics adds up events and reads state once; SIGTERM drains both and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-workers-'));
+    const { file, text, authorities } = exampleConfig(dir);
+    const s = await serve(process.execPath, [BIN, 'serve', '--config', file, '--workers', '2']);
     const started = s.lines.find((l) => l.msg === 'zonegate started');
+    const metrics = async () => (await fetch(`http://127.0.0.1:${s.opsPort}/metrics`)).text();
     try {
       expect(started).toMatchObject({ workers: 2, ready: true });
       // each process writes its own lines: a worker's may arrive after the primary's
@@ -43,9 +64,31 @@ describe('serve --workers', () => {
       expect([...deciders].sort()).toEqual([1, 2]);
 
       expect((await fetch(`http://127.0.0.1:${s.opsPort}/readyz`)).status).toBe(200);
-      const metrics = await (await fetch(`http://127.0.0.1:${s.opsPort}/metrics`)).text();
-      expect(metrics).toContain('zonegate_decisions_total{result="allow",reason=""} 8');
-      expect(metrics).toMatch(/zonegate_decisions_total\{result="deny",reason="ERR_[A-Z_]+"\} 8/);
+      // events add up across the workers
+      let m = await metrics();
+      expect(sample(m, 'zonegate_decisions_total{result="allow",reason=""}')).toBe('8');
+      expect(m).toMatch(/zonegate_decisions_total\{result="deny",reason="ERR_[A-Z_]+"\} 8/);
+      expect(sample(m, 'zonegate_check_duration_seconds_count{result="allow"}')).toBe('8');
+      // state every worker holds for itself reads as one worker's: each bundle's authorities once
+      for (const [td, n] of Object.entries(authorities)) expect(sample(m, `zonegate_bundle_authorities{trust_domain="${td}",kind="x509"}`)).toBe(String(n));
+      expect(sample(m, 'zonegate_config_last_reload_successful')).toBe('1');
+      // process metrics: one series per process, the primary's own included
+      for (const w of ['1', '2', 'primary']) expect(sample(m, `zonegate_process_cpu_seconds_total{worker="${w}"}`)).toMatch(/^[\d.e-]+$/);
+
+      // each worker sees the file change and refuses it, then takes the fixed one
+      const logged = (msg: string) => s.lines.filter((l) => l.msg === msg).length;
+      writeFileSync(file, `${text}bogus: 1\n`);
+      await until(() => logged('config reload failed') === 2);
+      m = await metrics();
+      expect(sample(m, 'zonegate_config_last_reload_successful')).toBe('0');
+      expect(sample(m, 'zonegate_config_reload_total{result="error"}')).toBe('2');
+      writeFileSync(file, `${text}# fixed\n`);
+      await until(() => logged('config reloaded') === 2);
+      m = await metrics();
+      expect(sample(m, 'zonegate_config_last_reload_successful')).toBe('1');
+      expect(sample(m, 'zonegate_config_reload_total{result="ok"}')).toBe('2');
+      for (const [td, n] of Object.entries(authorities)) expect(sample(m, `zonegate_bundle_authorities{trust_domain="${td}",kind="x509"}`)).toBe(String(n));
+      expect(sample(m, 'zonegate_decisions_total{result="allow",reason=""}')).toBe('8');
     } finally {
       s.signal('SIGTERM');
     }
@@ -55,6 +98,7 @@ describe('serve --workers', () => {
     const workerPids = s.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
     expect(s.lines.filter((l) => l.msg === 'zonegate stopped').map((l) => l.pid).sort()).toEqual([...workerPids, started!.pid].sort());
     for (const pid of workerPids) expect(() => process.kill(pid, 0)).toThrow();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses a worker count that is not a whole number', async () => {

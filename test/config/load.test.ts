@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 
 function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -98,6 +99,45 @@ describe('config', () => {
   it('resolves relative paths against the config file directory', () => {
     const { config } = parseConfig('trust: [{trustDomain: t.test, bundle: b.pem}]', 'c.yaml', '/etc/zonegate');
     expect(config.trust[0]?.bundle).toBe('/etc/zonegate/b.pem');
+  });
+
+  it('resolves every file path the config names, in every section, and leaves absolute ones alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-paths-'));
+    try {
+      mkdirSync(join(dir, 'rel'));
+      writeFileSync(join(dir, 'rel', 'policy.yaml'), 'rules: []\n');
+      const f = (name: string) => `rel/${name}`;
+      const config = parseConfig(
+        stringify({
+          server: { grpc: { tls: { cert: f('grpc.pem'), key: f('grpc.key'), clientCa: f('client-ca.pem') } } },
+          trust: [
+            { trustDomain: 'a.test', bundle: f('a.pem'), intermediates: f('a-im.pem') },
+            { trustDomain: 'b.test', source: { file: f('b.json') } },
+            { trustDomain: 'c.test', source: { istio: { rootCert: f('root-cert.pem') } } },
+            { trustDomain: 'd.test', source: { https_web: { url: 'https://d.test/b', ca: f('d-ca.pem') } } },
+            { trustDomain: 'e.test', source: { https_spiffe: { url: 'https://e.test/b', endpointSpiffeId: 'spiffe://e.test/b', bootstrap: f('e-boot.pem') } } },
+            { trustDomain: 'f.test', source: { consul: { url: 'https://f.test', tokenFile: f('consul-token'), ca: f('consul-ca.pem') } } },
+          ],
+          federation: { endpoint: { trustDomain: 'a.test', profile: 'https_web', cert: f('ep.pem'), key: f('ep.key') } },
+          identity: { cert: f('svid.pem'), key: f('svid.key') },
+          commonIdentity: {
+            wirepact: { ca: f('wp-ca.pem'), emit: { cert: f('wp.pem'), key: f('wp.key'), issuer: 'me' } },
+            egress: { basic: { usersFile: f('users') }, oidc: { issuer: 'https://idp.test', audiences: ['x'], ca: f('idp-ca.pem') } },
+          },
+          policy: { include: [f('policy.yaml')] },
+          upstream: { jwt: { keyFile: f('jwt.key') }, hmac: { secretFile: f('hmac'), keyId: 'k1' }, basic: { credentialsFile: f('basic') } },
+        }),
+        'c.yaml',
+        dir,
+      ).config;
+      const text = JSON.stringify(config);
+      expect(text).not.toContain('"rel/');
+      expect(text.split(`"${join(dir, 'rel')}/`).length - 1).toBe(24);
+      // an absolute path is kept as written
+      expect(parseConfig('identity: {cert: /abs/s.pem, key: s.key}', 'c.yaml', dir).config.identity).toEqual({ cert: '/abs/s.pem', key: join(dir, 's.key') });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('warns about principal-only mode', () => {

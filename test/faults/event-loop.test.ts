@@ -20,7 +20,7 @@ import { toAuthRequest } from '../../src/envoy/request.js';
 import type { DecisionState } from '../../src/envoy/service.js';
 import { hashPassword } from '../../src/identity/basic.js';
 import { createCarriedPhase } from '../../src/identity/phase.js';
-import { buildDecisionState } from '../../src/main.js';
+import { buildDecisionState } from '../../src/runtime.js';
 import { rsaSpki, TestCA, type Issued } from '../fixtures/ca.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 

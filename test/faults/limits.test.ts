@@ -13,6 +13,7 @@ import { consulRootsToBundle } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { TestCA, type Issued } from '../fixtures/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const A = 'zone-a.test';
 const TD = TrustDomain.parse(A);
@@ -120,7 +121,7 @@ describe('bundle limits', () => {
     const roots = { TrustDomain: A, Roots: Array.from({ length: 11 }, () => ({ RootCert: ca.rootPem })) };
     expect(code(() => consulRootsToBundle(JSON.stringify(roots), TD, 10))).toBe('ERR_BUNDLE_TOO_LARGE');
     // the default applies without options
-    expect(code(() => parseSpiffeBundle(JSON.stringify(keys(1001)), TD))).toBe('ERR_BUNDLE_TOO_LARGE');
+    expect(code(() => parseSpiffeBundle(JSON.stringify(keys(1001)), TD, BUNDLE_LIMITS))).toBe('ERR_BUNDLE_TOO_LARGE');
   });
 
   it('a bundle file that grows past federation.fetch.maxBytes is refused with its reason; the last good bundle stays', async () => {

@@ -10,8 +10,9 @@ import { testServer, type TestServer } from '../fixtures/https.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
-const limits = { connectTimeoutMs: 1000, totalTimeoutMs: 1500, maxBytes: 4096 };
+const limits = { connectTimeoutMs: 1000, totalTimeoutMs: 1500, maxBytes: 4096, ...BUNDLE_LIMITS };
 const dir = mkdtempSync(join(tmpdir(), 'zg-fetch-'));
 const servers: TestServer[] = [];
 let web: TestCA;

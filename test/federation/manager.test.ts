@@ -15,6 +15,7 @@ import { TrustManager } from '../../src/federation/manager.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { TestCA } from '../fixtures/ca.js';
 import { testServer, type TestServer } from '../fixtures/https.js';
+import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const P = 'partner.test';
 const td = TrustDomain.parse(P);
@@ -50,11 +51,11 @@ beforeAll(async () => {
 describe('authorities without a JWK form', () => {
   it('are left out of a SPIFFE bundle and a PEM bundle with a note; the rest serializes', () => {
     const doc = JSON.stringify({ keys: [element(good.cert, 'EC'), element(pss, 'RSA'), element(brainpool, 'EC')] });
-    const b = parseSpiffeBundle(doc, td);
+    const b = parseSpiffeBundle(doc, td, BUNDLE_LIMITS);
     expect(b.x509Authorities.map((c) => c.fingerprint256)).toEqual([good.cert.fingerprint256]);
     expect(b.ignored).toEqual([expect.stringMatching(/^keys\[1\]: .*rsa-pss/), expect.stringMatching(/^keys\[2\]: .*ec key/)]);
     expect(() => serializeSpiffeBundle(b)).not.toThrow();
-    const pem = parsePemBundle([good.certPem, pss.toString(), brainpool.toString()].join(''), td);
+    const pem = parsePemBundle([good.certPem, pss.toString(), brainpool.toString()].join(''), td, BUNDLE_LIMITS);
     expect(pem.x509Authorities).toHaveLength(1);
     expect(pem.ignored).toHaveLength(2);
   });

@@ -14,6 +14,7 @@ import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { TestCA, type Issued } from '../fixtures/pki.js';
+import { BUNDLE_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
@@ -102,15 +103,15 @@ describe('bundle documents under random input', () => {
     let trusted = 0;
     fc.assert(
       fc.property(input(), (text) => {
-        const a = attempt(() => parseBundle(text, TD));
-        const b = attempt(() => parseBundle(text, TD));
+        const a = attempt(() => parseBundle(text, TD, BUNDLE_LIMITS));
+        const b = attempt(() => parseBundle(text, TD, BUNDLE_LIMITS));
         expect(summary(b)).toBe(summary(a));
         if (!a.ok) return void expect(BUNDLE_CODES).toContain(a.code);
         // no private key material survives, and only certificates that were in the input
         for (const k of a.bundle.jwtAuthorities.values()) expect(k.jwk).not.toHaveProperty('d');
         const set = new BundleSet();
         set.set(a.bundle);
-        const r = new X509SvidVerifier(set).verifyPem(svid.certPem);
+        const r = new X509SvidVerifier(set, VERIFIER_LIMITS).verifyPem(svid.certPem);
         // the genuine root is trusted; anything else only if it carries the root's own key (an
         // anchor is its key: a re-encoded root with the same key is the same authority)
         if (a.bundle.x509Authorities.some((c) => c.raw.toString('base64') === rootB64)) expect(r.ok).toBe(true);
@@ -127,11 +128,11 @@ describe('bundle documents under random input', () => {
   it('JWK Sets and bundle maps: a result or a bundle error, never another exception', () => {
     fc.assert(
       fc.property(input(), fc.string({ maxLength: 12 }), (text, name) => {
-        const r = attempt(() => parseJwtBundle(text, TD));
+        const r = attempt(() => parseJwtBundle(text, TD, BUNDLE_LIMITS));
         if (!r.ok) expect(BUNDLE_CODES).toContain(r.code);
         for (const doc of [text, JSON.stringify({ trust_domains: { [name]: text } }), `{"trust_domains":{"${A}":${text}}}`]) {
           try {
-            parseBundleMap(doc);
+            parseBundleMap(doc, BUNDLE_LIMITS);
           } catch (err) {
             expect(err).toBeInstanceOf(ZonegateError);
             expect(BUNDLE_CODES).toContain((err as ZonegateError).code);

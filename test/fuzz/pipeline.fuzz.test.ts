@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { decide, type DecisionState } from '../../src/envoy/service.js';
 import { TrustManager } from '../../src/federation/manager.js';
-import { buildDecisionState } from '../../src/main.js';
+import { buildDecisionState } from '../../src/runtime.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);

@@ -12,6 +12,7 @@ import { EXAMPLES_DIR } from '../../src/paths.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/svid/parse.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
+import { BUNDLE_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 /** The example root with its key algorithm OID (id-ecPublicKey) changed: OpenSSL parses it, but cannot decode the key. */
 function undecodableKeyRoot(): Buffer {
@@ -26,10 +27,10 @@ describe('fuzzer findings', () => {
     const der = undecodableKeyRoot();
     expect(() => new X509Certificate(der)).not.toThrow(); // what made it slip through
     expect(() => parseCertificates(der)).toThrow(expect.objectContaining({ code: 'ERR_SVID_MALFORMED' }));
-    expect(() => parseBundle(der, TrustDomain.parse('zone-a.example'))).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_INVALID' }));
+    expect(() => parseBundle(der, TrustDomain.parse('zone-a.example'), BUNDLE_LIMITS)).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_INVALID' }));
     // as a peer certificate: a deny with a reason, not an exception
     const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
-    expect(new X509SvidVerifier(new BundleSet()).verifyPem(pem)).toMatchObject({ ok: false, code: 'ERR_SVID_MALFORMED' });
+    expect(new X509SvidVerifier(new BundleSet(), VERIFIER_LIMITS).verifyPem(pem)).toMatchObject({ ok: false, code: 'ERR_SVID_MALFORMED' });
   });
 
   it('a config with an unresolved YAML alias, or an alias bomb, is a ConfigError (not an exception from the YAML library)', () => {

@@ -17,6 +17,7 @@ import { parseCertificates } from '../../src/svid/parse.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
 import { TestCA } from '../fixtures/ca.js';
+import { BUNDLE_LIMITS, SVID_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));
@@ -36,7 +37,7 @@ function structural(path: string): string {
     } catch {
       // unreadable leaf: verification reports it
     }
-    verifyX509Svid(chain, anyTrustDomain, { now });
+    verifyX509Svid(chain, anyTrustDomain, { ...SVID_LIMITS, now });
     return 'verified?!';
   } catch (err) {
     if (!(err instanceof ZonegateError)) throw err;
@@ -135,12 +136,12 @@ describe('x509-cases.tsv: certificate and key together', () => {
 describe('positive chain vectors with a pinned clock', () => {
   const bundleOf = (td: string, path: string) => {
     const set = new BundleSet();
-    set.set(parseBundle(file(path), TrustDomain.parse(td)));
+    set.set(parseBundle(file(path), TrustDomain.parse(td), BUNDLE_LIMITS));
     return set;
   };
   const verify = (chain: string | X509Certificate[], set: BundleSet, at: string) => {
     try {
-      return verifyX509Svid(typeof chain === 'string' ? parseCertificates(file(chain)) : chain, set, { now: Date.parse(at) }).id.value;
+      return verifyX509Svid(typeof chain === 'string' ? parseCertificates(file(chain)) : chain, set, { ...SVID_LIMITS, now: Date.parse(at) }).id.value;
     } catch (err) {
       return (err as ZonegateError).code;
     }
@@ -163,7 +164,7 @@ describe('positive chain vectors with a pinned clock', () => {
     set.setIntermediates(TrustDomain.parse('example.org'), [intermediate!]);
     expect(verify([leaf!], set, '2020-03-24T14:30:00Z')).toBe('spiffe://example.org/workload-1');
     // through the request-path verifier, as Envoy sends it: URL-encoded PEM of the leaf
-    const v = new X509SvidVerifier(set, { now: () => Date.parse('2020-03-24T14:30:00Z') });
+    const v = new X509SvidVerifier(set, { ...VERIFIER_LIMITS, now: () => Date.parse('2020-03-24T14:30:00Z') });
     expect(v.verifyPem(encodeURIComponent(leaf!.toString()))).toMatchObject({ ok: true, id: { value: 'spiffe://example.org/workload-1' }, notAfter: Date.parse('2020-03-24T15:07:40Z') });
   });
 

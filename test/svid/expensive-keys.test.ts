@@ -25,6 +25,7 @@ import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { prepareSignatures, verifyX509Svid } from '../../src/svid/x509.js';
 import { KU, rsaSpki, tamperSignature, TestCA, type Issued } from '../fixtures/ca.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { BUNDLE_LIMITS, SVID_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -133,12 +134,12 @@ describe('RSA keys are bounded as Go bounds them', () => {
 
   it('a huge-exponent intermediate in a presented chain is refused before any signature is checked', () => {
     const verify = vi.spyOn(X509Certificate.prototype, 'verify');
-    expect(code(() => verifyX509Svid([hugeLeaf.cert, ...hugeIms.map((i) => i.cert)], set))).toBe('ERR_KEY_TOO_WEAK');
+    expect(code(() => verifyX509Svid([hugeLeaf.cert, ...hugeIms.map((i) => i.cert)], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
     expect(verify).not.toHaveBeenCalled();
   });
 
   it('a huge-exponent certificate in a bundle is left out, with a note (ERR_KEY_TOO_WEAK)', () => {
-    const b = parseBundle(hugeIms[0]!.certPem + ca.certPem, TrustDomain.parse(A));
+    const b = parseBundle(hugeIms[0]!.certPem + ca.certPem, TrustDomain.parse(A), BUNDLE_LIMITS);
     expect(b.x509Authorities).toHaveLength(1);
     expect(b.ignored.join()).toMatch(/public exponent has 3071 bits.*ERR_KEY_TOO_WEAK/);
   });
@@ -147,7 +148,7 @@ describe('RSA keys are bounded as Go bounds them', () => {
     let hex = HUGE_E.toString(16);
     if (hex.length % 2) hex = `0${hex}`;
     const jwk = { use: 'jwt-svid', kid: 'huge', kty: 'RSA', n: modulus3072.toString('base64url'), e: Buffer.from(hex, 'hex').toString('base64url') };
-    const b = parseSpiffeBundle(JSON.stringify({ keys: [jwk] }), TrustDomain.parse(A));
+    const b = parseSpiffeBundle(JSON.stringify({ keys: [jwk] }), TrustDomain.parse(A), BUNDLE_LIMITS);
     expect(b.ignored.join()).toMatch(/kid "huge"\): JWT authority refuses every token: its RSA key whose public exponent has 3071 bits .*ERR_KEY_TOO_WEAK/);
   });
 
@@ -155,35 +156,35 @@ describe('RSA keys are bounded as Go bounds them', () => {
     const s = new BundleSet();
     s.set(ca.bundle());
     s.setIntermediates(TrustDomain.parse(A), hugeIms.map((i) => i.cert));
-    expect(code(() => verifyX509Svid([hugeLeaf.cert], s))).toBe('ERR_KEY_TOO_WEAK');
+    expect(code(() => verifyX509Svid([hugeLeaf.cert], s, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 
   it('a huge-exponent leaf is refused (it would verify the token signature too)', async () => {
     const leaf = await ca.issueSvid(WEB, { spki: rsaSpki(modulus3072, HUGE_E) });
-    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+    expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 });
 
 describe('signature checks per path search are capped (limits.maxSignatureChecks)', () => {
   const chain = () => [sameNameLeaf.cert, ...sameName.map((i) => i.cert)];
   it('four same-name intermediates, the right one last: five checks; allowed under the default cap of 8', () => {
-    expect(verifyX509Svid(chain(), set).id.value).toBe(WEB);
-    expect(code(() => verifyX509Svid(chain(), set, { maxSignatureChecks: 5 }))).toBe('ok');
+    expect(verifyX509Svid(chain(), set, SVID_LIMITS).id.value).toBe(WEB);
+    expect(code(() => verifyX509Svid(chain(), set, { ...SVID_LIMITS, maxSignatureChecks: 5 }))).toBe('ok');
   });
 
   it.each([1, 2, 4])('with a cap of %i: ERR_SIGNATURE_LIMIT, whether the signatures were checked before or not', (cap) => {
-    expect(code(() => verifyX509Svid(chain(), set, { maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(code(() => verifyX509Svid(chain(), set, { ...SVID_LIMITS, maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
     // deterministic: the same certificates, fresh objects (no cached signature) give the same verdict
     const fresh = chain().map((c) => new X509Certificate(c.raw));
-    expect(code(() => verifyX509Svid(fresh, set, { maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(code(() => verifyX509Svid(fresh, set, { ...SVID_LIMITS, maxSignatureChecks: cap }))).toBe('ERR_SIGNATURE_LIMIT');
   });
 
   it('same-name intermediates configured beside the bundle count too', () => {
     const s = new BundleSet();
     s.set(ca.bundle());
     s.setIntermediates(TrustDomain.parse(A), sameName.map((i) => i.cert));
-    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s, { maxSignatureChecks: 3 }))).toBe('ERR_SIGNATURE_LIMIT');
-    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s))).toBe('ok');
+    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s, { ...SVID_LIMITS, maxSignatureChecks: 3 }))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(code(() => verifyX509Svid([sameNameLeaf.cert], s, SVID_LIMITS))).toBe('ok');
   });
 });
 
@@ -210,7 +211,7 @@ describe('caches are keyed by the DER, not its spelling', () => {
     // find a certificate whose base64 has unused bits, so the flipped spelling is exercised too
     let leaf = web;
     while (leaf.der.length % 3 === 0) leaf = await ca.issueSvid(WEB);
-    const v = new X509SvidVerifier(set);
+    const v = new X509SvidVerifier(set, VERIFIER_LIMITS);
     const all = spellings(leaf);
     expect(all.length).toBeGreaterThanOrEqual(7);
     for (const s of all) expect(v.verifyPem(s)).toMatchObject({ ok: true });
@@ -281,10 +282,10 @@ describe('certificate signatures on the thread pool', () => {
     const chain = [mgfLeaf, ...mgfIms.map((i) => i.cert)];
     expect(signatureCheckable(mgfLeaf)).toBe(false);
     expect(certificateSignatureAsync(mgfLeaf, mgfIms[0]!.cert)).toBeUndefined();
-    expect(prepareSignatures(chain, set)).toBeUndefined();
+    expect(prepareSignatures(chain, set, SVID_LIMITS)).toBeUndefined();
     const verify = vi.spyOn(X509Certificate.prototype, 'verify');
-    expect(code(() => verifyX509Svid(chain, set))).toBe('ERR_SVID_SIGNATURE');
-    expect(() => verifyX509Svid(chain, set)).toThrow(/RSASSA-PSS with SHA-256 parameters zonegate does not accept/);
+    expect(code(() => verifyX509Svid(chain, set, SVID_LIMITS))).toBe('ERR_SVID_SIGNATURE');
+    expect(() => verifyX509Svid(chain, set, SVID_LIMITS)).toThrow(/RSASSA-PSS with SHA-256 parameters zonegate does not accept/);
     expect(verify).not.toHaveBeenCalled();
   });
 
@@ -308,9 +309,9 @@ describe('certificate signatures on the thread pool', () => {
       });
     const made = [await make(4, 0, false), ...(await Promise.all([0, 1, 2, 3].map((i) => make(i, (i + 1) % 4, true))))];
     const chain = made.map((c) => new X509Certificate(Buffer.from(c.rawData)));
-    await prepareSignatures(chain, set);
+    await prepareSignatures(chain, set, SVID_LIMITS);
     const verify = vi.spyOn(X509Certificate.prototype, 'verify');
-    expect(code(() => verifyX509Svid(chain, set))).toBe('ERR_SIGNATURE_LIMIT');
+    expect(code(() => verifyX509Svid(chain, set, SVID_LIMITS))).toBe('ERR_SIGNATURE_LIMIT');
     expect(verify).not.toHaveBeenCalled();
   });
 
@@ -331,7 +332,7 @@ describe('certificate signatures on the thread pool', () => {
   it('prepare() checks a new chain off the event loop: the verifyPem() that follows checks no signature itself', async () => {
     const im = await ca.intermediate();
     const leaf = await im.issueSvid(WEB);
-    const v = new X509SvidVerifier(set);
+    const v = new X509SvidVerifier(set, VERIFIER_LIMITS);
     const received = encodeURIComponent(leaf.chainPem);
     const pending = v.prepare(received);
     expect(pending).toBeInstanceOf(Promise);

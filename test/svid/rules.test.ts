@@ -13,6 +13,7 @@ import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/svid/parse.js';
 import { verifyX509Svid, type VerifyOptions } from '../../src/svid/x509.js';
 import { KU, nameConstraintsExtension, selfSignedSvid, tamperContents, tamperSignature, TestCA, unknownCriticalExtension, unknownExtension, type KeyAlg } from '../fixtures/ca.js';
+import { SVID_LIMITS } from '../helpers/limits.js';
 
 const NOW = Date.parse('2031-05-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -22,9 +23,9 @@ const tdA = TrustDomain.parse(A);
 const tdB = TrustDomain.parse(B);
 
 /** The SPIFFE ID on success, else the exact code. */
-function outcome(chain: string | readonly X509Certificate[], bundles: BundleSet, opts: VerifyOptions = {}): string {
+function outcome(chain: string | readonly X509Certificate[], bundles: BundleSet, opts: Partial<VerifyOptions> = {}): string {
   try {
-    return verifyX509Svid(typeof chain === 'string' ? parseCertificates(chain) : chain, bundles, { now: NOW, ...opts }).id.value;
+    return verifyX509Svid(typeof chain === 'string' ? parseCertificates(chain) : chain, bundles, { ...SVID_LIMITS, now: NOW, ...opts }).id.value;
   } catch (err) {
     if (err instanceof ZonegateError) return err.code;
     throw err;
@@ -48,7 +49,7 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
 
   it('accepts a leaf signed by its own trust domain root, and returns the path and its earliest notAfter', async () => {
     const s = await caA.issueSvid(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
-    const r = verifyX509Svid(parseCertificates(s.chainPem), set, { now: NOW });
+    const r = verifyX509Svid(parseCertificates(s.chainPem), set, { ...SVID_LIMITS, now: NOW });
     expect(r.id.value).toBe(`spiffe://${A}/web`);
     expect(r.chain.map((c) => c.fingerprint256)).toEqual([s.cert.fingerprint256, caA.cert.fingerprint256]);
     expect(r.notAfter).toBe(Math.floor((NOW + DAY) / 1000) * 1000);
@@ -220,9 +221,9 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
 
   it('messages say what failed and where', async () => {
     const s = await caA.issueSvid(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date('2031-04-30T00:00:00Z') });
-    expect(() => verifyX509Svid(parseCertificates(s.chainPem), set, { now: NOW })).toThrow('x509svid: leaf certificate expired at 2031-04-30T00:00:00.000Z');
+    expect(() => verifyX509Svid(parseCertificates(s.chainPem), set, { ...SVID_LIMITS, now: NOW })).toThrow('x509svid: leaf certificate expired at 2031-04-30T00:00:00.000Z');
     const c = await (await TestCA.create('zone-c.test', { keyAlg, at: NOW })).issueSvid('spiffe://zone-c.test/x');
-    expect(() => verifyX509Svid([c.cert], set, { now: NOW })).toThrow('x509svid: no bundle for trust domain "zone-c.test"');
+    expect(() => verifyX509Svid([c.cert], set, { ...SVID_LIMITS, now: NOW })).toThrow('x509svid: no bundle for trust domain "zone-c.test"');
   });
 });
 

@@ -11,6 +11,7 @@ import { TrustDomain } from '../../src/spiffe/id.js';
 import { keyWeakness } from '../../src/svid/strength.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
 import { TestCA } from '../fixtures/pki.js';
+import { BUNDLE_LIMITS, SVID_LIMITS } from '../helpers/limits.js';
 
 const TD = TrustDomain.parse('zone-a.test');
 let weakRoot: TestCA;
@@ -56,9 +57,9 @@ describe('keyWeakness', () => {
 
 describe('weak roots', () => {
   it('a bundle parser leaves a 1024-bit RSA root out, with a note naming the reason (PEM, DER and SPIFFE JSON)', () => {
-    const pem = parseBundle(weakRoot.rootPem, TD);
-    const der = parseBundle(weakRoot.x509.raw, TD);
-    const json = parseSpiffeBundle(JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'RSA', x5c: [weakRoot.x509.raw.toString('base64')] }] }), TD);
+    const pem = parseBundle(weakRoot.rootPem, TD, BUNDLE_LIMITS);
+    const der = parseBundle(weakRoot.x509.raw, TD, BUNDLE_LIMITS);
+    const json = parseSpiffeBundle(JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'RSA', x5c: [weakRoot.x509.raw.toString('base64')] }] }), TD, BUNDLE_LIMITS);
     for (const b of [pem, der, json]) {
       expect(b.x509Authorities).toHaveLength(0);
       expect(b.ignored.join()).toMatch(/X\.509 authority ignored: its RSA key of 1024 bits .* is too weak \(ERR_KEY_TOO_WEAK\)/);
@@ -69,7 +70,7 @@ describe('weak roots', () => {
     const set = new BundleSet();
     set.set(new Bundle(TD, { x509Authorities: [weakRoot.x509] }));
     const leaf = await weakRoot.issue('spiffe://zone-a.test/web');
-    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+    expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 
   it('a configured intermediate with a weak key is not used to build a path', async () => {
@@ -79,6 +80,6 @@ describe('weak roots', () => {
     set.set(new Bundle(TD, { x509Authorities: [root.x509] }));
     set.setIntermediates(TD, [im.x509]);
     const leaf = await im.issue('spiffe://zone-a.test/web');
-    expect(code(() => verifyX509Svid([leaf.cert], set))).toBe('ERR_KEY_TOO_WEAK');
+    expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 });

@@ -6,6 +6,7 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { TestCA } from '../fixtures/ca.js';
+import { VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const NOW = Date.parse('2031-05-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -25,9 +26,9 @@ const setOf = (...bundles: Bundle[]) => {
   return set;
 };
 /** A verifier on a clock the test moves. */
-function verifier(set: BundleSet, o: ConstructorParameters<typeof X509SvidVerifier>[1] = {}) {
+function verifier(set: BundleSet, o: Partial<ConstructorParameters<typeof X509SvidVerifier>[1]> = {}) {
   const clock = { now: NOW };
-  return { v: new X509SvidVerifier(set, { now: () => clock.now, ...o }), clock };
+  return { v: new X509SvidVerifier(set, { ...VERIFIER_LIMITS, now: () => clock.now, ...o }), clock };
 }
 
 describe('X509SvidVerifier', () => {
@@ -141,7 +142,7 @@ describe('X509SvidVerifier', () => {
   it('a source without generations cannot say a result is still current: nothing that depends on it is reused', async () => {
     const s = await caA.issueSvid(`spiffe://${A}/web`);
     const roots = [caA.cert];
-    const v = new X509SvidVerifier({ x509Authorities: (td) => (td.name === A ? roots : undefined) }, { now: () => NOW });
+    const v = new X509SvidVerifier({ x509Authorities: (td) => (td.name === A ? roots : undefined) }, { ...VERIFIER_LIMITS, now: () => NOW });
     expect(v.verifyPem(s.certPem)).toMatchObject({ ok: true });
     roots.pop(); // the source changed and could not tell
     expect(v.verifyPem(s.certPem)).toMatchObject({ ok: false, code: 'ERR_TRUST_DOMAIN_REVOKED' });

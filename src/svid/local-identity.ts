@@ -5,15 +5,13 @@
  * Emits 'change' with the new identity.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { loadX509Svid, type LocalSvid } from '../svid/local.js';
+import { readFileSync } from 'node:fs';
+import { FileWatch } from '../watch.js';
+import { loadX509Svid, type LocalSvid } from './local.js';
 
 export class LocalIdentity extends EventEmitter {
   private svid: LocalSvid;
-  private watchers: FSWatcher[] = [];
-  private debounce?: NodeJS.Timeout;
-  private poll?: NodeJS.Timeout;
+  private watcher: FileWatch | undefined;
   lastError: string | undefined;
 
   /** Loads the pair now; throws when it is not usable at startup. */
@@ -51,31 +49,15 @@ export class LocalIdentity extends EventEmitter {
     return true;
   }
 
-  /** Watches both files' directories, and polls every `pollMs` as a backstop. */
+  /**
+   * Watches both files (src/watch.ts), and re-reads them every `pollMs` as a backstop: reload()
+   * compares the contents, so an unchanged pair costs two reads and changes nothing.
+   */
   watch(pollMs = 30_000): void {
-    const kick = () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.reload(), 50);
-      this.debounce.unref();
-    };
-    for (const p of new Set([this.certPath, this.keyPath])) {
-      try {
-        const w = watch(dirname(p), { persistent: false }, (_e, name) => {
-          if (!name || name === basename(p) || name.startsWith('..')) kick();
-        });
-        w.on('error', () => undefined);
-        this.watchers.push(w);
-      } catch {
-        // polling covers it
-      }
-    }
-    this.poll = setInterval(() => this.reload(), pollMs);
-    this.poll.unref();
+    this.watcher ??= new FileWatch([this.certPath, this.keyPath], () => this.reload(), { debounceMs: 50, pollMs });
   }
 
   stop(): void {
-    for (const w of this.watchers) w.close();
-    clearTimeout(this.debounce);
-    clearInterval(this.poll);
+    this.watcher?.close();
   }
 }

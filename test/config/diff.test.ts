@@ -1,0 +1,48 @@
+/**
+ * config/diff.ts: the one comparison of two configs that decides what a reload rebuilds, what it
+ * keeps, and what needs a restart.
+ */
+import { describe, expect, it } from 'vitest';
+import { configChanges, trustSourceKey } from '../../src/config/diff.js';
+import { parseConfig } from '../../src/config/load.js';
+
+const load = (text: string) => parseConfig(text, 'c.yaml', '/etc/zonegate').config;
+const BASE = 'trust: [{trustDomain: a.test, bundle: a.pem}]\nidentity: {cert: svid.pem, key: svid.key}\ncommonIdentity: {audiences: [spiffe://a.test]}\n';
+
+describe('configChanges', () => {
+  it('the same config changes nothing', () => {
+    expect(configChanges(load(BASE), load(BASE))).toEqual({ trust: false, identity: false, carried: false, restartNeeded: [] });
+  });
+
+  it('rules and log level alone rebuild nothing but the decision state', () => {
+    const after = load(`${BASE}log: {level: debug}\nrules: [{name: r, action: allow}]\n`);
+    expect(configChanges(load(BASE), after)).toEqual({ trust: false, identity: false, carried: false, restartNeeded: [] });
+  });
+
+  it('names each part a change touches', () => {
+    expect(configChanges(load(BASE), load(BASE.replace('a.pem', 'b.pem')))).toMatchObject({ trust: true, identity: false, carried: false });
+    expect(configChanges(load(BASE), load(BASE.replace('svid.key', 'other.key')))).toMatchObject({ trust: false, identity: true, carried: false });
+    expect(configChanges(load(BASE), load(BASE.replace('audiences:', 'maxActDepth: 2, audiences:')))).toMatchObject({ trust: false, identity: false, carried: true });
+    // fetch limits bind both the trust sources and the identity keys' fetches
+    expect(configChanges(load(BASE), load(`${BASE}federation: {fetch: {maxBytes: 4096}}\n`))).toMatchObject({ trust: true, carried: true });
+    // dropping the identity is a change too
+    expect(configChanges(load(BASE), load(BASE.replace('identity: {cert: svid.pem, key: svid.key}\n', '')))).toMatchObject({ identity: true });
+  });
+
+  it('listener settings need a restart, each named by its key', () => {
+    const after = load(`${BASE}server: {grpc: {port: 9}, ops: {explain: true}}\n`);
+    expect(configChanges(load(BASE), after).restartNeeded).toEqual(['server.grpc', 'server.ops']);
+    expect(configChanges(load(BASE), load(`${BASE}server: {drainDelaySeconds: 5}\n`)).restartNeeded).toEqual([]);
+  });
+});
+
+describe('trustSourceKey', () => {
+  it('changes with the source or the limits its fetches run under, not with other trust domains', () => {
+    const two = load('trust: [{trustDomain: a.test, bundle: a.pem}, {trustDomain: b.test, bundle: b.pem}]\n');
+    const changedB = load('trust: [{trustDomain: a.test, bundle: a.pem}, {trustDomain: b.test, bundle: c.pem}]\n');
+    expect(trustSourceKey(two.trust[0]!, two)).toBe(trustSourceKey(changedB.trust[0]!, changedB));
+    expect(trustSourceKey(two.trust[1]!, two)).not.toBe(trustSourceKey(changedB.trust[1]!, changedB));
+    const limited = load('trust: [{trustDomain: a.test, bundle: a.pem}]\nlimits: {maxBundleKeys: 5}\n');
+    expect(trustSourceKey(two.trust[0]!, two)).not.toBe(trustSourceKey(limited.trust[0]!, limited));
+  });
+});
