@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { rmSync } from 'node:fs';
 import { AggregatorRegistry } from 'prom-client';
 import { ConfigError, type LoadedConfig } from './config/load.js';
-import { Readiness } from './envoy/health.js';
+import { Readiness } from './readiness.js';
 import { startOpsServer } from './http/ops.js';
 import { createKeyRing } from './rewrite/index.js';
 import { createLogger } from './log.js';

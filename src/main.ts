@@ -4,74 +4,26 @@
  */
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { Readiness } from './envoy/health.js';
+import { Readiness } from './readiness.js';
 import { startGrpcServer, type GrpcServer } from './envoy/server.js';
-import type { DecisionState } from './envoy/service.js';
+import { buildDecisionState, type DecisionState } from './pipeline/state.js';
 import { startOpsServer, type OpsServer } from './http/ops.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createPeerPhase, type PeerResult } from './peer/phase.js';
-import type { AuthRequest } from './pipeline/types.js';
-import { createPipeline } from './pipeline/authorize.js';
-import { compilePolicy, type PolicyOptions } from './policy/rules.js';
 import { dryRunObserver } from './policy/metrics.js';
 import { TrustManager } from './federation/manager.js';
-import { X509SvidVerifier } from './svid/verifier.js';
 import { registerTrustMetrics } from './federation/metrics.js';
 import { LocalIdentity } from './federation/identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
 import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';
 import type { CarriedPhase } from './identity/phase.js';
-import { createKeyRing, createRewriter } from './rewrite/index.js';
-import type { KeyRing } from './rewrite/keys.js';
+import { createKeyRing } from './rewrite/index.js';
 import { buildRuntime, retireRuntime, stopRuntime, type Runtime } from './runtime.js';
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
 import { explainCheck, identityHeaders, redactHeaders } from './http/explain.js';
 import { statusReport } from './http/status.js';
 import { REASONS } from './errors.js';
-
-/** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, keys?: KeyRing, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
-  const verifier = new X509SvidVerifier(trust.bundles, {
-    skewSeconds: config.peer.clockSkewSeconds,
-    maxChainLength: config.limits.maxChainLength,
-    maxBytes: config.limits.maxChainBytes,
-    maxCertificateBytes: config.limits.maxCertificateBytes,
-    cacheSize: config.cache.svids,
-    maxSignatureChecks: config.limits.maxSignatureChecks,
-  });
-  const verifyPeer = createPeerPhase(config.peer.source, verifier);
-  // prepare() verifies the peer before the token; the pipeline then reuses that result for the
-  // same request instead of hashing and looking up its certificate again.
-  const prepared = new WeakMap<AuthRequest, PeerResult>();
-  const peer = (req: AuthRequest): PeerResult => prepared.get(req) ?? verifyPeer(req);
-  return {
-    pipeline: createPipeline({
-      config,
-      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, maxPatternCharacters: config.limits.maxPatternCharacters, ...(onDryRun ? { onDryRun } : {}) }),
-      peer,
-      carried,
-      self: () => identity?.current.id,
-      rewriter: createRewriter(config, { carriedHeader: carried?.header, ...(keys ? { keys } : {}) }),
-    }),
-    limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
-    response: config.deny,
-    // Off the event loop first: a new peer chain's signatures, then (guards first, as in the
-    // pipeline: nothing of a token is looked at for a peer that fails) a new token's signatures,
-    // or at egress the user's password hash.
-    prepare: (req) => {
-      if (req.contextExtensions.get('direction') === 'egress') return carried?.prepare?.(req, undefined, Date.now());
-      const next = () => {
-        const p = verifyPeer(req);
-        prepared.set(req, p);
-        return p.ok ? carried?.prepare?.(req, p.peer, Date.now()) : undefined;
-      };
-      const chain = verifyPeer.prepare(req);
-      return chain ? chain.then(next) : next();
-    },
-  };
-}
 
 export interface Zonegate {
   readonly grpc: GrpcServer;

@@ -7,7 +7,7 @@
  * no refetch and loses no cached key.
  */
 import type { Config } from './config/schema.js';
-import type { DecisionState } from './envoy/service.js';
+import type { DecisionState } from './pipeline/state.js';
 import { LocalIdentity } from './federation/identity.js';
 import { TrustManager, type TrustManagerOptions } from './federation/manager.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
@@ -21,7 +21,7 @@ export interface Runtime {
   readonly state: DecisionState;
 }
 
-/** Builds the decision state from the parts (main.ts's buildDecisionState, for startup and reload alike). */
+/** Builds the decision state from the parts (pipeline/state.ts's buildDecisionState, for startup and reload alike). */
 export type BuildState = (config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase) => DecisionState;
 
 export interface RuntimeDeps {

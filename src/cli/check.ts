@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { validateConfig } from '../config/preflight.js';
-import { buildDecisionState } from '../main.js';
+import { buildDecisionState } from '../pipeline/state.js';
 import { TrustManager } from '../federation/manager.js';
 import { LocalIdentity } from '../federation/identity.js';
 import { createCarriedPhase } from '../identity/phase.js';

@@ -15,7 +15,7 @@ import { listen, type Listening } from './listen.js';
 import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
-import type { DecisionState } from '../envoy/service.js';
+import type { DecisionState } from '../pipeline/state.js';
 import { denyResponse } from '../rewrite/deny.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';

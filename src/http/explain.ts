@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
 import { decodeCheckRequest } from '../envoy/decode.js';
 import { toCheckResponse } from '../envoy/response.js';
-import { decidePrepared, type DecisionState } from '../envoy/service.js';
+import { decidePrepared, type DecisionState } from '../pipeline/state.js';
 import { REASONS } from '../errors.js';
 import { sha256 } from '../hash.js';
 import type { Outcome } from '../pipeline/types.js';

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { listen, type Listening } from './listen.js';
-import type { Readiness } from '../envoy/health.js';
+import type { Readiness } from '../readiness.js';
 import type { KeyRing } from '../rewrite/keys.js';
 import { ExplainRequestError } from './explain.js';
 import { isLoopback } from '../config/server.js';

@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { decide, type DecisionState } from '../../src/envoy/service.js';
+import { decide, type DecisionState } from '../../src/pipeline/state.js';
 import { TrustManager } from '../../src/federation/manager.js';
-import { buildDecisionState } from '../../src/main.js';
+import { buildDecisionState } from '../../src/pipeline/state.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);

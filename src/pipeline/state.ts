@@ -1,0 +1,84 @@
+/**
+ * The decision state: everything a decision needs, built from a validated config and the live
+ * trust material, and swapped as a whole on reload. decide() and decidePrepared() are the one way
+ * in for every entry point (the gRPC handler, the HTTP mode, `zonegate check`, POST /explain).
+ */
+import type { Config } from '../config/schema.js';
+import { toAuthRequest, type RequestLimits } from '../envoy/request.js';
+import type { ResponseOptions } from '../envoy/response.js';
+import type { LocalIdentity } from '../federation/identity.js';
+import type { TrustManager } from '../federation/manager.js';
+import type { CarriedPhase } from '../identity/phase.js';
+import { createPeerPhase, type PeerResult } from '../peer/phase.js';
+import { compilePolicy, type PolicyOptions } from '../policy/rules.js';
+import { createRewriter } from '../rewrite/index.js';
+import type { KeyRing } from '../rewrite/keys.js';
+import { X509SvidVerifier } from '../svid/verifier.js';
+import { createPipeline, type Pipeline } from './authorize.js';
+import type { AuthRequest, Outcome } from './types.js';
+
+/** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
+export interface DecisionState {
+  readonly pipeline: Pipeline;
+  /**
+   * Work for a request that can run off the event loop before the synchronous pipeline (a new
+   * token's signature check on the thread pool); undefined when there is none.
+   */
+  readonly prepare?: (req: AuthRequest) => Promise<void> | undefined;
+  readonly limits: RequestLimits;
+  readonly response: ResponseOptions;
+}
+
+/** Builds everything a decision needs from a validated config and the live trust material. */
+export function buildDecisionState(config: Config, trust: TrustManager, identity?: LocalIdentity, carried?: CarriedPhase, keys?: KeyRing, onDryRun?: PolicyOptions['onDryRun']): DecisionState {
+  const verifier = new X509SvidVerifier(trust.bundles, {
+    skewSeconds: config.peer.clockSkewSeconds,
+    maxChainLength: config.limits.maxChainLength,
+    maxBytes: config.limits.maxChainBytes,
+    maxCertificateBytes: config.limits.maxCertificateBytes,
+    cacheSize: config.cache.svids,
+    maxSignatureChecks: config.limits.maxSignatureChecks,
+  });
+  const verifyPeer = createPeerPhase(config.peer.source, verifier);
+  // prepare() verifies the peer before the token; the pipeline then reuses that result for the
+  // same request instead of hashing and looking up its certificate again.
+  const prepared = new WeakMap<AuthRequest, PeerResult>();
+  const peer = (req: AuthRequest): PeerResult => prepared.get(req) ?? verifyPeer(req);
+  return {
+    pipeline: createPipeline({
+      config,
+      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, maxPatternCharacters: config.limits.maxPatternCharacters, ...(onDryRun ? { onDryRun } : {}) }),
+      peer,
+      carried,
+      self: () => identity?.current.id,
+      rewriter: createRewriter(config, { carriedHeader: carried?.header, ...(keys ? { keys } : {}) }),
+    }),
+    limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
+    response: config.deny,
+    // Off the event loop first: a new peer chain's signatures, then (guards first, as in the
+    // pipeline: nothing of a token is looked at for a peer that fails) a new token's signatures,
+    // or at egress the user's password hash.
+    prepare: (req) => {
+      if (req.contextExtensions.get('direction') === 'egress') return carried?.prepare?.(req, undefined, Date.now());
+      const next = () => {
+        const p = verifyPeer(req);
+        prepared.set(req, p);
+        return p.ok ? carried?.prepare?.(req, p.peer, Date.now()) : undefined;
+      };
+      const chain = verifyPeer.prepare(req);
+      return chain ? chain.then(next) : next();
+    },
+  };
+}
+
+/** Decides one decoded CheckRequest. Shared by the gRPC handler and `zonegate check`. */
+export function decide(state: DecisionState, request: unknown, explain = false): Outcome {
+  return state.pipeline.authorize(toAuthRequest(request, state.limits), explain);
+}
+
+/** decide(), with a new chain's or token's signatures and a password hash checked off the event loop first, as Check does. */
+export async function decidePrepared(state: DecisionState, request: unknown, explain = false): Promise<Outcome> {
+  const req = toAuthRequest(request, state.limits);
+  await state.prepare?.(req)?.catch(() => undefined);
+  return state.pipeline.authorize(req, explain);
+}
