@@ -8,8 +8,8 @@ import { parseBundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { certInfo } from '../svid/certinfo.js';
-import { parseCertificates } from '../svid/parse.js';
+import { certInfo } from '../cert/certinfo.js';
+import { parseCertificates } from '../cert/parse.js';
 import { verifyX509Svid } from '../svid/x509.js';
 import { UsageError } from './errors.js';
 

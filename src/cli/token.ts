@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { ALGORITHMS } from '../identity/jws.js';
 import { mintCommonIdentity } from '../identity/mint.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act } from '../identity/verify.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { loadX509Svid } from '../svid/local.js';
-import { certInfo } from '../svid/certinfo.js';
+import { certInfo } from '../cert/certinfo.js';
 import { bundlesFromOptions } from './svid.js';
 import { UsageError } from './errors.js';
 

@@ -13,7 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
-import { keyWeakness } from '../svid/strength.js';
+import { keyWeakness } from '../cert/strength.js';
 import { checkX509SvidLeaf } from '../svid/x509.js';
 
 export interface FetchLimits {

@@ -13,7 +13,7 @@ import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { createSource, SourceError, type BundleSource, type SourceConfig } from './sources.js';
 
 export interface TrustDomainStatus {

@@ -14,7 +14,7 @@ import { basename, dirname } from 'node:path';
 import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
 
 export interface BundleSource {

@@ -15,7 +15,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importJwtAuthority, MAX_BUNDLE_KEYS } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { boundedGet, type FetchLimits, type TlsProfile } from '../federation/fetch.js';
 
 export interface OidcConfig {

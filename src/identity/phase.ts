@@ -19,7 +19,7 @@ import { verifyJwtSvid } from './jwtsvid.js';
 import { mintWirePact, verifyWirePact, WIREPACT_HEADER, type WirePactRules } from './wirepact.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act, type TokenMemo, type TokenRules } from './verify.js';
 import { mintCommonIdentity, RESERVED } from './mint.js';

@@ -9,8 +9,8 @@ import type { X509Certificate } from 'node:crypto';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
-import { certInfo, type CertInfo } from './certinfo.js';
-import { certificateSignatureAsync, signatureCheckable } from './signature.js';
+import { certInfo, type CertInfo } from '../cert/certinfo.js';
+import { certificateSignatureAsync, signatureCheckable } from '../cert/signature.js';
 
 export interface VerifyOptions {
   /** Verification time in ms since the epoch (default: now). */
@@ -198,7 +198,7 @@ function leafId(leaf: CertInfo): SpiffeId {
   return id;
 }
 
-/** Step 3: X509-SVID §4 / §5.2 leaf rules, and a key zonegate accepts (svid/strength.ts). */
+/** Step 3: X509-SVID §4 / §5.2 leaf rules, and a key zonegate accepts (cert/strength.ts). */
 function checkLeaf(leaf: CertInfo): void {
   if (leaf.subjectEmpty && !leaf.sanCritical)
     fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');

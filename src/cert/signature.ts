@@ -56,7 +56,7 @@ function pssParams(der: Buffer, alg: ReturnType<typeof readTlv>): { hash: string
     else if (p.tag !== 0xa3 || int(der, inner) !== 1) return undefined;
   }
   // SHA-1 defaults are refused as signatures anyway; a mismatched MGF1 hash has no exact form here
-  // (such a certificate is refused before any check, x509.ts)
+  // (such a certificate is refused before any check, svid/x509.ts)
   if (!hash || (mgfHash ?? 'sha1') !== hash) return undefined;
   return { hash, saltLength };
 }
