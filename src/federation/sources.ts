@@ -15,7 +15,7 @@ import { Bundle, MAX_BUNDLE_KEYS, parseBundle, parseSpiffeBundle, usableAuthorit
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
-import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
+import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from '../net/fetch.js';
 
 export interface BundleSource {
   readonly kind: 'file' | 'https_web' | 'https_spiffe' | 'consul' | 'istio';

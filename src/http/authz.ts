@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { listen, type Listening } from './listen.js';
+import { listen, type Listening } from '../net/listen.js';
 import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';

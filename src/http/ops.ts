@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { JsonValue } from '@bufbuild/protobuf';
-import { listen, type Listening } from './listen.js';
+import { listen, type Listening } from '../net/listen.js';
 import type { Readiness } from '../readiness.js';
 import type { KeyRing } from '../rewrite/keys.js';
 import { ExplainRequestError } from './explain.js';

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { importJwtAuthority, MAX_BUNDLE_KEYS } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
-import { boundedGet, type FetchLimits, type TlsProfile } from '../federation/fetch.js';
+import { boundedGet, type FetchLimits, type TlsProfile } from '../net/fetch.js';
 
 export interface OidcConfig {
   readonly issuer: string;
