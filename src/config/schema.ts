@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ALGORITHMS } from '../identity/jws.js';
 import { Rule } from '../policy/schema.js';
 import { NamingConfig } from '../policy/naming.js';
-import { PATH_LEVELS } from '../pipeline/path.js';
+import { PATH_LEVELS } from '../request/path.js';
 import { DenySchema, UpstreamSchema } from '../rewrite/schema.js';
 import { ServerSchema } from './server.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';

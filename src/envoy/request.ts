@@ -5,7 +5,7 @@
  * read comes back with `malformed` set, and the pipeline denies it with that code.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuthRequest, PeerAttributes } from '../pipeline/types.js';
+import type { AuthRequest, PeerAttributes } from '../request/types.js';
 import type { ReasonCode } from '../errors.js';
 
 export interface RequestLimits {

@@ -9,7 +9,7 @@ import { REASONS, type ReasonCode } from '../errors.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DecisionState } from '../pipeline/state.js';
-import type { AuthRequest } from '../pipeline/types.js';
+import type { AuthRequest } from '../request/types.js';
 import { toAuthRequest } from './request.js';
 import { toCheckResponse } from './response.js';
 import type { Readiness } from '../readiness.js';

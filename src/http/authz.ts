@@ -19,7 +19,7 @@ import type { DecisionState } from '../pipeline/state.js';
 import { denyResponse } from '../rewrite/deny.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { AuthRequest } from '../pipeline/types.js';
+import type { AuthRequest } from '../request/types.js';
 
 export type HttpAuthzServer = Listening;
 

@@ -13,7 +13,7 @@ import { toCheckResponse } from '../envoy/response.js';
 import { decidePrepared, type DecisionState } from '../pipeline/state.js';
 import { REASONS } from '../errors.js';
 import { sha256 } from '../hash.js';
-import type { Outcome } from '../pipeline/types.js';
+import type { Outcome } from '../request/types.js';
 
 export class ExplainRequestError extends Error {}
 

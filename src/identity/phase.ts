@@ -12,7 +12,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import type { LocalIdentity } from '../federation/identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import { verifyJwtSvid } from './jwtsvid.js';

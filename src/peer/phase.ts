@@ -5,7 +5,7 @@
  */
 import type { ReasonCode } from '../errors.js';
 import { ZonegateError } from '../errors.js';
-import type { AuthRequest, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, PeerIdentity } from '../request/types.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { parseXfcc } from './xfcc.js';
 import { pemBlocks } from '../cert/pem.js';

@@ -17,9 +17,9 @@ import type { Policy } from '../policy/rules.js';
 import { compileNaming } from '../policy/naming.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { createRewriter, type Rewriter } from '../rewrite/index.js';
-import { normalizeHost } from './host.js';
-import { normalizePath, type PathOptions } from './path.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from './types.js';
+import { normalizeHost } from '../request/host.js';
+import { normalizePath, type PathOptions } from '../request/path.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, Outcome, PeerIdentity, Step } from '../request/types.js';
 
 export interface PipelineDeps {
   readonly config: Config;

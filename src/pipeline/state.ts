@@ -15,7 +15,7 @@ import { createRewriter } from '../rewrite/index.js';
 import type { KeyRing } from '../rewrite/keys.js';
 import { X509SvidVerifier } from '../svid/verifier.js';
 import { createPipeline, type Pipeline } from './authorize.js';
-import type { AuthRequest, Outcome } from './types.js';
+import type { AuthRequest, Outcome } from '../request/types.js';
 
 /** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
 export interface DecisionState {

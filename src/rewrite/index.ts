@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import { BasicCredentials } from './basic.js';
 import { identityClaims, identityHeaders, identityNames, identityValues, isHeaderValue } from './identity.js';
 import { KeyRing } from './keys.js';
