@@ -21,7 +21,7 @@ import type { CarriedPhase } from './identity/phase.js';
 import { createKeyRing } from './rewrite/index.js';
 import { buildRuntime, retireRuntime, stopRuntime, type Runtime } from './runtime.js';
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
-import { explainCheck, identityHeaders, redactHeaders } from './http/explain.js';
+import { explainCheck, identityHeaders, redactHeaders } from './envoy/explain.js';
 import { statusReport } from './http/status.js';
 import { REASONS } from './errors.js';
 

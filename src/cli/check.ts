@@ -10,7 +10,7 @@ import { TrustManager } from '../federation/manager.js';
 import { LocalIdentity } from '../federation/identity.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
-import { explainCheck, ExplainRequestError } from '../http/explain.js';
+import { explainCheck, ExplainRequestError } from '../envoy/explain.js';
 
 export interface CheckOptions {
   config?: string;

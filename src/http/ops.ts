@@ -9,7 +9,7 @@ import type { JsonValue } from '@bufbuild/protobuf';
 import { listen, type Listening } from '../net/listen.js';
 import type { Readiness } from '../readiness.js';
 import type { KeyRing } from '../rewrite/keys.js';
-import { ExplainRequestError } from './explain.js';
+import { ExplainRequestError } from '../envoy/explain.js';
 import { isLoopback } from '../config/server.js';
 
 export type OpsServer = Listening;

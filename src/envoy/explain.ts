@@ -7,9 +7,9 @@
  */
 import type { JsonValue } from '@bufbuild/protobuf';
 import type { Config } from '../config/schema.js';
-import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
-import { decodeCheckRequest } from '../envoy/decode.js';
-import { toCheckResponse } from '../envoy/response.js';
+import { checkRequestJsonToBinary, checkResponseBinaryToJson } from './json.js';
+import { decodeCheckRequest } from './decode.js';
+import { toCheckResponse } from './response.js';
 import { decidePrepared, type DecisionState } from '../pipeline/state.js';
 import { REASONS } from '../errors.js';
 import { sha256 } from '../hash.js';
