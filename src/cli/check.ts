@@ -10,7 +10,8 @@ import { TrustManager } from '../federation/manager.js';
 import { LocalIdentity } from '../federation/identity.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
-import { explainCheck, ExplainRequestError } from '../envoy/explain.js';
+import { explainCheck } from '../envoy/explain.js';
+import { ZonegateError } from '../errors.js';
 
 export interface CheckOptions {
   config?: string;
@@ -49,7 +50,7 @@ export async function runCheck(opts: CheckOptions, out: (s: string) => void): Pr
   try {
     decided = await explainCheck(state, json, opts.explain === true);
   } catch (err) {
-    if (err instanceof ExplainRequestError) throw new UsageError(`check: ${err.message}`);
+    if (err instanceof ZonegateError && err.code === 'ERR_REQUEST_MALFORMED') throw new UsageError(`check: ${err.message}`);
     throw err;
   }
   const { outcome, result } = decided;
