@@ -4,7 +4,8 @@
  * in for every entry point (the gRPC handler, the HTTP mode, `zonegate check`, POST /explain).
  */
 import type { Config } from '../config/schema.js';
-import { toAuthRequest, type RequestLimits } from '../envoy/request.js';
+import { toAuthRequest } from '../envoy/request.js';
+import type { RequestLimits } from '../request/headers.js';
 import type { ResponseOptions } from '../envoy/response.js';
 import type { LocalIdentity } from '../federation/identity.js';
 import type { TrustManager } from '../federation/manager.js';
