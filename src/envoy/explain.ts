@@ -9,6 +9,7 @@ import type { JsonValue } from '@bufbuild/protobuf';
 import type { Config } from '../config/schema.js';
 import { checkRequestJsonToBinary, checkResponseBinaryToJson } from './json.js';
 import { decodeCheckRequest } from './decode.js';
+import { toAuthRequest } from './request.js';
 import { toCheckResponse } from './response.js';
 import { decidePrepared, type DecisionState } from '../pipeline/state.js';
 import { REASONS, ZonegateError } from '../errors.js';
@@ -28,7 +29,7 @@ export async function explainCheck(state: DecisionState, json: JsonValue, explai
   }
   // the server's own decoder and encoder, so what is shown is what the server would send
   // (prepared as Check prepares: on a serving process no signature or password hash is checked on the event loop)
-  const outcome = await decidePrepared(state, decodeCheckRequest(Buffer.from(bytes)), explain);
+  const outcome = await decidePrepared(state, toAuthRequest(decodeCheckRequest(Buffer.from(bytes)), state.limits), explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {
     allowed: outcome.allowed,

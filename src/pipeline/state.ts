@@ -1,22 +1,22 @@
 /**
  * The decision state: everything a decision needs, built from a validated config and the live
- * trust material, and swapped as a whole on reload. decide() and decidePrepared() are the one way
- * in for every entry point (the gRPC handler, the HTTP mode, `zonegate check`, POST /explain).
+ * trust material, and swapped as a whole on reload. Entry points read their request into an
+ * AuthRequest with state.limits (src/envoy/request.ts, src/http/authz.ts), decide it here, and
+ * answer a deny with state.response.
  */
 import type { Config } from '../config/schema.js';
-import { toAuthRequest } from '../envoy/request.js';
 import type { RequestLimits } from '../request/headers.js';
-import type { ResponseOptions } from '../envoy/response.js';
 import type { LocalIdentity } from '../federation/identity.js';
 import type { TrustManager } from '../federation/manager.js';
 import type { CarriedPhase } from '../identity/phase.js';
 import { createPeerPhase, type PeerResult } from '../peer/phase.js';
 import { compilePolicy, type PolicyOptions } from '../policy/rules.js';
+import type { AuthRequest, Outcome } from '../request/types.js';
+import type { DenyOptions } from '../rewrite/deny.js';
 import { createRewriter } from '../rewrite/index.js';
 import type { KeyRing } from '../rewrite/keys.js';
 import { X509SvidVerifier } from '../svid/verifier.js';
 import { createPipeline, type Pipeline } from './authorize.js';
-import type { AuthRequest, Outcome } from '../request/types.js';
 
 /** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
 export interface DecisionState {
@@ -26,8 +26,10 @@ export interface DecisionState {
    * token's signature check on the thread pool); undefined when there is none.
    */
   readonly prepare?: (req: AuthRequest) => Promise<void> | undefined;
+  /** How much of a request's headers is read (limits.maxHeaders, limits.maxHeaderBytes). */
   readonly limits: RequestLimits;
-  readonly response: ResponseOptions;
+  /** What a denied client receives (the `deny` config). */
+  readonly response: DenyOptions;
 }
 
 /** Builds everything a decision needs from a validated config and the live trust material. */
@@ -72,14 +74,17 @@ export function buildDecisionState(config: Config, trust: TrustManager, identity
   };
 }
 
-/** Decides one decoded CheckRequest. Shared by the gRPC handler and `zonegate check`. */
-export function decide(state: DecisionState, request: unknown, explain = false): Outcome {
-  return state.pipeline.authorize(toAuthRequest(request, state.limits), explain);
+/** Decides one request on the event loop: what the preparation did not verify is verified now, synchronously. */
+export function decide(state: DecisionState, req: AuthRequest, explain = false): Outcome {
+  return state.pipeline.authorize(req, explain);
 }
 
-/** decide(), with a new chain's or token's signatures and a password hash checked off the event loop first, as Check does. */
-export async function decidePrepared(state: DecisionState, request: unknown, explain = false): Promise<Outcome> {
-  const req = toAuthRequest(request, state.limits);
+/**
+ * decide(), with a new chain's or token's signatures and a password hash checked off the event
+ * loop first, as the gRPC Check does (which runs the same two steps without a promise when there
+ * is nothing to prepare). A failed preparation leaves the caches cold: decide() then reports it.
+ */
+export async function decidePrepared(state: DecisionState, req: AuthRequest, explain = false): Promise<Outcome> {
   await state.prepare?.(req)?.catch(() => undefined);
   return state.pipeline.authorize(req, explain);
 }
