@@ -9,14 +9,10 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { headerName, port } from '../schema-parts.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { PROXY_PRESETS } from '../http/request-line.js';
 
-const port = z.number().int().min(0).max(65535);
-const headerName = z
-  .string()
-  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
-  .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 
 /** A client identity the listener accepts: a SPIFFE ID, exactly or by prefix. */
 const ClientMatcher = z.union([

@@ -8,7 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
+import { MAX_TIMER_SECONDS } from '../schema-parts.js';
+import type { TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
@@ -84,7 +85,7 @@ export class TrustManager extends EventEmitter {
   private stopped = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: TrustConfig,
     private readonly opts: TrustManagerOptions = {},
   ) {
     super();

@@ -10,7 +10,7 @@
  *   itself — and a token is minted with the local SVID for the destination. A credential that
  *   cannot be verified is refused, never replaced by the workload's own identity.
  */
-import type { Config } from '../config/schema.js';
+import type { IdentityConfig as Config } from './schema.js';
 import type { ReasonCode } from '../errors.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import type { LocalIdentity } from '../federation/identity.js';

@@ -4,13 +4,9 @@
  * every key; src/config/schema.ts places these two sections in the whole.
  */
 import { z } from 'zod';
+import { filePath as path, headerName } from '../schema-parts.js';
 
-const headerName = z
-  .string()
-  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
-  .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 const optionalHeader = (name: string) => z.union([headerName, z.literal('')]).default(name);
-const path = z.string().min(1);
 
 /**
  * The default name of each identity header. A name turned off ("") or renamed is still guarded
@@ -125,6 +121,11 @@ export const UpstreamSchema = z
     for (const [name, d] of Object.entries(u.destinations)) check(d, ['destinations', name, 'mode']);
   });
 export type UpstreamConfig = z.output<typeof UpstreamSchema>;
+
+/** What the rewrite phase and the re-issue key ring read of the config (src/rewrite/index.ts). */
+export interface RewriteConfig {
+  readonly upstream: UpstreamConfig;
+}
 
 // Envoy's envoy.type.v3.StatusCode is a closed enum (defined_only): only these 4xx/5xx exist.
 const ENVOY_STATUS = new Set([
