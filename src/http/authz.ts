@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listen, type Listening } from '../net/listen.js';
-import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
+import { readRequestLine } from './request-line.js';
+import { requestLineSource, type RequestLineSource } from '../config/server.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
 import type { DecisionState } from '../pipeline/state.js';
