@@ -125,7 +125,7 @@ function weakIntermediate(leaf: DetailedPeerCertificate): FetchError | undefined
 
 /**
  * Reads a response body up to `maxBytes` (declared or streamed), then hands over the result;
- * a redirect's Location is resolved against the request URL.
+ * a redirect's Location is resolved against the request URL, and one that is not a URL fails.
  */
 function readBody(res: IncomingMessage, url: string, base: URL, maxBytes: number, done: (r: FetchResult) => void, fail: (e: FetchError) => void): void {
   const declared = Number(res.headers['content-length'] ?? NaN);
@@ -137,14 +137,18 @@ function readBody(res: IncomingMessage, url: string, base: URL, maxBytes: number
     if (size > maxBytes) fail(new FetchError('too_large', `fetch: ${url} sent more than ${maxBytes} bytes`));
     else chunks.push(c);
   });
-  res.on('end', () =>
-    done({
-      status: res.statusCode ?? 0,
-      body: Buffer.concat(chunks),
-      headers: res.headers,
-      ...(res.headers.location ? { location: new URL(res.headers.location, base).toString() } : {}),
-    }),
-  );
+  res.on('end', () => {
+    let location: string | undefined;
+    if (res.headers.location) {
+      // thrown inside this event handler, a malformed Location would end the process
+      try {
+        location = new URL(res.headers.location, base).toString();
+      } catch {
+        return fail(new FetchError('network', `fetch: ${url} redirects to a Location that is not a URL`));
+      }
+    }
+    done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers, ...(location ? { location } : {}) });
+  });
   res.on('error', (e) => fail(new FetchError('network', `fetch: ${url}: ${e.message}`)));
 }
 
