@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { TestCA, type KeyAlg } from '../test/fixtures/ca.js';
 import { checkMethod } from '../src/envoy/proto.js';
 import { mintCommonIdentity } from '../src/identity/mint.js';
-import { parseCertificates } from '../src/svid/parse.js';
+import { parseCertificates } from '../src/cert/parse.js';
 import { SpiffeId } from '../src/spiffe/id.js';
 import type { LocalSvid } from '../src/svid/local.js';
 

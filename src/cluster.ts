@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { Readiness } from './envoy/health.js';
+import { Readiness } from './readiness.js';
 import { startOpsServer } from './http/ops.js';
 import { createKeyRing } from './rewrite/index.js';
 import { reissuesJwt } from './rewrite/schema.js';

@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import type { Readiness } from './envoy/health.js';
+import type { Readiness } from './readiness.js';
 import type { Logger } from './log.js';
 
 /** Why a process stops: a signal, or (a worker) its primary going away. */

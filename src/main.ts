@@ -8,7 +8,7 @@
  */
 import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { Readiness } from './envoy/health.js';
+import { Readiness } from './readiness.js';
 import { startGrpcServer, type GrpcServer } from './envoy/server.js';
 import { startOpsServer, type OpsServer } from './http/ops.js';
 import { createLogger, type Logger } from './log.js';
@@ -24,7 +24,7 @@ import { createKeyRing } from './rewrite/index.js';
 import type { KeyRing } from './rewrite/keys.js';
 import { buildRuntime, retireRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
-import { explainCheck, identityHeaders, redactHeaders } from './http/explain.js';
+import { explainCheck, identityHeaders, redactHeaders } from './envoy/explain.js';
 import { statusReport } from './http/status.js';
 import { REASONS } from './errors.js';
 import { drain, handleSignals, logStarted } from './lifecycle.js';

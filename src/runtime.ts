@@ -8,18 +8,13 @@
  */
 import { configChanges } from './config/diff.js';
 import type { Config } from './config/schema.js';
-import type { DecisionState } from './envoy/service.js';
+import { buildDecisionState, type DecisionState } from './pipeline/state.js';
 import { LocalIdentity } from './svid/local-identity.js';
 import { TrustManager, type TrustManagerOptions } from './federation/manager.js';
 import { createCarriedPhase, type CarriedPhase } from './identity/phase.js';
 import type { Logger } from './log.js';
-import { createPeerPhase, type PeerResult } from './peer/phase.js';
-import { createPipeline } from './pipeline/authorize.js';
-import type { AuthRequest } from './pipeline/types.js';
-import { compilePolicy, type PolicyOptions } from './policy/rules.js';
-import { createRewriter } from './rewrite/index.js';
+import type { PolicyOptions } from './policy/rules.js';
 import type { KeyRing } from './rewrite/keys.js';
-import { X509SvidVerifier } from './svid/verifier.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -39,56 +34,6 @@ export interface RuntimeDeps {
   readonly onDryRun?: PolicyOptions['onDryRun'];
   /** The running runtime, on a reload. */
   readonly previous?: Runtime | undefined;
-}
-
-/** Builds everything a decision needs from a validated config and the live trust material. */
-export function buildDecisionState(
-  config: Config,
-  trust: TrustManager,
-  identity?: LocalIdentity,
-  carried?: CarriedPhase,
-  deps: Pick<RuntimeDeps, 'keys' | 'onDryRun'> = {},
-): DecisionState {
-  const verifier = new X509SvidVerifier(trust.bundles, {
-    skewSeconds: config.peer.clockSkewSeconds,
-    maxChainLength: config.limits.maxChainLength,
-    maxBytes: config.limits.maxChainBytes,
-    maxCertificateBytes: config.limits.maxCertificateBytes,
-    cacheSize: config.cache.svids,
-    certificateCacheSize: config.cache.certificates,
-    maxSignatureChecks: config.limits.maxSignatureChecks,
-  });
-  const verifyPeer = createPeerPhase(config.peer.source, verifier);
-  // prepare() verifies the peer before the token; the pipeline then reuses that result for the
-  // same request instead of hashing and looking up its certificate again.
-  const prepared = new WeakMap<AuthRequest, PeerResult>();
-  const peer = (req: AuthRequest): PeerResult => prepared.get(req) ?? verifyPeer(req);
-  const { keys, onDryRun } = deps;
-  return {
-    pipeline: createPipeline({
-      config,
-      policy: compilePolicy(config.rules, { dryRun: config.policy.dryRun, maxPatternCharacters: config.limits.maxPatternCharacters, ...(onDryRun ? { onDryRun } : {}) }),
-      peer,
-      carried,
-      self: () => identity?.current.id,
-      rewriter: createRewriter(config, { carriedHeader: carried?.header, ...(keys ? { keys } : {}) }),
-    }),
-    limits: { maxHeaders: config.limits.maxHeaders, maxHeaderBytes: config.limits.maxHeaderBytes },
-    response: config.deny,
-    // Off the event loop first: a new peer chain's signatures, then (guards first, as in the
-    // pipeline: nothing of a token is looked at for a peer that fails) a new token's signatures,
-    // or at egress the user's password hash.
-    prepare: (req) => {
-      if (req.contextExtensions.get('direction') === 'egress') return carried?.prepare?.(req, undefined, Date.now());
-      const next = () => {
-        const p = verifyPeer(req);
-        prepared.set(req, p);
-        return p.ok ? carried?.prepare?.(req, p.peer, Date.now()) : undefined;
-      };
-      const chain = verifyPeer.prepare(req);
-      return chain ? chain.then(next) : next();
-    },
-  };
 }
 
 /** zonegate's own SVID: the same files keep the same watcher (and the rotation it follows). */

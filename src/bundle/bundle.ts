@@ -10,7 +10,7 @@
  * An X.509 authority whose key has no JWK form (RSA-PSS-restricted, DSA, Brainpool curves) is
  * ignored with a note on the bundle: a SPIFFE bundle can only carry an authority as a JWK, so
  * such a key could never be republished or compared by zonegate's bundle endpoint. A weak X.509
- * authority (RSA under 2048 bits, a curve other than P-256/P-384/P-521: svid/strength.ts) is
+ * authority (RSA under 2048 bits, a curve other than P-256/P-384/P-521: cert/strength.ts) is
  * ignored the same way, so it never becomes a trust anchor (nor a TLS root of an https_spiffe
  * fetch). A weak JWT authority is kept, with a note, and every token it signs is refused with
  * ERR_KEY_TOO_WEAK, so the deny names the cause.
@@ -18,8 +18,8 @@
 import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
 import type { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
-import { keyWeakness } from '../svid/strength.js';
+import { parseCertificates } from '../cert/parse.js';
+import { keyWeakness } from '../cert/strength.js';
 
 export interface JwtAuthority {
   readonly kid: string;

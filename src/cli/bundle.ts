@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parseBundle, serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { certInfo } from '../svid/certinfo.js';
+import { certInfo } from '../cert/certinfo.js';
 import { createSource, SourceError, type SourceConfig } from '../federation/sources.js';
 import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';

@@ -5,12 +5,13 @@
 import { readFileSync } from 'node:fs';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { validateConfig } from '../config/preflight.js';
-import { buildDecisionState } from '../runtime.js';
+import { buildDecisionState } from '../pipeline/state.js';
 import { TrustManager } from '../federation/manager.js';
 import { LocalIdentity } from '../svid/local-identity.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { UsageError } from './errors.js';
-import { explainCheck, ExplainRequestError } from '../http/explain.js';
+import { explainCheck } from '../envoy/explain.js';
+import { ZonegateError } from '../errors.js';
 
 export interface CheckOptions {
   config?: string;
@@ -49,7 +50,7 @@ export async function runCheck(opts: CheckOptions, out: (s: string) => void): Pr
   try {
     decided = await explainCheck(state, json, opts.explain === true);
   } catch (err) {
-    if (err instanceof ExplainRequestError) throw new UsageError(`check: ${err.message}`);
+    if (err instanceof ZonegateError && err.code === 'ERR_REQUEST_MALFORMED') throw new UsageError(`check: ${err.message}`);
     throw err;
   }
   const { outcome, result } = decided;

@@ -36,11 +36,4 @@ export function configChanges(before: Config, after: Config): ConfigChanges {
   };
 }
 
-/**
- * One trust domain's source as configured, with the limits its fetches run under: a new trust
- * manager takes over the bundle (and history) of a domain whose key is unchanged, and fetches
- * only the others.
- */
-export function trustSourceKey(t: Config['trust'][number], config: Config): string {
-  return JSON.stringify([t, config.federation.fetch, config.limits.maxBundleKeys]);
-}
+export { trustSourceKey } from '../federation/schema.js';

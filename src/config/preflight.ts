@@ -17,7 +17,7 @@ import { compilePolicy } from '../policy/rules.js';
 import { createRewriter } from '../rewrite/index.js';
 import { reissuesJwt } from '../rewrite/schema.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { loadX509Svid } from '../svid/local.js';
 import { ConfigError, loadConfig, type LoadedConfig, type Locate } from './load.js';
 import type { Config } from './schema.js';

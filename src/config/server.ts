@@ -9,15 +9,9 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { filePath as configPath, headerName, port } from '../schema-parts.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { configPath } from '../paths.js';
-import { PROXY_PRESETS } from '../http/request-line.js';
 
-const port = z.number().int().min(0).max(65535);
-const headerName = z
-  .string()
-  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
-  .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 
 /** A client identity the listener accepts: a SPIFFE ID, exactly or by prefix. */
 const ClientMatcher = z.union([
@@ -80,6 +74,37 @@ const Grpc = z.strictObject({
    */
   maxInFlight: z.number().int().min(1).max(1_000_000).default(1024),
 });
+
+/**
+ * Where the HTTP mode reads each part of the original request line: a header name, or "" for the
+ * authorization request's own method / path / Host. src/http/request-line.ts reads it, and says
+ * why only from there; PROXY_PRESETS is what `server.http.proxy` names.
+ */
+export interface RequestLineSource {
+  readonly method: string;
+  readonly uri: string;
+  readonly host: string;
+  /** "" → the scheme is not known to zonegate ("http"). */
+  readonly scheme: string;
+  /** "" → a fresh decision id per request. */
+  readonly id: string;
+  /** Removed from the front of the request's own path when `uri` is "" (Envoy's path_prefix). */
+  readonly pathPrefix: string;
+}
+
+export const PROXY_PRESETS = {
+  nginx: { method: 'x-original-method', uri: 'x-original-uri', host: 'x-original-host', scheme: 'x-original-proto', id: 'x-request-id', pathPrefix: '' },
+  traefik: { method: 'x-forwarded-method', uri: 'x-forwarded-uri', host: 'x-forwarded-host', scheme: 'x-forwarded-proto', id: '', pathPrefix: '' },
+  envoy: { method: '', uri: '', host: '', scheme: '', id: '', pathPrefix: '' },
+} as const satisfies Record<string, RequestLineSource>;
+export type ProxyKind = keyof typeof PROXY_PRESETS;
+
+/** The preset of `proxy` with the keys the config sets explicitly. */
+export function requestLineSource(proxy: ProxyKind, overrides: Partial<RequestLineSource>): RequestLineSource {
+  const out: Record<string, string> = { ...PROXY_PRESETS[proxy] };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) out[k] = v;
+  return out as unknown as RequestLineSource;
+}
 
 /** "" reads the authorization request's own method / path / Host (Envoy's http_service). */
 const lineSource = z.union([headerName, z.literal('')]).optional();

@@ -4,34 +4,10 @@
  * both report the process state.
  */
 import * as grpc from '@grpc/grpc-js';
-import { EventEmitter } from 'node:events';
+import type { Readiness, ServingStatus } from '../readiness.js';
 
-export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 export const AUTH_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
 const KNOWN = new Set(['', AUTH_SERVICE_NAME]);
-
-/** The process-wide serving state that gRPC health, /readyz and the Check handler share. */
-export class Readiness extends EventEmitter {
-  private status: ServingStatus = 'NOT_SERVING';
-  private why = 'starting';
-
-  get ready(): boolean {
-    return this.status === 'SERVING';
-  }
-  get reason(): string {
-    return this.why;
-  }
-  get current(): ServingStatus {
-    return this.status;
-  }
-
-  set(status: ServingStatus, why: string): void {
-    this.why = why;
-    if (status === this.status) return;
-    this.status = status;
-    this.emit('change', status);
-  }
-}
 
 /** Implements the Health service over a Readiness. */
 export function healthHandlers(readiness: Readiness): grpc.UntypedServiceImplementation {

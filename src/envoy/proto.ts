@@ -1,6 +1,6 @@
 /**
  * Loads the vendored Envoy and gRPC health protos for grpc-js. Only src/envoy/ knows these
- * shapes; the rest of zonegate works on the plain types in src/pipeline/types.ts.
+ * shapes; the rest of zonegate works on the plain types in src/request/types.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

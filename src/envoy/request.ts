@@ -5,15 +5,10 @@
  * read comes back with `malformed` set, and the pipeline denies it with that code.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuthRequest, PeerAttributes } from '../pipeline/types.js';
+import type { AuthRequest, PeerAttributes } from '../request/types.js';
 import type { ReasonCode } from '../errors.js';
-
-export interface RequestLimits {
-  /** Most headers accepted in one request (headers or header_map entries). */
-  readonly maxHeaders: number;
-  /** Most bytes of header names plus values accepted in one request. */
-  readonly maxHeaderBytes: number;
-}
+import { HeaderReader, type RequestLimits } from '../request/headers.js';
+import { splitPath } from '../request/path.js';
 
 /* Loose views of the decoded message: every field may be absent or of the wrong type. */
 interface WireHeaderValue { key?: unknown; value?: unknown; raw_value?: unknown }
@@ -67,35 +62,6 @@ function stringMap(v: unknown): ReadonlyMap<string, string> {
   return out ?? NO_STRINGS;
 }
 
-class HeaderReader {
-  readonly headers = new Map<string, string>();
-  nonUtf8: Set<string> | undefined;
-  duplicates: Set<string> | undefined;
-  private count = 0;
-  private bytes = 0;
-  overLimit = false;
-
-  constructor(private readonly limits: RequestLimits) {}
-
-  add(rawName: string, value: string, valid = true): void {
-    this.count += 1;
-    this.bytes += rawName.length + value.length;
-    if (this.count > this.limits.maxHeaders || this.bytes > this.limits.maxHeaderBytes) {
-      this.overLimit = true;
-      return;
-    }
-    const name = rawName.toLowerCase();
-    if (!valid) (this.nonUtf8 ??= new Set()).add(name);
-    const prev = this.headers.get(name);
-    if (prev === undefined) this.headers.set(name, value);
-    else {
-      // joined as Envoy's own `headers` map joins repeats; the policy reads every element (compile.ts)
-      (this.duplicates ??= new Set()).add(name);
-      this.headers.set(name, `${prev},${value}`);
-    }
-  }
-}
-
 function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
   const reader = new HeaderReader(limits);
   // Envoy sends header_map (with raw bytes) instead of headers when encode_raw_headers is set.
@@ -131,21 +97,6 @@ function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
     }
   }
   return reader;
-}
-
-/**
- * Splits Envoy's `path` (which includes the query string) into path and query. A `#` before the
- * query stays in the path, where the pipeline refuses it (ERR_PATH_INVALID): a fragment is never
- * sent to a server, and `/public#/../admin` must not be read as `/public`.
- */
-function splitPath(raw: string): { path: string; query: string } {
-  const q = raw.indexOf('?');
-  const noFragment = (s: string) => {
-    const f = s.indexOf('#');
-    return f === -1 ? s : s.slice(0, f);
-  };
-  if (q === -1) return { path: raw, query: '' };
-  return { path: raw.slice(0, q), query: noFragment(raw.slice(q + 1)) };
 }
 
 /** Reads a decoded CheckRequest into an AuthRequest. `wire` may be anything (even undefined). */

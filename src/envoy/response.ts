@@ -20,7 +20,7 @@
  * Struct { fields 1 (map entry { key 1, value 2 (Value { string_value 3, bool_value 4 }) }) }.
  */
 import { REASONS } from '../errors.js';
-import type { Outcome } from '../pipeline/types.js';
+import type { Outcome } from '../request/types.js';
 import { denyResponse, type DenyOptions } from '../rewrite/deny.js';
 import { begin, bool, end, string, tag, uint, written } from './wire.js';
 

@@ -8,23 +8,11 @@ import * as grpc from '@grpc/grpc-js';
 import { REASONS, type ReasonCode } from '../errors.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Pipeline } from '../pipeline/authorize.js';
-import type { AuthRequest, Outcome } from '../pipeline/types.js';
-import { toAuthRequest, type RequestLimits } from './request.js';
-import { toCheckResponse, type ResponseOptions } from './response.js';
-import type { Readiness } from './health.js';
-
-/** What a Check needs; swapped as a whole on reload so one call never sees half a config. */
-export interface DecisionState {
-  readonly pipeline: Pipeline;
-  /**
-   * Work for a request that can run off the event loop before the synchronous pipeline (a new
-   * token's signature check on the thread pool); undefined when there is none.
-   */
-  readonly prepare?: (req: AuthRequest) => Promise<void> | undefined;
-  readonly limits: RequestLimits;
-  readonly response: ResponseOptions;
-}
+import type { DecisionState } from '../pipeline/state.js';
+import type { AuthRequest } from '../request/types.js';
+import { toAuthRequest } from './request.js';
+import { toCheckResponse } from './response.js';
+import type { Readiness } from '../readiness.js';
 
 export interface CheckDeps {
   /** undefined until configuration and trust material are loaded. */
@@ -43,18 +31,6 @@ function errorStatus(code: ReasonCode, message: string): grpc.ServiceError {
   err.metadata = new grpc.Metadata();
   err.metadata.set('x-zonegate-reason', code);
   return err;
-}
-
-/** Decides one decoded CheckRequest. Shared by the gRPC handler and `zonegate check`. */
-export function decide(state: DecisionState, request: unknown, explain = false): Outcome {
-  return state.pipeline.authorize(toAuthRequest(request, state.limits), explain);
-}
-
-/** decide(), with a new chain's or token's signatures and a password hash checked off the event loop first, as Check does. */
-export async function decidePrepared(state: DecisionState, request: unknown, explain = false): Promise<Outcome> {
-  const req = toAuthRequest(request, state.limits);
-  await state.prepare?.(req)?.catch(() => undefined);
-  return state.pipeline.authorize(req, explain);
 }
 
 /** The Authorization service implementation. */

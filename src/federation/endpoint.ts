@@ -10,7 +10,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { listen, type Listening } from '../http/listen.js';
+import { listen, type Listening } from '../net/listen.js';
 import type { SecureContextOptions } from 'node:tls';
 import { Bundle, serializeSpiffeBundle } from '../bundle/bundle.js';
 import type { BundleSet } from '../bundle/set.js';

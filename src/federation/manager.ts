@@ -8,13 +8,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { trustSourceKey } from '../config/diff.js';
-import { MAX_TIMER_SECONDS, type Config } from '../config/schema.js';
+import { MAX_TIMER_SECONDS } from '../schema-parts.js';
+import { trustSourceKey, type TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { createSource, SourceError, type BundleSource, type SourceConfig } from './sources.js';
 
 export interface TrustDomainStatus {
@@ -84,7 +84,7 @@ export class TrustManager extends EventEmitter {
   private stopped = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: TrustConfig,
     private readonly opts: TrustManagerOptions = {},
   ) {
     super();

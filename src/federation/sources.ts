@@ -13,9 +13,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { Bundle, parseBundle, parseSpiffeBundle, usableAuthorities } from '../bundle/bundle.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
+import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from '../net/fetch.js';
 import { FileWatch } from '../watch.js';
-import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from './fetch.js';
 
 export interface BundleSource {
   readonly kind: 'file' | 'https_web' | 'https_spiffe' | 'consul' | 'istio';

@@ -11,15 +11,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { listen, type Listening } from './listen.js';
-import { readRequestLine, requestLineSource, type RequestLineSource } from './request-line.js';
+import { listen, type Listening } from '../net/listen.js';
+import { readRequestLine } from './request-line.js';
+import { requestLineSource, type RequestLineSource } from '../config/server.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
-import type { DecisionState } from '../envoy/service.js';
+import type { DecisionState } from '../pipeline/state.js';
 import { denyResponse } from '../rewrite/deny.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { AuthRequest } from '../pipeline/types.js';
+import type { AuthRequest } from '../request/types.js';
 
 export type HttpAuthzServer = Listening;
 

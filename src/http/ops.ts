@@ -6,10 +6,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { JsonValue } from '@bufbuild/protobuf';
-import { listen, type Listening } from './listen.js';
-import type { Readiness } from '../envoy/health.js';
+import { listen, type Listening } from '../net/listen.js';
+import type { Readiness } from '../readiness.js';
 import type { KeyRing } from '../rewrite/keys.js';
-import { ExplainRequestError } from './explain.js';
+import { ZonegateError } from '../errors.js';
 import { isLoopback } from '../config/server.js';
 
 export type OpsServer = Listening;
@@ -44,7 +44,7 @@ function explainHandler(req: IncomingMessage, res: ServerResponse, explain: (req
     }
     explain(body).then(
       (r) => json(res, 200, r),
-      (err: unknown) => (err instanceof ExplainRequestError ? json(res, 400, { error: err.message }) : json(res, 503, { error: (err as Error).message })),
+      (err: unknown) => (err instanceof ZonegateError && err.code === 'ERR_REQUEST_MALFORMED' ? json(res, 400, { error: err.message }) : json(res, 503, { error: (err as Error).message })),
     );
   });
 }
@@ -61,7 +61,10 @@ export async function startOpsServer(
     now?: () => number;
     /** GET /status: what `zonegate status` shows (absent: 501, e.g. the primary of serve --workers). */
     status?: () => unknown;
-    /** POST /explain, when server.ops.explain is on: one decision with its steps, secrets redacted. */
+    /**
+     * POST /explain, when server.ops.explain is on: one decision with its steps, secrets redacted.
+     * Rejecting with ZonegateError ERR_REQUEST_MALFORMED answers 400; any other rejection, 503.
+     */
     explain?: (request: JsonValue) => Promise<Record<string, unknown>>;
   },
 ): Promise<OpsServer> {

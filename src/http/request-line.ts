@@ -12,39 +12,14 @@
  *   envoy    the authorization request itself: Envoy's http_service sends the original method,
  *            path_prefix + the original path, and the original Host
  *
- * Resolved once at startup into a RequestLineSource; per request, a header named here must
+ * Resolved once at startup into a RequestLineSource (the presets, PROXY_PRESETS, are in
+ * src/config/server.ts, which validates server.http.proxy against them); per request, a header named here must
  * appear exactly once (twice → ERR_DUPLICATE_HEADER; missing → ERR_REQUEST_MALFORMED: the proxy
  * is not configured as the docs say, and deciding on the subrequest's own "/" would be wrong).
  */
 import type { IncomingMessage } from 'node:http';
+import type { RequestLineSource } from '../config/server.js';
 import type { ReasonCode } from '../errors.js';
-
-/** A header name, or "" for the authorization request's own method / path / Host. */
-export interface RequestLineSource {
-  readonly method: string;
-  readonly uri: string;
-  readonly host: string;
-  /** "" → the scheme is not known to zonegate ("http"). */
-  readonly scheme: string;
-  /** "" → a fresh decision id per request. */
-  readonly id: string;
-  /** Removed from the front of the request's own path when `uri` is "" (Envoy's path_prefix). */
-  readonly pathPrefix: string;
-}
-
-export const PROXY_PRESETS = {
-  nginx: { method: 'x-original-method', uri: 'x-original-uri', host: 'x-original-host', scheme: 'x-original-proto', id: 'x-request-id', pathPrefix: '' },
-  traefik: { method: 'x-forwarded-method', uri: 'x-forwarded-uri', host: 'x-forwarded-host', scheme: 'x-forwarded-proto', id: '', pathPrefix: '' },
-  envoy: { method: '', uri: '', host: '', scheme: '', id: '', pathPrefix: '' },
-} as const satisfies Record<string, RequestLineSource>;
-export type ProxyKind = keyof typeof PROXY_PRESETS;
-
-/** The preset of `proxy` with the keys the config sets explicitly. */
-export function requestLineSource(proxy: ProxyKind, overrides: Partial<RequestLineSource>): RequestLineSource {
-  const out: Record<string, string> = { ...PROXY_PRESETS[proxy] };
-  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) out[k] = v;
-  return out as unknown as RequestLineSource;
-}
 
 export type RequestLine =
   | { readonly ok: true; readonly method: string; readonly path: string; readonly query: string; readonly host: string; readonly scheme: string; readonly id: string | undefined }

@@ -4,7 +4,7 @@
  * generation and sequence), the last and next refresh, and staleness. Times are RFC 3339.
  */
 import type { ReloadState } from '../config/reload.js';
-import type { Readiness } from '../envoy/health.js';
+import type { Readiness } from '../readiness.js';
 import type { TrustDomainStatus } from '../federation/manager.js';
 import { VERSION } from '../version.js';
 

@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
 import { b64urlDecode, decodeJsonPart, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
 import { subjectProblem } from './subject.js';
-import { keyWeakness } from '../svid/strength.js';
+import { keyWeakness } from '../cert/strength.js';
 
 export interface JwtRules {
   readonly algorithms: ReadonlySet<Algorithm>;

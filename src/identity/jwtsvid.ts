@@ -8,7 +8,7 @@ import type { JwtBundleSource } from '../bundle/set.js';
 import type { ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { b64urlDecode, decodeJsonPart, keyFits, verifySignature, JWT_SVID_ALGORITHMS, type Algorithm } from './jws.js';
-import { keyWeakness } from '../svid/strength.js';
+import { keyWeakness } from '../cert/strength.js';
 
 export interface JwtSvidRules {
   readonly audiences: ReadonlySet<string>;

@@ -15,8 +15,8 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importJwtAuthority } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
-import { boundedGet, type FetchLimits, type TlsProfile } from '../federation/fetch.js';
+import { parseCertificates } from '../cert/parse.js';
+import { boundedGet, type FetchLimits, type TlsProfile } from '../net/fetch.js';
 
 export interface OidcConfig {
   readonly issuer: string;

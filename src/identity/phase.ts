@@ -10,16 +10,16 @@
  *   itself — and a token is minted with the local SVID for the destination. A credential that
  *   cannot be verified is refused, never replaced by the workload's own identity.
  */
-import type { Config } from '../config/schema.js';
+import type { IdentityConfig as Config } from './schema.js';
 import type { ReasonCode } from '../errors.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import type { LocalIdentity } from '../svid/local-identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import { verifyJwtSvid } from './jwtsvid.js';
 import { mintWirePact, verifyWirePact, WIREPACT_HEADER, type WirePactRules } from './wirepact.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act, type TokenMemo, type TokenRules } from './verify.js';
 import { mintCommonIdentity, RESERVED } from './mint.js';

@@ -16,7 +16,7 @@ import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
-import { parseCertificates } from '../svid/parse.js';
+import { parseCertificates } from '../cert/parse.js';
 import { prepareSignatures, verifyX509Svid } from '../svid/x509.js';
 import { claimsProblem } from './claims.js';
 import { b64urlDecode, isAlgorithm, keyFits, verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';

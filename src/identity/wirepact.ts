@@ -8,10 +8,10 @@
  */
 import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
 import type { ReasonCode } from '../errors.js';
-import { certInfo } from '../svid/certinfo.js';
-import { parseCertificates } from '../svid/parse.js';
+import { certInfo } from '../cert/certinfo.js';
+import { parseCertificates } from '../cert/parse.js';
 import { b64urlDecode, decodeJsonPart, keyFits, signCompact, verifySignature } from './jws.js';
-import { keyWeakness } from '../svid/strength.js';
+import { keyWeakness } from '../cert/strength.js';
 import { subjectProblem } from './subject.js';
 
 export const WIREPACT_HEADER = 'x-wirepact-identity';

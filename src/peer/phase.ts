@@ -5,10 +5,10 @@
  */
 import type { ReasonCode } from '../errors.js';
 import { ZonegateError } from '../errors.js';
-import type { AuthRequest, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, PeerIdentity } from '../request/types.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { parseXfcc } from './xfcc.js';
-import { pemBlocks } from '../svid/pem.js';
+import { pemBlocks } from '../cert/pem.js';
 
 export type PeerResult =
   | { readonly ok: true; readonly peer: PeerIdentity; readonly detail: string }

@@ -4,7 +4,7 @@
  * A field a rule does not list does not constrain; a positive field whose value is absent (no
  * canonical names, no actor) does not match; a `not…` field whose value is absent does match.
  */
-import type { Canonical } from '../pipeline/types.js';
+import type { Canonical } from '../request/types.js';
 import { compileMatchers } from './match.js';
 import type { ConditionConfig, FromConfig, MatchConfig, RuleConfig, StringMatch, ToConfig } from './schema.js';
 
@@ -18,7 +18,7 @@ export interface PolicyInput {
   readonly actor?: string | undefined;
   /** Canonical names of the peer, from the naming template of its trust domain. */
   readonly canonical?: Canonical | undefined;
-  /** The request's host name, normalized (src/pipeline/host.ts): lower case, no port, no trailing dot. */
+  /** The request's host name, normalized (src/request/host.ts): lower case, no port, no trailing dot. */
   readonly host?: string | undefined;
   /** The port written in the request's host, if any (`hosts: [a.example:8443]` matches on it). */
   readonly hostPort?: number | undefined;

@@ -14,7 +14,7 @@
  * and trust domains still apply to it, rules on canonical names do not match it.
  */
 import { z } from 'zod';
-import type { Canonical } from '../pipeline/types.js';
+import type { Canonical } from '../request/types.js';
 import type { SpiffeId } from '../spiffe/id.js';
 
 const VAR = /^\{([a-z][A-Za-z0-9_]*)\}$/;

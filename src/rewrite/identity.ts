@@ -2,7 +2,7 @@
  * The verified identity as the upstream sees it: which header carries which fact, and the same
  * facts as JWT claims. Every mode draws from here, so a header and a claim never disagree.
  */
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import type { UpstreamConfig } from './schema.js';
 
 export type HeaderNames = UpstreamConfig['headers'];

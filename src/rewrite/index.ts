@@ -15,14 +15,13 @@
  * At egress the upstream is another zone: it gets the minted common identity, not a rewrite.
  */
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
 import type { ReasonCode } from '../errors.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import { BasicCredentials } from './basic.js';
 import { identityClaims, identityHeaders, identityNames, identityValues, isHeaderValue } from './identity.js';
 import { KeyRing } from './keys.js';
 import { Reissuer } from './reissue.js';
-import type { DestinationConfig, RewriteMode } from './schema.js';
+import type { DestinationConfig, RewriteConfig, RewriteMode } from './schema.js';
 import { formatProof, proofSignature } from './verify.js';
 import { egressGuard, ingressGuard } from './guard.js';
 
@@ -60,7 +59,7 @@ const plan = (d: DestinationConfig): Plan => ({
 });
 
 /** The re-issue key ring for a config: made once per process, so reloads keep the published keys. */
-export function createKeyRing(config: Config, now = Date.now()): KeyRing {
+export function createKeyRing(config: RewriteConfig, now = Date.now()): KeyRing {
   const j = config.upstream.jwt;
   return new KeyRing(
     {
@@ -88,7 +87,7 @@ function readSecret(file: string): Buffer {
 }
 
 /** Builds the rewrite phase; everything derivable from the config is computed here, once. */
-export function createRewriter(config: Config, opts: { carriedHeader?: string | undefined; keys?: KeyRing } = {}): Rewriter {
+export function createRewriter(config: RewriteConfig, opts: { carriedHeader?: string | undefined; keys?: KeyRing } = {}): Rewriter {
   const u = config.upstream;
   const names = u.headers;
   const plans = new Map(Object.entries(u.destinations).map(([name, d]) => [name, plan(d)]));

@@ -4,15 +4,9 @@
  * every key; src/config/schema.ts places these two sections in the whole.
  */
 import { z } from 'zod';
-import { configPath } from '../paths.js';
+import { filePath as path, headerName } from '../schema-parts.js';
 
-const headerName = z
-  .string()
-  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name')
-  .refine((n) => !n.startsWith(':') && n !== 'host', 'must not be a pseudo-header or host');
 const optionalHeader = (name: string) => z.union([headerName, z.literal('')]).default(name);
-/** A file, relative to the config file's directory (src/paths.ts). */
-const path = configPath;
 
 /**
  * The default name of each identity header. A name turned off ("") or renamed is still guarded
@@ -131,6 +125,11 @@ export type UpstreamConfig = z.output<typeof UpstreamSchema>;
 /** True when some destination has its upstream receive a re-issued JWT (mode jwt). */
 export function reissuesJwt(u: UpstreamConfig): boolean {
   return [u.default, ...Object.values(u.destinations)].some((d) => d.mode === 'jwt');
+}
+
+/** What the rewrite phase and the re-issue key ring read of the config (src/rewrite/index.ts). */
+export interface RewriteConfig {
+  readonly upstream: UpstreamConfig;
 }
 
 // Envoy's envoy.type.v3.StatusCode is a closed enum (defined_only): only these 4xx/5xx exist.

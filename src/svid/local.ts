@@ -5,9 +5,9 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import { ZonegateError } from '../errors.js';
-import { certInfo } from './certinfo.js';
-import { parseCertificates } from './parse.js';
-import { pemBlocks } from './pem.js';
+import { certInfo } from '../cert/certinfo.js';
+import { parseCertificates } from '../cert/parse.js';
+import { pemBlocks } from '../cert/pem.js';
 import { SpiffeId } from '../spiffe/id.js';
 
 export interface LocalSvid {

@@ -17,8 +17,8 @@ import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
-import { certInfo } from './certinfo.js';
-import { certificateDers, certificateFromDer } from './parse.js';
+import { certInfo } from '../cert/certinfo.js';
+import { certificateDers, certificateFromDer } from '../cert/parse.js';
 import { prepareSignatures, verifyX509Svid } from './x509.js';
 
 export type SvidResult =

@@ -9,8 +9,8 @@ import type { X509Certificate } from 'node:crypto';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
-import { certInfo, type CertInfo } from './certinfo.js';
-import { certificateSignatureAsync, signatureCheckable } from './signature.js';
+import { certInfo, type CertInfo } from '../cert/certinfo.js';
+import { certificateSignatureAsync, signatureCheckable } from '../cert/signature.js';
 
 /**
  * The limits are the config's (limits.maxChainLength, limits.maxSignatureChecks): the caller
@@ -92,7 +92,7 @@ export function prepareSignatures(chain: readonly X509Certificate[], bundles: X5
   // same cap it can reach pairs the batch did not. Those are found by running the search itself
   // until it asks for no unknown signature (one more per round, at most maxSignatureChecks rounds).
   const rest = async (): Promise<void> => {
-    for (let i = 0; i < (opts.maxSignatureChecks); i++) {
+    for (let i = 0; i < opts.maxSignatureChecks; i++) {
       const need = unknownSignature(chain, bundles, opts);
       const p = need && certificateSignatureAsync(need.child, need.issuer);
       if (!need || !p) return;
@@ -200,7 +200,7 @@ function leafId(leaf: CertInfo): SpiffeId {
   return id;
 }
 
-/** Step 3: X509-SVID §4 / §5.2 leaf rules, and a key zonegate accepts (svid/strength.ts). */
+/** Step 3: X509-SVID §4 / §5.2 leaf rules, and a key zonegate accepts (cert/strength.ts). */
 function checkLeaf(leaf: CertInfo): void {
   if (leaf.subjectEmpty && !leaf.sanCritical)
     fail('ERR_SVID_LEAF_CONSTRAINTS', 'a leaf with an empty subject must mark its subjectAltName critical');
@@ -239,36 +239,27 @@ export function checkX509SvidLeaf(cert: X509Certificate): SpiffeId {
   return id;
 }
 
-/** Verifies an X509-SVID chain (leaf first). Throws ZonegateError with the specific code. */
-export function verifyX509Svid(
-  chain: readonly X509Certificate[],
-  bundles: X509BundleSource,
-  opts: VerifyOptions,
-): VerifiedSvid {
-  const now = opts.now ?? Date.now();
-  const skew = (opts.skewSeconds ?? 0) * 1000;
-  const maxLen = opts.maxChainLength;
-
-  // 1. chain present, within limits
+/** Step 1: a chain is present and within the length limit. */
+function checkChain(chain: readonly X509Certificate[], maxLen: number): void {
   if (chain.length === 0) fail('ERR_SVID_MALFORMED', 'empty certificate chain');
   if (chain.length > maxLen) fail('ERR_SVID_TOO_LARGE', `chain has ${chain.length} certificates (limit ${maxLen})`);
-  const leaf = chain[0]!;
-  const leafInfo = info(leaf, 'leaf certificate');
+}
 
-  // 2. SPIFFE ID, 3. leaf constraints
-  const id = leafId(leafInfo);
-  checkLeaf(leafInfo);
-
-  // 4. the bundle of the leaf's own trust domain, and nothing else
-  const td = id.trustDomain;
+/** Step 4: the X.509 authorities of the leaf's own trust domain, and nothing else. */
+function trustDomainRoots(bundles: X509BundleSource, td: SpiffeId['trustDomain']): readonly X509Certificate[] {
   const roots = bundles.x509Authorities(td);
   if (roots === undefined && bundles.isStale?.(td))
     fail('ERR_TRUST_DOMAIN_STALE', `the bundle of trust domain "${td.name}" is past its maximum staleness`);
   if (roots === undefined) return fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${td.name}"`);
   if (roots.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${td.name}" has no X.509 authorities`);
+  return roots;
+}
 
-  // 5. path validation. Every presented certificate after the leaf claims to be a signing
-  // certificate (go-spiffe's Parse rule): one that cannot be fails even when it is not on the path.
+/**
+ * Step 5, first: every presented certificate after the leaf claims to be a signing certificate
+ * (go-spiffe's Parse rule): one that cannot be fails even when it is not on the path.
+ */
+function checkPresentedSigners(chain: readonly X509Certificate[]): void {
   for (let i = 1; i < chain.length; i++) {
     const ci = info(chain[i]!, `certificate ${i}`);
     if (!ci.isCa) fail('ERR_SVID_SIGNER_CONSTRAINTS', 'signing certificate must have CA flag set to true');
@@ -277,27 +268,68 @@ export function verifyX509Svid(
       fail('ERR_SVID_CRITICAL_EXTENSION', `certificate ${i} has unsupported critical extension ${ci.unsupportedCritical.join(', ')}`);
     if (ci.weakKey) fail('ERR_KEY_TOO_WEAK', `certificate ${i} has a ${ci.weakKey}`);
   }
-  const failure = new PathFailure();
-  const outside = (ci: CertInfo, what: string): boolean => {
+}
+
+/**
+ * Step 5, then: a depth-first search for leaf → intermediates* → root of the leaf's trust domain.
+ * Validity windows are checked on complete paths only, so a time failure is reported only where a
+ * path exists; the most specific failure seen is kept for when none does.
+ */
+class PathSearch {
+  readonly failure = new PathFailure();
+  private checks = 0;
+  private readonly path: X509Certificate[] = [];
+
+  constructor(
+    private readonly id: SpiffeId,
+    private readonly roots: readonly X509Certificate[],
+    private readonly pool: readonly X509Certificate[],
+    private readonly o: { readonly now: number; readonly skew: number; readonly maxLen: number; readonly maxChecks: number; readonly ask: boolean },
+  ) {}
+
+  /** Is `ci` outside its validity window (with the skew)? Notes why. */
+  outside(ci: CertInfo, what: string): boolean {
+    const { now, skew } = this.o;
     if (now + skew < ci.notBefore) {
-      failure.note('ERR_SVID_NOT_YET_VALID', `${what} is not valid before ${new Date(ci.notBefore).toISOString()}`, 3);
+      this.failure.note('ERR_SVID_NOT_YET_VALID', `${what} is not valid before ${new Date(ci.notBefore).toISOString()}`, 3);
       return true;
     }
     if (now - skew > ci.notAfter) {
-      failure.note('ERR_SVID_EXPIRED', `${what} expired at ${new Date(ci.notAfter).toISOString()}`, 3);
+      this.failure.note('ERR_SVID_EXPIRED', `${what} expired at ${new Date(ci.notAfter).toISOString()}`, 3);
       return true;
     }
     return false;
-  };
-  // As Go's x509 does, the leaf's own window is checked before any path is built.
-  if (outside(leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
+  }
 
-  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
-  const maxChecks = opts.maxSignatureChecks;
-  const ask = (opts as { [ASK]?: true })[ASK] === true;
-  let checks = 0;
+  /** The path from `leaf` up to a root, validity checked; undefined when there is none. */
+  from(leaf: X509Certificate): X509Certificate[] | undefined {
+    this.path.push(leaf);
+    return this.search(leaf, 0);
+  }
+
+  private search(current: X509Certificate, below: number): X509Certificate[] | undefined {
+    const path = this.path;
+    const what = path.length === 1 ? 'the leaf certificate' : `intermediate ${path.length - 1}`;
+    for (const root of this.roots) {
+      if (!this.issued(current, root, below, true, what)) continue;
+      const candidate = [...path, root];
+      const expired = candidate.slice(1).some((c, i) => this.outside(info(c, 'certificate'), i === below ? 'the bundle authority' : `intermediate ${i + 1}`));
+      if (!expired) return candidate;
+    }
+    if (path.length >= this.o.maxLen) return undefined;
+    for (const im of this.pool) {
+      if (path.includes(im) || !this.issued(current, im, below, false, what)) continue;
+      path.push(im);
+      const found = this.search(im, below + 1);
+      if (found) return found;
+      path.pop();
+    }
+    return undefined;
+  }
+
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
-  const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
+  private issued(child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean {
+    const failure = this.failure;
     if (!child.checkIssued(issuer)) {
       // OpenSSL also refuses an issuer whose keyUsage lacks keyCertSign: name the rule then.
       if (child.issuer === issuer.subject && info(issuer, 'issuer').keyUsage?.keyCertSign === false)
@@ -329,36 +361,41 @@ export function verifyX509Svid(
       return false;
     }
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
-    if (++checks > maxChecks)
-      fail('ERR_SIGNATURE_LIMIT', `building a path for ${id.value} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
-    if (ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
+    if (++this.checks > this.o.maxChecks)
+      fail('ERR_SIGNATURE_LIMIT', `building a path for ${this.id.value} needs more than ${this.o.maxChecks} signature checks (limits.maxSignatureChecks)`);
+    if (this.o.ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
     return false;
-  };
+  }
+}
 
-  // Depth-first search for leaf → intermediates* → root of this trust domain. Validity windows are
-  // checked on complete paths only, so a time failure is reported only where a path exists.
-  const path: X509Certificate[] = [leaf];
-  const search = (current: X509Certificate, below: number): X509Certificate[] | undefined => {
-    const what = path.length === 1 ? 'the leaf certificate' : `intermediate ${path.length - 1}`;
-    for (const root of roots) {
-      if (!issued(current, root, below, true, what)) continue;
-      const candidate = [...path, root];
-      const expired = candidate.slice(1).some((c, i) => outside(info(c, 'certificate'), i === below ? 'the bundle authority' : `intermediate ${i + 1}`));
-      if (!expired) return candidate;
-    }
-    if (path.length >= maxLen) return undefined;
-    for (const im of pool) {
-      if (path.includes(im) || !issued(current, im, below, false, what)) continue;
-      path.push(im);
-      const found = search(im, below + 1);
-      if (found) return found;
-      path.pop();
-    }
-    return undefined;
-  };
-  const found = search(leaf, 0);
-  if (!found) return fail(failure.code, failure.message || `no path from ${id.value} to an authority of trust domain "${td.name}"`);
+/** Verifies an X509-SVID chain (leaf first). Throws ZonegateError with the specific code. */
+export function verifyX509Svid(
+  chain: readonly X509Certificate[],
+  bundles: X509BundleSource,
+  opts: VerifyOptions,
+): VerifiedSvid {
+  const maxLen = opts.maxChainLength;
+  checkChain(chain, maxLen); // 1
+  const leaf = chain[0]!;
+  const leafInfo = info(leaf, 'leaf certificate');
+  const id = leafId(leafInfo); // 2
+  checkLeaf(leafInfo); // 3
+  const td = id.trustDomain;
+  const roots = trustDomainRoots(bundles, td); // 4
+  checkPresentedSigners(chain); // 5
+  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
+  const search = new PathSearch(id, roots, pool, {
+    now: opts.now ?? Date.now(),
+    skew: (opts.skewSeconds ?? 0) * 1000,
+    maxLen,
+    maxChecks: opts.maxSignatureChecks,
+    ask: (opts as { [ASK]?: true })[ASK] === true,
+  });
+  // As Go's x509 does, the leaf's own window is checked before any path is built.
+  if (search.outside(leafInfo, 'leaf certificate')) fail(search.failure.code, search.failure.message);
+  const found = search.from(leaf);
+  if (!found) return fail(search.failure.code, search.failure.message || `no path from ${id.value} to an authority of trust domain "${td.name}"`);
   return { id, chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
 }

@@ -16,7 +16,7 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { ALGORITHMS } from '../../src/identity/jws.js';
 import { COMMON_IDENTITY_TYP, CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 
 // node:crypto's verify() counted on every path (callback and synchronous), answers unchanged
 vi.mock('node:crypto', async (importOriginal) => {

@@ -16,7 +16,7 @@ const file = (p: string) => readFileSync(new URL(p, V));
 const td = TrustDomain.parse('domain.test');
 
 type Summary = { x509: number; jwt: number; seq?: number; hint?: number; weak?: number };
-/** `weak`: authorities parsed but left out for their key (RSA under 2048 bits: svid/strength.ts). */
+/** `weak`: authorities parsed but left out for their key (RSA under 2048 bits: cert/strength.ts). */
 const summary = (b: Bundle): Summary => ({
   x509: b.x509Authorities.length,
   jwt: b.jwtAuthorities.size,

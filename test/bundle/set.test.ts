@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Bundle, parseBundle } from '../../src/bundle/bundle.js';
 import { BundleSet, type JwtBundleSource, type X509BundleSource } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckRequest } from '../../src/envoy/decode.js';
 import { checkMethod } from '../../src/envoy/proto.js';
 import { toAuthRequest } from '../../src/envoy/request.js';
-import type { AuthRequest } from '../../src/pipeline/types.js';
+import type { AuthRequest } from '../../src/request/types.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);

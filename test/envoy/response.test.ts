@@ -11,7 +11,7 @@ import { checkResponseBinaryToJson } from '../../src/envoy/json.js';
 import { checkMethod } from '../../src/envoy/proto.js';
 import { toCheckResponse } from '../../src/envoy/response.js';
 import { REASONS, type ReasonCode } from '../../src/errors.js';
-import type { Outcome } from '../../src/pipeline/types.js';
+import type { Outcome } from '../../src/request/types.js';
 import type { DenyOptions } from '../../src/rewrite/deny.js';
 import { DenySchema } from '../../src/rewrite/schema.js';
 

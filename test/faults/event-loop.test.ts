@@ -17,10 +17,10 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { toAuthRequest } from '../../src/envoy/request.js';
-import type { DecisionState } from '../../src/envoy/service.js';
+import type { DecisionState } from '../../src/pipeline/state.js';
 import { hashPassword } from '../../src/identity/basic.js';
 import { createCarriedPhase } from '../../src/identity/phase.js';
-import { buildDecisionState } from '../../src/runtime.js';
+import { buildDecisionState } from '../../src/pipeline/state.js';
 import { rsaSpki, TestCA, type Issued } from '../fixtures/ca.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 

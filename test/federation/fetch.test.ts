@@ -1,6 +1,6 @@
 /** Bounded fetches against real HTTPS servers on loopback: profiles, identity, limits, redirects. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boundedGet, FetchError } from '../../src/federation/fetch.js';
+import { boundedGet, FetchError } from '../../src/net/fetch.js';
 import { createSource, SourceError } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import 'reflect-metadata';

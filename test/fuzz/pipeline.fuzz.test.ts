@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { decide, type DecisionState } from '../../src/envoy/service.js';
+import { decide as decideRequest, type DecisionState } from '../../src/pipeline/state.js';
+import { toAuthRequest } from '../../src/envoy/request.js';
 import { TrustManager } from '../../src/federation/manager.js';
-import { buildDecisionState } from '../../src/runtime.js';
+import { buildDecisionState } from '../../src/pipeline/state.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
@@ -19,6 +20,8 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
 const pem = (n: string) => readFileSync(join(EXAMPLES_DIR, 'certs', `${n}.svid.pem`), 'utf8');
 const VALID = ['frontend', 'billing'].map((n) => encodeURIComponent(pem(n)));
+/** A decoded CheckRequest, read as the gRPC handler reads it, then decided. */
+const decide = (st: DecisionState, request: unknown) => decideRequest(st, toAuthRequest(request, st.limits));
 let state: DecisionState;
 let xfccState: DecisionState;
 

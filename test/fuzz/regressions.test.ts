@@ -10,7 +10,7 @@ import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { BUNDLE_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 

@@ -13,7 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/schema.js';
-import type { AuthRequest } from '../../src/pipeline/types.js';
+import type { AuthRequest } from '../../src/request/types.js';
 import { createRewriter } from '../../src/rewrite/index.js';
 import { identityNames } from '../../src/rewrite/identity.js';
 import type { Issued, TestCA } from '../fixtures/ca.js';

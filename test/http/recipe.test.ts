@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { PROXY_PRESETS } from '../../src/http/request-line.js';
+import { PROXY_PRESETS } from '../../src/config/server.js';
 import { proxyGuard } from '../../src/rewrite/guard.js';
 import { authRequestSets, locationBody, proxySetHeaders, readmeRecipe } from './recipe.js';
 

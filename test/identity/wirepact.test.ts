@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { TestCA, type Issued } from '../fixtures/pki.js';
 

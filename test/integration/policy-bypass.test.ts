@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { createPipeline } from '../../src/pipeline/authorize.js';
-import type { AuthRequest } from '../../src/pipeline/types.js';
+import type { AuthRequest } from '../../src/request/types.js';
 import { compilePolicy } from '../../src/policy/rules.js';
 import { checkRequest, exampleCert, startWith, type Started } from '../helpers/zonegate.js';
 

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_XFCC_ELEMENTS, parseXfcc, type XfccEntry } from '../../src/peer/xfcc.js';
-import { pemBlocks } from '../../src/svid/pem.js';
+import { pemBlocks } from '../../src/cert/pem.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);

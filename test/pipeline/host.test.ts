@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeHost } from '../../src/pipeline/host.js';
+import { normalizeHost } from '../../src/request/host.js';
 
 describe('host normalization', () => {
   it.each([

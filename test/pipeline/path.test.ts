@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizePath, removeDotSegments, type PathLevel, type PathOptions } from '../../src/pipeline/path.js';
+import { normalizePath, removeDotSegments, type PathLevel, type PathOptions } from '../../src/request/path.js';
 
 const at = (level: PathLevel, semicolons: PathOptions['semicolons'] = 'reject'): PathOptions => ({ level, semicolons, maxLength: 8192 });
 const DECODE = at('DECODE_AND_MERGE_SLASHES');

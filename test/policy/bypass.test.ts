@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { normalizeHost } from '../../src/pipeline/host.js';
+import { normalizeHost } from '../../src/request/host.js';
 import { compileGlob } from '../../src/policy/glob.js';
 import { headerElements, MAX_HEADER_ELEMENTS } from '../../src/policy/compile.js';
 import { compileMatchers } from '../../src/policy/match.js';

@@ -7,7 +7,7 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { compileNamer } from '../../src/policy/naming.js';
 import { compilePolicy } from '../../src/policy/rules.js';
 import { PolicyFile } from '../../src/policy/schema.js';
-import { normalizeHost } from '../../src/pipeline/host.js';
+import { normalizeHost } from '../../src/request/host.js';
 import type { Req } from './oracles.js';
 
 /** The normalized host of a valid authority (the pipeline refuses the others before the policy). */

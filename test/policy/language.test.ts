@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { normalizeHost } from '../../src/pipeline/host.js';
+import { normalizeHost } from '../../src/request/host.js';
 import { compileNamer } from '../../src/policy/naming.js';
 import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
 
@@ -19,7 +19,7 @@ const ISTIO_WEB = caller('spiffe://cluster.local/ns/shop/sa/web', 'cluster.local
 const CONSUL_WEB = caller('spiffe://c1.consul/ns/shop/dc/dc1/svc/web', 'c1.consul', consul);
 const CONSUL_WEB_P = caller('spiffe://c1.consul/ap/team-a/ns/shop/dc/dc1/svc/web', 'c1.consul', consul);
 const rules = (rs: unknown[]) => ConfigSchema.parse({ rules: rs }).rules;
-// The host as the pipeline hands it to the policy (src/pipeline/host.ts).
+// The host as the pipeline hands it to the policy (src/request/host.ts).
 const withHost = (p: Partial<PolicyInput>): Partial<PolicyInput> => (p.host === undefined ? p : { ...p, ...hostOf(p.host) });
 const decide = (rs: unknown[], p: Partial<PolicyInput>) => compilePolicy(rules(rs)).evaluate(input(withHost(p)));
 

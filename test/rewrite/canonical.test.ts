@@ -18,7 +18,7 @@ import { createPipeline } from '../../src/pipeline/authorize.js';
 import { createKeyRing, createRewriter } from '../../src/rewrite/index.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
 import { SpiffeId } from '../../src/spiffe/id.js';
-import type { AuthRequest, PeerIdentity } from '../../src/pipeline/types.js';
+import type { AuthRequest, PeerIdentity } from '../../src/request/types.js';
 
 const ID = 'spiffe://consul-dc1.test/ns/payments/dc/dc1/svc/ledger';
 const PEER: PeerIdentity = {

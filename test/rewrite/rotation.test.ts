@@ -5,7 +5,7 @@
  */
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Readiness } from '../../src/envoy/health.js';
+import { Readiness } from '../../src/readiness.js';
 import { startOpsServer, type OpsServer } from '../../src/http/ops.js';
 import { createMetrics } from '../../src/metrics.js';
 import { KeyRing } from '../../src/rewrite/keys.js';

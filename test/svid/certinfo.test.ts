@@ -7,8 +7,8 @@ import * as x509 from '@peculiar/x509';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certInfo, type CertInfo } from '../../src/svid/certinfo.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { certInfo, type CertInfo } from '../../src/cert/certinfo.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 import { KU, nameConstraintsExtension, TestCA, unknownCriticalExtension, unknownExtension } from '../fixtures/ca.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ZonegateError } from '../../src/errors.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const file = (p: string) => readFileSync(new URL(p, V));

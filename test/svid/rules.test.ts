@@ -10,7 +10,7 @@ import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { parseCertificates } from '../../src/svid/parse.js';
+import { parseCertificates } from '../../src/cert/parse.js';
 import { verifyX509Svid, type VerifyOptions } from '../../src/svid/x509.js';
 import { KU, nameConstraintsExtension, selfSignedSvid, tamperContents, tamperSignature, TestCA, unknownCriticalExtension, unknownExtension, type KeyAlg } from '../fixtures/ca.js';
 import { SVID_LIMITS } from '../helpers/limits.js';

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Bundle, parseBundle, parseSpiffeBundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { keyWeakness } from '../../src/svid/strength.js';
+import { keyWeakness } from '../../src/cert/strength.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
 import { TestCA } from '../fixtures/pki.js';
 import { BUNDLE_LIMITS, SVID_LIMITS } from '../helpers/limits.js';

@@ -10,6 +10,7 @@
  * signature check of a chain back on the event loop.
  */
 import { verify as cryptoVerify, constants, type X509Certificate } from 'node:crypto';
+import { DIGESTS, MGF1, RSA_PSS, SIGNATURE_ALGORITHMS } from './algorithms.js';
 import { children, int, oid, readTlv } from './der.js';
 
 interface Signed {
@@ -18,23 +19,6 @@ interface Signed {
   readonly hash: string | null;
   readonly pss?: { readonly saltLength: number };
 }
-
-const HASHES: Record<string, string> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-};
-const DIGESTS: Record<string, string> = {
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
-const EDDSA = new Set(['1.3.101.112', '1.3.101.113']);
-const RSA_PSS = '1.2.840.113549.1.1.10';
-const MGF1 = '1.2.840.113549.1.1.8';
 
 /** RSASSA-PSS-params: the hash, the MGF1 hash and the salt length (RFC 4055 defaults: SHA-1, 20). */
 function pssParams(der: Buffer, alg: ReturnType<typeof readTlv>): { hash: string; saltLength: number } | undefined {
@@ -46,17 +30,17 @@ function pssParams(der: Buffer, alg: ReturnType<typeof readTlv>): { hash: string
   for (const p of params) {
     const inner = children(der, p)[0];
     if (!inner) return undefined;
-    if (p.tag === 0xa0) hash = DIGESTS[oid(der, children(der, inner)[0]!)];
+    if (p.tag === 0xa0) hash = DIGESTS.get(oid(der, children(der, inner)[0]!));
     else if (p.tag === 0xa1) {
       const [mgfOid, mgfAlg] = children(der, inner);
       if (!mgfOid || oid(der, mgfOid) !== MGF1 || !mgfAlg) return undefined;
-      mgfHash = DIGESTS[oid(der, children(der, mgfAlg)[0]!)];
+      mgfHash = DIGESTS.get(oid(der, children(der, mgfAlg)[0]!));
     } else if (p.tag === 0xa2) saltLength = int(der, inner);
     // OpenSSL refuses any trailerField but 1; an unknown field has no exact form either
     else if (p.tag !== 0xa3 || int(der, inner) !== 1) return undefined;
   }
   // SHA-1 defaults are refused as signatures anyway; a mismatched MGF1 hash has no exact form here
-  // (such a certificate is refused before any check, x509.ts)
+  // (such a certificate is refused before any check, svid/x509.ts)
   if (!hash || (mgfHash ?? 'sha1') !== hash) return undefined;
   return { hash, saltLength };
 }
@@ -84,8 +68,8 @@ function signed(cert: X509Certificate): Signed | null {
         const id = oid(der, children(der, algTlv)[0]!);
         const tbs = der.subarray(top.start, tbsTlv.end);
         const signature = der.subarray(sigTlv.start + 1, sigTlv.end);
-        if (HASHES[id]) s = { tbs, signature, hash: HASHES[id]! };
-        else if (EDDSA.has(id)) s = { tbs, signature, hash: null };
+        const alg = SIGNATURE_ALGORITHMS.get(id); // RSASSA-PSS is keyed with its hash: never found here
+        if (alg) s = { tbs, signature, hash: alg.hash };
         else if (id === RSA_PSS) {
           const p = pssParams(der, algTlv);
           if (p) s = { tbs, signature, hash: p.hash, pss: { saltLength: p.saltLength } };

@@ -7,27 +7,29 @@
  */
 import type { JsonValue } from '@bufbuild/protobuf';
 import type { Config } from '../config/schema.js';
-import { checkRequestJsonToBinary, checkResponseBinaryToJson } from '../envoy/json.js';
-import { decodeCheckRequest } from '../envoy/decode.js';
-import { toCheckResponse } from '../envoy/response.js';
-import { decidePrepared, type DecisionState } from '../envoy/service.js';
-import { REASONS } from '../errors.js';
+import { checkRequestJsonToBinary, checkResponseBinaryToJson } from './json.js';
+import { decodeCheckRequest } from './decode.js';
+import { toAuthRequest } from './request.js';
+import { toCheckResponse } from './response.js';
+import { decidePrepared, type DecisionState } from '../pipeline/state.js';
+import { REASONS, ZonegateError } from '../errors.js';
 import { sha256 } from '../hash.js';
-import type { Outcome } from '../pipeline/types.js';
+import type { Outcome } from '../request/types.js';
 
-export class ExplainRequestError extends Error {}
-
-/** Decides one CheckRequest in proto3 JSON; the result as `check` prints it. */
+/**
+ * Decides one CheckRequest in proto3 JSON; the result as `check` prints it. A request that is not
+ * a CheckRequest rejects with ZonegateError ERR_REQUEST_MALFORMED (POST /explain: 400).
+ */
 export async function explainCheck(state: DecisionState, json: JsonValue, explain = true): Promise<{ outcome: Outcome; result: Record<string, unknown> }> {
   let bytes: Uint8Array;
   try {
     bytes = checkRequestJsonToBinary(json);
   } catch (err) {
-    throw new ExplainRequestError(`request is not a valid CheckRequest: ${(err as Error).message}`);
+    throw new ZonegateError('ERR_REQUEST_MALFORMED', `request is not a valid CheckRequest: ${(err as Error).message}`, { cause: err });
   }
   // the server's own decoder and encoder, so what is shown is what the server would send
   // (prepared as Check prepares: on a serving process no signature or password hash is checked on the event loop)
-  const outcome = await decidePrepared(state, decodeCheckRequest(Buffer.from(bytes)), explain);
+  const outcome = await decidePrepared(state, toAuthRequest(decodeCheckRequest(Buffer.from(bytes)), state.limits), explain);
   const error = !outcome.allowed && REASONS[outcome.reason].kind === 'error';
   const result: Record<string, unknown> = {
     allowed: outcome.allowed,

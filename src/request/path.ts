@@ -122,3 +122,18 @@ export function normalizePath(raw: string, opts: PathOptions): PathResult {
   }
   return { ok: true, path: out, changed: out !== raw };
 }
+
+/**
+ * Splits Envoy's `path` (which includes the query string) into path and query. A `#` before the
+ * query stays in the path, where the pipeline refuses it (ERR_PATH_INVALID): a fragment is never
+ * sent to a server, and `/public#/../admin` must not be read as `/public`.
+ */
+export function splitPath(raw: string): { path: string; query: string } {
+  const q = raw.indexOf('?');
+  const noFragment = (s: string) => {
+    const f = s.indexOf('#');
+    return f === -1 ? s : s.slice(0, f);
+  };
+  if (q === -1) return { path: raw, query: '' };
+  return { path: raw.slice(0, q), query: noFragment(raw.slice(q + 1)) };
+}

@@ -1,5 +1,6 @@
 /**
- * The plain types the decision pipeline works on. Nothing here knows gRPC or protobuf:
+ * The plain types the decision pipeline works on, below every phase that reads them (peer,
+ * identity, policy, rewrite) and the pipeline that returns them. Nothing here knows gRPC or protobuf:
  * src/envoy/request.ts builds an AuthRequest from a CheckRequest, src/envoy/response.ts turns an
  * Outcome into a CheckResponse, and the HTTP mode and the CLI use the same two types.
  */
@@ -13,7 +14,7 @@ export interface AuthRequest {
   /** Envoy's request id (x-request-id), or one we make up; used as the decision id. */
   readonly id: string;
   readonly method: string;
-  /** Path without the query string, as received (the pipeline normalizes it: src/pipeline/path.ts). */
+  /** Path without the query string, as received (the pipeline normalizes it: src/request/path.ts). */
   readonly path: string;
   readonly query: string;
   readonly host: string;

@@ -5,6 +5,7 @@
  * @peculiar/x509 needs ≈ 2 ms for the same facts, docs/spiffe.md) and cached by the object.
  */
 import type { X509Certificate } from 'node:crypto';
+import { RSA_PSS, SHA1, SIGNATURE_ALGORITHMS } from './algorithms.js';
 import { children, DerError, int, oid, readTlv, type Tlv } from './der.js';
 import { keyWeakness } from './strength.js';
 
@@ -37,28 +38,7 @@ export interface CertInfo {
   readonly weakKey: string | undefined;
 }
 
-const RSA_PSS = '1.2.840.113549.1.1.10';
-/**
- * Signature algorithms accepted on certificates: SHA-2 with ECDSA, RSA PKCS#1 v1.5 and RSASSA-PSS,
- * and EdDSA. SHA-1 and MD5 are refused (chosen-prefix collisions make such signatures forgeable).
- */
-const SIGNATURES = new Map([
-  ['1.2.840.10045.4.3.2', 'ecdsa-with-SHA256'],
-  ['1.2.840.10045.4.3.3', 'ecdsa-with-SHA384'],
-  ['1.2.840.10045.4.3.4', 'ecdsa-with-SHA512'],
-  ['1.2.840.113549.1.1.11', 'sha256WithRSAEncryption'],
-  ['1.2.840.113549.1.1.12', 'sha384WithRSAEncryption'],
-  ['1.2.840.113549.1.1.13', 'sha512WithRSAEncryption'],
-  [`${RSA_PSS}/2.16.840.1.101.3.4.2.1`, 'RSASSA-PSS with SHA-256'],
-  [`${RSA_PSS}/2.16.840.1.101.3.4.2.2`, 'RSASSA-PSS with SHA-384'],
-  [`${RSA_PSS}/2.16.840.1.101.3.4.2.3`, 'RSASSA-PSS with SHA-512'],
-  ['1.3.101.112', 'Ed25519'],
-  ['1.3.101.113', 'Ed448'],
-]);
-/** SHA-1, RSASSA-PSS's default hash when its parameters name none. */
-const SHA1 = '1.3.14.3.2.26';
-
-/** The signatureAlgorithm of a certificate as a key of SIGNATURES (the hash is part of it for PSS). */
+/** The signatureAlgorithm of a certificate as a key of SIGNATURE_ALGORITHMS (the hash is part of it for PSS). */
 function signatureKey(der: Buffer, alg: Tlv): string {
   const parts = children(der, alg);
   const id = oid(der, want(parts[0], 0x06, 'signatureAlgorithm'));
@@ -165,7 +145,7 @@ function parse(cert: X509Certificate): CertInfo {
     unsupportedCritical,
     notBefore: time(der, validity[0]),
     notAfter: time(der, validity[1]),
-    signature: SIGNATURES.get(signatureOid),
+    signature: SIGNATURE_ALGORITHMS.get(signatureOid)?.name,
     signatureOid,
     weakKey: keyWeakness(cert.publicKey),
   };
