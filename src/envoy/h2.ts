@@ -63,6 +63,13 @@ const OK_TRAILERS: OutgoingHttpHeaders = { 'grpc-status': '0' };
 /** No Date header: nothing in gRPC reads it, and it is a header per response. */
 const WAIT_FOR_TRAILERS = { waitForTrailers: true, sendDate: false } as ServerStreamResponseOptions;
 const END_STREAM = { endStream: true, sendDate: false } as ServerStreamResponseOptions;
+/**
+ * The bytes that requests still arriving may hold, all calls together (at least 4 ×
+ * maxMessageBytes): past it a request that needs more is RESOURCE_EXHAUSTED. Honest traffic holds
+ * a few KB per call for a moment; without a bound, 1000 streams per connection each sending most
+ * of a maximal message and never finishing would hold 1000 × maxMessageBytes per connection.
+ */
+const HELD_BYTES = 64 * 1024 * 1024;
 /** A setTimeout longer than this fires at once: such a deadline (> 24 days) is kept, without a timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
@@ -73,12 +80,14 @@ class Call {
   done = false;
   /** Response headers sent (a Watch): a status now goes in trailers. */
   headersSent = false;
-  /** The client ended its side (END_STREAM). */
-  ended = false;
   timer: NodeJS.Timeout | undefined;
-  /** The request's bytes so far: the first chunk, and all of them once there is a second. */
-  first: Buffer | undefined;
-  parts: Buffer[] | undefined;
+  /**
+   * The request's bytes so far (`have` of them): the first chunk as it came (most requests arrive
+   * in one), else a buffer of our own that the chunks are copied into. Keeping chunks instead would
+   * keep Node's per-chunk objects: a message sent in 1-byte DATA frames then costs 100× its size.
+   */
+  body: Buffer | undefined;
+  owned = false;
   have = 0;
   /** 5 + the message length, once the prefix is in; -1 before. */
   need = -1;
@@ -89,7 +98,21 @@ class Call {
     readonly kind: Kind,
     readonly deadline: number,
     readonly encoding: string | undefined,
+    readonly budget: Budget,
   ) {}
+}
+
+/** The bytes requests still arriving hold, all calls of one server together, and their bound (HELD_BYTES). */
+interface Budget {
+  held: number;
+  readonly max: number;
+}
+
+/** Lets go of a call's request bytes (it completed, failed or went away). */
+function drop(call: Call): void {
+  if (call.body === undefined) return;
+  call.budget.held -= call.have;
+  call.body = undefined;
 }
 
 /** `grpc-timeout` (1–8 digits and a unit) in ms; undefined when malformed. */
@@ -120,11 +143,14 @@ function settle(call: Call): void {
 }
 
 /**
- * Ends the call with a status: in trailers after a Watch's headers, else trailers-only. When the
- * client has not finished sending, the stream is then reset with NO_ERROR (RFC 9113 §8.1): the
- * answer stands, the rest of the request is not wanted.
+ * Ends the call with a status: in trailers after a Watch's headers, else trailers-only. A client
+ * still sending (an oversized message answered from its prefix) may finish; the rest is read and
+ * dropped, as grpc-js does. The stream is not reset (RFC 9113 §8.1 would allow NO_ERROR): a reset
+ * reaching a Node client while data of its own is still queued can abort it in node_http2's
+ * memory accounting (nodejs/node#38964; seen here on Node 20), and grpc-js clients are Node clients.
  */
 function status(call: Call, code: number, message: string, extra?: OutgoingHttpHeaders): void {
+  drop(call);
   if (!open(call)) return;
   settle(call);
   const stream = call.stream;
@@ -136,7 +162,6 @@ function status(call: Call, code: number, message: string, extra?: OutgoingHttpH
     } else {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...trailers }, END_STREAM);
     }
-    if (!call.ended) stream.close(constants.NGHTTP2_NO_ERROR);
   } catch {
     // the stream closed under us (a reset from the client): nothing to answer
   }
@@ -213,7 +238,6 @@ export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDe
     }
     call.headersSent = true;
     watches.add(call);
-    call.stream.on('close', onWatchClose);
     call.stop = watchHealth(deps.readiness, service, (st) => {
       if (open(call)) call.stream.write(frame(healthOut({ status: st })));
     });
@@ -238,53 +262,72 @@ export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDe
     status(call, S.UNIMPLEMENTED, `Received message compressed with unsupported encoding "${enc}"`, { 'grpc-accept-encoding': ACCEPT_ENCODING });
   };
 
+  const budget: Budget = { held: 0, max: Math.max(HELD_BYTES, 4 * max) };
+
   function onData(this: ServerHttp2Stream, chunk: Buffer): void {
     const call = (this as Streamed)[CALL];
     if (call.done) return;
-    const have = call.have + chunk.length;
+    const at = call.have;
+    const have = at + chunk.length;
+    if (call.need >= 0 && have > call.need) return status(call, S.INTERNAL, 'a second request message on a unary call');
+    if (budget.held + chunk.length > budget.max) return status(call, S.RESOURCE_EXHAUSTED, `requests still arriving hold more than ${budget.max} bytes`);
+    budget.held += chunk.length;
+    if (at === 0) call.body = chunk;
+    else {
+      let buf = call.body!;
+      if (!call.owned || have > buf.length) {
+        // grown by doubling, never past the message's size (maxMessageBytes + 5 until the prefix is in)
+        const limit = call.need >= 0 ? call.need : max + 5;
+        const next = Buffer.allocUnsafe(Math.max(have, Math.min(limit, Math.max(4096, 2 * (call.owned ? buf.length : at)))));
+        buf.copy(next, 0, 0, at);
+        call.body = buf = next;
+        call.owned = true;
+      }
+      chunk.copy(buf, at);
+    }
     call.have = have;
-    if (call.first === undefined) call.first = chunk;
-    else (call.parts ??= [call.first]).push(chunk);
     if (call.need < 0 && have >= 5) {
-      const head = call.parts ? Buffer.concat(call.parts, have) : chunk;
-      const len = head.readUInt32BE(1);
+      const len = call.body!.readUInt32BE(1);
       if (len > max) return status(call, S.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs ${max})`);
       call.need = 5 + len;
+      if (have > call.need) status(call, S.INTERNAL, 'a second request message on a unary call');
     }
-    if (call.need >= 0 && have > call.need) status(call, S.INTERNAL, 'a second request message on a unary call');
   }
 
   function onEnd(this: ServerHttp2Stream): void {
     const call = (this as Streamed)[CALL];
-    call.ended = true;
     if (call.done) return;
     if (call.need < 0 || call.have < call.need) return status(call, S.INTERNAL, call.have === 0 ? 'no request message' : 'the request message was cut short');
-    const body = call.parts ? Buffer.concat(call.parts, call.have) : call.first!;
-    call.first = call.parts = undefined;
+    const body = call.owned ? call.body!.subarray(0, call.have) : call.body!;
+    drop(call);
     complete(call, body);
   }
 
-  /** A Watch's stream is gone: stop sending. (A unary call needs no listener: a reset stream is `destroyed`.) */
-  function onWatchClose(this: ServerHttp2Stream): void {
+  /** The stream is gone (answered, or reset by the client): its bytes, its timer, a Watch's subscription. */
+  function onClose(this: ServerHttp2Stream): void {
     const call = (this as Streamed)[CALL];
     settle(call);
-    call.stop?.();
-    watches.delete(call);
+    drop(call);
+    if (call.stop) {
+      call.stop();
+      watches.delete(call);
+    }
   }
 
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     stream.on('error', ignore);
     const type = headers['content-type'];
     if (typeof type !== 'string' || !type.startsWith('application/grpc')) {
-      stream.respond({ ':status': constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE }, END_STREAM);
+      if (!stream.destroyed) stream.respond({ ':status': constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE }, END_STREAM);
       return;
     }
     const path = headers[':path'];
     const kind = KINDS.get(path);
     const timeout = headers['grpc-timeout'];
     const ms = timeout === undefined ? Infinity : timeoutMs(String(timeout));
-    const call = new Call(stream, kind ?? Kind.Check, ms === undefined ? Infinity : Date.now() + ms, headers['grpc-encoding'] as string | undefined);
+    const call = new Call(stream, kind ?? Kind.Check, ms === undefined ? Infinity : Date.now() + ms, headers['grpc-encoding'] as string | undefined, budget);
     (stream as Streamed)[CALL] = call;
+    stream.on('close', onClose);
     if (kind === undefined) return status(call, S.UNIMPLEMENTED, `The server does not implement the method ${path}`);
     if (ms === undefined) return status(call, S.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
     if (ms <= MAX_TIMER_MS) call.timer = setTimeout(expire, ms, call);
