@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b] [-- --skip a,b]`: measures zonegate against the floor
+ * `npm run bench [-- --quick] [-- --only a,b] [-- --skip a,b] [-- --transport http2]`: measures zonegate against the floor
  * of its own stack (bench/floor.ts: a bare grpc-js server with the same protos), both started in
  * this run, on loopback, and writes bench/results.json. Never part of npm test.
  *
@@ -34,6 +34,8 @@ const { values: argv } = parseArgs({
     out: { type: 'string' },
     /** Write a V8 CPU profile of every zonegate process into this directory (node --cpu-prof). */
     'cpu-prof': { type: 'string' },
+    /** server.grpc.transport of every zonegate started here: grpc-js (default) or http2. */
+    transport: { type: 'string' },
   },
 });
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
@@ -263,7 +265,7 @@ async function startZonegate(config: string, workers: number, name: string): Pro
   const proc = track(
     // with the V8 flag the image runs it with (Dockerfile ENTRYPOINT)
     spawn(process.execPath, ['--max-semi-space-size=16', ...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), process.env.BENCH_ZONEGATE_BIN ?? join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
-      env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },
+      env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', ...(argv.transport ? { ZONEGATE_GRPC_TRANSPORT: argv.transport } : {}) },
       stdio: ['ignore', out, 'inherit'],
       detached: true,
     }),
@@ -427,7 +429,7 @@ async function main() {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGB: round(totalmem() / 2 ** 30, 1), node: process.version, h2load: spawnSync('h2load', ['--version'], { encoding: 'utf8' }).stdout.trim() },
-    method: { cache, streams: P.streams, requests: P.requests, rateSeconds: P.rateSeconds, coldRequests: P.coldRequests, chainRequests: P.chainRequests, generatorProcesses: P.genProcs, quick: QUICK },
+    method: { transport: argv.transport ?? 'grpc-js', cache, streams: P.streams, requests: P.requests, rateSeconds: P.rateSeconds, coldRequests: P.coldRequests, chainRequests: P.chainRequests, generatorProcesses: P.genProcs, quick: QUICK },
     results,
   };
   const target = argv.out ?? join(PACKAGE_ROOT, 'bench/results.json');
