@@ -364,7 +364,7 @@ export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDe
       const left = new Set(sessions);
       if (left.size === 0) return resolve();
       const timer = setTimeout(() => {
-        for (const s of left) s.destroy(constants.NGHTTP2_CANCEL as unknown as Error);
+        for (const s of left) s.destroy(undefined, constants.NGHTTP2_CANCEL);
         resolve();
       }, graceMs);
       timer.unref();

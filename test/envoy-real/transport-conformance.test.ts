@@ -621,6 +621,30 @@ describe.each(TRANSPORTS)('transport %s', (transport: Transport) => {
     });
   });
 
+  it('drain: a call still unfinished when server.shutdownGraceSeconds ends gets no verdict, and the shutdown completes then', async () => {
+    const z = await startWith({ ...policy, server: { shutdownGraceSeconds: 1, grpc: { transport } } }, m.dir);
+    const c = await session(z.target);
+    c.on('error', () => undefined);
+    const pending = raw(c, H2(), (st) => st.write(frame(encode(request())).subarray(0, 20)));
+    await ping(c);
+    const started = Date.now();
+    await z.zg.stop();
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(5000);
+    const r = await Promise.race([pending, sleep(2000).then(() => 'still open' as const)]);
+    if (transport === 'http2') {
+      // the http2 transport resets what is left (CANCEL)
+      expect(r !== 'still open' && { rst: r.rstCode, messages: r.messages.length, grpc: r.grpcStatus }).toEqual({ rst: constants.NGHTTP2_CANCEL, messages: 0, grpc: undefined });
+    } else {
+      // grpc-js with channelz off (zonegate's setting) does not track its sessions, so forceShutdown
+      // leaves them to the process's exit; the call never gets a verdict either way
+      expect(r === 'still open' || r.messages.length === 0).toBe(true);
+    }
+    c.destroy();
+    await z.close();
+  });
+
   describe.skipIf(matrix.length === 0)('real Envoy', () => {
     const PATHS = ['plain', 'tls', 'mtls', 'allowed', 'unix'] as const;
     const services = (): Record<string, GrpcService> => {
