@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b] [-- --skip a,b]`: measures zonegate against the floor
+ * `npm run bench [-- --quick] [-- --only a,b] [-- --skip a,b] [-- --transport http2]`: measures zonegate against the floor
  * of its own stack (bench/floor.ts: a bare grpc-js server with the same protos), both started in
  * this run, on loopback, and writes bench/results.json. Never part of npm test.
  *

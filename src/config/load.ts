@@ -37,6 +37,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, (string | number)[], 'string' | 'por
   ['ZONEGATE_GRPC_INSECURE', ['server', 'grpc', 'insecure'], 'boolean'],
   ['ZONEGATE_GRPC_PORT', ['server', 'grpc', 'port'], 'port'],
   ['ZONEGATE_GRPC_UNIX_SOCKET', ['server', 'grpc', 'unixSocket'], 'string'],
+  ['ZONEGATE_GRPC_TRANSPORT', ['server', 'grpc', 'transport'], 'string'],
   ['ZONEGATE_OPS_ADDRESS', ['server', 'ops', 'address'], 'string'],
   ['ZONEGATE_OPS_PORT', ['server', 'ops', 'port'], 'port'],
   ['ZONEGATE_HTTP_PORT', ['server', 'http', 'port'], 'port'],

@@ -73,6 +73,11 @@ const Grpc = z.strictObject({
    * it a check is answered UNAVAILABLE (ERR_OVERLOADED) at once instead of queued.
    */
   maxInFlight: z.number().int().min(1).max(1_000_000).default(1024),
+  /**
+   * What serves Check and Health: grpc-js, or zonegate's own gRPC server on node:http2
+   * (src/envoy/h2.ts), which honours the same settings and answers the same statuses.
+   */
+  transport: z.enum(['grpc-js', 'http2']).default('grpc-js'),
 });
 
 /**

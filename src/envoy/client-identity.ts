@@ -7,7 +7,8 @@
  * TLS itself: after the handshake, the certificate's one URI SAN must match allowedClients, or
  * the connection is closed before a single HTTP/2 frame is read. Allowed connections are handed
  * to the gRPC server (its connection injector) as an already-secured stream. The check runs once
- * per connection, not per call.
+ * per connection, not per call. The node:http2 transport (h2.ts) terminates all of its TLS here,
+ * with or without an allowlist (startTlsListeners).
  */
 import type * as grpc from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
@@ -19,7 +20,7 @@ import type { Logger } from '../log.js';
 
 export interface AllowlistedTls {
   readonly port: number;
-  /** Stops accepting connections; the gRPC server's shutdown closes the sessions it holds. */
+  /** Stops accepting connections; the server's shutdown closes the sessions it holds. */
   close(graceMs: number): void;
 }
 
@@ -48,36 +49,40 @@ export function clientAllowlist(matchers: readonly ClientMatcher[]): (id: string
   return (id) => exact.has(id) || prefixes.some((p) => id.startsWith(p));
 }
 
-/** Listens with mTLS on address:port (and the Unix socket); hands allowed connections to `server`. */
-export async function startAllowlistedTls(
-  server: grpc.Server,
-  tls: { cert: string; key: string; clientCa: string; allowedClients: readonly ClientMatcher[] },
+/**
+ * Listens with TLS on address:port (and the Unix socket) and hands each connection that passed the
+ * handshake to `accept`. With clientCa, a client certificate issued by it is required; with
+ * allowedClients, its SPIFFE ID must also match one of them, or the connection is closed here,
+ * logged, and never handed on.
+ */
+export async function startTlsListeners(
+  accept: (socket: TLSSocket) => void,
+  tls: { cert: string; key: string; clientCa?: string | undefined; allowedClients?: readonly ClientMatcher[] | undefined },
   address: string,
   port: number,
   unixSocket: string | undefined,
   log: Logger,
 ): Promise<AllowlistedTls> {
-  const allowed = clientAllowlist(tls.allowedClients);
-  // TLS is done here: the injected streams are plaintext to grpc-js
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const allowed = tls.allowedClients ? clientAllowlist(tls.allowedClients) : undefined;
   const options = {
     cert: readFileSync(tls.cert),
     key: readFileSync(tls.key),
-    ca: readFileSync(tls.clientCa),
-    requestCert: true,
-    rejectUnauthorized: true,
+    ...(tls.clientCa ? { ca: readFileSync(tls.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
     ALPNProtocols: ['h2'],
   };
   const onSecure = (socket: TLSSocket) => {
-    const ids = uriSans(socket.getPeerCertificate().subjectaltname);
-    const id = ids.length === 1 ? ids[0]! : undefined;
-    if (id === undefined || !allowed(id)) {
-      // the client identity is not secret (it is in the certificate); the certificate body is never logged
-      log.warn({ client: id ?? null, uriSans: ids.length, remote: socket.remoteAddress ?? null }, 'grpc: client identity not in server.grpc.tls.allowedClients: connection refused');
-      socket.destroy();
-      return;
+    socket.on('error', () => undefined); // a reset connection is the client's problem, not a crash
+    if (allowed) {
+      const ids = uriSans(socket.getPeerCertificate().subjectaltname);
+      const id = ids.length === 1 ? ids[0]! : undefined;
+      if (id === undefined || !allowed(id)) {
+        // the client identity is not secret (it is in the certificate); the certificate body is never logged
+        log.warn({ client: id ?? null, uriSans: ids.length, remote: socket.remoteAddress ?? null }, 'grpc: client identity not in server.grpc.tls.allowedClients: connection refused');
+        socket.destroy();
+        return;
+      }
     }
-    injector.injectConnection(socket);
+    accept(socket);
   };
   const servers: Server[] = [];
   const open = (listenOn: (s: Server, done: () => void) => void) =>
@@ -94,14 +99,38 @@ export async function startAllowlistedTls(
     if (unixSocket) await open((s, done) => s.listen(unixSocket, done));
   } catch (err) {
     for (const s of servers) s.close();
-    injector.destroy();
     throw err;
   }
   return {
     port: (tcp.address() as AddressInfo).port,
-    close: (graceMs) => {
+    close: () => {
       for (const s of servers) s.close();
-      injector.drain(graceMs);
     },
   };
+}
+
+/** Listens with mTLS on address:port (and the Unix socket); hands allowed connections to the grpc-js `server`. */
+export async function startAllowlistedTls(
+  server: grpc.Server,
+  tls: { cert: string; key: string; clientCa: string; allowedClients: readonly ClientMatcher[] },
+  address: string,
+  port: number,
+  unixSocket: string | undefined,
+  log: Logger,
+): Promise<AllowlistedTls> {
+  // TLS is done here: the injected streams are plaintext to grpc-js
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  try {
+    const listening = await startTlsListeners((socket) => injector.injectConnection(socket), tls, address, port, unixSocket, log);
+    return {
+      port: listening.port,
+      close: (graceMs) => {
+        listening.close(graceMs);
+        injector.drain(graceMs);
+      },
+    };
+  } catch (err) {
+    injector.destroy();
+    throw err;
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * The gRPC server: Authorization and Health on TCP and, optionally, a Unix domain socket, with
- * optional TLS or mTLS on the listener and bounded message sizes. With mTLS and
+ * optional TLS or mTLS on the listener and bounded message sizes. This file is the grpc-js server
+ * (`server.grpc.transport: grpc-js`, the default); h2.ts serves the same on node:http2. With mTLS and
  * `tls.allowedClients`, zonegate terminates TLS itself (client-identity.ts) and hands only the
  * connections of allowed client identities to gRPC.
  */
@@ -13,6 +14,7 @@ import { loadProtos } from './proto.js';
 import { checkHandlers, type CheckDeps } from './service.js';
 import { healthHandlers } from './health.js';
 import { decodeCheckRequest } from './decode.js';
+import { startH2Server } from './h2.js';
 
 /**
  * The Authorization service with zonegate's own codecs: the CheckRequest decoder (decode.ts)
@@ -62,8 +64,9 @@ function bind(server: grpc.Server, address: string, creds: grpc.ServerCredential
 
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
-/** Starts the gRPC server as configured. */
+/** Starts the gRPC server as configured: grpc-js, or with `transport: http2` zonegate's own (h2.ts). */
 export async function startGrpcServer(cfg: Config['server']['grpc'], deps: CheckDeps): Promise<GrpcServer> {
+  if (cfg.transport === 'http2') return startH2Server(cfg, deps);
   const { authService, healthService } = loadProtos();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': cfg.maxMessageBytes,

@@ -9,7 +9,7 @@ import { REASONS, type ReasonCode } from '../errors.js';
 import { decisionLogger, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DecisionState } from '../pipeline/state.js';
-import type { AuthRequest } from '../request/types.js';
+import type { AuthRequest, Outcome } from '../request/types.js';
 import { toAuthRequest } from './request.js';
 import { toCheckResponse } from './response.js';
 import type { Readiness } from '../readiness.js';
@@ -33,104 +33,167 @@ function errorStatus(code: ReasonCode, message: string): grpc.ServiceError {
   return err;
 }
 
-/** The Authorization service implementation. */
-export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
-  const { metrics, log, readiness } = deps;
-  const maxInFlight = deps.maxInFlight ?? Infinity;
+/**
+ * How a transport answers one Check (the grpc-js handler below, the node:http2 transport in
+ * h2.ts). `ctx` is the transport's own per-call value, passed back as it came.
+ */
+export interface CheckReplies<C> {
+  /** A verdict: the CheckResponse bytes written by response.ts, sent as they are. */
+  verdict(ctx: C, response: Buffer): void;
+  /** No verdict: an error status, REASONS[code].grpc, carrying the reason code (x-zonegate-reason). */
+  error(ctx: C, code: ReasonCode, message: string): void;
+}
+
+/** One Check, decoded: `deadline` in ms since the epoch (Infinity: none). */
+export type Check<C> = (request: unknown, deadline: number, ctx: C) => void;
+
+/**
+ * Admission: load shedding before any work. Past maxInFlight waiting checks (new tokens'
+ * signature checks queue on the thread pool) a check is answered UNAVAILABLE at once, and a call
+ * whose deadline has already passed (it waited in the connection's queue) is not decided at all:
+ * its answer would reach an Envoy that has stopped waiting. Both are errors, so Envoy with
+ * failure_mode_allow: false answers status_on_error; never an allow.
+ */
+function admission(metrics: Metrics, maxInFlight: number) {
   let inFlight = 0;
-  /**
-   * Load shedding, before any work: past maxInFlight waiting checks (new tokens' signature checks
-   * queue on the thread pool) a check is answered UNAVAILABLE at once, and a call whose deadline
-   * has already passed (it waited in the connection's queue) is not decided at all: its answer
-   * would reach an Envoy that has stopped waiting. Both are errors, so Envoy with
-   * failure_mode_allow: false answers status_on_error; never an allow.
-   */
-  const shed = (call: grpc.ServerUnaryCall<unknown, unknown>): ReasonCode | undefined => {
-    if (inFlight >= maxInFlight) return 'ERR_OVERLOADED';
-    const deadline = call.getDeadline();
-    if (deadline !== Infinity && +deadline <= Date.now()) return 'ERR_DEADLINE_EXCEEDED';
-    return undefined;
+  return {
+    /** The reason to refuse a check now, and its message; undefined to admit it. */
+    refuse(deadline: number): [ReasonCode, string] | undefined {
+      if (inFlight >= maxInFlight) return ['ERR_OVERLOADED', `${inFlight} checks in flight (server.grpc.maxInFlight)`];
+      if (deadline !== Infinity && deadline <= Date.now()) return ['ERR_DEADLINE_EXCEEDED', 'deadline passed before the check started'];
+      return undefined;
+    },
+    enter(): void {
+      inFlight += 1;
+      metrics.inFlight.inc();
+    },
+    leave(): void {
+      inFlight -= 1;
+      metrics.inFlight.dec();
+    },
   };
+}
+
+/** Accounting: the latency histogram, the decision counter and the decision line, per result. */
+function accounting(metrics: Metrics, log: Logger) {
   const decisions = decisionLogger(log);
   // Labelled children looked up once, not by label object on every call.
   const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
   const counted = new Map<string, { inc(): void }>();
-  const countDecision = (result: string, reason: string) => {
-    const key = `${result} ${reason}`;
-    let c = counted.get(key);
-    if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
-    c.inc();
-  };
   return {
-    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      const started = process.hrtime.bigint();
-      const refused = shed(call);
-      if (refused) {
-        metrics.errors.inc({ reason: refused });
-        seconds.error.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        callback(errorStatus(refused, refused === 'ERR_OVERLOADED' ? `${inFlight} checks in flight (server.grpc.maxInFlight)` : 'deadline passed before the check started'));
+    observe(result: 'allow' | 'deny' | 'error', started: bigint): void {
+      seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
+    },
+    /** An error status instead of a verdict: counted by reason. */
+    error(reason: ReasonCode): void {
+      metrics.errors.inc({ reason });
+    },
+    verdict(outcome: Outcome, started: bigint): void {
+      const micros = Number(process.hrtime.bigint() - started) / 1000;
+      const result = outcome.allowed ? 'allow' : 'deny';
+      const reason = outcome.allowed ? '' : outcome.reason;
+      const key = `${result} ${reason}`;
+      let c = counted.get(key);
+      if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
+      c.inc();
+      if (decisions.isLevelEnabled('info'))
+        decisions.info(
+          {
+            decisionId: outcome.id,
+            result,
+            reason: outcome.allowed ? null : outcome.reason,
+            peer: outcome.peer?.principal ?? null,
+            rule: outcome.rule ?? null,
+            latencyUs: Math.round(micros),
+          },
+          'decision',
+        );
+    },
+  };
+}
+
+/**
+ * The transport-neutral Check: admission, preparation off the event loop, the decision, the
+ * answer and its accounting. Both transports decode the request (decode.ts) and call the result.
+ */
+export function checker<C>(deps: CheckDeps, reply: CheckReplies<C>): Check<C> {
+  const { log, readiness } = deps;
+  const gate = admission(deps.metrics, deps.maxInFlight ?? Infinity);
+  const account = accounting(deps.metrics, log);
+
+  /** The decision and its answer, once any preparation is done; releases the admission. */
+  const answer = (ctx: C, request: unknown, state: DecisionState | undefined, req: AuthRequest | undefined, started: bigint) => {
+    let result: 'allow' | 'deny' | 'error' = 'error';
+    try {
+      if (!state) {
+        account.error('ERR_NOT_READY');
+        reply.error(ctx, 'ERR_NOT_READY', readiness.reason);
         return;
       }
-      inFlight += 1;
-      metrics.inFlight.inc();
-      // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
-      // Read once: a call decided after an await still uses the state it started with.
-      const state = deps.state();
-      let req: AuthRequest | undefined;
-      let pending: Promise<void> | undefined;
-      if (state) {
-        try {
-          req = toAuthRequest(call.request, state.limits);
-          pending = state.prepare?.(req);
-        } catch {
-          pending = undefined; // the synchronous path below decides (and reports) it
-        }
+      const outcome = state.pipeline.authorize(req ?? toAuthRequest(request, state.limits));
+      if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
+        account.error(outcome.reason);
+        log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
+        reply.error(ctx, outcome.reason, outcome.message);
+        return;
       }
-      const answer = () => {
-        let result: 'allow' | 'deny' | 'error' = 'error';
-        try {
-          if (!state) {
-            metrics.errors.inc({ reason: 'ERR_NOT_READY' });
-            callback(errorStatus('ERR_NOT_READY', readiness.reason));
-            return;
-          }
-          const outcome = state.pipeline.authorize(req ?? toAuthRequest(call.request, state.limits));
-          if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
-            metrics.errors.inc({ reason: outcome.reason });
-            log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
-            callback(errorStatus(outcome.reason, outcome.message));
-            return;
-          }
-          result = outcome.allowed ? 'allow' : 'deny';
-          // bytes written straight from the outcome; grpc-js sends them as they are (server.ts)
-          callback(null, toCheckResponse(outcome, state.response));
-          const micros = Number(process.hrtime.bigint() - started) / 1000;
-          countDecision(result, outcome.allowed ? '' : outcome.reason);
-          if (decisions.isLevelEnabled('info'))
-            decisions.info(
-              {
-                decisionId: outcome.id,
-                result,
-                reason: outcome.allowed ? null : outcome.reason,
-                peer: outcome.peer?.principal ?? null,
-                rule: outcome.rule ?? null,
-                latencyUs: Math.round(micros),
-              },
-              'decision',
-            );
-        } catch (err) {
-          metrics.errors.inc({ reason: 'ERR_INTERNAL' });
-          log.error({ err }, 'check: internal failure');
-          callback(errorStatus('ERR_INTERNAL', 'internal failure'));
-        } finally {
-          inFlight -= 1;
-          metrics.inFlight.dec();
-          seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
-        }
-      };
-      // A failed preparation leaves the cache cold: the pipeline then verifies synchronously.
-      if (pending) pending.then(answer, answer);
-      else answer();
+      result = outcome.allowed ? 'allow' : 'deny';
+      reply.verdict(ctx, toCheckResponse(outcome, state.response));
+      account.verdict(outcome, started);
+    } catch (err) {
+      account.error('ERR_INTERNAL');
+      log.error({ err }, 'check: internal failure');
+      reply.error(ctx, 'ERR_INTERNAL', 'internal failure');
+    } finally {
+      gate.leave();
+      account.observe(result, started);
+    }
+  };
+
+  return (request, deadline, ctx) => {
+    const started = process.hrtime.bigint();
+    const refused = gate.refuse(deadline);
+    if (refused) {
+      account.error(refused[0]);
+      account.observe('error', started);
+      reply.error(ctx, refused[0], refused[1]);
+      return;
+    }
+    gate.enter();
+    // Not readiness: while draining, health says NOT_SERVING but calls are still answered.
+    // Read once: a call decided after an await still uses the state it started with.
+    const state = deps.state();
+    let req: AuthRequest | undefined;
+    let pending: Promise<void> | undefined;
+    if (state) {
+      try {
+        req = toAuthRequest(request, state.limits);
+        pending = state.prepare?.(req);
+      } catch {
+        pending = undefined; // the synchronous path (answer) decides (and reports) it
+      }
+    }
+    // A failed preparation leaves the cache cold: the pipeline then verifies synchronously.
+    if (pending) {
+      const go = () => answer(ctx, request, state, req, started);
+      pending.then(go, go);
+    } else answer(ctx, request, state, req, started);
+  };
+}
+
+/** grpc-js's answers: a verdict's bytes go out as they are (server.ts's codec), an error as a status. */
+const GRPC_JS_REPLIES: CheckReplies<grpc.sendUnaryData<unknown>> = {
+  verdict: (callback, response) => callback(null, response),
+  error: (callback, code, message) => callback(errorStatus(code, message)),
+};
+
+/** The Authorization service implementation for grpc-js. */
+export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementation {
+  const check = checker(deps, GRPC_JS_REPLIES);
+  return {
+    Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      const deadline = call.getDeadline();
+      check(call.request, deadline === Infinity ? Infinity : +deadline, callback);
     },
   };
 }

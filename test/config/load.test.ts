@@ -96,6 +96,14 @@ describe('config', () => {
     expect(problems('{}', { ZONEGATE_LOG_LEVEL: 'loud' })).toEqual([expect.stringMatching(/log\.level/)]);
   });
 
+  it('server.grpc.transport: grpc-js by default, http2 by file or ZONEGATE_GRPC_TRANSPORT, nothing else', () => {
+    expect(parseConfig('{}', 'c.yaml', '/x').config.server.grpc.transport).toBe('grpc-js');
+    expect(parseConfig('server: {grpc: {transport: http2}}', 'c.yaml', '/x').config.server.grpc.transport).toBe('http2');
+    expect(parseConfig('{}', 'c.yaml', '/x', { ZONEGATE_GRPC_TRANSPORT: 'http2' }).config.server.grpc.transport).toBe('http2');
+    expect(problems('server: {grpc: {transport: h2}}')).toEqual([expect.stringMatching(/^c\.yaml:1: server\.grpc\.transport: /)]);
+    expect(problems('{}', { ZONEGATE_GRPC_TRANSPORT: 'grpc' })).toEqual([expect.stringMatching(/server\.grpc\.transport/)]);
+  });
+
   it('resolves relative paths against the config file directory', () => {
     const { config } = parseConfig('trust: [{trustDomain: t.test, bundle: b.pem}]', 'c.yaml', '/etc/zonegate');
     expect(config.trust[0]?.bundle).toBe('/etc/zonegate/b.pem');

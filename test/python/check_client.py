@@ -3,7 +3,7 @@
 client uses) with stubs compiled from the vendored protos at run time.
 
 Usage: check_client.py --target HOST:PORT [--tls-ca CA --tls-cert CERT --tls-key KEY]
-                       [--health SERVICE] [REQUEST.json ...]
+                       [--compression gzip|deflate] [--health SERVICE] [REQUEST.json ...]
 Reads CheckRequests in proto3 JSON, sends each to Authorization/Check and prints one JSON line
 per request: {"ok": true, "response": <CheckResponse JSON>} or {"ok": false, "code": NAME,
 "details": ...}. With --health, prints the Health/Check status instead.
@@ -67,6 +67,7 @@ def main():
     p.add_argument("--tls-name")
     p.add_argument("--health")
     p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--compression", choices=["gzip", "deflate"])
     p.add_argument("requests", nargs="*")
     args = p.parse_args()
     compile_stubs()
@@ -83,12 +84,13 @@ def main():
             print(json.dumps({"ok": False, "code": e.code().name, "details": e.details()}))
         return
     stub = ext_grpc.AuthorizationStub(ch)
+    compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(args.compression, grpc.Compression.NoCompression)
     for path in args.requests:
         req = ext.CheckRequest()
         with open(path) as f:
             json_format.Parse(f.read(), req)
         try:
-            resp = stub.Check(req, timeout=args.timeout)
+            resp = stub.Check(req, timeout=args.timeout, compression=compression)
             print(json.dumps({"ok": True, "response": json.loads(json_format.MessageToJson(resp))}), flush=True)
         except grpc.RpcError as e:
             print(json.dumps({"ok": False, "code": e.code().name, "details": e.details()}), flush=True)
