@@ -6,8 +6,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { REASONS, type ReasonCode } from '../errors.js';
-import { decisionLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { checkRecorder } from '../pipeline/record.js';
 import type { DecisionState } from '../pipeline/state.js';
 import type { AuthRequest } from '../request/types.js';
 import { toAuthRequest } from './request.js';
@@ -51,23 +52,13 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
     if (deadline !== Infinity && +deadline <= Date.now()) return 'ERR_DEADLINE_EXCEEDED';
     return undefined;
   };
-  const decisions = decisionLogger(log);
-  // Labelled children looked up once, not by label object on every call.
-  const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
-  const counted = new Map<string, { inc(): void }>();
-  const countDecision = (result: string, reason: string) => {
-    const key = `${result} ${reason}`;
-    let c = counted.get(key);
-    if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
-    c.inc();
-  };
+  const record = checkRecorder(metrics, log);
   return {
     Check(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const started = process.hrtime.bigint();
       const refused = shed(call);
       if (refused) {
-        metrics.errors.inc({ reason: refused });
-        seconds.error.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        record.refused(refused, started);
         callback(errorStatus(refused, refused === 'ERR_OVERLOADED' ? `${inFlight} checks in flight (server.grpc.maxInFlight)` : 'deadline passed before the check started'));
         return;
       }
@@ -87,45 +78,24 @@ export function checkHandlers(deps: CheckDeps): grpc.UntypedServiceImplementatio
         }
       }
       const answer = () => {
-        let result: 'allow' | 'deny' | 'error' = 'error';
         try {
           if (!state) {
-            metrics.errors.inc({ reason: 'ERR_NOT_READY' });
+            record.refused('ERR_NOT_READY', started);
             callback(errorStatus('ERR_NOT_READY', readiness.reason));
             return;
           }
           const outcome = state.pipeline.authorize(req ?? toAuthRequest(call.request, state.limits));
-          if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
-            metrics.errors.inc({ reason: outcome.reason });
-            log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
-            callback(errorStatus(outcome.reason, outcome.message));
-            return;
-          }
-          result = outcome.allowed ? 'allow' : 'deny';
+          if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') callback(errorStatus(outcome.reason, outcome.message));
           // bytes written straight from the outcome; grpc-js sends them as they are (server.ts)
-          callback(null, toCheckResponse(outcome, state.response));
-          const micros = Number(process.hrtime.bigint() - started) / 1000;
-          countDecision(result, outcome.allowed ? '' : outcome.reason);
-          if (decisions.isLevelEnabled('info'))
-            decisions.info(
-              {
-                decisionId: outcome.id,
-                result,
-                reason: outcome.allowed ? null : outcome.reason,
-                peer: outcome.peer?.principal ?? null,
-                rule: outcome.rule ?? null,
-                latencyUs: Math.round(micros),
-              },
-              'decision',
-            );
+          else callback(null, toCheckResponse(outcome, state.response));
+          record.outcome(outcome, started);
         } catch (err) {
-          metrics.errors.inc({ reason: 'ERR_INTERNAL' });
           log.error({ err }, 'check: internal failure');
+          record.refused('ERR_INTERNAL', started);
           callback(errorStatus('ERR_INTERNAL', 'internal failure'));
         } finally {
           inFlight -= 1;
           metrics.inFlight.dec();
-          seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
         }
       };
       // A failed preparation leaves the cache cold: the pipeline then verifies synchronously.
