@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthRequest, PeerAttributes } from '../request/types.js';
 import type { ReasonCode } from '../errors.js';
-import { HeaderReader, type RequestLimits } from '../request/headers.js';
+import { HeaderReader, headersTooLarge, type RequestLimits } from '../request/headers.js';
 import { splitPath } from '../request/path.js';
 
 /* Loose views of the decoded message: every field may be absent or of the wrong type. */
@@ -32,8 +32,6 @@ interface WireCheckRequest {
   };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-const utf8Lossy = new TextDecoder('utf-8');
 const EMPTY_PEER: PeerAttributes = { principal: '', certificate: '', address: '', port: 0 };
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -70,19 +68,8 @@ function readHeaders(http: WireHttp, limits: RequestLimits): HeaderReader {
     for (const h of list as WireHeaderValue[]) {
       if (reader.overLimit) break;
       const key = str(h?.key);
-      if (h?.raw_value instanceof Uint8Array && h.raw_value.length > 0) {
-        let value: string;
-        let valid = true;
-        try {
-          value = utf8.decode(h.raw_value);
-        } catch {
-          value = utf8Lossy.decode(h.raw_value);
-          valid = false;
-        }
-        reader.add(key, value, valid);
-      } else {
-        reader.add(key, str(h?.value));
-      }
+      if (h?.raw_value instanceof Uint8Array && h.raw_value.length > 0) reader.addBytes(key, h.raw_value);
+      else reader.add(key, str(h?.value));
     }
   } else if (http.headers instanceof Map) {
     for (const [k, v] of http.headers as Map<string, string>) {
@@ -111,11 +98,7 @@ export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest
   let malformed: { code: ReasonCode; message: string } | undefined;
   if (!attrs) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: CheckRequest has no attributes' };
   else if (!http) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: attributes.request.http is missing' };
-  else if (reader?.overLimit)
-    malformed = {
-      code: 'ERR_HEADERS_TOO_LARGE',
-      message: `request: more than ${limits.maxHeaders} headers or ${limits.maxHeaderBytes} header bytes`,
-    };
+  else if (reader?.overLimit) malformed = headersTooLarge(limits);
 
   return {
     id,

@@ -6,10 +6,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { REASONS, type ReasonCode } from '../errors.js';
-import { decisionLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { checkRecorder } from '../pipeline/record.js';
 import type { DecisionState } from '../pipeline/state.js';
-import type { AuthRequest, Outcome } from '../request/types.js';
+import type { AuthRequest } from '../request/types.js';
 import { toAuthRequest } from './request.js';
 import { toCheckResponse } from './response.js';
 import type { Readiness } from '../readiness.js';
@@ -74,44 +75,6 @@ function admission(metrics: Metrics, maxInFlight: number) {
   };
 }
 
-/** Accounting: the latency histogram, the decision counter and the decision line, per result. */
-function accounting(metrics: Metrics, log: Logger) {
-  const decisions = decisionLogger(log);
-  // Labelled children looked up once, not by label object on every call.
-  const seconds = { allow: metrics.checkSeconds.labels('allow'), deny: metrics.checkSeconds.labels('deny'), error: metrics.checkSeconds.labels('error') };
-  const counted = new Map<string, { inc(): void }>();
-  return {
-    observe(result: 'allow' | 'deny' | 'error', started: bigint): void {
-      seconds[result].observe(Number(process.hrtime.bigint() - started) / 1e9);
-    },
-    /** An error status instead of a verdict: counted by reason. */
-    error(reason: ReasonCode): void {
-      metrics.errors.inc({ reason });
-    },
-    verdict(outcome: Outcome, started: bigint): void {
-      const micros = Number(process.hrtime.bigint() - started) / 1000;
-      const result = outcome.allowed ? 'allow' : 'deny';
-      const reason = outcome.allowed ? '' : outcome.reason;
-      const key = `${result} ${reason}`;
-      let c = counted.get(key);
-      if (!c) counted.set(key, (c = metrics.decisions.labels(result, reason)));
-      c.inc();
-      if (decisions.isLevelEnabled('info'))
-        decisions.info(
-          {
-            decisionId: outcome.id,
-            result,
-            reason: outcome.allowed ? null : outcome.reason,
-            peer: outcome.peer?.principal ?? null,
-            rule: outcome.rule ?? null,
-            latencyUs: Math.round(micros),
-          },
-          'decision',
-        );
-    },
-  };
-}
-
 /**
  * The transport-neutral Check: admission, preparation off the event loop, the decision, the
  * answer and its accounting. Both transports decode the request (decode.ts) and call the result.
@@ -119,34 +82,26 @@ function accounting(metrics: Metrics, log: Logger) {
 export function checker<C>(deps: CheckDeps, reply: CheckReplies<C>): Check<C> {
   const { log, readiness } = deps;
   const gate = admission(deps.metrics, deps.maxInFlight ?? Infinity);
-  const account = accounting(deps.metrics, log);
+  const record = checkRecorder(deps.metrics, log);
 
   /** The decision and its answer, once any preparation is done; releases the admission. */
   const answer = (ctx: C, request: unknown, state: DecisionState | undefined, req: AuthRequest | undefined, started: bigint) => {
-    let result: 'allow' | 'deny' | 'error' = 'error';
     try {
       if (!state) {
-        account.error('ERR_NOT_READY');
+        record.refused('ERR_NOT_READY', started);
         reply.error(ctx, 'ERR_NOT_READY', readiness.reason);
         return;
       }
       const outcome = state.pipeline.authorize(req ?? toAuthRequest(request, state.limits));
-      if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') {
-        account.error(outcome.reason);
-        log.warn({ decisionId: outcome.id, reason: outcome.reason, msg: outcome.message }, 'check failed');
-        reply.error(ctx, outcome.reason, outcome.message);
-        return;
-      }
-      result = outcome.allowed ? 'allow' : 'deny';
-      reply.verdict(ctx, toCheckResponse(outcome, state.response));
-      account.verdict(outcome, started);
+      if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') reply.error(ctx, outcome.reason, outcome.message);
+      else reply.verdict(ctx, toCheckResponse(outcome, state.response));
+      record.outcome(outcome, started);
     } catch (err) {
-      account.error('ERR_INTERNAL');
       log.error({ err }, 'check: internal failure');
+      record.refused('ERR_INTERNAL', started);
       reply.error(ctx, 'ERR_INTERNAL', 'internal failure');
     } finally {
       gate.leave();
-      account.observe(result, started);
     }
   };
 
@@ -154,8 +109,7 @@ export function checker<C>(deps: CheckDeps, reply: CheckReplies<C>): Check<C> {
     const started = process.hrtime.bigint();
     const refused = gate.refuse(deadline);
     if (refused) {
-      account.error(refused[0]);
-      account.observe('error', started);
+      record.refused(refused[0], started);
       reply.error(ctx, refused[0], refused[1]);
       return;
     }

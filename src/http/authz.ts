@@ -8,6 +8,12 @@
  * (request-line.ts): headers its recipe sets, or the request itself behind Envoy; never from a
  * header a client can send through. The client certificate comes from a configured header that
  * the proxy must always set.
+ *
+ * What the gRPC Check shares is shared, not copied: headers are read by the request model's
+ * reader within the same limits (src/request/headers.ts), the URI is split as Envoy's path is
+ * (src/request/path.ts), a new chain's or token's signatures are checked off the event loop first
+ * (decidePrepared), and the check is counted, timed and logged by the same recorder
+ * (src/pipeline/record.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -16,15 +22,22 @@ import { readRequestLine } from './request-line.js';
 import { requestLineSource, type RequestLineSource } from '../config/server.js';
 import type { Config } from '../config/schema.js';
 import { REASONS } from '../errors.js';
-import type { DecisionState } from '../pipeline/state.js';
+import { checkRecorder } from '../pipeline/record.js';
+import { decidePrepared, type DecisionState } from '../pipeline/state.js';
 import { denyResponse } from '../rewrite/deny.js';
-import { decisionLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { HeaderReader, headersTooLarge, type RequestLimits } from '../request/headers.js';
 import type { AuthRequest } from '../request/types.js';
 
 export type HttpAuthzServer = Listening;
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'content-length']);
+/**
+ * Headers of the proxy's own connection to zonegate (and the subrequest's own body), not of the
+ * request being authorized: never read, never counted toward the limits.
+ */
+const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'content-length']);
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** The certificate header as the verifier expects it: URL-encoded PEM stays; base64 DER becomes PEM. */
 function certificateFrom(value: string | undefined): string {
@@ -52,26 +65,15 @@ export function httpAuthzSettings(cfg: NonNullable<Config['server']['http']>): H
 }
 
 /** Reads an HTTP authorization request into an AuthRequest. */
-export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, limits: { maxHeaders: number; maxHeaderBytes: number }): AuthRequest {
-  const headers = new Map<string, string>();
-  const duplicates = new Set<string>();
-  let bytes = 0;
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!.toLowerCase();
-    const value = req.rawHeaders[i + 1]!;
-    bytes += name.length + value.length;
-    if (HOP_BY_HOP.has(name)) continue;
-    const prev = headers.get(name);
-    if (prev === undefined) headers.set(name, value);
-    else {
-      duplicates.add(name);
-      headers.set(name, `${prev},${value}`);
-    }
-  }
+export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, limits: RequestLimits): AuthRequest {
+  const reader = new HeaderReader(limits, HOP_BY_HOP);
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length && !reader.overLimit; i += 2) reader.addLatin1(raw[i]!, raw[i + 1]!);
+  const { headers } = reader;
+  const duplicates = reader.duplicates ?? NO_NAMES;
   const line = readRequestLine(req, headers, duplicates, cfg.requestLine);
-  const tooLarge = req.rawHeaders.length / 2 > limits.maxHeaders || bytes > limits.maxHeaderBytes;
-  const malformed = tooLarge
-    ? { code: 'ERR_HEADERS_TOO_LARGE' as const, message: 'request: too many or too large headers' }
+  const malformed = reader.overLimit
+    ? headersTooLarge(limits)
     : line.ok
       ? undefined
       : { code: line.code, message: line.message };
@@ -84,7 +86,7 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
     scheme: line.ok ? line.scheme : '',
     protocol: `HTTP/${req.httpVersion}`,
     headers,
-    nonUtf8Headers: new Set(),
+    nonUtf8Headers: reader.nonUtf8 ?? NO_NAMES,
     duplicateHeaders: duplicates,
     source: { principal: '', certificate: certificateFrom(headers.get(cfg.peerCertificateHeader)), address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
     destination: { principal: '', certificate: '', address: '', port: 0 },
@@ -96,9 +98,9 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
 /** Starts the HTTP authorization server. */
 export async function startHttpAuthz(
   cfg: NonNullable<Config['server']['http']>,
-  deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: { maxHeaders: number; maxHeaderBytes: number }; metrics: Metrics; log: Logger },
+  deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: RequestLimits; metrics: Metrics; log: Logger },
 ): Promise<HttpAuthzServer> {
-  const decisions = decisionLogger(deps.log);
+  const record = checkRecorder(deps.metrics, deps.log, { mode: 'http' });
   const settings = httpAuthzSettings(cfg);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {
     res.writeHead(status, headers).end(body);
@@ -112,14 +114,11 @@ export async function startHttpAuthz(
     try {
       const state = deps.state();
       if (!state) {
-        deps.metrics.errors.inc({ reason: 'ERR_NOT_READY' });
+        record.refused('ERR_NOT_READY', started);
         return respond(res, 503, { 'content-type': 'application/json', ...(deps.reasonHeader ? { [deps.reasonHeader]: 'ERR_NOT_READY' } : {}) }, '{"reason":"ERR_NOT_READY"}');
       }
       // limits and the reason header come with the decision state, so a config reload applies them here too
-      const authReq = httpToAuthRequest(req, settings, state.limits);
-      // a new chain's or token's signatures, or a password hash, are checked off the event loop first
-      await state.prepare?.(authReq)?.catch(() => undefined);
-      const outcome = state.pipeline.authorize(authReq);
+      const outcome = await decidePrepared(state, httpToAuthRequest(req, settings, state.limits));
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
@@ -130,35 +129,21 @@ export async function startHttpAuthz(
           out['x-zonegate-remove'] = outcome.headersToRemove.join(',');
           out['x-envoy-auth-headers-to-remove'] = outcome.headersToRemove.join(', ');
         }
-        deps.metrics.decisions.inc({ result: 'allow', reason: '' });
         respond(res, 200, out);
       } else {
         const info = REASONS[outcome.reason];
         if (info.kind === 'error') {
           // not a verdict: the proxy must treat 5xx as a deny
-          deps.metrics.errors.inc({ reason: outcome.reason });
           respond(res, info.http, { 'content-type': 'application/json', ...(reasonHeader ? { [reasonHeader]: outcome.reason } : {}) }, JSON.stringify({ reason: outcome.reason, decisionId: outcome.id }));
         } else {
-          deps.metrics.decisions.inc({ result: 'deny', reason: outcome.reason });
           const d = denyResponse(outcome.reason, outcome.id, state.response);
           respond(res, d.status, Object.fromEntries(d.headers), d.body);
         }
       }
-      if (decisions.isLevelEnabled('info'))
-        decisions.info(
-          {
-            mode: 'http',
-            decisionId: outcome.id,
-            result: outcome.allowed ? 'allow' : 'deny',
-            reason: outcome.allowed ? null : outcome.reason,
-            peer: outcome.peer?.principal ?? null,
-            latencyUs: Math.round(Number(process.hrtime.bigint() - started) / 1000),
-          },
-          'decision',
-        );
+      record.outcome(outcome, started);
     } catch (err) {
-      deps.metrics.errors.inc({ reason: 'ERR_INTERNAL' });
       deps.log.error({ err }, 'http authz: internal failure');
+      record.refused('ERR_INTERNAL', started);
       respond(res, 500, { 'content-type': 'application/json' }, '{"reason":"ERR_INTERNAL"}');
     }
   });

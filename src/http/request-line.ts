@@ -20,15 +20,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestLineSource } from '../config/server.js';
 import type { ReasonCode } from '../errors.js';
+import { splitPath } from '../request/path.js';
 
 export type RequestLine =
   | { readonly ok: true; readonly method: string; readonly path: string; readonly query: string; readonly host: string; readonly scheme: string; readonly id: string | undefined }
   | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
-
-function splitUri(uri: string): { path: string; query: string } {
-  const q = uri.indexOf('?');
-  return q === -1 ? { path: uri, query: '' } : { path: uri.slice(0, q), query: uri.slice(q + 1) };
-}
 
 /**
  * Reads the original request line from `headers` (lower-cased names, repeats joined; `repeated`
@@ -59,5 +55,5 @@ export function readRequestLine(req: IncomingMessage, headers: ReadonlyMap<strin
   // origin-form only: an absolute URI or "*" would be matched against path rules as text
   if (!uri.startsWith('/')) return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'http: the original URI is not a path' };
   if (method === '') return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'http: the original method is empty' };
-  return { ok: true, method: method.toUpperCase(), ...splitUri(uri), host, scheme, id };
+  return { ok: true, method: method.toUpperCase(), ...splitPath(uri), host, scheme, id };
 }

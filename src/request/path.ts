@@ -124,9 +124,10 @@ export function normalizePath(raw: string, opts: PathOptions): PathResult {
 }
 
 /**
- * Splits Envoy's `path` (which includes the query string) into path and query. A `#` before the
- * query stays in the path, where the pipeline refuses it (ERR_PATH_INVALID): a fragment is never
- * sent to a server, and `/public#/../admin` must not be read as `/public`.
+ * Splits a request target (Envoy's `path`, the HTTP mode's original URI) into path and query. A
+ * `#` before the query stays in the path, where the pipeline refuses it (ERR_PATH_INVALID); one
+ * after it ends the query: a fragment is never sent to a server, and `/public#/../admin` must not
+ * be read as `/public`.
  */
 export function splitPath(raw: string): { path: string; query: string } {
   const q = raw.indexOf('?');
