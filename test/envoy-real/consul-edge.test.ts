@@ -5,7 +5,7 @@
  * Envoy, on every pinned Envoy: a zone A frontend with its SVID and common identity is verified
  * by the first ext_authz filter and re-signed by the second (`zonegate.egress`), and what the
  * edge's sidecar would receive is the edge's token on behalf of zone A's frontend. The loopback
- * flow without Envoy, billing's side included, is test/integrations/consul-edge.test.ts.
+ * flow without Envoy, billing's side included, is test/guides/consul-edge.test.ts.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { INTEGRATIONS } from '../integrations/docs.js';
+import { INTEGRATIONS } from '../guides/docs.js';
 import { TestCA, type Issued } from '../fixtures/ca.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';

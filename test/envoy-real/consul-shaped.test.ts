@@ -24,7 +24,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { importConsul } from '../../src/policy/import/consul.js';
-import { INTEGRATIONS } from '../integrations/docs.js';
+import { INTEGRATIONS } from '../guides/docs.js';
 import { TestCA, type Issued } from '../fixtures/ca.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { call, cluster, echoApp, httpListener, routerFilter, type EchoApp } from '../helpers/envoy-zones.js';

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { INTEGRATIONS, yamlDocs } from '../integrations/docs.js';
+import { INTEGRATIONS, yamlDocs } from '../guides/docs.js';
 import { TestCA, type Issued } from '../fixtures/ca.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { address, call, cluster, echoApp, sdsSecret, until, type EchoApp } from '../helpers/envoy-zones.js';

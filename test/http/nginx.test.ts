@@ -20,7 +20,7 @@ import { startWith, type Started } from '../helpers/zonegate.js';
 import { probe, requireTool } from '../helpers/tools.js';
 import { TestCA, type Issued } from '../fixtures/pki.js';
 import { eventually } from '../fixtures/https.js';
-import { readmeRecipe } from './recipe.js';
+import { readmeRecipe } from '../guides/nginx-recipe.js';
 import { parseConfig } from '../../src/config/load.js';
 import { proxyGuard } from '../../src/rewrite/guard.js';
 
