@@ -134,7 +134,7 @@ function sendThroughEnvoy(call: DemoCall, json: unknown, zones: Record<ZoneKey, 
     method: call.method,
     path: call.path,
     headers: { host: call.host, ...(token ? { 'x-common-identity': token } : {}) },
-    tls: { ...(call.cert ? { cert: call.cert } : {}), rootPem: callee.ca.rootPem, trustDomain: callee.zone.trustDomain },
+    tls: { ...(call.cert ? { cert: call.cert } : {}), rootPem: callee.ca.certPem, trustDomain: callee.zone.trustDomain },
   });
 }
 
@@ -199,7 +199,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
         // the host the caller's app asks for: the service of the other zone its calls go to
         const host = calls.find((c) => c.to === other.zone.key)!.host;
         const roots = join(prepared[key].files.dir, 'envoy-client-roots.pem');
-        writeFileSync(roots, prepared[key].ca.rootPem + other.ca.rootPem);
+        writeFileSync(roots, prepared[key].ca.certPem + other.ca.certPem);
         try {
           const bootstrap = envoyBootstrap(prepared[key], other.zone, app.port, host, roots);
           envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label, aux.admin[key]));

@@ -15,7 +15,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { INTEGRATIONS } from '../guides/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { call, echoApp, until, type EchoApp } from '../helpers/envoy-zones.js';
@@ -70,9 +70,9 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
     dir = mkdtempSync(join(tmpdir(), 'zg-edge-'));
     mkdirSync(join(dir, 'leaf'));
     mkdirSync(join(dir, 'zone-a'));
-    const [consulCa, zoneACa] = await Promise.all([TestCA.create(TD), TestCA.create('zone-a.example')]);
-    frontend = await zoneACa.issueSvid(FRONTEND);
-    const edgeLeaf = await consulCa.issueSvid(EDGE);
+    const [consulCa, zoneACa] = await Promise.all([MemoryCA.create(TD), MemoryCA.create('zone-a.example')]);
+    frontend = await zoneACa.issue(FRONTEND);
+    const edgeLeaf = await consulCa.issue(EDGE);
     writeFileSync(join(dir, 'leaf', 'cert.pem'), edgeLeaf.chainPem);
     writeFileSync(join(dir, 'leaf', 'key.pem'), edgeLeaf.keyPem);
     writeFileSync(join(dir, 'zone-a', 'roots.pem'), zoneACa.certPem); // what edge-zone-a-roots.sh writes

@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { importConsul } from '../../src/policy/import/consul.js';
 import { INTEGRATIONS } from '../guides/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { call, cluster, echoApp, httpListener, routerFilter, type EchoApp } from '../helpers/envoy-zones.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
@@ -98,7 +98,7 @@ function guideConfig(consulPort: number, rules?: unknown[]) {
 
 describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $version', (bin) => {
   let dir: string;
-  let consulCa: TestCA;
+  let consulCa: MemoryCA;
   let web: Issued;
   let other: Issued;
   let consul: Server;
@@ -111,10 +111,10 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $ve
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-consul-'));
-    consulCa = await TestCA.create(TD);
-    const zoneACa = await TestCA.create('zone-a.example');
-    const billing = await consulCa.issueSvid(svc('billing'));
-    [web, other] = await Promise.all([consulCa.issueSvid(svc('web')), consulCa.issueSvid(svc('batch'))]);
+    consulCa = await MemoryCA.create(TD);
+    const zoneACa = await MemoryCA.create('zone-a.example');
+    const billing = await consulCa.issue(svc('billing'));
+    [web, other] = await Promise.all([consulCa.issue(svc('web')), consulCa.issue(svc('batch'))]);
     writeFileSync(join(dir, 'billing.pem'), billing.chainPem);
     writeFileSync(join(dir, 'billing.key'), billing.keyPem);
     writeFileSync(join(dir, 'consul-roots.pem'), consulCa.certPem);

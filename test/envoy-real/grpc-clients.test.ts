@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import {
   cluster,
@@ -55,8 +55,8 @@ let m: Material;
 
 async function material(): Promise<Material> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-grpc-'));
-  const caA = await TestCA.create(A);
-  const ops = await TestCA.create('ops.test'); // the CA of the Envoy ↔ zonegate hop
+  const caA = await MemoryCA.create(A);
+  const ops = await MemoryCA.create('ops.test'); // the CA of the Envoy ↔ zonegate hop
   const envoyCert = await loopbackServerCert(caA);
   const zg = await loopbackServerCert(ops);
   const client = await loopbackServerCert(ops, `spiffe://ops.test/envoy`);
@@ -64,7 +64,7 @@ async function material(): Promise<Material> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
+    web: await caA.issue(WEB),
     envoyTls: { cert: writePem(dir, 'envoy.pem', envoyCert.chainPem), key: writePem(dir, 'envoy.key', envoyCert.keyPem), ca: writePem(dir, 'roots.pem', caA.certPem) },
     zgCert: writePem(dir, 'zg.pem', zg.chainPem),
     zgKey: writePem(dir, 'zg.key', zg.keyPem),

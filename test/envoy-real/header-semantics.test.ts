@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/envoy/proto.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import {
   cluster,
@@ -67,9 +67,9 @@ describe.skipIf(matrix.length === 0)('ext_authz header semantics on every pinned
   let stub: Awaited<ReturnType<typeof stubAuthz>>;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-envoy-hdr-'));
-    const ca = await TestCA.create('zone-a.test');
+    const ca = await MemoryCA.create('zone-a.test');
     const cert = await loopbackServerCert(ca);
-    client = await ca.issueSvid('spiffe://zone-a.test/ns/shop/sa/web');
+    client = await ca.issue('spiffe://zone-a.test/ns/shop/sa/web');
     roots = ca.certPem;
     tls = { cert: writePem(dir, 'envoy.pem', cert.chainPem), key: writePem(dir, 'envoy.key', cert.keyPem), ca: writePem(dir, 'roots.pem', ca.certPem) };
     stub = await stubAuthz();

@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import {
   cluster,
@@ -68,9 +68,9 @@ let m: Material;
 
 async function material(): Promise<Material> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-http-'));
-  const caA = await TestCA.create(A);
-  const caB = await TestCA.create(B);
-  const zg = await caA.issueSvid(`spiffe://${A}/zonegate`);
+  const caA = await MemoryCA.create(A);
+  const caB = await MemoryCA.create(B);
+  const zg = await caA.issue(`spiffe://${A}/zonegate`);
   const envoyCert = await loopbackServerCert(caA);
   writePem(dir, 'a.pem', caA.certPem);
   writePem(dir, 'b.pem', caB.certPem);
@@ -79,9 +79,9 @@ async function material(): Promise<Material> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
-    other: await caA.issueSvid(`spiffe://${A}/ns/shop/sa/other`),
-    forged: await caB.issueSvid(WEB),
+    web: await caA.issue(WEB),
+    other: await caA.issue(`spiffe://${A}/ns/shop/sa/other`),
+    forged: await caB.issue(WEB),
     envoyTls: {
       cert: writePem(dir, 'envoy.pem', envoyCert.chainPem),
       key: writePem(dir, 'envoy.key', envoyCert.keyPem),

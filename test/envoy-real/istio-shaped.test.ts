@@ -23,7 +23,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { INTEGRATIONS, yamlDocs } from '../guides/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { address, call, cluster, echoApp, sdsSecret, until, type EchoApp } from '../helpers/envoy-zones.js';
 import { customFilters, inboundTail, inboundTls, mergePatch, outboundCluster, type AuthorizationPolicy, type GrpcProvider } from '../helpers/istio.js';
@@ -261,14 +261,14 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-istio-'));
-    const [meshCa, zoneBCa, otherCa] = await Promise.all([TestCA.create('cluster.local'), TestCA.create(ZONE_B_TD), TestCA.create('elsewhere.example')]);
-    const orders = await meshCa.issueSvid(ORDERS);
+    const [meshCa, zoneBCa, otherCa] = await Promise.all([MemoryCA.create('cluster.local'), MemoryCA.create(ZONE_B_TD), MemoryCA.create('elsewhere.example')]);
+    const orders = await meshCa.issue(ORDERS);
     [frontend, batch, billing, forged, stranger] = await Promise.all([
-      meshCa.issueSvid(FRONTEND),
-      meshCa.issueSvid(mesh('shop', 'batch')),
-      zoneBCa.issueSvid(BILLING),
-      zoneBCa.issueSvid(FRONTEND), // zone B's CA signing a name of this mesh
-      otherCa.issueSvid(FRONTEND),
+      meshCa.issue(FRONTEND),
+      meshCa.issue(mesh('shop', 'batch')),
+      zoneBCa.issue(BILLING),
+      zoneBCa.issue(FRONTEND), // zone B's CA signing a name of this mesh
+      otherCa.issue(FRONTEND),
     ]);
     // what the sidecar writes with OUTPUT_CERTS, the istio-ca-root-cert ConfigMap, zone B's root
     writeFileSync(join(dir, 'cert-chain.pem'), orders.chainPem);

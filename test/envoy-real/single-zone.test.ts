@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { BIN, serve, type Served } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import {
@@ -82,10 +82,10 @@ function zonegateConfig() {
 
 async function makePki(): Promise<Pki> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-zone-'));
-  const caA = await TestCA.create(A);
-  const caB = await TestCA.create(B);
-  const caC = await TestCA.create(C);
-  const zg = await caA.issueSvid(`spiffe://${A}/zonegate`);
+  const caA = await MemoryCA.create(A);
+  const caB = await MemoryCA.create(B);
+  const caC = await MemoryCA.create(C);
+  const zg = await caA.issue(`spiffe://${A}/zonegate`);
   const envoyCert = await loopbackServerCert(caA, `spiffe://${A}/ns/shop/sa/ingress`);
   writePem(dir, 'a.pem', caA.certPem);
   writePem(dir, 'b.pem', caB.certPem);
@@ -97,12 +97,12 @@ async function makePki(): Promise<Pki> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
-    other: await caA.issueSvid(`spiffe://${A}/ns/shop/sa/other`),
+    web: await caA.issue(WEB),
+    other: await caA.issue(`spiffe://${A}/ns/shop/sa/other`),
     // zone B's CA vouching for a zone-A name: Envoy's TLS accepts it (B's root is trusted), zonegate must not
-    forged: await caB.issueSvid(WEB),
-    foreign: await caC.issueSvid(`spiffe://${C}/ns/x/sa/y`),
-    expired: await caA.issueSvid(WEB, { notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) }),
+    forged: await caB.issue(WEB),
+    foreign: await caC.issue(`spiffe://${C}/ns/x/sa/y`),
+    expired: await caA.issue(WEB, { notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) }),
     envoyTls: {
       cert: writePem(dir, 'envoy.pem', envoyCert.chainPem),
       key: writePem(dir, 'envoy.key', envoyCert.keyPem),

@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
@@ -49,14 +49,14 @@ function misbehave(res: ServerResponse): void {
 }
 
 beforeAll(async () => {
-  const root = await TestCA.create(B);
+  const root = await MemoryCA.create(B);
   svid = await root.issue(`spiffe://${B}/ns/default/sa/billing`);
-  body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }], spiffe_refresh_hint: 1 });
-  const web = await TestCA.create('web.test');
+  body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.cert.raw.toString('base64')] }], spiffe_refresh_hint: 1 });
+  const web = await MemoryCA.create('web.test');
   const tls = await web.server();
   endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => misbehave(res));
   const dir = mkdtempSync(join(tmpdir(), 'zg-endpoint-faults-'));
-  writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'web-ca.pem'), web.certPem);
   s = await startWith(
     {
       federation: {

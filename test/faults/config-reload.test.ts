@@ -21,7 +21,7 @@ import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
 import { eventually, testServer } from '../fixtures/https.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
@@ -242,8 +242,8 @@ describe('config reload', () => {
   it('the https_spiffe bundle endpoint serves the SVID a reload names, and follows its rotation', async () => {
     const dir = workdir();
     const file = join(dir, 'zonegate.yaml');
-    const ca = await TestCA.create('zone-a.example');
-    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+    const ca = await MemoryCA.create('zone-a.example');
+    writeFileSync(join(dir, 'own.pem'), ca.certPem);
     const ID = 'spiffe://zone-a.example/zonegate';
     const write = async (name: string) => {
       const svid = await ca.issue(ID);
@@ -267,7 +267,7 @@ describe('config reload', () => {
     const served = () =>
       new Promise<string>((resolve, reject) => {
         const req = httpsRequest(
-          { host: '127.0.0.1', port, path: '/', ca: ca.rootPem, agent: false, checkServerIdentity: () => undefined },
+          { host: '127.0.0.1', port, path: '/', ca: ca.certPem, agent: false, checkServerIdentity: () => undefined },
           (res) => {
             const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
             res.resume();
@@ -351,15 +351,15 @@ describe('config reload', () => {
 
   it('a trust domain whose source did not change keeps its bundle across a reload, even while its endpoint is down', async () => {
     const B = 'zone-b.test';
-    const root = await TestCA.create(B);
-    const web = await TestCA.create('web.test');
+    const root = await MemoryCA.create(B);
+    const web = await MemoryCA.create('web.test');
     const tls = await web.server();
     let down = false;
-    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }] });
+    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.cert.raw.toString('base64')] }] });
     const endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => (down ? res.socket?.destroy() : res.writeHead(200).end(body)));
     try {
       const dir = workdir();
-      writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+      writeFileSync(join(dir, 'web-ca.pem'), web.certPem);
       const file = join(dir, 'zonegate.yaml');
       const svid = encodeURIComponent((await root.issue(`spiffe://${B}/w`)).certPem);
       const yaml = (extraTrust: boolean, maxSeconds: number) =>

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkMethod } from '../../src/envoy/proto.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -24,11 +24,11 @@ let svid: LocalSvid;
 let s: Started;
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   leaf = await ca.issue(FRONTEND);
   svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
   const dir = mkdtempSync(join(tmpdir(), 'zg-shed-'));
-  writeFileSync(join(dir, 'root.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'root.pem'), ca.certPem);
   s = await startWith(
     {
       server: { grpc: { maxInFlight: 2 } },

@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
@@ -33,13 +33,13 @@ function jwt(priv: KeyObject, kid: string): string {
 }
 
 /** A zonegate whose egress verifies users of the issuer served with `web`'s certificate; `oidc` completes commonIdentity.egress.oidc. */
-async function startWithIdp(ca: TestCA, web: TestCA, oidc: Record<string, unknown>): Promise<Started> {
+async function startWithIdp(ca: MemoryCA, web: MemoryCA, oidc: Record<string, unknown>): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-'));
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'own.pem'), ca.certPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.certPem);
   return startWith(
     {
       identity: { cert: 'svid.pem', key: 'svid.key' },
@@ -55,8 +55,8 @@ async function startWithIdp(ca: TestCA, web: TestCA, oidc: Record<string, unknow
 }
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
-  const web = await TestCA.create('idp.test');
+  const ca = await MemoryCA.create(A);
+  const web = await MemoryCA.create('idp.test');
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
@@ -133,8 +133,8 @@ describe('OIDC key maximum age', () => {
   const notes = () => z.logs.filter((l) => l.msg === 'identity keys not refreshed').map((l) => String(l.detail));
 
   beforeAll(async () => {
-    const ca = await TestCA.create(A);
-    const web = await TestCA.create('idp2.test');
+    const ca = await MemoryCA.create(A);
+    const web = await MemoryCA.create('idp2.test');
     const tls = await web.server();
     idp2 = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
       if (serve === 'down') return void res.writeHead(503).end();

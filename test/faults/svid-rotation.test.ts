@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { eventually } from '../fixtures/https.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
@@ -19,13 +19,13 @@ let oldSvid: Issued;
 let newSvid: Issued;
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   oldSvid = await ca.issue(ME);
   newSvid = await ca.issue(ME);
   dir = mkdtempSync(join(tmpdir(), 'zg-rotate-'));
   writeFileSync(join(dir, 'svid.pem'), oldSvid.chainPem);
   writeFileSync(join(dir, 'svid.key'), oldSvid.keyPem);
-  writeFileSync(join(dir, 'root.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'root.pem'), ca.certPem);
   s = await startWith(
     {
       identity: { cert: 'svid.pem', key: 'svid.key' },

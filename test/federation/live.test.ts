@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
 
 const B = 'zone-b.test';
@@ -19,9 +19,9 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c();
 });
 
-const doc = (roots: TestCA[], sequence?: number) =>
+const doc = (roots: MemoryCA[], sequence?: number) =>
   JSON.stringify({
-    keys: roots.map((r) => ({ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [r.x509.raw.toString('base64')] })),
+    keys: roots.map((r) => ({ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [r.cert.raw.toString('base64')] })),
     ...(sequence !== undefined ? { spiffe_sequence: sequence } : {}),
     spiffe_refresh_hint: 1,
   });
@@ -35,8 +35,8 @@ async function verdict(s: Started, certPem: string): Promise<string> {
 const allowAll = [{ name: 'verified', action: 'allow', from: { principals: [{ prefix: 'spiffe://' }] } }];
 
 describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
-  let oldRoot: TestCA;
-  let newRoot: TestCA;
+  let oldRoot: MemoryCA;
+  let newRoot: MemoryCA;
   let endpoint: TestServer;
   let body: string;
   let down = false;
@@ -44,8 +44,8 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
   const dir = mkdtempSync(join(tmpdir(), 'zg-live-'));
 
   beforeAll(async () => {
-    oldRoot = await TestCA.create(B);
-    newRoot = await TestCA.create(B);
+    oldRoot = await MemoryCA.create(B);
+    newRoot = await MemoryCA.create(B);
     body = doc([oldRoot], 1);
     // The endpoint's own certificate is an SVID of the old root (as SPIRE's server would have).
     const serverCert = await oldRoot.server(ENDPOINT_ID);
@@ -54,7 +54,7 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
       else res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     });
     closers.push(() => endpoint.close());
-    writeFileSync(join(dir, 'bootstrap.pem'), oldRoot.rootPem);
+    writeFileSync(join(dir, 'bootstrap.pem'), oldRoot.certPem);
     s = await startWith(
       {
         federation: { ...fast, maxStalenessSeconds: 1.5 },
@@ -128,16 +128,16 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
 describe('Consul CA roots and Istio root cert as sources', () => {
   it('federates a Consul mesh from /v1/connect/ca/roots (with the ACL token) and an Istio mesh from its root file', async () => {
     const consulTd = '7f3c8e2a-0b1d-4c5e-9f6a-2d8b4e1c3a5f.consul';
-    const consulCa = await TestCA.create(consulTd);
-    const istioCa = await TestCA.create('cluster.local');
+    const consulCa = await MemoryCA.create(consulTd);
+    const istioCa = await MemoryCA.create('cluster.local');
     const dir = mkdtempSync(join(tmpdir(), 'zg-meshes-'));
-    writeFileSync(join(dir, 'root-cert.pem'), istioCa.rootPem);
+    writeFileSync(join(dir, 'root-cert.pem'), istioCa.certPem);
     writeFileSync(join(dir, 'consul.token'), 's3cr3t-token\n');
     let token = '';
     const consul = await testServer(undefined, (req, res) => {
       token = String(req.headers['x-consul-token'] ?? '');
       if (req.url !== '/v1/connect/ca/roots') return void res.writeHead(404).end();
-      res.end(JSON.stringify({ ActiveRootID: 'a', TrustDomain: consulTd, Roots: [{ ID: 'a', RootCert: consulCa.rootPem, Active: true }] }));
+      res.end(JSON.stringify({ ActiveRootID: 'a', TrustDomain: consulTd, Roots: [{ ID: 'a', RootCert: consulCa.certPem, Active: true }] }));
     });
     closers.push(() => consul.close());
     const s = await startWith(
@@ -173,12 +173,12 @@ describe('Consul CA roots and Istio root cert as sources', () => {
 
 describe('file source', () => {
   it('reloads a bundle swapped through a symlink, as a Kubernetes ConfigMap mount does', async () => {
-    const ca1 = await TestCA.create('zone-f.test');
-    const ca2 = await TestCA.create('zone-f.test');
+    const ca1 = await MemoryCA.create('zone-f.test');
+    const ca2 = await MemoryCA.create('zone-f.test');
     const dir = mkdtempSync(join(tmpdir(), 'zg-cm-'));
     // <dir>/..2026_v1/bundle.pem, <dir>/..data -> ..2026_v1, <dir>/bundle.pem -> ..data/bundle.pem
     mkdirSync(join(dir, '..v1'));
-    writeFileSync(join(dir, '..v1', 'bundle.pem'), ca1.rootPem);
+    writeFileSync(join(dir, '..v1', 'bundle.pem'), ca1.certPem);
     symlinkSync('..v1', join(dir, '..data'));
     symlinkSync('..data/bundle.pem', join(dir, 'bundle.pem'));
     const s = await startWith(
@@ -190,7 +190,7 @@ describe('file source', () => {
     expect(await verdict(s, svid2)).toBe('ERR_SVID_UNTRUSTED');
     // atomic swap: new version dir, new ..data symlink renamed over the old one
     mkdirSync(join(dir, '..v2'));
-    writeFileSync(join(dir, '..v2', 'bundle.pem'), ca2.rootPem);
+    writeFileSync(join(dir, '..v2', 'bundle.pem'), ca2.certPem);
     symlinkSync('..v2', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
     await eventually(async () => (await verdict(s, svid2)) === 'allow', 5000, 'the swapped bundle');
@@ -198,11 +198,11 @@ describe('file source', () => {
   });
 
   it('an invalid file at startup is a configuration error; a broken file later keeps the last good bundle', async () => {
-    const ca = await TestCA.create('zone-g.test');
+    const ca = await MemoryCA.create('zone-g.test');
     const dir = mkdtempSync(join(tmpdir(), 'zg-file-'));
     writeFileSync(join(dir, 'bad.pem'), 'not a bundle');
     await expect(startWith({ trust: [{ trustDomain: 'zone-g.test', bundle: 'bad.pem' }] }, dir)).rejects.toThrow(/zone-g\.test.*no PEM blocks/);
-    writeFileSync(join(dir, 'good.pem'), ca.rootPem);
+    writeFileSync(join(dir, 'good.pem'), ca.certPem);
     const s = await startWith({ trust: [{ trustDomain: 'zone-g.test', bundle: 'good.pem' }], rules: allowAll }, dir);
     closers.push(() => s.close());
     const svid = (await ca.issue('spiffe://zone-g.test/w')).certPem;

@@ -16,7 +16,7 @@ import type { Config } from '../../src/config/schema.js';
 import type { AuthRequest } from '../../src/pipeline/types.js';
 import { createRewriter } from '../../src/rewrite/index.js';
 import { identityNames } from '../../src/rewrite/identity.js';
-import type { Issued, TestCA } from '../fixtures/ca.js';
+import type { Issued, MemoryCA } from '../../src/demo/pki.js';
 
 const T = (t: string) => `type.googleapis.com/${t}`;
 
@@ -41,13 +41,13 @@ export function writePem(dir: string, name: string, text: string): string {
  * A TLS server certificate for loopback (DNS localhost and IP 127.0.0.1, as both of Envoy's gRPC
  * clients and node's https check), issued by `ca`; optionally also carrying a SPIFFE ID.
  */
-export async function loopbackServerCert(ca: TestCA, id?: string): Promise<Issued> {
+export async function loopbackServerCert(ca: MemoryCA, id?: string): Promise<Issued> {
   const names: x509.JsonGeneralName[] = [
     ...(id ? [{ type: 'url' as const, value: id }] : []),
     { type: 'dns', value: 'localhost' },
     { type: 'ip', value: '127.0.0.1' },
   ];
-  return ca.issueSvid(undefined, {
+  return ca.issue(undefined, {
     keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
     extensions: [new x509.SubjectAlternativeNameExtension(names, false), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth])],
   });

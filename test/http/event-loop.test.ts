@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/rewrite/schema.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -52,10 +52,10 @@ async function measure(headers: Record<string, string | string[]>): Promise<{ st
 }
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   frontend = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   const dir = mkdtempSync(join(tmpdir(), 'zg-loop-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   s = await startWith(
     {
       server: { http: { address: '127.0.0.1', port: 0 } },

@@ -18,7 +18,7 @@ import { loadX509Svid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 import { probe, requireTool } from '../helpers/tools.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { eventually } from '../fixtures/https.js';
 import { readmeRecipe } from '../guides/nginx-recipe.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -28,8 +28,8 @@ const haveNginx = requireTool(probe('nginx (Debian package nginx-light)', 'nginx
 const A = 'zone-a.test';
 const B = 'zone-b.test';
 const dir = mkdtempSync(join(tmpdir(), 'zg-nginx-'));
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 let frontend: Issued;
 let zg: Started;
 let nginx: ChildProcess;
@@ -88,7 +88,7 @@ function get(client: Issued | undefined, headers: Record<string, string | string
         path,
         method,
         headers,
-        ca: caB.rootPem,
+        ca: caB.certPem,
         ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
         servername: 'localhost',
         agent: false,
@@ -112,14 +112,14 @@ function get(client: Issued | undefined, headers: Record<string, string | string
 
 describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   beforeAll(async () => {
-    caA = await TestCA.create(A);
-    caB = await TestCA.create(B);
+    caA = await MemoryCA.create(A);
+    caB = await MemoryCA.create(B);
     frontend = await caA.issue(`spiffe://${A}/ns/web/sa/frontend`);
     const nginxCert = await caB.server(`spiffe://${B}/ingress`);
     writeFileSync(join(dir, 'nginx.pem'), nginxCert.chainPem);
     writeFileSync(join(dir, 'nginx.key'), nginxCert.keyPem);
-    writeFileSync(join(dir, 'a.pem'), caA.rootPem);
-    writeFileSync(join(dir, 'b.pem'), caB.rootPem);
+    writeFileSync(join(dir, 'a.pem'), caA.certPem);
+    writeFileSync(join(dir, 'b.pem'), caB.certPem);
     const svidB = await caB.issue(`spiffe://${B}/ns/default/svc/orders`);
     writeFileSync(join(dir, 'svid.pem'), svidB.chainPem);
     writeFileSync(join(dir, 'svid.key'), svidB.keyPem);
@@ -236,10 +236,10 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   });
 
   it('a bundle rotation is picked up without restarting nginx or zonegate', async () => {
-    const next = await TestCA.create(A);
+    const next = await MemoryCA.create(A);
     const rotated = await next.issue(`spiffe://${A}/ns/web/sa/frontend`);
     expect(await get(rotated)).toMatchObject({ status: 401, reason: 'ERR_SVID_UNTRUSTED' });
-    writeFileSync(join(dir, 'a.tmp'), caA.rootPem + next.rootPem);
+    writeFileSync(join(dir, 'a.tmp'), caA.certPem + next.certPem);
     renameSync(join(dir, 'a.tmp'), join(dir, 'a.pem'));
     await eventually(async () => (await get(rotated)).status === 200, 8000, 'the rotated bundle');
     expect((await get(frontend)).status).toBe(200);

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -29,10 +29,10 @@ function call(s: Started, method: string, path: string, headers: Record<string, 
 }
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   frontend = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   const dir = mkdtempSync(join(tmpdir(), 'zg-request-line-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   const base = {
     trust: [{ trustDomain: A, bundle: 'a.pem' }],
     rules: [

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/identity/basic.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { eventually, testServer, type TestServer } from '../fixtures/https.js';
 import { zonegate } from '../helpers/cli.js';
 
@@ -37,8 +37,8 @@ const now = () => Math.floor(Date.now() / 1000);
 const user = (extra: object = {}) => ({ iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now() + 300, iat: now(), email: 'alice@example.com', roles: ['orders.read'], secret_claim: 'x', ...extra });
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
-  const web = await TestCA.create('idp.test');
+  const ca = await MemoryCA.create(A);
+  const web = await MemoryCA.create('idp.test');
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (idpDown) return void res.writeHead(503).end();
@@ -52,8 +52,8 @@ beforeAll(async () => {
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'own.pem'), ca.certPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.certPem);
   writeFileSync(join(dir, 'users.yaml'), stringify({ users: [{ name: 'bob', password: hashPassword('correct horse', 1024), roles: ['admin'] }] }));
   s = await startWith(
     {

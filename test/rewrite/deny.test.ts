@@ -14,7 +14,7 @@ import { REASONS } from '../../src/errors.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -28,7 +28,7 @@ type Resp = {
   dynamic_metadata?: { fields: Record<string, { stringValue?: string; boolValue?: boolean }> };
 };
 
-let ca: TestCA;
+let ca: MemoryCA;
 let frontend: Issued;
 let dir: string;
 let plain: Started; // the defaults
@@ -82,10 +82,10 @@ function httpCall(s: Started, o: { cert?: boolean; token?: string; path?: string
 const headerMap = (hs: Hdr[] = []) => Object.fromEntries(hs.map((h) => [h.header.key, h.header.value]));
 
 beforeAll(async () => {
-  ca = await TestCA.create(A);
+  ca = await MemoryCA.create(A);
   frontend = await ca.issue(FRONTEND);
   dir = mkdtempSync(join(tmpdir(), 'zg-deny-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   plain = await startWith(config(), dir);
   custom = await startWith(config({ reasonHeader: 'x-denied-because', status: { forbidden: 404, unauthenticated: 407 }, message: true }), dir);
 });
