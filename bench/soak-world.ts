@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { selfSignedSvid, MemoryCA, type Issued } from '../src/demo/pki.js';
-import { testServer, type TestServer } from '../test/fixtures/https.js';
+import { testServer, type TestServer } from '../test/helpers/http.js';
 
 export const A = 'zone-a.soak';
 export const B = 'zone-b.soak';

@@ -6,18 +6,18 @@
  * ships in the package (and the Envoy binary, when given).
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
-import type { EnvoyBinary } from '../envoy-binary.js';
+import { launchEnvoy, type EnvoyBinary, type LaunchedEnvoy } from '../envoy-binary.js';
 import { createLogger } from '../log.js';
 import { startZonegate, type Zonegate } from '../main.js';
 import { checkRequestJson, demoCalls, issueWorkloads, type DemoCall } from './calls.js';
 import { checkClient, type CheckClient } from './client.js';
-import { envoyBootstrap, startDemoEnvoy, type DemoEnvoy } from './envoy.js';
+import { envoyBootstrap } from './envoy.js';
 import { send, startApp, type DemoApp } from './http.js';
 import { curlText, expectedOf, notesText, outcomeOf, tableText, tryMoreText, zonesText, type Row } from './report.js';
+import { freePorts } from './ports.js';
 import { prepareZones, type PreparedZone } from './setup.js';
 import { DEMO_ADDRESS, PORT_COUNT, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
 
@@ -64,15 +64,8 @@ interface AuxPorts {
  * and four more for the apps and the Envoys' admin APIs: chosen in one go, so that nothing the
  * demo binds to "any port" later can land on a port the layout promised to another listener.
  */
-async function freePorts(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < PORT_COUNT + 4; i++) {
-    const s = createServer();
-    servers.push(s);
-    ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, DEMO_ADDRESS, () => resolve((s.address() as { port: number }).port))));
-  }
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+async function freeLayout(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
+  const ports = await freePorts(PORT_COUNT + 4, DEMO_ADDRESS);
   const [ag, ao, ab, bg, bo, bb, ai, ae, bi, be, appA, appB, adminA, adminB] = ports as number[] as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
   return {
     layout: { a: { grpc: ag, ops: ao, bundle: ab, ingress: ai, egress: ae }, b: { grpc: bg, ops: bo, bundle: bb, ingress: bi, egress: be } },
@@ -144,7 +137,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   const started: Partial<Record<ZoneKey, Zonegate>> = {};
   const sinks: (() => void)[] = [];
   const clients: CheckClient[] = [];
-  const envoys: DemoEnvoy[] = [];
+  const envoys: LaunchedEnvoy[] = [];
   const apps: DemoApp[] = [];
   let timer: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
@@ -165,7 +158,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   process.once('exit', onExit);
 
   try {
-    const { layout: ports, aux } = o.portBase === 0 ? await freePorts() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
+    const { layout: ports, aux } = o.portBase === 0 ? await freeLayout() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
     const prepared = await prepareZones(root, makeZones(ports, o.envoy !== undefined));
     const calls = demoCalls(await issueWorkloads({ a: prepared.a.ca, b: prepared.b.ca }));
     for (const key of ['a', 'b'] as const) {
@@ -202,7 +195,10 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
         writeFileSync(roots, prepared[key].ca.certPem + other.ca.certPem);
         try {
           const bootstrap = envoyBootstrap(prepared[key], other.zone, app.port, host, roots);
-          envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label, aux.admin[key]));
+          const { dir } = prepared[key].files;
+          const label = `${prepared[key].zone.label}'s Envoy`;
+          const comment = `${label} for this run of \`zonegate demo\`; removed when the demo stops.`;
+          envoys.push(await launchEnvoy(o.envoy, bootstrap, { dir, label, comment, adminPort: aux.admin[key] }));
         } catch (err) {
           const z = prepared[key].zone;
           throw new DemoError(`demo: ${(err as Error).message} (ports ${z.ports.ingress}, ${z.ports.egress}: --port-base N uses N…N+9, --port-base 0 free ports)`, { cause: err });

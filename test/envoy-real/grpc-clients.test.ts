@@ -15,23 +15,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  cluster,
-  downstreamTls,
-  echoUpstream,
-  envoyGrpc,
-  extAuthzFilter,
-  googleGrpc,
-  grpcService,
-  httpListener,
-  loopbackServerCert,
-  send,
-  valuesOf,
-  writePem,
-  type EchoUpstream,
-  type GrpcService,
-} from '../helpers/envoy-authz.js';
+import { cluster, downstreamTls, envoyGrpc, extAuthzFilter, googleGrpc, grpcService, httpListener, loopbackServerCert, send, writePem, type GrpcService } from '../helpers/envoy-authz.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { echoApp, valuesOf, type EchoApp } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -135,9 +121,9 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
   for (const bin of matrix) {
     describe(`envoy ${bin.version}`, () => {
       let envoy: RunningEnvoy;
-      let app: EchoUpstream;
+      let app: EchoApp;
       beforeAll(async () => {
-        app = await echoUpstream();
+        app = await echoApp();
         const tlsTo = { ca: m.zgCa };
         envoy = await startEnvoy(bin, {
           static_resources: {
@@ -172,10 +158,10 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
 
       for (const p of REFUSED) {
         it(`${p.title} without a client certificate to the mTLS zonegate: refused, status_on_error (503), the app never reached`, async () => {
-          const before = app.count();
+          const before = app.seen.length;
           const r = await send(envoy.ports[p.name]!, { client: m.web, ca: m.roots });
           expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
-          expect(app.count()).toBe(before);
+          expect(app.seen.length).toBe(before);
         });
       }
     });

@@ -16,8 +16,9 @@ import { pinnedEnvoyVersions, type EnvoyBinary } from '../../src/envoy-binary.js
 import { BIN } from '../helpers/cli.js';
 import { envoyMatrix } from '../helpers/envoy.js';
 import { requireTool } from '../helpers/tools.js';
-import { eventually } from '../fixtures/https.js';
-import { ENVOY_DIR, freePorts, missingPromises, opensslAndCurl, pointEnvoyAt, readmeSteps, runShell, shippedYaml } from './shipped.js';
+import { until } from '../helpers/wait.js';
+import { freePorts } from '../helpers/http.js';
+import { ENVOY_DIR, missingPromises, opensslAndCurl, pointEnvoyAt, readmeSteps, runShell, shippedYaml } from './shipped.js';
 
 const matrix = envoyMatrix();
 const run = matrix.length > 0 && requireTool(opensslAndCurl());
@@ -101,7 +102,7 @@ describe.skipIf(!run)("envoy/README.md's recipe without Docker, under real Envoy
           }
           if (command.startsWith('curl ')) {
             // a person types the calls once the servers are up; the test waits for the same
-            await eventually(async () => (await httpOk(`http://127.0.0.1:${admin}/ready`)) && (await httpOk(`http://127.0.0.1:${ops}/readyz`)) && (await httpOk(`http://127.0.0.1:${app}/`)),
+            await until(async () => (await httpOk(`http://127.0.0.1:${admin}/ready`)) && (await httpOk(`http://127.0.0.1:${ops}/readyz`)) && (await httpOk(`http://127.0.0.1:${app}/`)),
               30_000,
               'Envoy, zonegate and the app ready',
             );

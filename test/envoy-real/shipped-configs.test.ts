@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { requireTool } from '../helpers/tools.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
-import { eventually } from '../fixtures/https.js';
-import { freePorts, makeCerts, missingPromises, opensslAndCurl, pointEnvoyAt, readmeCalls, runShell, shippedYaml, startEcho } from './shipped.js';
+import { until } from '../helpers/wait.js';
+import { freePorts } from '../helpers/http.js';
+import { makeCerts, missingPromises, opensslAndCurl, pointEnvoyAt, readmeCalls, runShell, shippedYaml, startEcho } from './shipped.js';
 
 const matrix = envoyMatrix();
 const run = matrix.length > 0 && requireTool(opensslAndCurl());
@@ -84,7 +85,7 @@ describe.skipIf(!run)('the two-zone setup of envoy/ (docker-compose.yaml) under 
         const zg = started as Record<'a' | 'b', Started>;
         // zone A came up before zone B's bundle endpoint: fetch it now rather than at the next refresh
         await zg.a.zg.trust.refresh('zone-b.example');
-        await eventually(() => zg.a.zg.readiness.ready && zg.b.zg.readiness.ready, 20_000, 'both zonegates ready');
+        await until(() => zg.a.zg.readiness.ready && zg.b.zg.readiness.ready, 20_000, 'both zonegates ready');
         for (const [zone, port] of [['zone-a', aEcho!], ['zone-b', bEcho!]] as const) {
           const app = await startEcho(zone, port);
           stops.push(() => app.stop());
@@ -148,7 +149,7 @@ describe.skipIf(!run)('the single-zone envoy/envoy.yaml with envoy/zonegate.yaml
       try {
         const zg = await startWith(shippedYaml('zonegate.yaml'), dir);
         stops.push(() => zg.close());
-        await eventually(() => zg.zg.readiness.ready, 20_000, 'zonegate ready');
+        await until(() => zg.zg.readiness.ready, 20_000, 'zonegate ready');
         const app = await startEcho('local', echo!);
         stops.push(() => app.stop());
         // what the README copies into /etc/envoy/certs, here into a directory of the test's own

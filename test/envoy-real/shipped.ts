@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
@@ -20,19 +19,6 @@ export const opensslAndCurl = (): Tool => {
   const c = probe('curl', 'curl', ['--version']);
   return o.available ? c : o;
 };
-
-/** `n` distinct ports free right now on 127.0.0.1 (held together while chosen, so they differ). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    servers.push(s);
-    ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port))));
-  }
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /** Runs envoy/make-certs.sh DIR as the README says; throws with its output if it fails. */
 export function makeCerts(dir: string): void {

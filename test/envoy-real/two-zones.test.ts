@@ -18,23 +18,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  call,
-  checkContext,
-  cluster,
-  echoApp,
-  envoyCertSerials,
-  extAuthzFilter,
-  httpListener,
-  routerFilter,
-  sdsSecret,
-  SwappedDir,
-  until,
-  watchedCertificate,
-  watchedRoots,
-  type EchoApp,
-} from '../helpers/envoy-zones.js';
+import { checkContext, cluster, envoyCertSerials, extAuthzFilter, httpListener, routerFilter, sdsSecret, SwappedDir, watchedCertificate, watchedRoots } from '../helpers/envoy-zones.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { call, echoApp, type EchoApp } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 
@@ -173,7 +160,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $vers
   it('A → B: app B receives zone A\'s verified identity; a client\'s copies of the identity headers never reach it', async () => {
     const r = await aToB('/api/orders/1', { 'x-zonegate-peer': 'spiffe://zone-b.test/forged', 'x-zonegate-actor': 'forged' });
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('app-b');
+    expect(r.headers['x-echo']).toBe('app-b');
     expect(r.json.headers).toMatchObject({ 'x-zonegate-peer': A.id, 'x-zonegate-actor': A.id });
     expect(r.json.headers['x-common-identity']).toBeUndefined();
   });
@@ -181,7 +168,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $vers
   it('B → A: app A receives zone B\'s verified identity', async () => {
     const r = await bToA();
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('app-a');
+    expect(r.headers['x-echo']).toBe('app-a');
     expect(r.json.headers).toMatchObject({ 'x-zonegate-peer': B.id, 'x-zonegate-actor': B.id });
   });
 

@@ -20,7 +20,8 @@ import { createLogger } from '../../src/log.js';
 import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
-import { eventually, testServer } from '../fixtures/https.js';
+import { testServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { MemoryCA } from '../../src/demo/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
@@ -117,7 +118,7 @@ describe('config reload', () => {
     const r = await start(file);
     expect(await r.verdict()).toBe('allow');
     writeFileSync(file, configYaml([allowFrontend, denyFrontend]));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the new policy');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the new policy');
     expect(reloads(await r.metrics(), 'ok')).toBe(1);
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
     expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'file changed')).toBe(true);
@@ -132,7 +133,7 @@ describe('config reload', () => {
     // line 1: server …; the bad rule action sits on a known line
     const bad = configYaml([{ ...allowFrontend, action: 'permit' }], { identity: { cert: 'x.pem', key: 'x.key', keyPem: secret } });
     writeFileSync(file, bad);
-    await eventually(async () => reloads(await r.metrics(), 'error') >= 1, 10_000, 'the refused reload');
+    await until(async () => reloads(await r.metrics(), 'error') >= 1, 10_000, 'the refused reload');
     expect(await r.verdict()).toBe('allow');
     expect((await fetch(`http://127.0.0.1:${r.zg.ops.port}/readyz`)).status).toBe(200);
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 0/);
@@ -147,7 +148,7 @@ describe('config reload', () => {
     expect(await r.zg.reload()).toMatchObject({ result: 'error' });
     // fixed: applied
     writeFileSync(file, configYaml([denyFrontend]));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the fixed config');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the fixed config');
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
   });
 
@@ -209,7 +210,7 @@ describe('config reload', () => {
 
     // both files change (the config file does not): the watch reloads, the new values apply
     publish(secretB, `"${FRONTEND}": "frontend:two"\n`);
-    await eventually(async () => (await basic()) === b64('frontend:two'), 10_000, 'the new credentials');
+    await until(async () => (await basic()) === b64('frontend:two'), 10_000, 'the new credentials');
     expect(await proofKey()).toBe('B');
     expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'secret file changed')).toBe(true);
 
@@ -218,7 +219,7 @@ describe('config reload', () => {
     const refused = async (hmac: string, creds: string, why: RegExp) => {
       const before = reloads(await r.metrics(), 'error');
       publish(hmac, creds);
-      await eventually(async () => reloads(await r.metrics(), 'error') > before, 10_000, 'the refused reload');
+      await until(async () => reloads(await r.metrics(), 'error') > before, 10_000, 'the refused reload');
       expect(await basic()).toBe(b64('frontend:two'));
       expect(await proofKey()).toBe('B');
       const failed = r.logs.filter((l) => l.msg === 'config reload failed: keeping the running config').pop()!;
@@ -235,7 +236,7 @@ describe('config reload', () => {
     // repaired: applies
     symlinkSync('..data/creds.yaml', join(secretDir, 'creds.yaml'));
     publish(secretA, `"${FRONTEND}": "frontend:three"\n`);
-    await eventually(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
+    await until(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
     expect(await proofKey()).toBe('A');
   });
 
@@ -282,12 +283,12 @@ describe('config reload', () => {
     // the config names other SVID files: the endpoint serves that SVID, not the one it started with
     const second = await write('svid-2');
     writeFileSync(file, config('svid-2'));
-    await eventually(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
+    await until(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
     expect(r.logs.some((l) => l.msg === 'config reloaded')).toBe(true);
 
     // and it follows that identity's rotation in place (the first identity's watcher is gone)
     const rotated = await write('svid-2');
-    await eventually(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
+    await until(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
     await write('svid-1');
     await new Promise((res) => setTimeout(res, 300));
     expect(await served()).toBe(rotated);
@@ -323,7 +324,7 @@ describe('config reload', () => {
     // what the kubelet does: a new ..data link, renamed over the old one in one step
     symlinkSync('../..v2', join(cm, '..data_tmp'));
     renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the swapped ConfigMap');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the swapped ConfigMap');
   });
 
   it('Checks in flight while the config flips back and forth all get a verdict of one config or the other', async () => {

@@ -12,7 +12,6 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -23,6 +22,7 @@ import { createCarriedPhase } from '../../src/identity/phase.js';
 import { buildDecisionState } from '../../src/main.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { rsaSpki } from '../helpers/x509.js';
+import { loopDelay } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -80,23 +80,13 @@ afterAll(async () => {
   await xfccServer?.close();
 });
 
-/** The longest event-loop delay, in ms, while `work` runs. */
-async function blocked(work: () => Promise<unknown>): Promise<number> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  await work();
-  await new Promise((r) => setTimeout(r, 3));
-  h.disable();
-  return h.max / 1e6;
-}
-
 /** Best of at least three and at most RUNS runs, each with a fresh input from `make(run)`. */
 async function bestOf(make: (run: number) => Promise<Record<string, unknown>>, decide: (req: Record<string, unknown>) => Promise<string>, expected: RegExp): Promise<number> {
   let best = Infinity;
   for (let run = 0; run < RUNS; run++) {
     const req = await make(run);
     let verdict = '';
-    const ms = await blocked(async () => {
+    const ms = await loopDelay(async () => {
       verdict = await decide(req);
     });
     expect(verdict).toMatch(expected);

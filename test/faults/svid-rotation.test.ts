@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -59,12 +59,12 @@ describe('local SVID rotation with half-written files', () => {
 
     let before = notReloaded();
     writeFileSync(join(dir, 'svid.pem'), newSvid.chainPem.slice(0, Math.floor(newSvid.chainPem.length / 2)));
-    await eventually(() => notReloaded() > before, 10_000, 'the half-written certificate to be refused');
+    await until(() => notReloaded() > before, 10_000, 'the half-written certificate to be refused');
     expect(await signer()).toBe('old');
 
     before = notReloaded();
     writeFileSync(join(dir, 'svid.pem'), newSvid.chainPem);
-    await eventually(() => notReloaded() > before, 10_000, 'the certificate without its key to be refused');
+    await until(() => notReloaded() > before, 10_000, 'the certificate without its key to be refused');
     expect(String(s.logs.filter((l) => l.msg === 'local SVID not reloaded: keeping the current one').pop()?.detail)).toMatch(/does not match private key/);
     expect(await signer()).toBe('old');
 
@@ -73,7 +73,7 @@ describe('local SVID rotation with half-written files', () => {
     expect(await signer()).toBe('old');
 
     writeFileSync(join(dir, 'svid.key'), newSvid.keyPem);
-    await eventually(async () => (await signer()) === 'new', 10_000, 'the new SVID');
+    await until(async () => (await signer()) === 'new', 10_000, 'the new SVID');
     expect(s.logs.some((l) => l.msg === 'local SVID rotated')).toBe(true);
     // the logs name the identity, never the key
     expect(JSON.stringify(s.logs)).not.toContain(newSvid.keyPem.split('\n')[1]);

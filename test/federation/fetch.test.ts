@@ -6,7 +6,7 @@ import { TrustDomain } from '../../src/spiffe/id.js';
 import 'reflect-metadata';
 import { KeyUsageFlags } from '@peculiar/x509';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const B = 'zone-b.test';
 const ENDPOINT_ID = `spiffe://${B}/spire/server`;
@@ -72,14 +73,14 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
     expect(await verdict(s, oldSvid)).toBe('allow');
     expect(await verdict(s, newSvid)).toBe('ERR_SVID_UNTRUSTED');
     body = doc([oldRoot, newRoot], 2); // add the new root
-    await eventually(async () => (await verdict(s, newSvid)) === 'allow', 5000, 'the new root');
+    await until(async () => (await verdict(s, newSvid)) === 'allow', 5000, 'the new root');
     expect(await verdict(s, oldSvid)).toBe('allow');
     // Like SPIRE: the endpoint moves to a certificate of the new root before the old root goes,
     // or its next https_spiffe connection (trusting the latest bundle) would fail.
     const next = await newRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: next.chainPem, key: next.keyPem });
     body = doc([newRoot], 3); // remove the old root
-    await eventually(async () => (await verdict(s, oldSvid)) === 'ERR_SVID_UNTRUSTED', 5000, 'the old root to go');
+    await until(async () => (await verdict(s, oldSvid)) === 'ERR_SVID_UNTRUSTED', 5000, 'the old root to go');
     expect(await verdict(s, newSvid)).toBe('allow');
   });
 
@@ -87,7 +88,7 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
     const newSvid = (await newRoot.issue(`spiffe://${B}/new2`)).certPem;
     body = doc([oldRoot], 2); // older sequence, old root only
     const before = endpoint.requests;
-    await eventually(() => endpoint.requests >= before + 3, 5000, 'refreshes');
+    await until(() => endpoint.requests >= before + 3, 5000, 'refreshes');
     expect(await verdict(s, newSvid)).toBe('allow');
     const st = s.zg.trust.status()[0]!;
     expect(st.sequence).toBe(3);
@@ -98,26 +99,26 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
   it('https_spiffe trusts the latest bundle, not the bootstrap: an endpoint certificate from the removed root is refused', async () => {
     const stale = await oldRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: stale.chainPem, key: stale.keyPem });
-    await eventually(() => /^fetch: /.test(s.zg.trust.status()[0]!.lastError ?? ''), 5000, 'a TLS failure');
+    await until(() => /^fetch: /.test(s.zg.trust.status()[0]!.lastError ?? ''), 5000, 'a TLS failure');
     expect(s.zg.trust.status()[0]!.lastError).toMatch(/certificate|verify|issuer/i);
     const fresh = await newRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: fresh.chainPem, key: fresh.keyPem });
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'ok', 5000, 'recovery');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'ok', 5000, 'recovery');
   });
 
   it('endpoint down: the last good bundle keeps serving; past max staleness: fail closed; back up: recovers', async () => {
     const svid = (await newRoot.issue(`spiffe://${B}/w`)).certPem;
-    await eventually(() => s.zg.trust.status()[0]!.sequence === 4, 5000, 'sequence 4');
+    await until(() => s.zg.trust.status()[0]!.sequence === 4, 5000, 'sequence 4');
     down = true;
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'a failed refresh');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'a failed refresh');
     expect(await verdict(s, svid)).toBe('allow');
-    await eventually(async () => (await verdict(s, svid)) === 'ERR_TRUST_DOMAIN_STALE', 5000, 'staleness');
+    await until(async () => (await verdict(s, svid)) === 'ERR_TRUST_DOMAIN_STALE', 5000, 'staleness');
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(503);
     const metrics = await (await fetch(`http://127.0.0.1:${s.zg.ops.port}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`zonegate_bundle_stale\\{trust_domain="${B}"\\} 1`));
     expect(metrics).toMatch(new RegExp(`zonegate_bundle_last_refresh_success\\{trust_domain="${B}"\\} 0`));
     down = false;
-    await eventually(async () => (await verdict(s, svid)) === 'allow', 5000, 'recovery');
+    await until(async () => (await verdict(s, svid)) === 'allow', 5000, 'recovery');
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${s.zg.ops.port}/metrics`)).text()).toMatch(
       new RegExp(`zonegate_bundle_sequence\\{trust_domain="${B}"\\} 4`),
@@ -193,7 +194,7 @@ describe('file source', () => {
     writeFileSync(join(dir, '..v2', 'bundle.pem'), ca2.certPem);
     symlinkSync('..v2', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-    await eventually(async () => (await verdict(s, svid2)) === 'allow', 5000, 'the swapped bundle');
+    await until(async () => (await verdict(s, svid2)) === 'allow', 5000, 'the swapped bundle');
     expect(await verdict(s, (await ca1.issue('spiffe://zone-f.test/w')).certPem)).toBe('ERR_SVID_UNTRUSTED');
   });
 
@@ -207,7 +208,7 @@ describe('file source', () => {
     closers.push(() => s.close());
     const svid = (await ca.issue('spiffe://zone-g.test/w')).certPem;
     writeFileSync(join(dir, 'good.pem'), '-----BEGIN CERTIFICATE-----\nhalf');
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'the failed reload');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'the failed reload');
     expect(await verdict(s, svid)).toBe('allow');
   });
 });

@@ -14,7 +14,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { TrustManager } from '../../src/federation/manager.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
 
 const P = 'partner.test';
 const td = TrustDomain.parse(P);

@@ -22,7 +22,8 @@ import { parseHcl } from '../helpers/hcl.js';
 import { probe, requireTool } from '../helpers/tools.js';
 import { checkRequest, startWith, type CheckResult, type Started } from '../helpers/zonegate.js';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { INTEGRATIONS } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'consul');
@@ -329,7 +330,7 @@ describe('on loopback: zone A → edge → billing', () => {
     b.trust[1] = { trustDomain: 'zone-a.example', bundle: 'zone-a-root.pem' };
     b.federation.endpoint = { ...b.federation.endpoint, address: '127.0.0.1', port: 0 };
     billing = await startWith(b, dir);
-    await eventually(() => edge.zg.readiness.ready && billing.zg.readiness.ready, 15_000, 'edge and billing ready');
+    await until(() => edge.zg.readiness.ready && billing.zg.readiness.ready, 15_000, 'edge and billing ready');
   }, 60_000);
   afterAll(async () => {
     await billing?.close();

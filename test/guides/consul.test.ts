@@ -20,7 +20,8 @@ import { envoyRegistry, extAuthzProblems, parseStrict } from '../helpers/envoy-c
 import { parseHcl } from '../helpers/hcl.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { INTEGRATIONS, fences, namedFiles } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'consul');
@@ -221,7 +222,7 @@ describe('Consul: zonegate beside the service', () => {
       cfg.trust[1] = { trustDomain: 'zone-a.example', bundle: 'zone-a.pem' };
       cfg.federation.endpoint = { ...cfg.federation.endpoint, address: '127.0.0.1', port: 0 };
       started = await startWith(cfg, dir);
-      await eventually(() => started.zg.readiness.ready, 10_000, 'zonegate ready with Consul\'s roots');
+      await until(() => started.zg.readiness.ready, 10_000, 'zonegate ready with Consul\'s roots');
     });
     afterAll(async () => {
       await started?.close();

@@ -12,7 +12,8 @@ import { stringify } from 'yaml';
 import { hashPassword } from '../../src/identity/basic.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA } from '../../src/demo/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { zonegate } from '../helpers/cli.js';
 
 const A = 'zone-a.test';
@@ -127,7 +128,7 @@ describe('egress: OIDC bearer tokens', () => {
     const k2 = newKey('k2');
     const t = jwt(k2, 'k2', user());
     expect(await out(`Bearer ${t}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_KEY_UNKNOWN' });
-    await eventually(async () => (await out(`Bearer ${t}`)).code === 0, 5000, 'the refetched key');
+    await until(async () => (await out(`Bearer ${t}`)).code === 0, 5000, 'the refetched key');
     idpDown = true;
     expect((await out(`Bearer ${jwt(k1, 'k1', user())}`)).code).toBe(0);
     idpDown = false;
