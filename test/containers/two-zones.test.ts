@@ -4,7 +4,6 @@
  * restart, and an outage answered 503 (not a deny). Runs with `npm run test:containers` wherever
  * a Docker engine is reachable; elsewhere it reports itself as NOT RUN and why.
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { zonegate } from '../helpers/cli.js';
+import { makeCerts } from '../helpers/tools.js';
 import { call, type Reply } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
 import { dockerEngine } from './engine.js';
@@ -37,7 +37,7 @@ describe.runIf(engine.available)(`two zones with real Envoys (${engine.why})`, (
     const base = mkdtempSync(join(tmpdir(), 'zg-containers-'));
     chmodSync(base, 0o755); // the containers read the mounts under their own uids
     certs = join(base, 'certs');
-    execFileSync(join(ENVOY_DIR, 'make-certs.sh'), [certs], { stdio: 'pipe' });
+    makeCerts(certs);
     env = await new DockerComposeEnvironment(ENVOY_DIR, 'docker-compose.yaml')
       .withBuild()
       // host port 0: Docker picks free ports, read back below

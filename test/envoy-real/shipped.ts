@@ -1,10 +1,10 @@
 /**
  * Running the configs shipped in envoy/ as they are, on loopback: the parsed real file with its
  * certificate paths, host names and ports pointed at generated material and free ports (in
- * memory, never a copy kept in the repository), the trust material made by envoy/make-certs.sh as
- * a user makes it, the shipped echo app, and the README's own example commands.
+ * memory, never a copy kept in the repository), the trust material made by examples/make-certs.sh
+ * as a user makes it, the shipped echo app, and the README's own example commands.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -19,12 +19,6 @@ export const opensslAndCurl = (): Tool => {
   const c = probe('curl', 'curl', ['--version']);
   return o.available ? c : o;
 };
-
-/** Runs envoy/make-certs.sh DIR as the README says; throws with its output if it fails. */
-export function makeCerts(dir: string): void {
-  const r = spawnSync(join(ENVOY_DIR, 'make-certs.sh'), [dir], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`make-certs.sh failed (${r.status}): ${r.stderr}${r.stdout}`);
-}
 
 /** A shipped YAML file, parsed. */
 export const shippedYaml = (rel: string): Record<string, any> => parse(readFileSync(join(ENVOY_DIR, rel), 'utf8')) as Record<string, any>;

@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { zonegate } from '../helpers/cli.js';
 import { field, parseYaml, routesOf, connectionManagers } from '../helpers/envoy-config.js';
-import { probe, requireTool } from '../helpers/tools.js';
+import { makeCerts, probe, requireTool } from '../helpers/tools.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { freePorts } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
@@ -46,10 +46,10 @@ function verify(cert: string, bundles: Record<string, string>): { valid: boolean
 beforeAll(() => {
   if (!run) return;
   certs = join(mkdtempSync(join(tmpdir(), 'zg-two-zones-')), 'certs');
-  execFileSync(join(ENVOY_DIR, 'make-certs.sh'), [certs], { stdio: 'pipe' });
+  makeCerts(certs);
 });
 
-describe.runIf(run)('envoy/make-certs.sh', () => {
+describe.runIf(run)('examples/make-certs.sh: the two-zone material', () => {
   it.each(['a', 'b'] as const)('zone %s: its SVID verifies against its own bundle, with the right SPIFFE ID and key', (z) => {
     const dir = join(certs, `zone-${z}`);
     const r = verify(join(dir, 'svid.pem'), { [ZONES[z].td]: join(dir, 'bundle.pem') });
