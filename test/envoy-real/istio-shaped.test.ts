@@ -28,7 +28,7 @@ import { address, cluster, sdsSecret } from '../helpers/envoy-zones.js';
 import { customFilters, inboundTail, inboundTls, mergePatch, outboundCluster, type AuthorizationPolicy, type GrpcProvider } from '../helpers/istio.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 import { call, echoApp, freePort, type EchoApp } from '../helpers/http.js';
-import { until } from '../helpers/wait.js';
+import { until, sleep } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 const docs = yamlDocs(join(INTEGRATIONS, 'istio'));
@@ -386,7 +386,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
     expect(app.seen.at(-1)!.path).toBe('/healthz');
     expect(r.json.headers['x-zonegate-peer']).toBeUndefined();
     expect(await stat('shadow_allowed')).toBe(allowed0 + 1); // no CUSTOM rule matched: no metadata
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
     expect(decisions(zg)).toBe(before);
   });
 

@@ -21,7 +21,7 @@ import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
 import { testServer } from '../helpers/http.js';
-import { until } from '../helpers/wait.js';
+import { until, sleep } from '../helpers/wait.js';
 import { MemoryCA } from '../../src/demo/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
@@ -290,7 +290,7 @@ describe('config reload', () => {
     const rotated = await write('svid-2');
     await until(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
     await write('svid-1');
-    await new Promise((res) => setTimeout(res, 300));
+    await sleep(300);
     expect(await served()).toBe(rotated);
   });
 

@@ -16,6 +16,7 @@ import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { sleep } from '../helpers/wait.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -111,7 +112,7 @@ describe('load shedding', () => {
     session.close();
     expect(trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
     // zonegate answered it (counted below) and never decided it
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(s.logs.filter((l) => l.msg === 'decision').length).toBe(decisionsBefore);
     expect((await errors('ERR_DEADLINE_EXCEEDED')) - before).toBe(1);
   });

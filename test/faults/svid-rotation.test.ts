@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
-import { until } from '../helpers/wait.js';
+import { until, sleep } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -69,7 +69,7 @@ describe('local SVID rotation with half-written files', () => {
     expect(await signer()).toBe('old');
 
     writeFileSync(join(dir, 'svid.key'), newSvid.keyPem.slice(0, 40));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(await signer()).toBe('old');
 
     writeFileSync(join(dir, 'svid.key'), newSvid.keyPem);

@@ -15,6 +15,7 @@ import { TrustManager } from '../../src/federation/manager.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { MemoryCA } from '../../src/demo/pki.js';
 import { testServer, type TestServer } from '../helpers/http.js';
+import { sleep } from '../helpers/wait.js';
 
 const P = 'partner.test';
 const td = TrustDomain.parse(P);
@@ -124,7 +125,7 @@ describe('timers beyond what Node can arm', () => {
     const m = new TrustManager(long, { onRefresh: () => refreshes++ });
     try {
       await m.start();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(m.bundles.isStale(td)).toBe(false);
       expect(m.ready).toBe(true);
       expect(refreshes).toBe(1);
