@@ -11,7 +11,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestCA, type KeyAlg } from '../test/fixtures/ca.js';
+import { MemoryCA, type KeyType } from '../src/demo/pki.js';
 import { checkMethod } from '../src/envoy/proto.js';
 import { mintCommonIdentity } from '../src/identity/mint.js';
 import { parseCertificates } from '../src/cert/parse.js';
@@ -26,11 +26,11 @@ export const TOKEN_HEADER = 'x-common-identity';
 const TTL_SECONDS = 3000;
 
 export type TokenAlg = 'ES256' | 'EdDSA' | 'RS256';
-const KEY_ALG: Record<TokenAlg, KeyAlg> = { ES256: 'ES256', EdDSA: 'Ed25519', RS256: 'RS256' };
+const KEY_TYPE: Record<TokenAlg, KeyType> = { ES256: 'P-256', EdDSA: 'Ed25519', RS256: 'RSA' };
 
 export interface BenchPki {
   readonly dir: string;
-  readonly inter: TestCA;
+  readonly inter: MemoryCA;
   readonly svids: Record<TokenAlg, LocalSvid & { certPemEncoded: string }>;
 }
 
@@ -48,13 +48,13 @@ function localSvid(certPem: string, chainPem: string, keyPem: string): LocalSvid
 
 /** Builds the CAs and SVIDs and writes root.pem, intermediate.pem and zonegate.yaml into `dir`. */
 export async function createPki(dir: string): Promise<BenchPki> {
-  const root = await TestCA.create(TRUST_DOMAIN, { keyAlg: 'ES256' });
+  const root = await MemoryCA.create(TRUST_DOMAIN, { keyType: 'P-256', sharedLeafKeys: true });
   const inter = await root.intermediate();
   writeFileSync(join(dir, 'root.pem'), root.certPem);
   writeFileSync(join(dir, 'intermediate.pem'), inter.certPem);
   const svids = {} as BenchPki['svids'];
   for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
-    const s = await inter.issueSvid(PEER_ID, { keyAlg: KEY_ALG[alg] });
+    const s = await inter.issue(PEER_ID, { keyType: KEY_TYPE[alg] });
     svids[alg] = localSvid(s.certPem, s.chainPem, s.keyPem);
   }
   return { dir, inter, svids };
@@ -177,7 +177,7 @@ export async function coldChainFrames(pki: BenchPki, count: number): Promise<Buf
   const out: Buffer[] = [];
   for (let i = 0; i < count; i += 50) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(50, count - i) }, () => pki.inter.issueSvid(PEER_ID, { keyAlg: 'ES256' })),
+      Array.from({ length: Math.min(50, count - i) }, () => pki.inter.issue(PEER_ID, { keyType: 'P-256' })),
     );
     for (const s of batch) out.push(frame(checkRequest(svid.certPemEncoded, mint(svid, 'ES256', parseCertificates(s.chainPem)))));
   }

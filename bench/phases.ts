@@ -154,7 +154,7 @@ async function cold(pki: Awaited<ReturnType<typeof createPki>>, handler: (call: 
 
   const costs = measureCrypto({
     tokens: Object.fromEntries((['ES256', 'EdDSA', 'RS256'] as const).map((a) => [a, { token: mint(pki.svids[a], a), key: pki.svids[a].chain[0]!.publicKey }])),
-    leaves: (await Promise.all(Array.from({ length: 16 }, () => pki.inter.issueSvid(PEER_ID, { keyAlg: 'ES256' })))).map((l) => l.der),
+    leaves: (await Promise.all(Array.from({ length: 16 }, () => pki.inter.issue(PEER_ID, { keyType: 'P-256' })))).map((l) => l.der),
     issuerKey: new X509Certificate(pki.inter.certPem).publicKey,
   });
   const hotBody = tokens('ES256', 1)[0]!;

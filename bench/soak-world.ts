@@ -9,8 +9,8 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { selfSignedSvid, TestCA, type Issued } from '../test/fixtures/pki.js';
-import { testServer, type TestServer } from '../test/fixtures/https.js';
+import { selfSignedSvid, MemoryCA, type Issued } from '../src/demo/pki.js';
+import { testServer, type TestServer } from '../test/helpers/http.js';
 
 export const A = 'zone-a.soak';
 export const B = 'zone-b.soak';
@@ -18,7 +18,7 @@ export const FRONTEND = `spiffe://${A}/ns/shop/sa/frontend`;
 export const BILLING = `spiffe://${B}/ns/default/sa/billing`;
 export type Flap = 'ok' | 'reset' | 'stall' | 'garbage' | 'http500';
 
-const pemOf = (roots: TestCA[]) => roots.map((r) => r.rootPem).join('');
+const pemOf = (roots: MemoryCA[]) => roots.map((r) => r.certPem).join('');
 const enc = (pem: string) => encodeURIComponent(pem);
 
 export class World {
@@ -27,7 +27,7 @@ export class World {
   flap: Flap = 'ok';
   private stalled = new Set<ServerResponse>();
   /** Zone A's current root and the SVID issued by it (URL-encoded, as Envoy sends it). */
-  current!: { root: TestCA; frontend: string };
+  current!: { root: MemoryCA; frontend: string };
   /** SVIDs of roots removed from zone A's bundle: must be denied. */
   revoked: string[] = [];
   billing!: string;
@@ -40,14 +40,14 @@ export class World {
 
   static async create(): Promise<World> {
     const w = new World();
-    const rootA = await TestCA.create(A);
-    const rootB = await TestCA.create(B);
+    const rootA = await MemoryCA.create(A);
+    const rootB = await MemoryCA.create(B);
     w.current = { root: rootA, frontend: enc((await rootA.issue(FRONTEND)).certPem) };
     w.billing = enc((await rootB.issue(BILLING)).certPem);
     w.forged = enc((await rootB.issue(FRONTEND)).certPem); // zone B's CA signing a zone A identity
     w.selfSigned = enc((await selfSignedSvid(FRONTEND)).certPem);
-    const bodyB = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [rootB.x509.raw.toString('base64')] }], spiffe_refresh_hint: 2 });
-    const web = await TestCA.create('web.soak');
+    const bodyB = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [rootB.cert.raw.toString('base64')] }], spiffe_refresh_hint: 2 });
+    const web = await MemoryCA.create('web.soak');
     const tls: Issued = await web.server();
     w.endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => {
       if (w.flap === 'ok') res.writeHead(200, { 'content-type': 'application/json' }).end(bodyB);
@@ -56,8 +56,8 @@ export class World {
       else if (w.flap === 'garbage') res.writeHead(200).end('{"keys": [garbage');
       else res.writeHead(500).end();
     });
-    writeFileSync(join(w.dir, 'web-ca.pem'), web.rootPem);
-    writeFileSync(join(w.dir, 'zone-a.pem'), rootA.rootPem);
+    writeFileSync(join(w.dir, 'web-ca.pem'), web.certPem);
+    writeFileSync(join(w.dir, 'zone-a.pem'), rootA.certPem);
     w.writeConfig();
     return w;
   }
@@ -107,15 +107,15 @@ export class World {
   }
 
   /** Rotation, step 1: the next root joins zone A's bundle. Returns its frontend SVID. */
-  async addRoot(): Promise<{ root: TestCA; frontend: string }> {
-    const next = await TestCA.create(A);
+  async addRoot(): Promise<{ root: MemoryCA; frontend: string }> {
+    const next = await MemoryCA.create(A);
     const frontend = enc((await next.issue(FRONTEND)).certPem);
     this.atomicWrite(join(this.dir, 'zone-a.pem'), pemOf([this.current.root, next]));
     return { root: next, frontend };
   }
 
   /** Rotation, step 2: traffic has moved to `next`; the old root leaves the bundle. */
-  removeOldRoot(next: { root: TestCA; frontend: string }): string {
+  removeOldRoot(next: { root: MemoryCA; frontend: string }): string {
     const old = this.current.frontend;
     this.current = next;
     this.atomicWrite(join(this.dir, 'zone-a.pem'), pemOf([next.root]));

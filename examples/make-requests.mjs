@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Writes examples/requests/*.json: CheckRequests in proto3 JSON, as Envoy sends them, for
-// trying `zonegate check` against examples/zonegate.yaml. Run after make-certs.sh.
+// trying `zonegate check` against examples/zonegate.yaml. Run after `make-certs.sh --flat`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

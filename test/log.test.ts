@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
+import { sleep } from './helpers/wait.js';
 
 function capture(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
@@ -41,7 +42,7 @@ describe('log time', () => {
     expect(Date.parse(b.slice(9, -1))).toBeGreaterThanOrEqual(t);
     expect(pino.stdTimeFunctions.isoTime().slice(0, 9)).toBe(a.slice(0, 9));
     // a later millisecond gives a later time, not the cached one
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(Date.parse(isoTime().slice(9, -1))).toBeGreaterThan(t);
     const out = capture();
     createLogger('info', out.stream).info('x');

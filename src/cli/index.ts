@@ -30,13 +30,13 @@ function parseWorkers(v: string | undefined): number {
   return n;
 }
 
-function program(setExit: (code: number) => void): Command {
-  const cmd = new Command('zonegate')
-    .description('Envoy external authorization for cross-mesh SPIFFE trust')
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+type SetExit = (code: number) => void;
 
+/** No default value: commander would print `(default: [])` for it, and a required option would never be missing. */
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+const OPS_URL = 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)';
+
+function registerServe(cmd: Command): void {
   cmd
     .command('serve')
     .description('run the ext_authz gRPC server and the ops HTTP server (embedded default config without --config); reloads --config on SIGHUP and on change')
@@ -55,7 +55,9 @@ function program(setExit: (code: number) => void): Command {
       // the parent's going is handled as the SIGTERM it would have sent: the same drain, one process or many
       if (opts.exitWithParent || process.env.ZONEGATE_EXIT_WITH_PARENT === '1') watchParent(() => process.kill(process.pid, 'SIGTERM'));
     });
+}
 
+function registerDemo(cmd: Command): void {
   cmd
     .command('demo')
     .description('two trust zones (Istio- and Consul-named) federated over loopback: scripted cross-zone calls, a table of verdicts, then keeps serving (what npm start runs)')
@@ -65,7 +67,10 @@ function program(setExit: (code: number) => void): Command {
       const { runDemoCommand } = await import('./demo.js');
       await runDemoCommand(opts, print);
     });
+}
 
+/** check (offline), explain and status (against a running server's ops port). */
+function registerDecide(cmd: Command, setExit: SetExit): void {
   cmd
     .command('check')
     .description('decide one CheckRequest (proto3 JSON, as Envoy sends it) and print the CheckResponse')
@@ -78,19 +83,19 @@ function program(setExit: (code: number) => void): Command {
     .command('explain')
     .description("ask a running server to decide one CheckRequest with its live bundles and show each phase's steps (needs server.ops.explain: true; loopback only)")
     .requiredOption('-r, --request <file>', 'CheckRequest JSON file, or - for standard input')
-    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--ops <url>', OPS_URL)
     .option('--json', 'print the JSON the server sent instead of a table')
     .action(async (o: OpsCliOptions & { request: string }) => setExit(await runExplain(o, print)));
 
   cmd
     .command('status')
     .description("a running server's trust domains (bundle generation, last and next refresh, staleness), config origin and reload state (exit 1 when not ready)")
-    .option('--ops <url>', 'the ops server (default http://127.0.0.1:8181, env ZONEGATE_OPS_URL)')
+    .option('--ops <url>', OPS_URL)
     .option('--json', 'print the JSON the server sent instead of a table')
     .action(async (o: OpsCliOptions) => setExit(await runStatus(o, print)));
+}
 
-  // no default value: commander would print `(default: [])` for it, and a required option would never be missing
-  const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+function registerSvid(cmd: Command, setExit: SetExit): void {
   cmd
     .command('svid')
     .description('X509-SVID tools')
@@ -101,7 +106,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--at <time>', 'verify as of this RFC 3339 time instead of now')
     .option('--skew <seconds>', 'clock skew tolerated on validity windows', '0')
     .action((cert: string, opts: { bundle: string[]; at?: string; skew?: string }) => setExit(runSvidVerify(cert, opts, print)));
+}
 
+function registerBundle(cmd: Command, setExit: SetExit): void {
   const bundle = cmd.command('bundle').description('trust bundle tools');
   bundle
     .command('fetch')
@@ -121,7 +128,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON instead of a table')
     .option('--trust-domain <td>', 'the trust domain the bundle belongs to (for messages)')
     .action((file: string, o: { json?: boolean; trustDomain?: string }) => setExit(runBundleShow(file, o, print)));
+}
 
+function registerToken(cmd: Command, setExit: SetExit): void {
   const token = cmd.command('token').description('common identity tokens');
   token
     .command('mint')
@@ -145,7 +154,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--max-lifetime <duration>', 'longest lifetime accepted', '10m')
     .option('--skew <duration>', 'clock skew tolerated', '30s')
     .action((t: string, o: VerifyCliOptions) => setExit(runTokenVerify(t, o, print)));
+}
 
+function registerUser(cmd: Command): void {
   cmd
     .command('user')
     .description('user store tools (Basic credentials at egress)')
@@ -156,7 +167,9 @@ function program(setExit: (code: number) => void): Command {
       if (password === '') throw new UsageError('user hash: the password on standard input is empty');
       print(hashPassword(password));
     });
+}
 
+function registerPolicy(cmd: Command, setExit: SetExit): void {
   const policy = cmd.command('policy').description('policy tools (docs/policy.md)');
   policy
     .command('lint')
@@ -174,7 +187,9 @@ function program(setExit: (code: number) => void): Command {
     .action((source: string, file: string, o: ImportCliOptions) =>
       setExit(runPolicyImport(source, file, o, print, (s) => process.stderr.write(`${s}\n`))),
     );
+}
 
+function registerConfig(cmd: Command): void {
   const config = cmd.command('config').description('configuration tools');
   config
     .command('validate')
@@ -187,6 +202,24 @@ function program(setExit: (code: number) => void): Command {
       for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
       print(`${file}: valid`);
     });
+}
+
+/** The command tree, in the order `zonegate --help` lists it; `setExit` receives each command's exit code. */
+function program(setExit: SetExit): Command {
+  const cmd = new Command('zonegate')
+    .description('Envoy external authorization for cross-mesh SPIFFE trust')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerServe(cmd);
+  registerDemo(cmd);
+  registerDecide(cmd, setExit);
+  registerSvid(cmd, setExit);
+  registerBundle(cmd, setExit);
+  registerToken(cmd, setExit);
+  registerUser(cmd);
+  registerPolicy(cmd, setExit);
+  registerConfig(cmd);
   return cmd;
 }
 

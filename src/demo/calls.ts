@@ -7,7 +7,8 @@ import type { JsonValue } from '@bufbuild/protobuf';
 import type { ReasonCode } from '../errors.js';
 import { mintCommonIdentity } from '../identity/mint.js';
 import { loadX509Svid } from '../svid/local.js';
-import type { DemoCA, DemoSvid } from './pki.js';
+import type { IssuedSvid, MemoryCA } from './pki.js';
+import { issueDemoSvid } from './setup.js';
 import { WORKLOADS, type Zone, type ZoneKey } from './zones.js';
 
 const MINUTE = 60_000;
@@ -16,30 +17,30 @@ const TOKEN_TTL_SECONDS = 600;
 
 /** The workload SVIDs the calls present, issued once per run. */
 export interface Workloads {
-  readonly frontend: DemoSvid;
-  readonly cart: DemoSvid;
-  readonly billing: DemoSvid;
-  readonly billingInZoneA: DemoSvid;
+  readonly frontend: IssuedSvid;
+  readonly cart: IssuedSvid;
+  readonly billing: IssuedSvid;
+  readonly billingInZoneA: IssuedSvid;
   /** zone A's CA signing zone B's billing ID. */
-  readonly forgedBilling: DemoSvid;
-  readonly expiredFrontend: DemoSvid;
+  readonly forgedBilling: IssuedSvid;
+  readonly expiredFrontend: IssuedSvid;
 }
 
-export async function issueWorkloads(ca: Record<ZoneKey, DemoCA>): Promise<Workloads> {
+export async function issueWorkloads(ca: Record<ZoneKey, MemoryCA>): Promise<Workloads> {
   const yesterday = new Date(Date.now() - 24 * 60 * MINUTE);
   return {
-    frontend: await ca.a.issue(WORKLOADS.frontend),
-    cart: await ca.a.issue(WORKLOADS.cart),
-    billing: await ca.b.issue(WORKLOADS.billing),
-    billingInZoneA: await ca.a.issue(WORKLOADS.billingInZoneA),
-    forgedBilling: await ca.a.issue(WORKLOADS.billing),
-    expiredFrontend: await ca.a.issue(WORKLOADS.frontend, { notBefore: new Date(yesterday.getTime() - 60 * MINUTE), notAfter: yesterday }),
+    frontend: await issueDemoSvid(ca.a, WORKLOADS.frontend),
+    cart: await issueDemoSvid(ca.a, WORKLOADS.cart),
+    billing: await issueDemoSvid(ca.b, WORKLOADS.billing),
+    billingInZoneA: await issueDemoSvid(ca.a, WORKLOADS.billingInZoneA),
+    forgedBilling: await issueDemoSvid(ca.a, WORKLOADS.billing),
+    expiredFrontend: await issueDemoSvid(ca.a, WORKLOADS.frontend, { notBefore: new Date(yesterday.getTime() - 60 * MINUTE), notAfter: yesterday }),
   };
 }
 
 export interface TokenSpec {
   /** The workload whose egress signs the token (with its SVID); it must be the mTLS peer. */
-  readonly signer: DemoSvid;
+  readonly signer: IssuedSvid;
   /** The actor: on whose behalf the call is made. */
   readonly sub: string;
   /** Minted this long ago (an expired token). */
@@ -62,7 +63,7 @@ export interface DemoCall {
   readonly expect: 'allow' | ReasonCode;
   /** Why, in one line. */
   readonly note: string;
-  readonly cert?: DemoSvid;
+  readonly cert?: IssuedSvid;
   readonly token?: TokenSpec;
   /**
    * Behind Envoy, how the call is made: from the caller zone's app through its Envoy's egress

@@ -1,18 +1,11 @@
 /**
- * The demo's Envoys, one per zone, when an Envoy binary is found: the bootstrap (ingress with
- * mTLS and ext_authz to the zone's zonegate, egress where the zone's app calls out) and the
- * process, which never outlives the demo: a small shell watchdog starts it and ends it when the
- * demo's process is gone, however the demo ended.
+ * The bootstrap of the demo's Envoys, one per zone, when an Envoy binary is found: ingress with
+ * mTLS and ext_authz to the zone's zonegate, egress where the zone's app calls out. launchEnvoy
+ * (envoy-binary.ts) runs them, under a watchdog that ends each with the demo however it ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import type { EnvoyBinary } from '../envoy-binary.js';
 import type { PreparedZone } from './setup.js';
 import { DEMO_ADDRESS, type Zone } from './zones.js';
-
-const START_TIMEOUT_MS = 60_000;
 
 const TLS = 'envoy.transport_sockets.tls';
 const tlsType = (t: string) => `type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.${t}`;
@@ -161,76 +154,4 @@ export function envoyBootstrap(self: PreparedZone, other: Zone, appPort: number,
       ],
     },
   };
-}
-
-export interface DemoEnvoy {
-  /** http://127.0.0.1:PORT of its admin API (an ephemeral port). */
-  readonly admin: string;
-  readonly log: string;
-  /** Stops Envoy (and its watchdog). Safe to call more than once. */
-  stop(): Promise<void>;
-}
-
-/**
- * Runs `$@` (Envoy) in the background, prints its pid, and ends it when the demo's pid ($1) is
- * gone or when told to stop (TERM, INT, HUP). Polling once a second bounds how long an Envoy can
- * outlive a demo that was killed outright.
- */
-const WATCHDOG = [
-  'parent=$1; shift',
-  '"$@" & child=$!',
-  'echo "$child"',
-  'trap \'kill -TERM "$child" 2>/dev/null\' TERM INT HUP',
-  'while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1 & wait $!; done',
-  'kill -TERM "$child" 2>/dev/null',
-  'wait "$child"',
-].join('\n');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Starts `bin` with the bootstrap written into `dir`, its admin API on loopback `adminPort` (0: any); resolves once Envoy is ready. */
-export async function startDemoEnvoy(bin: EnvoyBinary, bootstrap: object, dir: string, label: string, adminPort = 0): Promise<DemoEnvoy> {
-  const config = join(dir, 'envoy.yaml');
-  const adminFile = join(dir, 'envoy-admin.txt');
-  const log = join(dir, 'envoy.log');
-  writeFileSync(config, `# ${label}'s Envoy for this run of \`zonegate demo\`; removed when the demo stops.\n${stringify({ ...bootstrap, admin: { address: socket(adminPort) } })}`);
-  const args = ['-c', config, '--admin-address-path', adminFile, '--log-path', log, '-l', 'warning', '--concurrency', '1', '--disable-hot-restart'];
-  const child: ChildProcess = spawn('/bin/sh', ['-c', WATCHDOG, 'zonegate-demo-envoy', String(process.pid), bin.path, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let envoyPid: number | undefined;
-  child.stdout!.once('data', (d: Buffer) => (envoyPid = Number(String(d).trim()) || undefined));
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      if (!exited) child.kill('SIGTERM');
-      const t = setTimeout(() => {
-        // Envoy did not drain in time: end both for good
-        if (envoyPid) process.kill(envoyPid, 'SIGKILL');
-        child.kill('SIGKILL');
-      }, 5000);
-      await exit;
-      clearTimeout(t);
-    })());
-  const tail = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '');
-  try {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let admin: string | undefined;
-    for (;;) {
-      if (exited) throw new Error(`${label}'s Envoy exited before it was ready (log ${log}):\n${tail()}`);
-      if (Date.now() > deadline) throw new Error(`${label}'s Envoy was not ready after ${START_TIMEOUT_MS / 1000} s (log ${log}):\n${tail()}`);
-      if (!admin && existsSync(adminFile)) admin = readFileSync(adminFile, 'utf8').trim() || undefined;
-      if (admin) {
-        const ready = await fetch(`http://${admin}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ready) return { admin: `http://${admin}`, log, stop };
-      }
-      await sleep(100);
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }

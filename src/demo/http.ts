@@ -9,7 +9,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { Verdict } from './client.js';
-import type { DemoSvid } from './pki.js';
+import type { IssuedSvid } from './pki.js';
 import { DEMO_ADDRESS } from './zones.js';
 
 const TIMEOUT_MS = 15_000;
@@ -38,7 +38,7 @@ export interface HttpCall {
   readonly path: string;
   readonly headers?: Record<string, string>;
   /** mTLS to an ingress: the client certificate (none: a caller without one), the server's root and trust domain. */
-  readonly tls?: { readonly cert?: DemoSvid; readonly rootPem: string; readonly trustDomain: string };
+  readonly tls?: { readonly cert?: IssuedSvid; readonly rootPem: string; readonly trustDomain: string };
 }
 
 const IDENTITY_HEADER = /^x-zonegate-/;

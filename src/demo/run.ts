@@ -6,18 +6,18 @@
  * ships in the package (and the Envoy binary, when given).
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
-import type { EnvoyBinary } from '../envoy-binary.js';
+import { launchEnvoy, type EnvoyBinary, type LaunchedEnvoy } from '../envoy-binary.js';
 import { createLogger } from '../log.js';
 import { startZonegate, type Zonegate } from '../main.js';
 import { checkRequestJson, demoCalls, issueWorkloads, type DemoCall } from './calls.js';
 import { checkClient, type CheckClient } from './client.js';
-import { envoyBootstrap, startDemoEnvoy, type DemoEnvoy } from './envoy.js';
+import { envoyBootstrap } from './envoy.js';
 import { send, startApp, type DemoApp } from './http.js';
 import { curlText, expectedOf, notesText, outcomeOf, tableText, tryMoreText, zonesText, type Row } from './report.js';
+import { freePorts } from './ports.js';
 import { prepareZones, type PreparedZone } from './setup.js';
 import { DEMO_ADDRESS, PORT_COUNT, portLayout, zones as makeZones, type ZoneKey, type ZonePorts } from './zones.js';
 
@@ -64,15 +64,8 @@ interface AuxPorts {
  * and four more for the apps and the Envoys' admin APIs: chosen in one go, so that nothing the
  * demo binds to "any port" later can land on a port the layout promised to another listener.
  */
-async function freePorts(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < PORT_COUNT + 4; i++) {
-    const s = createServer();
-    servers.push(s);
-    ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, DEMO_ADDRESS, () => resolve((s.address() as { port: number }).port))));
-  }
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+async function freeLayout(): Promise<{ layout: Record<ZoneKey, ZonePorts>; aux: AuxPorts }> {
+  const ports = await freePorts(PORT_COUNT + 4, DEMO_ADDRESS);
   const [ag, ao, ab, bg, bo, bb, ai, ae, bi, be, appA, appB, adminA, adminB] = ports as number[] as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
   return {
     layout: { a: { grpc: ag, ops: ao, bundle: ab, ingress: ai, egress: ae }, b: { grpc: bg, ops: bo, bundle: bb, ingress: bi, egress: be } },
@@ -134,107 +127,147 @@ function sendThroughEnvoy(call: DemoCall, json: unknown, zones: Record<ZoneKey, 
     method: call.method,
     path: call.path,
     headers: { host: call.host, ...(token ? { 'x-common-identity': token } : {}) },
-    tls: { ...(call.cert ? { cert: call.cert } : {}), rootPem: callee.ca.rootPem, trustDomain: callee.zone.trustDomain },
+    tls: { ...(call.cert ? { cert: call.cert } : {}), rootPem: callee.ca.certPem, trustDomain: callee.zone.trustDomain },
   });
+}
+
+/**
+ * What one run has started, stopped in reverse order of need: the Envoys first, so nothing new
+ * reaches the apps and zonegates while they stop; the temporary directory (keys included) last.
+ */
+class Started {
+  readonly clients: CheckClient[] = [];
+  readonly envoys: LaunchedEnvoy[] = [];
+  readonly apps: DemoApp[] = [];
+  readonly zonegates: Partial<Record<ZoneKey, Zonegate>> = {};
+  readonly sinks: (() => void)[] = [];
+  timer: NodeJS.Timeout | undefined;
+  private stopped: Promise<void> | undefined;
+  // a last resort when the process ends another way (an uncaught error): no keys left behind
+  private readonly onExit = () => rmSync(this.root, { recursive: true, force: true });
+
+  constructor(readonly root: string) {
+    process.once('exit', this.onExit);
+  }
+
+  /** Safe to call more than once. */
+  stop(): Promise<void> {
+    return (this.stopped ??= (async () => {
+      clearInterval(this.timer);
+      for (const c of this.clients) c.close();
+      await Promise.all(this.envoys.map((e) => e.stop()));
+      await Promise.all(this.apps.map((a) => a.close()));
+      await Promise.all(Object.values(this.zonegates).map((zg) => zg.stop(0)));
+      for (const close of this.sinks) close();
+      rmSync(this.root, { recursive: true, force: true });
+      process.removeListener('exit', this.onExit);
+    })());
+  }
+}
+
+/** Starts both zones' zonegates, each logging to its zone's file; resolves once both are ready. */
+async function startZonegates(prepared: Record<ZoneKey, PreparedZone>, run: Started): Promise<Record<ZoneKey, Zonegate>> {
+  for (const key of ['a', 'b'] as const) {
+    const { zone, files } = prepared[key];
+    const out = fileSink(files.log);
+    run.sinks.push(out.close);
+    try {
+      run.zonegates[key] = await startZonegate(loadConfig(files.config, {}), { log: createLogger('info', out.sink) });
+    } catch (err) {
+      const why = (err as Error).message;
+      const hint = /EADDRINUSE|address/i.test(why)
+        ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+9, --port-base 0 free ports)`
+        : '';
+      throw new DemoError(`demo: ${zone.label} did not start: ${why}${hint}`, { cause: err });
+    }
+  }
+  const zg = run.zonegates as Record<ZoneKey, Zonegate>;
+  // zone A came up before zone B's bundle endpoint existed: fetch it now, not at the next refresh
+  await zg.a.trust.refresh(prepared.b.zone.trustDomain);
+  await waitReady(zg.a, 'zone A');
+  await waitReady(zg.b, 'zone B');
+  return zg;
+}
+
+/** Puts each zone's app behind its own Envoy (ingress for callers, egress for the app's calls out). */
+async function startEnvoys(bin: EnvoyBinary, prepared: Record<ZoneKey, PreparedZone>, calls: readonly DemoCall[], aux: AuxPorts, run: Started): Promise<void> {
+  for (const key of ['a', 'b'] as const) {
+    const self = prepared[key];
+    const app = await startApp(self.zone.zone, aux.app[key]);
+    run.apps.push(app);
+    const other = prepared[key === 'a' ? 'b' : 'a'];
+    // the host the caller's app asks for: the service of the other zone its calls go to
+    const host = calls.find((c) => c.to === other.zone.key)!.host;
+    const roots = join(self.files.dir, 'envoy-client-roots.pem');
+    writeFileSync(roots, self.ca.certPem + other.ca.certPem);
+    const label = `${self.zone.label}'s Envoy`;
+    try {
+      const bootstrap = envoyBootstrap(self, other.zone, app.port, host, roots);
+      const comment = `${label} for this run of \`zonegate demo\`; removed when the demo stops.`;
+      run.envoys.push(await launchEnvoy(bin, bootstrap, { dir: self.files.dir, label, comment, adminPort: aux.admin[key] }));
+    } catch (err) {
+      const z = self.zone;
+      throw new DemoError(`demo: ${(err as Error).message} (ports ${z.ports.ingress}, ${z.ports.egress}: --port-base N uses N…N+9, --port-base 0 free ports)`, { cause: err });
+    }
+  }
+}
+
+type Written = ReturnType<typeof writeRequests>;
+
+/** Makes every call, in order: as HTTP requests through the Envoys, or as Checks over gRPC. */
+async function makeCalls(requests: Written, prepared: Record<ZoneKey, PreparedZone>, behindEnvoy: boolean, run: Started): Promise<Row[]> {
+  const rows: Row[] = [];
+  if (behindEnvoy) {
+    for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await sendThroughEnvoy(r.call, r.json, prepared) });
+    return rows;
+  }
+  const client = { a: checkClient(DEMO_ADDRESS, prepared.a.zone.ports.grpc), b: checkClient(DEMO_ADDRESS, prepared.b.zone.ports.grpc) };
+  run.clients.push(client.a, client.b);
+  for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
+  return rows;
+}
+
+/** Prints the zones, the table of verdicts, the notes and what to try next; warns about unexpected verdicts. */
+function printReport(o: DemoOptions, run: { root: string; prepared: Record<ZoneKey, PreparedZone>; requests: Written; rows: readonly Row[]; forged: { cert: string; key: string } | undefined; refreshMs: number }): void {
+  const behindEnvoy = o.envoy !== undefined;
+  const example = run.requests.find((r) => r.call.expect === 'allow') ?? run.requests[0]!;
+  o.print(
+    [
+      zonesText(run.prepared, o.envoy),
+      tableText(run.rows, behindEnvoy),
+      notesText(run.rows, behindEnvoy),
+      ...(run.forged ? [curlText({ zones: run.prepared, forged: run.forged })] : []),
+      tryMoreText({ root: run.root, zones: run.prepared, example: { zone: example.call.to, file: example.file }, refreshEvery: run.refreshMs }),
+    ].join('\n\n'),
+  );
+  const unexpected = run.rows.filter((r) => outcomeOf(r.verdict) !== expectedOf(r.call, behindEnvoy));
+  if (unexpected.length > 0) o.print(`\nwarning: ${unexpected.length} call(s) did not get the verdict the scenario expects (marked above)`);
 }
 
 /** Runs the demo up to the point where both zones serve and the table is printed. */
 export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   const root = mkdtempSync(join(tmpdir(), 'zonegate-demo-'));
-  const started: Partial<Record<ZoneKey, Zonegate>> = {};
-  const sinks: (() => void)[] = [];
-  const clients: CheckClient[] = [];
-  const envoys: DemoEnvoy[] = [];
-  const apps: DemoApp[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      clearInterval(timer);
-      for (const c of clients) c.close();
-      // the Envoys first: nothing new reaches the zonegates and apps while they stop
-      await Promise.all(envoys.map((e) => e.stop()));
-      await Promise.all(apps.map((a) => a.close()));
-      await Promise.all(Object.values(started).map((zg) => zg.stop(0)));
-      for (const close of sinks) close();
-      rmSync(root, { recursive: true, force: true });
-      process.removeListener('exit', onExit);
-    })());
-  // a last resort when the process ends another way (an uncaught error): no keys left behind
-  const onExit = () => rmSync(root, { recursive: true, force: true });
-  process.once('exit', onExit);
-
+  const run = new Started(root);
   try {
-    const { layout: ports, aux } = o.portBase === 0 ? await freePorts() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
-    const prepared = await prepareZones(root, makeZones(ports, o.envoy !== undefined));
+    const { layout, aux } = o.portBase === 0 ? await freeLayout() : { layout: portLayout(o.portBase), aux: { app: { a: 0, b: 0 }, admin: { a: 0, b: 0 } } };
+    const prepared = await prepareZones(root, makeZones(layout, o.envoy !== undefined));
     const calls = demoCalls(await issueWorkloads({ a: prepared.a.ca, b: prepared.b.ca }));
-    for (const key of ['a', 'b'] as const) {
-      const { zone, files } = prepared[key];
-      const out = fileSink(files.log);
-      sinks.push(out.close);
-      try {
-        started[key] = await startZonegate(loadConfig(files.config, {}), { log: createLogger('info', out.sink) });
-      } catch (err) {
-        const why = (err as Error).message;
-        const hint = /EADDRINUSE|address/i.test(why)
-          ? ` (ports ${zone.ports.grpc}, ${zone.ports.ops}, ${zone.ports.bundle}: is something listening there? --port-base N uses N…N+9, --port-base 0 free ports)`
-          : '';
-        throw new DemoError(`demo: ${zone.label} did not start: ${why}${hint}`, { cause: err });
-      }
-    }
-    const zg = started as Record<ZoneKey, Zonegate>;
-    // zone A came up before zone B's bundle endpoint existed: fetch it now, not at the next refresh
-    await zg.a.trust.refresh(prepared.b.zone.trustDomain);
-    await waitReady(zg.a, 'zone A');
-    await waitReady(zg.b, 'zone B');
-
+    const zonegates = await startZonegates(prepared, run);
     const requests = writeRequests(calls, prepared);
-    const rows: Row[] = [];
     let forged: { cert: string; key: string } | undefined;
     if (o.envoy) {
-      for (const key of ['a', 'b'] as const) {
-        const app = await startApp(prepared[key].zone.zone, aux.app[key]);
-        apps.push(app);
-        const other = prepared[key === 'a' ? 'b' : 'a'];
-        // the host the caller's app asks for: the service of the other zone its calls go to
-        const host = calls.find((c) => c.to === other.zone.key)!.host;
-        const roots = join(prepared[key].files.dir, 'envoy-client-roots.pem');
-        writeFileSync(roots, prepared[key].ca.rootPem + other.ca.rootPem);
-        try {
-          const bootstrap = envoyBootstrap(prepared[key], other.zone, app.port, host, roots);
-          envoys.push(await startDemoEnvoy(o.envoy, bootstrap, prepared[key].files.dir, prepared[key].zone.label, aux.admin[key]));
-        } catch (err) {
-          const z = prepared[key].zone;
-          throw new DemoError(`demo: ${(err as Error).message} (ports ${z.ports.ingress}, ${z.ports.egress}: --port-base N uses N…N+9, --port-base 0 free ports)`, { cause: err });
-        }
-      }
+      await startEnvoys(o.envoy, prepared, calls, aux, run);
       forged = writeForged(root, calls);
-      for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await sendThroughEnvoy(r.call, r.json, prepared) });
-    } else {
-      const client = { a: checkClient(DEMO_ADDRESS, prepared.a.zone.ports.grpc), b: checkClient(DEMO_ADDRESS, prepared.b.zone.ports.grpc) };
-      clients.push(client.a, client.b);
-      for (const [i, r] of requests.entries()) rows.push({ index: i + 1, call: r.call, verdict: await client[r.call.to].check(r.json) });
     }
-    const behindEnvoy = o.envoy !== undefined;
+    const rows = await makeCalls(requests, prepared, o.envoy !== undefined, run);
+    // written requests carry tokens that expire: re-mint them while the demo runs
     const refreshMs = o.refreshMs ?? REFRESH_MS;
-    timer = setInterval(() => writeRequests(calls, prepared), refreshMs);
-    timer.unref();
-
-    const example = requests.find((r) => r.call.expect === 'allow') ?? requests[0]!;
-    o.print(
-      [
-        zonesText(prepared, o.envoy),
-        tableText(rows, behindEnvoy),
-        notesText(rows, behindEnvoy),
-        ...(forged ? [curlText({ zones: prepared, forged })] : []),
-        tryMoreText({ root, zones: prepared, example: { zone: example.call.to, file: example.file }, refreshEvery: refreshMs }),
-      ].join('\n\n'),
-    );
-    const unexpected = rows.filter((r) => outcomeOf(r.verdict) !== expectedOf(r.call, behindEnvoy));
-    if (unexpected.length > 0) o.print(`\nwarning: ${unexpected.length} call(s) did not get the verdict the scenario expects (marked above)`);
-    return { root, zones: prepared, zonegates: zg, rows, behindEnvoy, stop };
+    run.timer = setInterval(() => writeRequests(calls, prepared), refreshMs);
+    run.timer.unref();
+    printReport(o, { root, prepared, requests, rows, forged, refreshMs });
+    return { root, zones: prepared, zonegates, rows, behindEnvoy: o.envoy !== undefined, stop: () => run.stop() };
   } catch (err) {
-    await stop();
+    await run.stop();
     throw err;
   }
 }

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { DemoCA } from './pki.js';
+import { MemoryCA, type IssuedSvid } from './pki.js';
 import { DEMO_RULES } from './policy.js';
 import { DEMO_ADDRESS, type Zone, type ZoneKey } from './zones.js';
 
@@ -22,8 +22,24 @@ export interface ZoneFiles {
 
 export interface PreparedZone {
   readonly zone: Zone;
-  readonly ca: DemoCA;
+  readonly ca: MemoryCA;
   readonly files: ZoneFiles;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * An X509-SVID the demo hands out, signed by `ca` whatever the ID's trust domain says (the demo
+ * forges one that way): for TLS client and server alike (Envoy presents it both ways), valid from
+ * an hour ago for a day unless told otherwise.
+ */
+export function issueDemoSvid(ca: MemoryCA, spiffeId: string, o: { notBefore?: Date; notAfter?: Date } = {}): Promise<IssuedSvid> {
+  return ca.issue(spiffeId, {
+    subject: `O=zonegate demo, CN=${spiffeId.slice(spiffeId.lastIndexOf('/') + 1)}`,
+    notBefore: o.notBefore ?? new Date(Date.now() - HOUR),
+    notAfter: o.notAfter ?? new Date(Date.now() + 24 * HOUR),
+    extKeyUsage: ['serverAuth', 'clientAuth'],
+  });
 }
 
 /** The zone's own root as its mesh would hand it to zonegate. */
@@ -80,8 +96,8 @@ function configText(self: Zone, other: Zone): string {
 /** Creates both zones' CAs and files under `root` (an empty, private directory). */
 export async function prepareZones(root: string, zones: Record<ZoneKey, Zone>): Promise<Record<ZoneKey, PreparedZone>> {
   const cas = {
-    a: await DemoCA.create(zones.a.trustDomain, `O=zonegate demo, CN=${zones.a.trustDomain} root (${zones.a.naming})`),
-    b: await DemoCA.create(zones.b.trustDomain, `O=zonegate demo, CN=${zones.b.trustDomain} root (${zones.b.naming})`),
+    a: await MemoryCA.create(zones.a.trustDomain, { subject: `O=zonegate demo, CN=${zones.a.trustDomain} root (${zones.a.naming})`, keyIdentifiers: true }),
+    b: await MemoryCA.create(zones.b.trustDomain, { subject: `O=zonegate demo, CN=${zones.b.trustDomain} root (${zones.b.naming})`, keyIdentifiers: true }),
   };
   const prepare = async (key: ZoneKey, otherKey: ZoneKey): Promise<PreparedZone> => {
     const zone = zones[key];
@@ -94,11 +110,11 @@ export async function prepareZones(root: string, zones: Record<ZoneKey, Zone>): 
       bootstrap: join(dir, 'peer-bootstrap.pem'),
     };
     mkdirSync(files.requests, { recursive: true, mode: 0o700 });
-    const svid = await cas[key].issue(zone.zonegateId);
+    const svid = await issueDemoSvid(cas[key], zone.zonegateId);
     writeFileSync(join(dir, 'svid.pem'), svid.certPem);
     writeFileSync(join(dir, 'svid.key'), svid.keyPem, { mode: 0o600 });
-    writeFileSync(join(dir, OWN_ROOT[key]), cas[key].rootPem);
-    writeFileSync(files.bootstrap, cas[otherKey].rootPem);
+    writeFileSync(join(dir, OWN_ROOT[key]), cas[key].certPem);
+    writeFileSync(files.bootstrap, cas[otherKey].certPem);
     writeFileSync(files.config, configText(zone, zones[otherKey]));
     return { zone, ca: cas[key], files };
   };

@@ -56,7 +56,7 @@ export function egressGuard(u: UpstreamConfig): string[] {
  * every destination), plus the carried token header (cleared: the token stops at the proxy).
  * Mode basic sets `authorization`, which the recipe must then overwrite too (docs say how); it is
  * not listed here, so the recipe does not drop the app's own credentials in the other modes.
- * The nginx recipes name each of these headers (test/http/recipe.test.ts compares them).
+ * The nginx recipes name each of these headers (test/guides/nginx-recipe.test.ts compares them).
  */
 export function proxyGuard(u: UpstreamConfig, carriedHeader: string | undefined): string[] {
   return [

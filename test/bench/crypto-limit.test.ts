@@ -66,7 +66,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('measureCrypto', () => {
   const inputs = async () => ({
     tokens: Object.fromEntries((['ES256', 'EdDSA', 'RS256'] as const).map((a) => [a, { token: mint(pki.svids[a], a), key: pki.svids[a].chain[0]!.publicKey }])),
-    leaves: (await Promise.all([1, 2].map(() => pki.inter.issueSvid(PEER_ID, { keyAlg: 'ES256' })))).map((l) => l.der),
+    leaves: (await Promise.all([1, 2].map(() => pki.inter.issue(PEER_ID, { keyType: 'P-256' })))).map((l) => l.der),
     issuerKey: new crypto.X509Certificate(pki.inter.certPem).publicKey,
   });
 
@@ -138,7 +138,7 @@ describe("COLD_CRYPTO is what zonegate's verifier does for one cold request", ()
   it('cold-chain: a new x5c leaf under a known intermediate', async () => {
     const svid = pki.svids.ES256;
     await serve(mint(svid, 'ES256'));
-    const leaf = await pki.inter.issueSvid(PEER_ID, { keyAlg: 'ES256' });
+    const leaf = await pki.inter.issue(PEER_ID, { keyType: 'P-256' });
     const cold = await serve(mint(svid, 'ES256', parseCertificates(leaf.chainPem)));
     expect(cold).toEqual(expected(COLD_CRYPTO['cold-chain']));
   });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { BIN, zonegate } from '../helpers/cli.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 
 const run = async (args: string[]) => {
   try {
@@ -59,16 +59,16 @@ describe('zonegate bundle show', () => {
 
 describe('zonegate bundle fetch over https_web', () => {
   let s: Started;
-  let ca: TestCA;
+  let ca: MemoryCA;
   let dir: string;
   beforeAll(async () => {
-    ca = await TestCA.create('web-pki.test');
+    ca = await MemoryCA.create('web-pki.test');
     const serving = await ca.server();
     dir = mkdtempSync(join(tmpdir(), 'zg-web-'));
     writeFileSync(join(dir, 'server.pem'), serving.chainPem);
     writeFileSync(join(dir, 'server.key'), serving.keyPem);
-    writeFileSync(join(dir, 'ca.pem'), ca.rootPem);
-    writeFileSync(join(dir, 'zone.pem'), (await TestCA.create('zone-w.test')).rootPem);
+    writeFileSync(join(dir, 'ca.pem'), ca.certPem);
+    writeFileSync(join(dir, 'zone.pem'), (await MemoryCA.create('zone-w.test')).certPem);
     s = await startWith(
       {
         trust: [{ trustDomain: 'zone-w.test', bundle: 'zone.pem' }],

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { checkRequestJsonToBinary } from '../../src/envoy/json.js';
 import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { BIN, zonegate } from '../helpers/cli.js';
 
 const A = 'mesh-a.example';
@@ -191,7 +191,7 @@ async function exercise(d: Demo): Promise<void> {
   d.signal('SIGTERM');
   await d.exited();
   // npm may return before its child has finished: wait for the zones themselves to be gone
-  await eventually(async () => !existsSync(root) && (await refused(zones.A.ops)) && (await refused(zones.B.ops)), 10_000, 'both zones stopped and the directory removed');
+  await until(async () => !existsSync(root) && (await refused(zones.A.ops)) && (await refused(zones.B.ops)), 10_000, 'both zones stopped and the directory removed');
   expect(d.stderr()).toContain('SIGTERM: stopping both zones');
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { isLoopback } from '../../src/config/server.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { BIN, serve, zonegate, type Served } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zg-ops-cli-'));
@@ -74,13 +74,13 @@ describe('zonegate status', () => {
   it('shows a refused reload with its problems, and the one that succeeds after it', { timeout: 60_000 }, async () => {
     writeFileSync(file, config((c) => (c.rules[0].action = 'permit')));
     s.proc.kill('SIGHUP');
-    await eventually(async () => JSON.parse(zonegate(['status', ...ops(), '--json']).stdout).config.reload.last?.result === 'error', 20_000, 'the refused reload');
+    await until(async () => JSON.parse(zonegate(['status', ...ops(), '--json']).stdout).config.reload.last?.result === 'error', 20_000, 'the refused reload');
     const table = zonegate(['status', ...ops()]);
     expect(table.stdout).toMatch(/reload: last error \d+s ago \(SIGHUP\)/);
     expect(table.stdout).toMatch(/zonegate\.yaml:\d+: rules\[0\]\.action: /);
     writeFileSync(file, config());
     s.proc.kill('SIGHUP');
-    await eventually(async () => JSON.parse(zonegate(['status', ...ops(), '--json']).stdout).config.reload.last?.result === 'ok', 20_000, 'the good reload');
+    await until(async () => JSON.parse(zonegate(['status', ...ops(), '--json']).stdout).config.reload.last?.result === 'ok', 20_000, 'the good reload');
   });
 
   it('cannot reach a server: exit 2 naming where it looked', () => {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { BIN, serve } from '../helpers/cli.js';
 
 /** True when nothing listens on 127.0.0.1:port (we can bind it ourselves). */
@@ -75,8 +75,8 @@ describe('stopping when the parent goes away', () => {
       expect(existsSync(demo.dir)).toBe(true);
       for (const p of demo.ports) expect(await free(p)).toBe(false);
       process.kill(demo.pid, 'SIGTERM'); // the parent only, as `kill <pid of npm start>` does
-      await eventually(async () => !existsSync(demo.dir), 30_000, 'the temporary directory removed');
-      await eventually(async () => (await Promise.all(demo.ports.map(free))).every(Boolean), 30_000, 'every port free');
+      await until(async () => !existsSync(demo.dir), 30_000, 'the temporary directory removed');
+      await until(async () => (await Promise.all(demo.ports.map(free))).every(Boolean), 30_000, 'every port free');
     } finally {
       killGroup(demo.pid);
     }
@@ -89,7 +89,7 @@ describe('stopping when the parent goes away', () => {
     try {
       process.kill(watched.proc.pid!, 'SIGTERM');
       process.kill(detached.proc.pid!, 'SIGTERM');
-      await eventually(async () => (await free(watched.grpcPort)) && (await free(watched.opsPort)), 30_000, 'the watched server gone');
+      await until(async () => (await free(watched.grpcPort)) && (await free(watched.opsPort)), 30_000, 'the watched server gone');
       expect(watched.lines.map((l) => l.msg)).toContain('zonegate stopped');
       expect((await fetch(`http://127.0.0.1:${detached.opsPort}/healthz`)).status).toBe(200);
     } finally {
@@ -101,11 +101,11 @@ describe('stopping when the parent goes away', () => {
   it('serve --workers 2: the workers end when the primary is killed outright', { timeout: 120_000 }, async () => {
     const s = await serve(process.execPath, [BIN, 'serve', '--workers', '2']);
     try {
-      await eventually(async () => s.lines.filter((l) => l.msg === 'worker started').length === 2, 20_000, 'two workers');
+      await until(async () => s.lines.filter((l) => l.msg === 'worker started').length === 2, 20_000, 'two workers');
       const workers = s.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
       expect(workers.every(alive)).toBe(true);
       process.kill(s.proc.pid!, 'SIGKILL');
-      await eventually(async () => !workers.some(alive), 30_000, 'both workers gone');
+      await until(async () => !workers.some(alive), 30_000, 'both workers gone');
       expect(await free(s.grpcPort)).toBe(true);
     } finally {
       s.signal('SIGKILL');

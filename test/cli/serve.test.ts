@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BIN, serve } from '../helpers/cli.js';
 import { checkClient, checkRequest, exampleCert } from '../helpers/zonegate.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('serving processes', () => {
   it('zonegate serve runs on the embedded default', async () => {
@@ -34,7 +35,7 @@ describe('serving processes', () => {
     await new Promise((r) => setImmediate(r));
     s.signal('SIGTERM');
     // while draining: health says NOT_SERVING (so proxies move away) and Checks are still answered
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect((await fetch(`http://127.0.0.1:${s.opsPort}/readyz`)).status).toBe(503);
     expect(await check(checkRequest({ certificate: exampleCert('frontend') }))).toEqual({ code: 0 });
     const results = await Promise.all(calls);

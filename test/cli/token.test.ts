@@ -4,18 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { zonegate } from '../helpers/cli.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zg-token-'));
 const f = (n: string) => join(dir, n);
 const ID = 'spiffe://zone-a.test/ns/web/sa/frontend';
 
 beforeAll(async () => {
-  const a = await TestCA.create('zone-a.test');
-  const other = await TestCA.create('zone-a.test');
+  const a = await MemoryCA.create('zone-a.test');
+  const other = await MemoryCA.create('zone-a.test');
   const s = await a.issue(ID);
-  writeFileSync(f('a.pem'), a.rootPem);
-  writeFileSync(f('other.pem'), other.rootPem);
+  writeFileSync(f('a.pem'), a.certPem);
+  writeFileSync(f('other.pem'), other.certPem);
   writeFileSync(f('svid.pem'), s.chainPem);
   writeFileSync(f('svid.key'), s.keyPem);
   writeFileSync(f('peer.pem'), s.certPem);

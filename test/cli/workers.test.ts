@@ -10,13 +10,11 @@ import { join } from 'node:path';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { BIN, serve, zonegate } from '../helpers/cli.js';
 import { checkClient, checkRequest, exampleCert } from '../helpers/zonegate.js';
+import { until } from '../helpers/wait.js';
 
 /** A client on its own connection (no shared subchannel), so the cluster can route it to any worker. */
 const client = (port: number) => checkClient(port, { 'grpc.use_local_subchannel_pool': 1 });
 
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
-}
 
 /** The value of one series in Prometheus text. */
 const sample = (text: string, series: string) => text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1);
@@ -45,7 +43,7 @@ describe('serve --workers', () => {
     try {
       expect(started).toMatchObject({ workers: 2, ready: true });
       // each process writes its own lines: a worker's may arrive after the primary's
-      await until(() => s.lines.filter((l) => l.msg === 'worker started').length === 2);
+      await until(() => s.lines.filter((l) => l.msg === 'worker started').length === 2, 5000, 'two workers started');
       expect(s.lines.filter((l) => l.msg === 'worker started').map((l) => l.grpcPort)).toEqual([s.grpcPort, s.grpcPort]);
 
       // Connections are handed to workers round-robin: eight connections reach both.
@@ -59,7 +57,7 @@ describe('serve --workers', () => {
       clients.forEach(({ c }) => c.close());
       expect(results.filter((r, i) => i % 2 === 0)).toEqual(Array(8).fill({ code: 0 }));
       expect(results.filter((r, i) => i % 2 === 1)).toEqual(Array(8).fill({ code: 16 }));
-      await until(() => s.lines.filter((l) => l.msg === 'decision').length === 16); // written asynchronously
+      await until(() => s.lines.filter((l) => l.msg === 'decision').length === 16, 5000, 'sixteen decision lines'); // written asynchronously
       const deciders = new Set(s.lines.filter((l) => l.msg === 'decision').map((l) => l.worker));
       expect([...deciders].sort()).toEqual([1, 2]);
 
@@ -78,12 +76,12 @@ describe('serve --workers', () => {
       // each worker sees the file change and refuses it, then takes the fixed one
       const logged = (msg: string) => s.lines.filter((l) => l.msg === msg).length;
       writeFileSync(file, `${text}bogus: 1\n`);
-      await until(() => logged('config reload failed') === 2);
+      await until(() => logged('config reload failed') === 2 || undefined, 10_000, 'both workers refused the file');
       m = await metrics();
       expect(sample(m, 'zonegate_config_last_reload_successful')).toBe('0');
       expect(sample(m, 'zonegate_config_reload_total{result="error"}')).toBe('2');
       writeFileSync(file, `${text}# fixed\n`);
-      await until(() => logged('config reloaded') === 2);
+      await until(() => logged('config reloaded') === 2 || undefined, 10_000, 'both workers reloaded');
       m = await metrics();
       expect(sample(m, 'zonegate_config_last_reload_successful')).toBe('1');
       expect(sample(m, 'zonegate_config_reload_total{result="ok"}')).toBe('2');
@@ -94,7 +92,7 @@ describe('serve --workers', () => {
     }
     const code = await s.exited();
     expect(code).toBe(0);
-    await until(() => s.lines.filter((l) => l.msg === 'zonegate stopped').length === 3);
+    await until(() => s.lines.filter((l) => l.msg === 'zonegate stopped').length === 3, 5000, 'three processes stopped');
     const workerPids = s.lines.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
     expect(s.lines.filter((l) => l.msg === 'zonegate stopped').map((l) => l.pid).sort()).toEqual([...workerPids, started!.pid].sort());
     for (const pid of workerPids) expect(() => process.kill(pid, 0)).toThrow();

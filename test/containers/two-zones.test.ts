@@ -4,16 +4,16 @@
  * restart, and an outage answered 503 (not a deny). Runs with `npm run test:containers` wherever
  * a Docker engine is reachable; elsewhere it reports itself as NOT RUN and why.
  */
-import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { zonegate } from '../helpers/cli.js';
+import { makeCerts } from '../helpers/tools.js';
+import { call, type Reply } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { dockerEngine } from './engine.js';
 
 const ENVOY_DIR = join(PACKAGE_ROOT, 'envoy');
@@ -26,44 +26,10 @@ let certs: string;
 let egressA: string;
 let ingressB: number;
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
 /** An mTLS request to zone B's Envoy as `client`, verifying that Envoy presents a zone B SVID. */
 function callZoneB(client: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: ingressB,
-        path,
-        headers,
-        cert: readFileSync(join(certs, `${client}.pem`)),
-        key: readFileSync(join(certs, `${client}.key`)),
-        ca: readFileSync(join(certs, 'zone-b/bundle.pem')),
-        // An X509-SVID names a SPIFFE ID, not a host: check that instead of the host name.
-        checkServerIdentity: (_host, cert) =>
-          new X509Certificate(cert.raw).subjectAltName?.startsWith('URI:spiffe://zone-b.example/') ? undefined : new Error('not a zone B SVID'),
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject).end();
-  });
-}
-
-async function eventually(fn: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  const tls = { cert: readFileSync(join(certs, `${client}.pem`)), key: readFileSync(join(certs, `${client}.key`)), ca: readFileSync(join(certs, 'zone-b/bundle.pem')), spiffePrefix: 'spiffe://zone-b.example/' };
+  return call({ to: ingressB, path, headers, tls });
 }
 
 describe.runIf(engine.available)(`two zones with real Envoys (${engine.why})`, () => {
@@ -71,7 +37,7 @@ describe.runIf(engine.available)(`two zones with real Envoys (${engine.why})`, (
     const base = mkdtempSync(join(tmpdir(), 'zg-containers-'));
     chmodSync(base, 0o755); // the containers read the mounts under their own uids
     certs = join(base, 'certs');
-    execFileSync(join(ENVOY_DIR, 'make-certs.sh'), [certs], { stdio: 'pipe' });
+    makeCerts(certs);
     env = await new DockerComposeEnvironment(ENVOY_DIR, 'docker-compose.yaml')
       .withBuild()
       // host port 0: Docker picks free ports, read back below
@@ -124,7 +90,7 @@ describe.runIf(engine.available)(`two zones with real Envoys (${engine.why})`, (
     const bundle = join(certs, 'zone-a/bundle.pem');
     writeFileSync(`${bundle}.tmp`, readFileSync(bundle, 'utf8') + readFileSync(join(certs, 'clients/next-root.pem'), 'utf8'), { mode: 0o644 });
     renameSync(`${bundle}.tmp`, bundle);
-    await eventually(async () => (await callZoneB('clients/next-frontend', '/api/orders', headers)).status === 200, 90_000, 'zone B to trust zone A\'s new root');
+    await until(async () => (await callZoneB('clients/next-frontend', '/api/orders', headers)).status === 200, 90_000, 'zone B to trust zone A\'s new root', 1000);
     const after = await callZoneB('clients/next-frontend', '/api/orders', headers);
     expect((JSON.parse(after.body) as { headers: Record<string, string> }).headers['x-zonegate-peer']).toBe(FRONTEND);
   });

@@ -5,21 +5,21 @@
  * Envoy, on every pinned Envoy: a zone A frontend with its SVID and common identity is verified
  * by the first ext_authz filter and re-signed by the second (`zonegate.egress`), and what the
  * edge's sidecar would receive is the edge's token on behalf of zone A's frontend. The loopback
- * flow without Envoy, billing's side included, is test/integrations/consul-edge.test.ts.
+ * flow without Envoy, billing's side included, is test/guides/consul-edge.test.ts.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { INTEGRATIONS } from '../integrations/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { INTEGRATIONS } from '../guides/docs.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import { call, echoApp, until, type EchoApp } from '../helpers/envoy-zones.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { call, echoApp, testServer, type EchoApp, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 const DIR = join(INTEGRATIONS, 'consul');
@@ -60,7 +60,7 @@ function edgeEnvoy(dir: string, ports: { sidecar: number; zonegate: number }): R
 describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $version', (bin) => {
   let dir: string;
   let frontend: Issued;
-  let consul: Server;
+  let consul: TestServer;
   let zoneA: Started;
   let edge: Started;
   let sidecar: EchoApp;
@@ -70,9 +70,9 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
     dir = mkdtempSync(join(tmpdir(), 'zg-edge-'));
     mkdirSync(join(dir, 'leaf'));
     mkdirSync(join(dir, 'zone-a'));
-    const [consulCa, zoneACa] = await Promise.all([TestCA.create(TD), TestCA.create('zone-a.example')]);
-    frontend = await zoneACa.issueSvid(FRONTEND);
-    const edgeLeaf = await consulCa.issueSvid(EDGE);
+    const [consulCa, zoneACa] = await Promise.all([MemoryCA.create(TD), MemoryCA.create('zone-a.example')]);
+    frontend = await zoneACa.issue(FRONTEND);
+    const edgeLeaf = await consulCa.issue(EDGE);
     writeFileSync(join(dir, 'leaf', 'cert.pem'), edgeLeaf.chainPem);
     writeFileSync(join(dir, 'leaf', 'key.pem'), edgeLeaf.keyPem);
     writeFileSync(join(dir, 'zone-a', 'roots.pem'), zoneACa.certPem); // what edge-zone-a-roots.sh writes
@@ -80,11 +80,10 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
     writeFileSync(join(dir, 'frontend.pem'), frontend.chainPem);
     writeFileSync(join(dir, 'frontend.key'), frontend.keyPem);
     writeFileSync(join(dir, 'consul-token'), 'test-token\n');
-    consul = createServer((req, res) => {
+    consul = await testServer(undefined, (req, res) => {
       if (req.url !== '/v1/connect/ca/roots' || req.headers['x-consul-token'] !== 'test-token') return void res.writeHead(403).end();
       res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: TD, Roots: [{ ID: 'r1', RootCert: consulCa.certPem, Active: true }] }));
     });
-    await new Promise<void>((r) => consul.listen(0, '127.0.0.1', r));
     // zone A's zonegate, reduced to its bundle endpoint
     zoneA = await startWith(
       {
@@ -97,7 +96,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
     const e = structuredClone(edgeZg);
     delete e.server;
     e.identity = { cert: 'leaf/cert.pem', key: 'leaf/key.pem' };
-    e.trust[0].source.consul = { url: `http://127.0.0.1:${(consul.address() as { port: number }).port}`, tokenFile: 'consul-token' };
+    e.trust[0].source.consul = { url: `http://127.0.0.1:${consul.port}`, tokenFile: 'consul-token' };
     e.trust[1].source.https_spiffe = { ...e.trust[1].source.https_spiffe, url: `https://127.0.0.1:${zoneA.zg.bundleEndpoint!.port}/`, bootstrap: 'zone-a-bootstrap.pem' };
     edge = await startWith(e, dir);
     await until(() => edge.zg.readiness.ready, 15_000, 'the edge zonegate ready');
@@ -107,7 +106,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
 
   afterAll(async () => {
     await envoy?.stop();
-    await Promise.allSettled([edge?.close(), zoneA?.close(), sidecar?.close(), new Promise((r) => consul?.close(r))]);
+    await Promise.allSettled([edge?.close(), zoneA?.close(), sidecar?.close(), consul?.close()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -121,7 +120,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul edge on envoy $ver
   it('zone A\'s frontend reads an invoice: both checks pass and the sidecar receives the edge\'s token for billing, on behalf of the frontend', async () => {
     const r = await call({ to: envoy.ports.from_zone_a!, path: '/api/invoices/7', tls: tls(), headers: { 'x-common-identity': mint(`spiffe://${TD}`) } });
     expect(r.status, `${r.headers['x-zonegate-reason']} ${r.body}`).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('edge-sidecar');
+    expect(r.headers['x-echo']).toBe('edge-sidecar');
     expect(r.json.headers.host).toBe('billing');
     // the second filter saw the token the first kept on the request, and re-signed it
     expect(decodeJwt(r.json.headers['x-common-identity'])).toMatchObject({ iss: EDGE, sub: FRONTEND, aud: BILLING, act: { sub: FRONTEND } });

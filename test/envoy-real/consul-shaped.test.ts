@@ -17,18 +17,19 @@
  * intentions enforced by Consul's RBAC filter, and the sidecar-to-sidecar hop.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { importConsul } from '../../src/policy/import/consul.js';
-import { INTEGRATIONS } from '../integrations/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { INTEGRATIONS } from '../guides/docs.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import { call, cluster, echoApp, httpListener, routerFilter, type EchoApp } from '../helpers/envoy-zones.js';
+import { cluster, httpListener, routerFilter } from '../helpers/envoy-zones.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { call, echoApp, testServer, type EchoApp, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 const DIR = join(INTEGRATIONS, 'consul');
@@ -98,10 +99,10 @@ function guideConfig(consulPort: number, rules?: unknown[]) {
 
 describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $version', (bin) => {
   let dir: string;
-  let consulCa: TestCA;
+  let consulCa: MemoryCA;
   let web: Issued;
   let other: Issued;
-  let consul: Server;
+  let consul: TestServer;
   let zg: Started;
   let imported: Started;
   let billingApp: EchoApp;
@@ -111,22 +112,21 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $ve
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-consul-'));
-    consulCa = await TestCA.create(TD);
-    const zoneACa = await TestCA.create('zone-a.example');
-    const billing = await consulCa.issueSvid(svc('billing'));
-    [web, other] = await Promise.all([consulCa.issueSvid(svc('web')), consulCa.issueSvid(svc('batch'))]);
+    consulCa = await MemoryCA.create(TD);
+    const zoneACa = await MemoryCA.create('zone-a.example');
+    const billing = await consulCa.issue(svc('billing'));
+    [web, other] = await Promise.all([consulCa.issue(svc('web')), consulCa.issue(svc('batch'))]);
     writeFileSync(join(dir, 'billing.pem'), billing.chainPem);
     writeFileSync(join(dir, 'billing.key'), billing.keyPem);
     writeFileSync(join(dir, 'consul-roots.pem'), consulCa.certPem);
     writeFileSync(join(dir, 'zone-a-root.pem'), zoneACa.certPem);
     writeFileSync(join(dir, 'consul-token'), 'test-token\n');
     // Consul's CA roots API, the part zonegate reads
-    consul = createServer((req, res) => {
+    consul = await testServer(undefined, (req, res) => {
       if (req.url !== '/v1/connect/ca/roots' || req.headers['x-consul-token'] !== 'test-token') return void res.writeHead(403).end();
       res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: TD, Roots: [{ ID: 'r1', RootCert: consulCa.certPem, Active: true }] }));
     });
-    await new Promise<void>((r) => consul.listen(0, '127.0.0.1', r));
-    const consulPort = (consul.address() as { port: number }).port;
+    const consulPort = consul.port;
 
     [billingApp, zoneA] = await Promise.all([echoApp('billing'), echoApp('zone-a')]);
     zg = await startWith(guideConfig(consulPort), dir);
@@ -135,7 +135,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $ve
       zone: '7f3c8e2a-0b1d-4c5e-9f6a-2d8b4e1c3a5f.consul', // the guide's --zone: the datacenter's trust domain
     });
     imported = await startWith(guideConfig(consulPort, intentions.rules), dir);
-    for (const z of [zg, imported]) await until(() => z.zg.readiness.ready, 15_000);
+    for (const z of [zg, imported]) await until(() => z.zg.readiness.ready, 15_000, 'zonegate ready');
 
     const inbound = consulExtAuthz(ext('inbound'), zg.zg.grpc.port);
     const inboundImported = consulExtAuthz(ext('inbound'), imported.zg.grpc.port);
@@ -180,14 +180,14 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $ve
 
   afterAll(async () => {
     await envoy?.stop();
-    await Promise.allSettled([zg?.close(), imported?.close(), billingApp?.close(), zoneA?.close(), new Promise((r) => consul?.close(r))]);
+    await Promise.allSettled([zg?.close(), imported?.close(), billingApp?.close(), zoneA?.close(), consul?.close()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('web reads invoices with its Consul leaf alone (no common identity): allowed by `web-reads-invoices`', async () => {
     const r = await call({ to: envoy.ports.public_listener!, path: '/api/invoices/7', tls: as(web) });
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('billing');
+    expect(r.headers['x-echo']).toBe('billing');
     expect(r.json.headers['x-zonegate-peer']).toBe(svc('web'));
   });
 
@@ -209,16 +209,8 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Consul guide on envoy $ve
   it('outbound: billing\'s call to zone A leaves with a common identity minted for zone A, signed by billing', async () => {
     const r = await call({ to: envoy.ports.upstream_zone_a!, path: '/api/orders/1' });
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('zone-a');
+    expect(r.headers['x-echo']).toBe('zone-a');
     const token = r.json.headers['x-common-identity'] as string;
     expect(decodeJwt(token)).toMatchObject({ iss: svc('billing'), sub: svc('billing'), aud: 'spiffe://zone-a.example' });
   });
 });
-
-async function until(fn: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

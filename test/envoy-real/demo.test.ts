@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { BIN } from '../helpers/cli.js';
 import { envoyMatrix } from '../helpers/envoy.js';
 import { probe, requireTool } from '../helpers/tools.js';
@@ -135,7 +135,7 @@ describe.skipIf(!run)('zonegate demo behind real Envoy', () => {
       // only the demo's own process: its Envoys get no signal, their watchdogs must notice
       process.kill(d.pid, 'SIGKILL');
       await d.exited;
-      await eventually(() => processesNaming(`${root}/zone-`).length === 0, 15_000, 'the Envoys to exit after the demo was killed');
+      await until(() => processesNaming(`${root}/zone-`).length === 0, 15_000, 'the Envoys to exit after the demo was killed');
     } finally {
       d.kill('SIGKILL');
       await runShell(`rm -rf '${root}'`, PACKAGE_ROOT);

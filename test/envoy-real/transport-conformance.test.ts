@@ -30,12 +30,12 @@ import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { loadX509Svid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { echoApp, valuesOf, type EchoApp } from '../helpers/http.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import {
   cluster,
   downstreamTls,
-  echoUpstream,
   envoyGrpc,
   extAuthzFilter,
   googleGrpc,
@@ -43,9 +43,7 @@ import {
   httpListener,
   loopbackServerCert,
   send,
-  valuesOf,
   writePem,
-  type EchoUpstream,
   type GrpcService,
 } from '../helpers/envoy-authz.js';
 import { PYTHON, pythonGrpc, requireTool } from '../helpers/tools.js';
@@ -84,13 +82,13 @@ let m: Material;
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'zg-conf-'));
-  const caA = await TestCA.create(A);
-  const ops = await TestCA.create('ops.test');
+  const caA = await MemoryCA.create(A);
+  const ops = await MemoryCA.create('ops.test');
   const envoyCert = await loopbackServerCert(caA);
   const zg = await loopbackServerCert(ops);
   const client = await loopbackServerCert(ops, ENVOY_ID);
   const other = await loopbackServerCert(ops, 'spiffe://ops.test/ns/shop/sa/workload');
-  const web = await caA.issueSvid(WEB);
+  const web = await caA.issue(WEB);
   writePem(dir, 'a.pem', caA.certPem);
   const svid = loadX509Svid(Buffer.from(web.chainPem), Buffer.from(web.keyPem));
   m = {
@@ -670,9 +668,9 @@ describe.each(TRANSPORTS)('transport %s', (transport: Transport) => {
     for (const bin of matrix) {
       describe(`envoy ${bin.version}`, () => {
         let envoy: RunningEnvoy;
-        let app: EchoUpstream;
+        let app: EchoApp;
         beforeAll(async () => {
-          app = await echoUpstream();
+          app = await echoApp();
           const tlsTo = { ca: m.zgCa };
           const healthChecked = {
             ...cluster('zg_plain', plain.zg.grpc.port, { http2: true }),
@@ -712,10 +710,10 @@ describe.each(TRANSPORTS)('transport %s', (transport: Transport) => {
 
         for (const client of ['envoy', 'google'] as const)
           it(`${client === 'envoy' ? 'envoy_grpc' : 'google_grpc'} with a client identity allowedClients does not name: status_on_error (503), the app never reached`, async () => {
-            const before = app.count();
+            const before = app.seen.length;
             const r = await send(envoy.ports[`${client}_refused`]!, { client: m.web, ca: m.roots });
             expect({ status: r.status, reached: r.seen !== undefined }).toEqual({ status: 503, reached: false });
-            expect(app.count()).toBe(before);
+            expect(app.seen.length).toBe(before);
           });
 
         it("Envoy's gRPC health checker marks zonegate healthy", async () => {

@@ -16,25 +16,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { envoyMatrix, envoyStat, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
-import {
-  call,
-  checkContext,
-  cluster,
-  echoApp,
-  envoyCertSerials,
-  extAuthzFilter,
-  httpListener,
-  routerFilter,
-  sdsSecret,
-  SwappedDir,
-  until,
-  watchedCertificate,
-  watchedRoots,
-  type EchoApp,
-} from '../helpers/envoy-zones.js';
+import { checkContext, cluster, envoyCertSerials, extAuthzFilter, httpListener, routerFilter, sdsSecret, SwappedDir, watchedCertificate, watchedRoots } from '../helpers/envoy-zones.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { call, echoApp, type EchoApp } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const matrix = envoyMatrix();
 
@@ -110,9 +97,9 @@ function envoyConfig(o: { dir: string; peerTd: string; appPort: number; zonegate
 
 describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $version', (bin) => {
   let dir: string;
-  let root1: TestCA;
-  let root2: TestCA;
-  let rootB: TestCA;
+  let root1: MemoryCA;
+  let root2: MemoryCA;
+  let rootB: MemoryCA;
   let svidA1: Issued;
   let svidA2: Issued;
   const dirs = {} as Record<'aSvid' | 'aBundle' | 'bSvid' | 'bBundle' | 'aPeerRoots' | 'bPeerRoots', SwappedDir>;
@@ -130,10 +117,10 @@ describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $vers
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-2z-'));
-    [root1, root2, rootB] = await Promise.all([TestCA.create(A.td), TestCA.create(A.td), TestCA.create(B.td)]);
-    svidA1 = await root1.issueSvid(A.id);
-    svidA2 = await root2.issueSvid(A.id);
-    const svidB = await rootB.issueSvid(B.id);
+    [root1, root2, rootB] = await Promise.all([MemoryCA.create(A.td), MemoryCA.create(A.td), MemoryCA.create(B.td)]);
+    svidA1 = await root1.issue(A.id);
+    svidA2 = await root2.issue(A.id);
+    const svidB = await rootB.issue(B.id);
     for (const [k, sub] of Object.entries({ aSvid: 'a/self/svid', aBundle: 'a/self/bundle', aPeerRoots: 'a/peer-roots', bSvid: 'b/self/svid', bBundle: 'b/self/bundle', bPeerRoots: 'b/peer-roots' })) {
       dirs[k as keyof typeof dirs] = new SwappedDir(join(dir, sub));
     }
@@ -173,7 +160,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $vers
   it('A → B: app B receives zone A\'s verified identity; a client\'s copies of the identity headers never reach it', async () => {
     const r = await aToB('/api/orders/1', { 'x-zonegate-peer': 'spiffe://zone-b.test/forged', 'x-zonegate-actor': 'forged' });
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('app-b');
+    expect(r.headers['x-echo']).toBe('app-b');
     expect(r.json.headers).toMatchObject({ 'x-zonegate-peer': A.id, 'x-zonegate-actor': A.id });
     expect(r.json.headers['x-common-identity']).toBeUndefined();
   });
@@ -181,7 +168,7 @@ describe.skipIf(matrix.length === 0).each(matrix)('two zones through envoy $vers
   it('B → A: app A receives zone B\'s verified identity', async () => {
     const r = await bToA();
     expect(r.status, r.body).toBe(200);
-    expect(r.headers['x-echo-app']).toBe('app-a');
+    expect(r.headers['x-echo']).toBe('app-a');
     expect(r.json.headers).toMatchObject({ 'x-zonegate-peer': B.id, 'x-zonegate-actor': B.id });
   });
 

@@ -10,8 +10,9 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const B = 'zone-b.test';
@@ -49,14 +50,14 @@ function misbehave(res: ServerResponse): void {
 }
 
 beforeAll(async () => {
-  const root = await TestCA.create(B);
+  const root = await MemoryCA.create(B);
   svid = await root.issue(`spiffe://${B}/ns/default/sa/billing`);
-  body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }], spiffe_refresh_hint: 1 });
-  const web = await TestCA.create('web.test');
+  body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.cert.raw.toString('base64')] }], spiffe_refresh_hint: 1 });
+  const web = await MemoryCA.create('web.test');
   const tls = await web.server();
   endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => misbehave(res));
   const dir = mkdtempSync(join(tmpdir(), 'zg-endpoint-faults-'));
-  writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'web-ca.pem'), web.certPem);
   s = await startWith(
     {
       federation: {
@@ -101,7 +102,7 @@ describe('bundle endpoint faults', () => {
     const errorsBefore = status().refreshes.error;
     const logsBefore = s.logs.length;
     mode = m;
-    await eventually(() => status().refreshes.error > errorsBefore && why.test(status().lastError ?? ''), 10_000, `a failed refresh (${m})`);
+    await until(() => status().refreshes.error > errorsBefore && why.test(status().lastError ?? ''), 10_000, `a failed refresh (${m})`);
     expect(await verdict()).toBe('allow');
     expect(status()).toMatchObject({ hasBundle: true, stale: false, lastResult: 'error' });
     expect(await metrics()).toMatch(new RegExp(`zonegate_bundle_last_refresh_success\\{trust_domain="${B}"\\} 0`));
@@ -112,17 +113,17 @@ describe('bundle endpoint faults', () => {
     mode = 'ok';
     for (const r of open) r.destroy();
     open.clear();
-    await eventually(() => status().lastResult === 'ok', 10_000, 'recovery');
+    await until(() => status().lastResult === 'ok', 10_000, 'recovery');
     expect(await verdict()).toBe('allow');
   });
 
   it('an outage longer than federation.maxStalenessSeconds fails the trust domain closed, and it recovers', async () => {
     mode = 'reset';
-    await eventually(async () => (await verdict()) === 'ERR_TRUST_DOMAIN_STALE', 15_000, 'staleness');
+    await until(async () => (await verdict()) === 'ERR_TRUST_DOMAIN_STALE', 15_000, 'staleness');
     expect(await metrics()).toMatch(new RegExp(`zonegate_bundle_stale\\{trust_domain="${B}"\\} 1`));
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(503);
     mode = 'ok';
-    await eventually(async () => (await verdict()) === 'allow', 10_000, 'recovery');
+    await until(async () => (await verdict()) === 'allow', 10_000, 'recovery');
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(200);
   });
 });

@@ -20,8 +20,9 @@ import { createLogger } from '../../src/log.js';
 import { startZonegate, type Zonegate } from '../../src/main.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
-import { eventually, testServer } from '../fixtures/https.js';
-import { TestCA } from '../fixtures/pki.js';
+import { testServer } from '../helpers/http.js';
+import { until, sleep } from '../helpers/wait.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
@@ -117,7 +118,7 @@ describe('config reload', () => {
     const r = await start(file);
     expect(await r.verdict()).toBe('allow');
     writeFileSync(file, configYaml([allowFrontend, denyFrontend]));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the new policy');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the new policy');
     expect(reloads(await r.metrics(), 'ok')).toBe(1);
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
     expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'file changed')).toBe(true);
@@ -132,7 +133,7 @@ describe('config reload', () => {
     // line 1: server …; the bad rule action sits on a known line
     const bad = configYaml([{ ...allowFrontend, action: 'permit' }], { identity: { cert: 'x.pem', key: 'x.key', keyPem: secret } });
     writeFileSync(file, bad);
-    await eventually(async () => reloads(await r.metrics(), 'error') >= 1, 10_000, 'the refused reload');
+    await until(async () => reloads(await r.metrics(), 'error') >= 1, 10_000, 'the refused reload');
     expect(await r.verdict()).toBe('allow');
     expect((await fetch(`http://127.0.0.1:${r.zg.ops.port}/readyz`)).status).toBe(200);
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 0/);
@@ -147,7 +148,7 @@ describe('config reload', () => {
     expect(await r.zg.reload()).toMatchObject({ result: 'error' });
     // fixed: applied
     writeFileSync(file, configYaml([denyFrontend]));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the fixed config');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the fixed config');
     expect(await r.metrics()).toMatch(/zonegate_config_last_reload_successful 1/);
   });
 
@@ -209,7 +210,7 @@ describe('config reload', () => {
 
     // both files change (the config file does not): the watch reloads, the new values apply
     publish(secretB, `"${FRONTEND}": "frontend:two"\n`);
-    await eventually(async () => (await basic()) === b64('frontend:two'), 10_000, 'the new credentials');
+    await until(async () => (await basic()) === b64('frontend:two'), 10_000, 'the new credentials');
     expect(await proofKey()).toBe('B');
     expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'secret file changed')).toBe(true);
 
@@ -218,7 +219,7 @@ describe('config reload', () => {
     const refused = async (hmac: string, creds: string, why: RegExp) => {
       const before = reloads(await r.metrics(), 'error');
       publish(hmac, creds);
-      await eventually(async () => reloads(await r.metrics(), 'error') > before, 10_000, 'the refused reload');
+      await until(async () => reloads(await r.metrics(), 'error') > before, 10_000, 'the refused reload');
       expect(await basic()).toBe(b64('frontend:two'));
       expect(await proofKey()).toBe('B');
       const failed = r.logs.filter((l) => l.msg === 'config reload failed: keeping the running config').pop()!;
@@ -235,15 +236,15 @@ describe('config reload', () => {
     // repaired: applies
     symlinkSync('..data/creds.yaml', join(secretDir, 'creds.yaml'));
     publish(secretA, `"${FRONTEND}": "frontend:three"\n`);
-    await eventually(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
+    await until(async () => (await basic()) === b64('frontend:three'), 10_000, 'the repaired files');
     expect(await proofKey()).toBe('A');
   });
 
   it('the https_spiffe bundle endpoint serves the SVID a reload names, and follows its rotation', async () => {
     const dir = workdir();
     const file = join(dir, 'zonegate.yaml');
-    const ca = await TestCA.create('zone-a.example');
-    writeFileSync(join(dir, 'own.pem'), ca.rootPem);
+    const ca = await MemoryCA.create('zone-a.example');
+    writeFileSync(join(dir, 'own.pem'), ca.certPem);
     const ID = 'spiffe://zone-a.example/zonegate';
     const write = async (name: string) => {
       const svid = await ca.issue(ID);
@@ -267,7 +268,7 @@ describe('config reload', () => {
     const served = () =>
       new Promise<string>((resolve, reject) => {
         const req = httpsRequest(
-          { host: '127.0.0.1', port, path: '/', ca: ca.rootPem, agent: false, checkServerIdentity: () => undefined },
+          { host: '127.0.0.1', port, path: '/', ca: ca.certPem, agent: false, checkServerIdentity: () => undefined },
           (res) => {
             const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
             res.resume();
@@ -282,14 +283,14 @@ describe('config reload', () => {
     // the config names other SVID files: the endpoint serves that SVID, not the one it started with
     const second = await write('svid-2');
     writeFileSync(file, config('svid-2'));
-    await eventually(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
+    await until(async () => (await served()) === second, 10_000, 'the SVID the reloaded config names');
     expect(r.logs.some((l) => l.msg === 'config reloaded')).toBe(true);
 
     // and it follows that identity's rotation in place (the first identity's watcher is gone)
     const rotated = await write('svid-2');
-    await eventually(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
+    await until(async () => (await served()) === rotated, 10_000, 'the rotated SVID');
     await write('svid-1');
-    await new Promise((res) => setTimeout(res, 300));
+    await sleep(300);
     expect(await served()).toBe(rotated);
   });
 
@@ -323,7 +324,7 @@ describe('config reload', () => {
     // what the kubelet does: a new ..data link, renamed over the old one in one step
     symlinkSync('../..v2', join(cm, '..data_tmp'));
     renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
-    await eventually(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the swapped ConfigMap');
+    await until(async () => (await r.verdict()) === 'ERR_POLICY_DENIED', 10_000, 'the swapped ConfigMap');
   });
 
   it('Checks in flight while the config flips back and forth all get a verdict of one config or the other', async () => {
@@ -351,15 +352,15 @@ describe('config reload', () => {
 
   it('a trust domain whose source did not change keeps its bundle across a reload, even while its endpoint is down', async () => {
     const B = 'zone-b.test';
-    const root = await TestCA.create(B);
-    const web = await TestCA.create('web.test');
+    const root = await MemoryCA.create(B);
+    const web = await MemoryCA.create('web.test');
     const tls = await web.server();
     let down = false;
-    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.x509.raw.toString('base64')] }] });
+    const body = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [root.cert.raw.toString('base64')] }] });
     const endpoint = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (_q, res) => (down ? res.socket?.destroy() : res.writeHead(200).end(body)));
     try {
       const dir = workdir();
-      writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
+      writeFileSync(join(dir, 'web-ca.pem'), web.certPem);
       const file = join(dir, 'zonegate.yaml');
       const svid = encodeURIComponent((await root.issue(`spiffe://${B}/w`)).certPem);
       const yaml = (extraTrust: boolean, maxSeconds: number) =>

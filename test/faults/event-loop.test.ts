@@ -12,7 +12,6 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -21,7 +20,9 @@ import type { DecisionState } from '../../src/pipeline/state.js';
 import { hashPassword } from '../../src/identity/basic.js';
 import { createCarriedPhase } from '../../src/identity/phase.js';
 import { buildDecisionState } from '../../src/pipeline/state.js';
-import { rsaSpki, TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { rsaSpki } from '../helpers/x509.js';
+import { loopDelay } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -36,23 +37,23 @@ const LIMIT_MS = 10;
 const RUNS = 12;
 const dir = mkdtempSync(join(tmpdir(), 'zg-loop-'));
 
-let caA: TestCA;
-let caB: TestCA;
-let hugeIms: TestCA[];
-let sameName: TestCA[];
+let caA: MemoryCA;
+let caB: MemoryCA;
+let hugeIms: MemoryCA[];
+let sameName: MemoryCA[];
 let frontend: Issued;
 let certServer: Started;
 let xfccServer: Started;
 let certConfig: Record<string, unknown>;
 
 beforeAll(async () => {
-  caA = await TestCA.create(A);
-  caB = await TestCA.create(B);
+  caA = await MemoryCA.create(A, { sharedLeafKeys: true });
+  caB = await MemoryCA.create(B, { sharedLeafKeys: true });
   const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
-  hugeIms = await Promise.all([1, 2, 3, 4].map(() => caA.intermediate({ keyAlg: 'RS256', subject: 'CN=same name', spki: rsaSpki(n, 2n ** 3070n + 1n) })));
+  hugeIms = await Promise.all([1, 2, 3, 4].map(() => caA.intermediate({ keyType: 'RSA', subject: 'CN=same name', spki: rsaSpki(n, 2n ** 3070n + 1n) })));
   sameName = await Promise.all([1, 2, 3, 4].map(() => caA.intermediate({ subject: 'CN=same name too' })));
-  frontend = await caA.issueSvid(FRONTEND);
-  const own = await caB.issueSvid(`spiffe://${B}/ns/default/sa/billing`);
+  frontend = await caA.issue(FRONTEND);
+  const own = await caB.issue(`spiffe://${B}/ns/default/sa/billing`);
   writeFileSync(join(dir, 'a.pem'), caA.certPem);
   writeFileSync(join(dir, 'b.pem'), caB.certPem);
   writeFileSync(join(dir, 'svid.pem'), own.chainPem);
@@ -79,23 +80,13 @@ afterAll(async () => {
   await xfccServer?.close();
 });
 
-/** The longest event-loop delay, in ms, while `work` runs. */
-async function blocked(work: () => Promise<unknown>): Promise<number> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  await work();
-  await new Promise((r) => setTimeout(r, 3));
-  h.disable();
-  return h.max / 1e6;
-}
-
 /** Best of at least three and at most RUNS runs, each with a fresh input from `make(run)`. */
 async function bestOf(make: (run: number) => Promise<Record<string, unknown>>, decide: (req: Record<string, unknown>) => Promise<string>, expected: RegExp): Promise<number> {
   let best = Infinity;
   for (let run = 0; run < RUNS; run++) {
     const req = await make(run);
     let verdict = '';
-    const ms = await blocked(async () => {
+    const ms = await loopDelay(async () => {
       verdict = await decide(req);
     });
     expect(verdict).toMatch(expected);
@@ -144,7 +135,7 @@ const cases: [string, (run: number) => Promise<Record<string, unknown>>, RegExp]
   [
     'x5c with four same-name huge-exponent RSA intermediates',
     async () => {
-      const leaf = await hugeIms[0]!.issueSvid(FRONTEND);
+      const leaf = await hugeIms[0]!.issue(FRONTEND);
       return ingress({ 'x-common-identity': token([leaf.der, ...hugeIms.map((i) => i.cert.raw)].map((d) => d.toString('base64')), claims()) });
     },
     /^ERR_KEY_TOO_WEAK$/,
@@ -152,7 +143,7 @@ const cases: [string, (run: number) => Promise<Record<string, unknown>>, RegExp]
   [
     'a new peer chain under four same-name intermediates (signatures on the pool)',
     async () => {
-      const leaf = await sameName[3]!.issueSvid(FRONTEND);
+      const leaf = await sameName[3]!.issue(FRONTEND);
       return checkRequest({ certificate: encodeURIComponent([leaf.certPem, ...sameName.map((i) => i.certPem)].map((p) => p.trim()).join('\n')) });
     },
     /^ERR_NO_CARRIED_IDENTITY$/,

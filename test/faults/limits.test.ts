@@ -11,22 +11,22 @@ import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { TrustManager } from '../../src/federation/manager.js';
 import { consulRootsToBundle } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const A = 'zone-a.test';
 const TD = TrustDomain.parse(A);
-let ca: TestCA;
+let ca: MemoryCA;
 let leaf: Issued;
 let s: Started;
 let dir: string;
 
 beforeAll(async () => {
-  ca = await TestCA.create(A);
+  ca = await MemoryCA.create(A);
   leaf = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   dir = mkdtempSync(join(tmpdir(), 'zg-limits-'));
-  writeFileSync(join(dir, 'root.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'root.pem'), ca.certPem);
   s = await startWith(
     {
       limits: { maxHeaders: 20, maxHeaderBytes: 4096, maxChainLength: 3, maxChainBytes: 8192, maxCertificateBytes: 2048 },
@@ -116,9 +116,9 @@ describe('bundle limits', () => {
     };
     expect(code(() => parseSpiffeBundle(JSON.stringify(keys(11)), TD, { maxKeys: 10 }))).toBe('ERR_BUNDLE_TOO_LARGE');
     expect(code(() => parseJwtBundle(JSON.stringify(keys(11)), TD, { maxKeys: 10 }))).toBe('ERR_BUNDLE_TOO_LARGE');
-    expect(code(() => parseBundle(ca.rootPem.repeat(11), TD, { maxKeys: 10 }))).toBe('ERR_BUNDLE_TOO_LARGE');
-    expect(code(() => parseBundle(ca.rootPem.repeat(10), TD, { maxKeys: 10 }))).toBe('parsed');
-    const roots = { TrustDomain: A, Roots: Array.from({ length: 11 }, () => ({ RootCert: ca.rootPem })) };
+    expect(code(() => parseBundle(ca.certPem.repeat(11), TD, { maxKeys: 10 }))).toBe('ERR_BUNDLE_TOO_LARGE');
+    expect(code(() => parseBundle(ca.certPem.repeat(10), TD, { maxKeys: 10 }))).toBe('parsed');
+    const roots = { TrustDomain: A, Roots: Array.from({ length: 11 }, () => ({ RootCert: ca.certPem })) };
     expect(code(() => consulRootsToBundle(JSON.stringify(roots), TD, 10))).toBe('ERR_BUNDLE_TOO_LARGE');
     // the default applies without options
     expect(code(() => parseSpiffeBundle(JSON.stringify(keys(1001)), TD, BUNDLE_LIMITS))).toBe('ERR_BUNDLE_TOO_LARGE');
@@ -127,13 +127,13 @@ describe('bundle limits', () => {
   it('a bundle file that grows past federation.fetch.maxBytes is refused with its reason; the last good bundle stays', async () => {
     const d = mkdtempSync(join(tmpdir(), 'zg-bigbundle-'));
     const file = join(d, 'root.pem');
-    writeFileSync(file, ca.rootPem);
+    writeFileSync(file, ca.certPem);
     const { config } = parseConfig(`federation: { fetch: { maxBytes: 4096 } }\ntrust: [{ trustDomain: ${A}, bundle: root.pem }]\n`, 't', d);
     const trust = new TrustManager(config);
     await trust.start();
     try {
       expect(trust.bundles.get(TD)).toBeInstanceOf(Bundle);
-      writeFileSync(file, ca.rootPem + ' '.repeat(5000));
+      writeFileSync(file, ca.certPem + ' '.repeat(5000));
       await trust.refresh(A);
       const st = trust.status()[0]!;
       expect(st.lastError).toMatch(/ERR_BUNDLE_TOO_LARGE: .*5\d{3} bytes \(limit 4096\)/);

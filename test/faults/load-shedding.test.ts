@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkMethod } from '../../src/envoy/proto.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { sleep } from '../helpers/wait.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -24,11 +25,11 @@ let svid: LocalSvid;
 let s: Started;
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   leaf = await ca.issue(FRONTEND);
   svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
   const dir = mkdtempSync(join(tmpdir(), 'zg-shed-'));
-  writeFileSync(join(dir, 'root.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'root.pem'), ca.certPem);
   s = await startWith(
     {
       server: { grpc: { maxInFlight: 2 } },
@@ -111,7 +112,7 @@ describe('load shedding', () => {
     session.close();
     expect(trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
     // zonegate answered it (counted below) and never decided it
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(s.logs.filter((l) => l.msg === 'decision').length).toBe(decisionsBefore);
     expect((await errors('ERR_DEADLINE_EXCEEDED')) - before).toBe(1);
   });

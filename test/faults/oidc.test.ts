@@ -9,8 +9,9 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -33,13 +34,13 @@ function jwt(priv: KeyObject, kid: string): string {
 }
 
 /** A zonegate whose egress verifies users of the issuer served with `web`'s certificate; `oidc` completes commonIdentity.egress.oidc. */
-async function startWithIdp(ca: TestCA, web: TestCA, oidc: Record<string, unknown>): Promise<Started> {
+async function startWithIdp(ca: MemoryCA, web: MemoryCA, oidc: Record<string, unknown>): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'zg-oidc-'));
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'own.pem'), ca.certPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.certPem);
   return startWith(
     {
       identity: { cert: 'svid.pem', key: 'svid.key' },
@@ -55,8 +56,8 @@ async function startWithIdp(ca: TestCA, web: TestCA, oidc: Record<string, unknow
 }
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
-  const web = await TestCA.create('idp.test');
+  const ca = await MemoryCA.create(A);
+  const web = await MemoryCA.create('idp.test');
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (req.url === '/.well-known/openid-configuration') return void res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys` }));
@@ -89,7 +90,7 @@ describe('OIDC JWKS endpoint down', () => {
     expect(await out(jwt(k1, 'k1'))).toBe('allow');
     const before = failures().length;
     mode = m;
-    await eventually(() => failures().length > before + 1, 10_000, `failed refreshes (${m})`);
+    await until(() => failures().length > before + 1, 10_000, `failed refreshes (${m})`);
     if (m === 'too-many-keys') expect(String(failures().pop()?.detail)).toMatch(/ERR_BUNDLE_TOO_LARGE/);
     expect(await out(jwt(k1, 'k1'))).toBe('allow');
     const { privateKey: other } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -133,8 +134,8 @@ describe('OIDC key maximum age', () => {
   const notes = () => z.logs.filter((l) => l.msg === 'identity keys not refreshed').map((l) => String(l.detail));
 
   beforeAll(async () => {
-    const ca = await TestCA.create(A);
-    const web = await TestCA.create('idp2.test');
+    const ca = await MemoryCA.create(A);
+    const web = await MemoryCA.create('idp2.test');
     const tls = await web.server();
     idp2 = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
       if (serve === 'down') return void res.writeHead(503).end();
@@ -155,20 +156,20 @@ describe('OIDC key maximum age', () => {
     const before = fetches;
     serve = 'k2'; // k1 revoked at the issuer
     expect(await verdict(token(k1, 'k1'))).toBe('allow'); // still cached
-    await eventually(() => fetches > before, 6000, 'a refetch after the maximum age');
-    await eventually(async () => (await verdict(token(k1, 'k1'))) === 'ERR_TOKEN_KEY_UNKNOWN', 2000, 'the dropped key');
+    await until(() => fetches > before, 6000, 'a refetch after the maximum age');
+    await until(async () => (await verdict(token(k1, 'k1'))) === 'ERR_TOKEN_KEY_UNKNOWN', 2000, 'the dropped key');
     expect(await verdict(token(k2, 'k2'))).toBe('allow');
   });
 
   it('issuer down: keys past their maximum age keep verifying up to the stale limit, then fail closed (UNAVAILABLE, ERR_OIDC_KEYS_STALE); back up: recovers', async () => {
-    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'k2 held');
+    await until(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'k2 held');
     serve = 'down';
-    await eventually(() => notes().some((n) => n.includes('past their maximum age, still used')), 6000, 'a stale refresh failure');
+    await until(() => notes().some((n) => n.includes('past their maximum age, still used')), 6000, 'a stale refresh failure');
     expect(await verdict(token(k2, 'k2'))).toBe('allow');
-    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'error 14 ERR_OIDC_KEYS_STALE', 6000, 'failing closed (UNAVAILABLE)');
-    await eventually(() => notes().some((n) => n.includes('tokens fail closed with ERR_OIDC_KEYS_STALE')), 3000, 'the fail-closed log line');
+    await until(async () => (await verdict(token(k2, 'k2'))) === 'error 14 ERR_OIDC_KEYS_STALE', 6000, 'failing closed (UNAVAILABLE)');
+    await until(() => notes().some((n) => n.includes('tokens fail closed with ERR_OIDC_KEYS_STALE')), 3000, 'the fail-closed log line');
     expect(await verdict(token(k1, 'k1'))).toBe('error 14 ERR_OIDC_KEYS_STALE'); // before any key lookup
     serve = 'k2';
-    await eventually(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'recovery');
+    await until(async () => (await verdict(token(k2, 'k2'))) === 'allow', 6000, 'recovery');
   });
 });

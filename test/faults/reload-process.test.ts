@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 import { BIN, serve } from '../helpers/cli.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
@@ -53,7 +53,7 @@ describe('zonegate serve reloads its config file', () => {
       writeFileSync(join(dir, 'next.tmp'), 'rules:\n  - name: x\n    action: allow\n    from: { trustDomains: 7 }\n');
       renameSync(join(dir, 'next.tmp'), file);
       process.kill(s.proc.pid!, 'SIGHUP');
-      await eventually(() => logged('config reload failed: keeping the running config', 'SIGHUP') === 1, 10_000, 'the refused reload');
+      await until(() => logged('config reload failed: keeping the running config', 'SIGHUP') === 1, 10_000, 'the refused reload');
       const failed = s.lines.find((l) => l.reason === 'SIGHUP')!;
       expect((failed.problems as string[]).join('\n')).toContain(`${file}:4: rules[0].from.trustDomains`);
       expect(await verdict()).toBe('allow');
@@ -63,13 +63,13 @@ describe('zonegate serve reloads its config file', () => {
 
       writeFileSync(file, config(true));
       process.kill(s.proc.pid!, 'SIGHUP');
-      await eventually(() => logged('config reloaded', 'SIGHUP') === 1, 10_000, 'the SIGHUP reload');
+      await until(() => logged('config reloaded', 'SIGHUP') === 1, 10_000, 'the SIGHUP reload');
       expect(await verdict()).toBe('ERR_POLICY_DENIED');
 
       // no signal: the watch sees the file replaced
       writeFileSync(join(dir, 'next.tmp'), config(false));
       renameSync(join(dir, 'next.tmp'), file);
-      await eventually(async () => (await verdict()) === 'allow', 10_000, 'the watched change');
+      await until(async () => (await verdict()) === 'allow', 10_000, 'the watched change');
       expect(await (await ops('/metrics')).text()).toMatch(/zonegate_config_last_reload_successful 1/);
     } finally {
       c.close();

@@ -13,6 +13,7 @@ import { checkMethod, loadProtos } from '../../src/envoy/proto.js';
 import { EXAMPLES_DIR } from '../../src/paths.js';
 import { BIN, serve } from '../helpers/cli.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('SIGTERM under load', () => {
   it('drains: all calls in flight and sent during the drain delay are answered; exit 0', async () => {
@@ -62,10 +63,10 @@ describe('SIGTERM under load', () => {
     };
     try {
       clients.forEach(pump);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const atSignal = sent;
       s.signal('SIGTERM');
-      await new Promise((r) => setTimeout(r, 700)); // still inside the 1.5 s drain delay
+      await sleep(700); // still inside the 1.5 s drain delay
       sending = false;
       await Promise.all(inFlight);
       const code = await s.exited();

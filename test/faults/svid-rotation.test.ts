@@ -7,8 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA, type Issued } from '../fixtures/pki.js';
-import { eventually } from '../fixtures/https.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { until, sleep } from '../helpers/wait.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -19,13 +19,13 @@ let oldSvid: Issued;
 let newSvid: Issued;
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   oldSvid = await ca.issue(ME);
   newSvid = await ca.issue(ME);
   dir = mkdtempSync(join(tmpdir(), 'zg-rotate-'));
   writeFileSync(join(dir, 'svid.pem'), oldSvid.chainPem);
   writeFileSync(join(dir, 'svid.key'), oldSvid.keyPem);
-  writeFileSync(join(dir, 'root.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'root.pem'), ca.certPem);
   s = await startWith(
     {
       identity: { cert: 'svid.pem', key: 'svid.key' },
@@ -59,21 +59,21 @@ describe('local SVID rotation with half-written files', () => {
 
     let before = notReloaded();
     writeFileSync(join(dir, 'svid.pem'), newSvid.chainPem.slice(0, Math.floor(newSvid.chainPem.length / 2)));
-    await eventually(() => notReloaded() > before, 10_000, 'the half-written certificate to be refused');
+    await until(() => notReloaded() > before, 10_000, 'the half-written certificate to be refused');
     expect(await signer()).toBe('old');
 
     before = notReloaded();
     writeFileSync(join(dir, 'svid.pem'), newSvid.chainPem);
-    await eventually(() => notReloaded() > before, 10_000, 'the certificate without its key to be refused');
+    await until(() => notReloaded() > before, 10_000, 'the certificate without its key to be refused');
     expect(String(s.logs.filter((l) => l.msg === 'local SVID not reloaded: keeping the current one').pop()?.detail)).toMatch(/does not match private key/);
     expect(await signer()).toBe('old');
 
     writeFileSync(join(dir, 'svid.key'), newSvid.keyPem.slice(0, 40));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(await signer()).toBe('old');
 
     writeFileSync(join(dir, 'svid.key'), newSvid.keyPem);
-    await eventually(async () => (await signer()) === 'new', 10_000, 'the new SVID');
+    await until(async () => (await signer()) === 'new', 10_000, 'the new SVID');
     expect(s.logs.some((l) => l.msg === 'local SVID rotated')).toBe(true);
     // the logs name the identity, never the key
     expect(JSON.stringify(s.logs)).not.toContain(newSvid.keyPem.split('\n')[1]);

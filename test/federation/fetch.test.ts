@@ -5,8 +5,8 @@ import { createSource, SourceError } from '../../src/federation/sources.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import 'reflect-metadata';
 import { KeyUsageFlags } from '@peculiar/x509';
-import { TestCA } from '../fixtures/pki.js';
-import { testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,18 +15,18 @@ import { BUNDLE_LIMITS } from '../helpers/limits.js';
 const limits = { connectTimeoutMs: 1000, totalTimeoutMs: 1500, maxBytes: 4096, ...BUNDLE_LIMITS };
 const dir = mkdtempSync(join(tmpdir(), 'zg-fetch-'));
 const servers: TestServer[] = [];
-let web: TestCA;
-let zone: TestCA;
+let web: MemoryCA;
+let zone: MemoryCA;
 let spiffeServer: TestServer;
 let otherIdServer: TestServer;
 const ENDPOINT_ID = 'spiffe://zone-b.test/bundle-endpoint';
 
 beforeAll(async () => {
-  web = await TestCA.create('web.test');
-  zone = await TestCA.create('zone-b.test');
-  writeFileSync(join(dir, 'web-ca.pem'), web.rootPem);
-  writeFileSync(join(dir, 'bootstrap.pem'), zone.rootPem);
-  const bundleDoc = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [zone.x509.raw.toString('base64')] }], spiffe_sequence: 7 });
+  web = await MemoryCA.create('web.test');
+  zone = await MemoryCA.create('zone-b.test');
+  writeFileSync(join(dir, 'web-ca.pem'), web.certPem);
+  writeFileSync(join(dir, 'bootstrap.pem'), zone.certPem);
+  const bundleDoc = JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [zone.cert.raw.toString('base64')] }], spiffe_sequence: 7 });
   const spiffeCert = await zone.server(ENDPOINT_ID);
   spiffeServer = await testServer({ cert: spiffeCert.chainPem, key: spiffeCert.keyPem }, (_q, res) => res.end(bundleDoc));
   const otherCert = await zone.server('spiffe://zone-b.test/impostor');
@@ -43,7 +43,7 @@ async function webServer(handler: Parameters<typeof testServer>[1]): Promise<Tes
   servers.push(s);
   return s;
 }
-const webProfile = () => ({ kind: 'https_web' as const, ca: [web.rootPem] });
+const webProfile = () => ({ kind: 'https_web' as const, ca: [web.certPem] });
 const kind = async (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof FetchError || e instanceof SourceError ? e.kind : String(e)));
 
 describe('boundedGet', () => {
@@ -83,10 +83,10 @@ describe('boundedGet', () => {
   });
 
   it('https_spiffe: accepts only the configured SPIFFE ID, chained to the given roots, whatever the host name', async () => {
-    const profile = (id: string, roots = [zone.rootPem]) => ({ kind: 'https_spiffe' as const, endpointId: id, roots: () => roots });
+    const profile = (id: string, roots = [zone.certPem]) => ({ kind: 'https_spiffe' as const, endpointId: id, roots: () => roots });
     expect((await boundedGet(spiffeServer.url, profile(ENDPOINT_ID), limits)).status).toBe(200);
     expect(await kind(boundedGet(otherIdServer.url, profile(ENDPOINT_ID), limits))).toBe('identity');
-    expect(await kind(boundedGet(spiffeServer.url, profile(ENDPOINT_ID, [web.rootPem]), limits))).toBe('tls');
+    expect(await kind(boundedGet(spiffeServer.url, profile(ENDPOINT_ID, [web.certPem]), limits))).toBe('tls');
   });
 });
 
@@ -115,7 +115,7 @@ describe('sources', () => {
   });
 
   it('consul: the ACL token goes to the configured origin only, never along a redirect to another one', async () => {
-    const roots = JSON.stringify({ TrustDomain: 'x.consul', Roots: [{ RootCert: zone.rootPem }] });
+    const roots = JSON.stringify({ TrustDomain: 'x.consul', Roots: [{ RootCert: zone.certPem }] });
     const seen: Record<string, string | undefined> = {};
     const record = (name: string): Parameters<typeof testServer>[1] => (q, res) => {
       seen[name] = q.headers['x-consul-token'] as string | undefined;
@@ -155,7 +155,7 @@ describe('sources', () => {
   it('https_spiffe: an endpoint whose certificate or intermediate has a 1024-bit RSA key is refused (ERR_KEY_TOO_WEAK)', async () => {
     const tls = { dns: ['localhost'], ips: ['127.0.0.1'], keyUsage: KeyUsageFlags.digitalSignature };
     const weakLeaf = await zone.issue(ENDPOINT_ID, { ...tls, keyType: 'RSA-1024' });
-    const viaWeak = await (await zone.intermediate({ keyType: 'RSA-1024' })).issue(ENDPOINT_ID, tls);
+    const viaWeak = await (await zone.intermediate({ keyType: 'RSA-1024' })).issue(ENDPOINT_ID, { ...tls, keyType: 'P-256' });
     const strong = await zone.issue(ENDPOINT_ID, { ...tls, keyType: 'RSA' });
     const boot = join(dir, 'bootstrap.pem');
     const fetchFrom = async (c: { chainPem: string; keyPem: string }) => {

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const B = 'zone-b.test';
 const ENDPOINT_ID = `spiffe://${B}/spire/server`;
@@ -19,9 +20,9 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c();
 });
 
-const doc = (roots: TestCA[], sequence?: number) =>
+const doc = (roots: MemoryCA[], sequence?: number) =>
   JSON.stringify({
-    keys: roots.map((r) => ({ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [r.x509.raw.toString('base64')] })),
+    keys: roots.map((r) => ({ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [r.cert.raw.toString('base64')] })),
     ...(sequence !== undefined ? { spiffe_sequence: sequence } : {}),
     spiffe_refresh_hint: 1,
   });
@@ -35,8 +36,8 @@ async function verdict(s: Started, certPem: string): Promise<string> {
 const allowAll = [{ name: 'verified', action: 'allow', from: { principals: [{ prefix: 'spiffe://' }] } }];
 
 describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
-  let oldRoot: TestCA;
-  let newRoot: TestCA;
+  let oldRoot: MemoryCA;
+  let newRoot: MemoryCA;
   let endpoint: TestServer;
   let body: string;
   let down = false;
@@ -44,8 +45,8 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
   const dir = mkdtempSync(join(tmpdir(), 'zg-live-'));
 
   beforeAll(async () => {
-    oldRoot = await TestCA.create(B);
-    newRoot = await TestCA.create(B);
+    oldRoot = await MemoryCA.create(B);
+    newRoot = await MemoryCA.create(B);
     body = doc([oldRoot], 1);
     // The endpoint's own certificate is an SVID of the old root (as SPIRE's server would have).
     const serverCert = await oldRoot.server(ENDPOINT_ID);
@@ -54,7 +55,7 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
       else res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     });
     closers.push(() => endpoint.close());
-    writeFileSync(join(dir, 'bootstrap.pem'), oldRoot.rootPem);
+    writeFileSync(join(dir, 'bootstrap.pem'), oldRoot.certPem);
     s = await startWith(
       {
         federation: { ...fast, maxStalenessSeconds: 1.5 },
@@ -72,14 +73,14 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
     expect(await verdict(s, oldSvid)).toBe('allow');
     expect(await verdict(s, newSvid)).toBe('ERR_SVID_UNTRUSTED');
     body = doc([oldRoot, newRoot], 2); // add the new root
-    await eventually(async () => (await verdict(s, newSvid)) === 'allow', 5000, 'the new root');
+    await until(async () => (await verdict(s, newSvid)) === 'allow', 5000, 'the new root');
     expect(await verdict(s, oldSvid)).toBe('allow');
     // Like SPIRE: the endpoint moves to a certificate of the new root before the old root goes,
     // or its next https_spiffe connection (trusting the latest bundle) would fail.
     const next = await newRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: next.chainPem, key: next.keyPem });
     body = doc([newRoot], 3); // remove the old root
-    await eventually(async () => (await verdict(s, oldSvid)) === 'ERR_SVID_UNTRUSTED', 5000, 'the old root to go');
+    await until(async () => (await verdict(s, oldSvid)) === 'ERR_SVID_UNTRUSTED', 5000, 'the old root to go');
     expect(await verdict(s, newSvid)).toBe('allow');
   });
 
@@ -87,7 +88,7 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
     const newSvid = (await newRoot.issue(`spiffe://${B}/new2`)).certPem;
     body = doc([oldRoot], 2); // older sequence, old root only
     const before = endpoint.requests;
-    await eventually(() => endpoint.requests >= before + 3, 5000, 'refreshes');
+    await until(() => endpoint.requests >= before + 3, 5000, 'refreshes');
     expect(await verdict(s, newSvid)).toBe('allow');
     const st = s.zg.trust.status()[0]!;
     expect(st.sequence).toBe(3);
@@ -98,26 +99,26 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
   it('https_spiffe trusts the latest bundle, not the bootstrap: an endpoint certificate from the removed root is refused', async () => {
     const stale = await oldRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: stale.chainPem, key: stale.keyPem });
-    await eventually(() => /^fetch: /.test(s.zg.trust.status()[0]!.lastError ?? ''), 5000, 'a TLS failure');
+    await until(() => /^fetch: /.test(s.zg.trust.status()[0]!.lastError ?? ''), 5000, 'a TLS failure');
     expect(s.zg.trust.status()[0]!.lastError).toMatch(/certificate|verify|issuer/i);
     const fresh = await newRoot.server(ENDPOINT_ID);
     endpoint.setCert({ cert: fresh.chainPem, key: fresh.keyPem });
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'ok', 5000, 'recovery');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'ok', 5000, 'recovery');
   });
 
   it('endpoint down: the last good bundle keeps serving; past max staleness: fail closed; back up: recovers', async () => {
     const svid = (await newRoot.issue(`spiffe://${B}/w`)).certPem;
-    await eventually(() => s.zg.trust.status()[0]!.sequence === 4, 5000, 'sequence 4');
+    await until(() => s.zg.trust.status()[0]!.sequence === 4, 5000, 'sequence 4');
     down = true;
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'a failed refresh');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'a failed refresh');
     expect(await verdict(s, svid)).toBe('allow');
-    await eventually(async () => (await verdict(s, svid)) === 'ERR_TRUST_DOMAIN_STALE', 5000, 'staleness');
+    await until(async () => (await verdict(s, svid)) === 'ERR_TRUST_DOMAIN_STALE', 5000, 'staleness');
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(503);
     const metrics = await (await fetch(`http://127.0.0.1:${s.zg.ops.port}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`zonegate_bundle_stale\\{trust_domain="${B}"\\} 1`));
     expect(metrics).toMatch(new RegExp(`zonegate_bundle_last_refresh_success\\{trust_domain="${B}"\\} 0`));
     down = false;
-    await eventually(async () => (await verdict(s, svid)) === 'allow', 5000, 'recovery');
+    await until(async () => (await verdict(s, svid)) === 'allow', 5000, 'recovery');
     expect((await fetch(`http://127.0.0.1:${s.zg.ops.port}/readyz`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${s.zg.ops.port}/metrics`)).text()).toMatch(
       new RegExp(`zonegate_bundle_sequence\\{trust_domain="${B}"\\} 4`),
@@ -128,16 +129,16 @@ describe('https_spiffe endpoint: rotation, outage, staleness, sequence', () => {
 describe('Consul CA roots and Istio root cert as sources', () => {
   it('federates a Consul mesh from /v1/connect/ca/roots (with the ACL token) and an Istio mesh from its root file', async () => {
     const consulTd = '7f3c8e2a-0b1d-4c5e-9f6a-2d8b4e1c3a5f.consul';
-    const consulCa = await TestCA.create(consulTd);
-    const istioCa = await TestCA.create('cluster.local');
+    const consulCa = await MemoryCA.create(consulTd);
+    const istioCa = await MemoryCA.create('cluster.local');
     const dir = mkdtempSync(join(tmpdir(), 'zg-meshes-'));
-    writeFileSync(join(dir, 'root-cert.pem'), istioCa.rootPem);
+    writeFileSync(join(dir, 'root-cert.pem'), istioCa.certPem);
     writeFileSync(join(dir, 'consul.token'), 's3cr3t-token\n');
     let token = '';
     const consul = await testServer(undefined, (req, res) => {
       token = String(req.headers['x-consul-token'] ?? '');
       if (req.url !== '/v1/connect/ca/roots') return void res.writeHead(404).end();
-      res.end(JSON.stringify({ ActiveRootID: 'a', TrustDomain: consulTd, Roots: [{ ID: 'a', RootCert: consulCa.rootPem, Active: true }] }));
+      res.end(JSON.stringify({ ActiveRootID: 'a', TrustDomain: consulTd, Roots: [{ ID: 'a', RootCert: consulCa.certPem, Active: true }] }));
     });
     closers.push(() => consul.close());
     const s = await startWith(
@@ -173,12 +174,12 @@ describe('Consul CA roots and Istio root cert as sources', () => {
 
 describe('file source', () => {
   it('reloads a bundle swapped through a symlink, as a Kubernetes ConfigMap mount does', async () => {
-    const ca1 = await TestCA.create('zone-f.test');
-    const ca2 = await TestCA.create('zone-f.test');
+    const ca1 = await MemoryCA.create('zone-f.test');
+    const ca2 = await MemoryCA.create('zone-f.test');
     const dir = mkdtempSync(join(tmpdir(), 'zg-cm-'));
     // <dir>/..2026_v1/bundle.pem, <dir>/..data -> ..2026_v1, <dir>/bundle.pem -> ..data/bundle.pem
     mkdirSync(join(dir, '..v1'));
-    writeFileSync(join(dir, '..v1', 'bundle.pem'), ca1.rootPem);
+    writeFileSync(join(dir, '..v1', 'bundle.pem'), ca1.certPem);
     symlinkSync('..v1', join(dir, '..data'));
     symlinkSync('..data/bundle.pem', join(dir, 'bundle.pem'));
     const s = await startWith(
@@ -190,24 +191,24 @@ describe('file source', () => {
     expect(await verdict(s, svid2)).toBe('ERR_SVID_UNTRUSTED');
     // atomic swap: new version dir, new ..data symlink renamed over the old one
     mkdirSync(join(dir, '..v2'));
-    writeFileSync(join(dir, '..v2', 'bundle.pem'), ca2.rootPem);
+    writeFileSync(join(dir, '..v2', 'bundle.pem'), ca2.certPem);
     symlinkSync('..v2', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-    await eventually(async () => (await verdict(s, svid2)) === 'allow', 5000, 'the swapped bundle');
+    await until(async () => (await verdict(s, svid2)) === 'allow', 5000, 'the swapped bundle');
     expect(await verdict(s, (await ca1.issue('spiffe://zone-f.test/w')).certPem)).toBe('ERR_SVID_UNTRUSTED');
   });
 
   it('an invalid file at startup is a configuration error; a broken file later keeps the last good bundle', async () => {
-    const ca = await TestCA.create('zone-g.test');
+    const ca = await MemoryCA.create('zone-g.test');
     const dir = mkdtempSync(join(tmpdir(), 'zg-file-'));
     writeFileSync(join(dir, 'bad.pem'), 'not a bundle');
     await expect(startWith({ trust: [{ trustDomain: 'zone-g.test', bundle: 'bad.pem' }] }, dir)).rejects.toThrow(/zone-g\.test.*no PEM blocks/);
-    writeFileSync(join(dir, 'good.pem'), ca.rootPem);
+    writeFileSync(join(dir, 'good.pem'), ca.certPem);
     const s = await startWith({ trust: [{ trustDomain: 'zone-g.test', bundle: 'good.pem' }], rules: allowAll }, dir);
     closers.push(() => s.close());
     const svid = (await ca.issue('spiffe://zone-g.test/w')).certPem;
     writeFileSync(join(dir, 'good.pem'), '-----BEGIN CERTIFICATE-----\nhalf');
-    await eventually(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'the failed reload');
+    await until(() => s.zg.trust.status()[0]!.lastResult === 'error', 5000, 'the failed reload');
     expect(await verdict(s, svid)).toBe('allow');
   });
 });

@@ -13,19 +13,20 @@ import { parsePemBundle, parseSpiffeBundle, serializeSpiffeBundle } from '../../
 import { parseConfig } from '../../src/config/load.js';
 import { TrustManager } from '../../src/federation/manager.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { TestCA } from '../fixtures/ca.js';
-import { testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { sleep } from '../helpers/wait.js';
 import { BUNDLE_LIMITS } from '../helpers/limits.js';
 
 const P = 'partner.test';
 const td = TrustDomain.parse(P);
 const DAY = 86_400_000;
-let good: TestCA;
+let good: MemoryCA;
 let pss: X509Certificate;
 let brainpool: X509Certificate;
 
 /** A CA certificate carrying `spki` (a key WebCrypto cannot make), signed by `issuer`. */
-async function caWithKey(issuer: TestCA, spki: Buffer, name: string): Promise<X509Certificate> {
+async function caWithKey(issuer: MemoryCA, spki: Buffer, name: string): Promise<X509Certificate> {
   const c = await x509.X509CertificateGenerator.create({
     subject: `CN=${name}`,
     issuer: issuer.cert.subject,
@@ -43,7 +44,7 @@ const spki = (type: 'rsa-pss' | 'ec', o: object): Buffer =>
 const element = (c: X509Certificate, kty: string) => ({ use: 'x509-svid', kty, x5c: [c.raw.toString('base64')] });
 
 beforeAll(async () => {
-  good = await TestCA.create(P);
+  good = await MemoryCA.create(P);
   pss = await caWithKey(good, spki('rsa-pss', { modulusLength: 2048 }), 'pss root');
   brainpool = await caWithKey(good, spki('ec', { namedCurve: 'brainpoolP256r1' }), 'brainpool root');
 });
@@ -70,8 +71,8 @@ describe('TrustManager refresh', () => {
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    const ca = await TestCA.create('localhost.test');
-    const srv = await ca.issueSvid(undefined, { dns: ['localhost'], subject: 'CN=localhost' });
+    const ca = await MemoryCA.create('localhost.test');
+    const srv = await ca.issue(undefined, { dns: ['localhost'], subject: 'CN=localhost' });
     server = await testServer({ cert: srv.certPem, key: srv.keyPem }, (_q, res) => res.writeHead(200).end(body));
     writeFileSync(join(dir, 'server-ca.pem'), ca.certPem);
   });
@@ -125,7 +126,7 @@ describe('timers beyond what Node can arm', () => {
     const m = new TrustManager(long, { onRefresh: () => refreshes++ });
     try {
       await m.start();
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(m.bundles.isStale(td)).toBe(false);
       expect(m.ready).toBe(true);
       expect(refreshes).toBe(1);
@@ -139,12 +140,12 @@ describe('spiffe_sequence', () => {
   let server: TestServer;
   let body: string;
   const dir = mkdtempSync(join(tmpdir(), 'zg-seq-'));
-  let other: TestCA;
+  let other: MemoryCA;
 
   beforeAll(async () => {
-    other = await TestCA.create(P);
-    const ca = await TestCA.create('localhost.test');
-    const srv = await ca.issueSvid(undefined, { dns: ['localhost'], subject: 'CN=localhost' });
+    other = await MemoryCA.create(P);
+    const ca = await MemoryCA.create('localhost.test');
+    const srv = await ca.issue(undefined, { dns: ['localhost'], subject: 'CN=localhost' });
     server = await testServer({ cert: srv.certPem, key: srv.keyPem }, (_q, res) => res.writeHead(200).end(body));
     writeFileSync(join(dir, 'server-ca.pem'), ca.certPem);
   });

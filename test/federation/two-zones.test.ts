@@ -3,23 +3,14 @@
  * over https_spiffe with its own SVID and federates the other's after a one-time bootstrap
  * (each side handed the other its root once). Then each verifies the other zone's workloads.
  */
-import { createServer } from 'node:net';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually } from '../fixtures/https.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+import { MemoryCA } from '../../src/demo/pki.js';
+import { freePort } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 async function verdict(s: Started, certPem: string): Promise<string> {
   const r = await s.check(checkRequest({ certificate: encodeURIComponent(certPem) }));
@@ -30,7 +21,7 @@ async function verdict(s: Started, certPem: string): Promise<string> {
 
 interface Zone {
   td: string;
-  ca: TestCA;
+  ca: MemoryCA;
   dir: string;
   port: number;
   zg?: Started;
@@ -40,9 +31,9 @@ let a: Zone;
 let b: Zone;
 
 async function zone(td: string): Promise<Zone> {
-  const ca = await TestCA.create(td);
+  const ca = await MemoryCA.create(td);
   const dir = mkdtempSync(join(tmpdir(), `zg-${td}-`));
-  writeFileSync(join(dir, 'own-bundle.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'own-bundle.pem'), ca.certPem);
   const svid = await ca.server(`spiffe://${td}/zonegate`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
@@ -71,8 +62,8 @@ beforeAll(async () => {
   a = await zone('zone-a.test');
   b = await zone('zone-b.test');
   // the one-time bootstrap: each side is handed the other's root
-  writeFileSync(join(a.dir, 'peer-bootstrap.pem'), b.ca.rootPem);
-  writeFileSync(join(b.dir, 'peer-bootstrap.pem'), a.ca.rootPem);
+  writeFileSync(join(a.dir, 'peer-bootstrap.pem'), b.ca.certPem);
+  writeFileSync(join(b.dir, 'peer-bootstrap.pem'), a.ca.certPem);
   a.zg = await startWith(configFor(a, b), a.dir); // B is not up yet: A waits, not ready
   b.zg = await startWith(configFor(b, a), b.dir);
 });
@@ -83,7 +74,7 @@ afterAll(async () => {
 
 describe('two zones federating over https_spiffe', () => {
   it('both become ready once each has fetched the other\'s bundle', async () => {
-    await eventually(() => a.zg!.zg.readiness.ready && b.zg!.zg.readiness.ready, 8000, 'both ready');
+    await until(() => a.zg!.zg.readiness.ready && b.zg!.zg.readiness.ready, 8000, 'both ready');
     expect(a.zg!.zg.trust.status().map((s) => [s.trustDomain, s.hasBundle])).toEqual([
       ['zone-a.test', true],
       ['zone-b.test', true],
@@ -101,23 +92,23 @@ describe('two zones federating over https_spiffe', () => {
   });
 
   it('rotation flows on its own: A adds a root and moves its SVID to it; B follows without a restart', async () => {
-    const next = await TestCA.create('zone-a.test');
-    writeFileSync(join(a.dir, 'own-bundle.tmp'), a.ca.rootPem + next.rootPem);
+    const next = await MemoryCA.create('zone-a.test');
+    writeFileSync(join(a.dir, 'own-bundle.tmp'), a.ca.certPem + next.certPem);
     renameSync(join(a.dir, 'own-bundle.tmp'), join(a.dir, 'own-bundle.pem'));
     const fromNext = (await next.issue('spiffe://zone-a.test/ns/web/sa/frontend')).certPem;
-    await eventually(async () => (await verdict(b.zg!, fromNext)) === 'allow', 8000, 'B to trust A\'s new root');
+    await until(async () => (await verdict(b.zg!, fromNext)) === 'allow', 8000, 'B to trust A\'s new root');
     // A's endpoint moves to an SVID of the new root (key first, then cert; a half-written pair is ignored)
     const svid = await next.server('spiffe://zone-a.test/zonegate');
     writeFileSync(join(a.dir, 'svid.key'), svid.keyPem);
     writeFileSync(join(a.dir, 'svid.pem'), svid.chainPem);
-    await eventually(() => a.zg!.zg.identity!.current.chain[0]!.raw.equals(svid.cert.raw), 5000, 'A to load its new SVID');
+    await until(() => a.zg!.zg.identity!.current.chain[0]!.raw.equals(svid.cert.raw), 5000, 'A to load its new SVID');
     // A drops the old root; B keeps fetching over https_spiffe (now trusting the new root)
-    writeFileSync(join(a.dir, 'own-bundle.tmp'), next.rootPem);
+    writeFileSync(join(a.dir, 'own-bundle.tmp'), next.certPem);
     renameSync(join(a.dir, 'own-bundle.tmp'), join(a.dir, 'own-bundle.pem'));
     const fromOld = (await a.ca.issue('spiffe://zone-a.test/ns/web/sa/frontend')).certPem;
-    await eventually(async () => (await verdict(b.zg!, fromOld)) === 'ERR_SVID_UNTRUSTED', 8000, 'B to drop A\'s old root');
+    await until(async () => (await verdict(b.zg!, fromOld)) === 'ERR_SVID_UNTRUSTED', 8000, 'B to drop A\'s old root');
     const requestsOk = b.zg!.zg.trust.status().find((s) => s.trustDomain === 'zone-a.test')!.refreshes.ok;
-    await eventually(() => b.zg!.zg.trust.status().find((s) => s.trustDomain === 'zone-a.test')!.refreshes.ok > requestsOk + 2, 5000, 'more refreshes');
+    await until(() => b.zg!.zg.trust.status().find((s) => s.trustDomain === 'zone-a.test')!.refreshes.ok > requestsOk + 2, 5000, 'more refreshes');
     expect(b.zg!.zg.trust.status().find((s) => s.trustDomain === 'zone-a.test')!.lastResult).toBe('ok');
     expect(await verdict(b.zg!, fromNext)).toBe('allow');
   });
@@ -133,7 +124,7 @@ describe('two zones federating over https_spiffe', () => {
     ]);
     const doc = JSON.parse(out) as { keys: { use: string; x5c: string[] }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
     expect(doc.keys.map((k) => k.use)).toEqual(['x509-svid']);
-    expect(doc.keys[0]!.x5c[0]).toBe(b.ca.x509.raw.toString('base64'));
+    expect(doc.keys[0]!.x5c[0]).toBe(b.ca.cert.raw.toString('base64'));
     expect(doc.spiffe_sequence).toBeGreaterThan(1_700_000_000);
     expect(doc.spiffe_refresh_hint).toBe(1); // whole seconds, never below 1
   });

@@ -13,15 +13,15 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { BUNDLE_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
 const A = 'zone-a.test';
 const TD = TrustDomain.parse(A);
-let root: TestCA;
-let other: TestCA;
+let root: MemoryCA;
+let other: MemoryCA;
 let svid: Issued;
 let rootB64: string;
 let otherB64: string;
@@ -29,13 +29,13 @@ let jwk: Record<string, unknown>;
 let rootSpki: Buffer;
 
 beforeAll(async () => {
-  root = await TestCA.create(A);
-  other = await TestCA.create(A); // same trust domain name, different key: must never stand in
+  root = await MemoryCA.create(A);
+  other = await MemoryCA.create(A); // same trust domain name, different key: must never stand in
   svid = await root.issue(`spiffe://${A}/w`);
-  rootB64 = root.x509.raw.toString('base64');
-  otherB64 = other.x509.raw.toString('base64');
-  jwk = root.x509.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-  rootSpki = root.x509.publicKey.export({ type: 'spki', format: 'der' });
+  rootB64 = root.cert.raw.toString('base64');
+  otherB64 = other.cert.raw.toString('base64');
+  jwk = root.cert.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  rootSpki = root.cert.publicKey.export({ type: 'spki', format: 'der' });
 });
 
 type Outcome = { ok: true; bundle: Bundle } | { ok: false; code: string };

@@ -12,7 +12,7 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { ALGORITHMS } from '../../src/identity/jws.js';
 import { CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1500);
@@ -45,15 +45,15 @@ const signed = (h: object, c: object, k: KeyObject) => {
 };
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
-  const other = await TestCA.create('zone-b.test');
+  const ca = await MemoryCA.create(A);
+  const other = await MemoryCA.create('zone-b.test');
   me = await ca.issue(ME);
   stranger = await other.issue(ME.replace(A, 'zone-b.test'));
   key = createPrivateKey(me.keyPem);
   strangerKey = createPrivateKey(stranger.keyPem);
   set = new BundleSet();
-  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [ca.x509] }));
-  set.set(new Bundle(TrustDomain.parse('zone-b.test'), { x509Authorities: [other.x509] }));
+  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [ca.cert] }));
+  set.set(new Bundle(TrustDomain.parse('zone-b.test'), { x509Authorities: [other.cert] }));
   genuine = signed(header(), claims(), key);
 });
 

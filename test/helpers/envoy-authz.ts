@@ -1,22 +1,19 @@
 /**
  * Building blocks for the suites that put zonegate behind a real Envoy: the bootstrap pieces
- * (an mTLS listener with ext_authz, clusters for zonegate and the app, both gRPC clients), an
- * echo upstream that returns every header it received (repeats kept, in order), and an HTTPS
- * client with a client certificate. Config objects are Envoy's proto3 JSON, handed to
- * startEnvoy() in envoy.ts.
+ * (an mTLS listener with ext_authz, clusters for zonegate and the app, both gRPC clients) and
+ * an HTTPS request with a client certificate (helpers/http.ts's call). Config objects are
+ * Envoy's proto3 JSON, handed to startEnvoy() in envoy.ts.
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/schema.js';
 import type { AuthRequest } from '../../src/request/types.js';
 import { createRewriter } from '../../src/rewrite/index.js';
 import { identityNames } from '../../src/rewrite/identity.js';
-import type { Issued, TestCA } from '../fixtures/ca.js';
+import type { Issued, MemoryCA } from '../../src/demo/pki.js';
+import { call, type Reply } from './http.js';
 
 const T = (t: string) => `type.googleapis.com/${t}`;
 
@@ -41,13 +38,13 @@ export function writePem(dir: string, name: string, text: string): string {
  * A TLS server certificate for loopback (DNS localhost and IP 127.0.0.1, as both of Envoy's gRPC
  * clients and node's https check), issued by `ca`; optionally also carrying a SPIFFE ID.
  */
-export async function loopbackServerCert(ca: TestCA, id?: string): Promise<Issued> {
+export async function loopbackServerCert(ca: MemoryCA, id?: string): Promise<Issued> {
   const names: x509.JsonGeneralName[] = [
     ...(id ? [{ type: 'url' as const, value: id }] : []),
     { type: 'dns', value: 'localhost' },
     { type: 'ip', value: '127.0.0.1' },
   ];
-  return ca.issueSvid(undefined, {
+  return ca.issue(undefined, {
     keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
     extensions: [new x509.SubjectAlternativeNameExtension(names, false), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth])],
   });
@@ -205,62 +202,6 @@ export function cluster(name: string, to: number | { pipe: string }, o: ClusterO
   };
 }
 
-/** What the echo upstream saw of one request. */
-export interface Seen {
-  readonly method: string;
-  readonly url: string;
-  /** Every header line as received: lower-case name and value, in order, repeats kept. */
-  readonly headers: readonly [string, string][];
-}
-
-/** Every value the upstream received for `name`, in order. */
-export const valuesOf = (seen: Seen, name: string): string[] => seen.headers.filter(([n]) => n === name).map(([, v]) => v);
-
-export interface EchoUpstream {
-  readonly port: number;
-  /** How many requests reached it. */
-  readonly count: () => number;
-  /** The last request it received. */
-  readonly last: () => Seen | undefined;
-  close(): Promise<void>;
-}
-
-/** A node:http server answering 200 with the request it received as JSON (a `Seen`). */
-export async function echoUpstream(): Promise<EchoUpstream> {
-  let n = 0;
-  let last: Seen | undefined;
-  const server: Server = createServer((req, res) => {
-    n++;
-    req.resume();
-    const headers: [string, string][] = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
-    const seen: Seen = { method: req.method ?? '', url: req.url ?? '', headers };
-    last = seen;
-    res.writeHead(200, { 'content-type': 'application/json', 'x-echo': 'upstream' }).end(JSON.stringify(seen));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    count: () => n,
-    last: () => last,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-export interface Reply {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-  /** The zonegate reason header, when there is one. */
-  readonly reason?: string;
-  /** What the echo upstream received (present only when the request reached it). */
-  readonly seen?: Seen;
-}
-
 export interface SendOptions {
   /** The client certificate (chain) and key; none for a client without one. */
   readonly client?: { chainPem: string; keyPem: string } | undefined;
@@ -272,41 +213,10 @@ export interface SendOptions {
   readonly headers?: Record<string, string | string[]>;
 }
 
-/** One HTTPS request to Envoy on 127.0.0.1:`port` over a fresh connection. */
+/** One HTTPS request to Envoy on 127.0.0.1:`port` over a fresh connection (helpers/http.ts's call, with this suite's defaults). */
 export function send(port: number, o: SendOptions): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method: o.method ?? 'GET',
-        path: o.path ?? '/api/items',
-        headers: o.headers ?? {},
-        ca: o.ca,
-        servername: 'localhost',
-        agent: false,
-        ...(o.client ? { cert: o.client.chainPem, key: o.client.keyPem } : {}),
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          const reason = res.headers['x-zonegate-reason'];
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            ...(typeof reason === 'string' ? { reason } : {}),
-            ...(res.headers['x-echo'] === 'upstream' ? { seen: JSON.parse(body) as Seen } : {}),
-          });
-        });
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer from Envoy in 10 s')));
-    req.on('error', reject);
-    req.end();
-  });
+  const tls = { ca: o.ca, ...(o.client ? { cert: o.client.chainPem, key: o.client.keyPem } : {}) };
+  return call({ to: port, method: o.method ?? 'GET', path: o.path ?? '/api/items', headers: o.headers ?? {}, tls });
 }
 
 /**

@@ -1,97 +1,12 @@
 /**
- * Building blocks for the real-Envoy suites of several zones: an echo app that answers with the
- * request it received, a directory of files swapped atomically the way Kubernetes updates a
- * mounted Secret (so Envoy's `watched_directory` and zonegate's directory watches see one move),
- * file-based SDS secrets, the pieces of Envoy config every zone repeats, and HTTP(S) calls that
- * can go over a Unix socket.
+ * Building blocks for the real-Envoy suites of several zones: a directory of files swapped
+ * atomically the way Kubernetes updates a mounted Secret (so Envoy's `watched_directory` and
+ * zonegate's directory watches see one move), file-based SDS secrets, and the pieces of Envoy
+ * config every zone repeats. The echo app and the HTTP(S) client are helpers/http.ts.
  */
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-
-// ---- the app ---------------------------------------------------------------------------------
-
-export interface Echoed {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-export interface EchoApp {
-  readonly port: number;
-  /** Every request received, in order. */
-  readonly seen: Echoed[];
-  close(): Promise<void>;
-}
-
-/** An HTTP/1.1 app on 127.0.0.1:0 that answers 200 with the request it received as JSON. */
-export async function echoApp(name: string): Promise<EchoApp> {
-  const seen: Echoed[] = [];
-  const server: Server = createServer((req, res) => {
-    const e = { method: req.method ?? '', path: req.url ?? '', headers: req.headers };
-    seen.push(e);
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json', 'x-echo-app': name }).end(JSON.stringify(e));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    seen,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
-// ---- calls -----------------------------------------------------------------------------------
-
-export interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-  /** The body as JSON (undefined when it is not). */
-  readonly json: any;
-}
-
-export interface CallOptions {
-  readonly method?: string;
-  readonly headers?: Record<string, string | string[]>;
-  /** TCP port on 127.0.0.1, or a Unix socket path. */
-  readonly to: number | string;
-  readonly path?: string;
-  /** HTTPS with this client certificate (chain) and key; the server certificate is not checked. */
-  readonly tls?: { cert: string; key: string };
-  readonly timeoutMs?: number;
-}
-
-/** One HTTP/1.1 request; resolves with the reply, rejects on a connection or TLS failure. */
-export function call(o: CallOptions): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const target = typeof o.to === 'number' ? { host: '127.0.0.1', port: o.to } : { socketPath: o.to };
-    const common = { ...target, method: o.method ?? 'GET', path: o.path ?? '/', headers: { host: 'app.test', ...o.headers }, agent: false as const };
-    const onRes = (res: import('node:http').IncomingMessage) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    };
-    const req = o.tls
-      ? httpsRequest({ ...common, cert: o.tls.cert, key: o.tls.key, rejectUnauthorized: false }, onRes)
-      : httpRequest(common, onRes);
-    req.setTimeout(o.timeoutMs ?? 10_000, () => req.destroy(new Error('call: timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 // ---- files swapped atomically ----------------------------------------------------------------
 
@@ -239,22 +154,4 @@ export function httpListener(o: {
 export async function envoyCertSerials(admin: string): Promise<string[]> {
   const j = (await (await fetch(`${admin}/certs`)).json()) as { certificates?: { cert_chain?: { serial_number?: string }[] }[] };
   return (j.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase().replace(/^0+/, '') /* as the tests write serials: no leading zeros */));
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value; rejects with `what` and the last value after `ms`. */
-export async function until<T>(fn: () => Promise<T> | T, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await sleep(100);
-  }
 }

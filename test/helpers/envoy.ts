@@ -1,15 +1,14 @@
 /**
  * Real Envoy in the tests: which binaries to run (every version in envoy/versions.txt that .ci/run
  * installed, or ZONEGATE_ENVOY_BIN), and one Envoy process per call of startEnvoy(), on loopback,
- * with ephemeral ports read back from its admin API. Under CI=true no Envoy fails the suite;
- * elsewhere the suite is skipped with one line saying how to get Envoy.
+ * with ephemeral ports read back from its admin API (the process itself is the demo's launcher,
+ * src/envoy-binary.ts). Under CI=true no Envoy fails the suite; elsewhere the suite is skipped
+ * with one line saying how to get Envoy.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { ENVOY_HINT, findEnvoyBinaries, type EnvoyBinary } from '../../src/envoy-binary.js';
+import { ENVOY_HINT, findEnvoyBinaries, launchEnvoy, type EnvoyBinary, type LaunchedEnvoy } from '../../src/envoy-binary.js';
 import { IN_CI } from './tools.js';
 
 let cached: EnvoyBinary[] | undefined;
@@ -34,7 +33,7 @@ export interface RunningEnvoy {
   readonly admin: string;
   /** Port of each named listener, as Envoy bound it (listeners may ask for port 0). */
   readonly ports: Readonly<Record<string, number>>;
-  /** What Envoy wrote to stderr so far (for failure messages). */
+  /** What Envoy logged so far (for failure messages). */
   log(): string;
   stop(): Promise<void>;
 }
@@ -48,69 +47,32 @@ export interface StartOptions {
   readonly dir?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Starts Envoy with `config` (a Bootstrap as an object or YAML text). Its `admin` block is
- * replaced with one on 127.0.0.1:0. Resolves once Envoy reports LIVE and every static listener
- * is bound; rejects with Envoy's log if it exits or does not get there in time.
+ * Starts Envoy with `config` (a Bootstrap as an object or YAML text, without an admin block) on
+ * src/envoy-binary.ts's launchEnvoy, which adds the admin API on 127.0.0.1:0. Resolves once Envoy
+ * reports ready and every static listener is bound; rejects with Envoy's log if it exits or does
+ * not get there in time.
  */
 export async function startEnvoy(bin: EnvoyBinary, config: object | string, opts: StartOptions = {}): Promise<RunningEnvoy> {
   const own = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'zg-envoy-'));
-  const file = join(dir, `envoy-${process.pid}-${Math.random().toString(36).slice(2)}.yaml`);
-  const adminFile = `${file}.admin`;
-  let text = typeof config === 'string' ? config : stringify(config);
-  text += '\nadmin:\n  address:\n    socket_address: { address: 127.0.0.1, port_value: 0 }\n';
-  if (typeof config === 'string' && /^admin:/m.test(config)) throw new Error('startEnvoy: leave admin out of the config; the helper adds it');
-  writeFileSync(file, text);
-  let stderr = '';
-  const child: ChildProcess = spawn(
-    bin.path,
-    ['-c', file, '--admin-address-path', adminFile, '--disable-hot-restart', '--concurrency', '1', '-l', 'warning', ...(opts.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.on('exit', (code) => {
-      exited = code;
-      resolve();
-    }),
-  );
   const cleanup = () => {
     if (own) rmSync(dir, { recursive: true, force: true });
   };
+  let envoy: LaunchedEnvoy;
+  try {
+    const name = `envoy-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    envoy = await launchEnvoy(bin, config, { dir, name, timeoutMs: opts.timeoutMs ?? 20_000, ...(opts.args ? { args: opts.args } : {}) });
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
   const stop = async () => {
-    if (exited === undefined) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(t);
-    }
+    await envoy.stop();
     cleanup();
   };
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   try {
-    while (!existsSync(adminFile) || readFileSync(adminFile, 'utf8').trim() === '') {
-      if (exited !== undefined) throw new Error(`envoy ${bin.version} exited (${exited}) before starting:\n${stderr}`);
-      if (Date.now() > deadline) throw new Error(`envoy ${bin.version} did not start in time:\n${stderr}`);
-      await sleep(50);
-    }
-    const admin = `http://${readFileSync(adminFile, 'utf8').trim()}`;
-    for (;;) {
-      if (exited !== undefined) throw new Error(`envoy ${bin.version} exited (${exited}):\n${stderr}`);
-      if (Date.now() > deadline) throw new Error(`envoy ${bin.version} did not become ready in time:\n${stderr}`);
-      try {
-        const ready = await fetch(`${admin}/ready`);
-        if (ready.ok) break;
-      } catch {
-        /* not yet */
-      }
-      await sleep(50);
-    }
-    const listeners = (await (await fetch(`${admin}/listeners?format=json`)).json()) as {
+    const listeners = (await (await fetch(`${envoy.admin}/listeners?format=json`)).json()) as {
       listener_statuses?: { name: string; local_address?: { socket_address?: { port_value?: number } } }[];
     };
     const ports: Record<string, number> = {};
@@ -118,7 +80,8 @@ export async function startEnvoy(bin: EnvoyBinary, config: object | string, opts
       const p = l.local_address?.socket_address?.port_value;
       if (p !== undefined) ports[l.name] = p;
     }
-    return { version: bin.version, pid: child.pid!, admin, ports, log: () => stderr, stop };
+    if (envoy.pid === undefined) throw new Error('envoy: its pid is unknown');
+    return { version: bin.version, pid: envoy.pid, admin: envoy.admin, ports, log: envoy.log, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -3,59 +3,48 @@
  * inputs within the configured limits (limits.maxHeaders 100, limits.maxHeaderBytes 64 KiB): as
  * many headers as allowed filling the byte limit, one request-line header as large as allowed,
  * a header repeated as often as allowed (joined, and one zonegate reads, refused), the guarded
- * identity headers all forged, and requests past the limits. The HTTP handler decides
- * synchronously, so the latency it logs per decision (latencyUs: from the handler's first line
- * to the answer written) is event-loop time. Best of several runs, so a busy machine does not
- * fail the test; the bound is far above what one decision costs here.
+ * identity headers all forged, and requests past the limits. Measured as the longest event-loop
+ * delay while one request is sent, parsed and decided by the server in this process
+ * (monitorEventLoopDelay), best of several runs, so a busy machine does not fail the test; the
+ * bound is far above what one decision costs here.
  */
-import { request } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/rewrite/schema.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { call } from '../helpers/http.js';
+import { loopDelay } from '../helpers/wait.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
 const RUNS = 5;
-const BOUND_US = 10_000;
+const LIMIT_MS = 10;
 const MAX_BYTES = 64 * 1024;
 let s: Started;
 let frontend: Issued;
 
-function send(headers: Record<string, string | string[]>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port: s.zg.httpAuthz!.port, path: '/', headers, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-/** Sends the request RUNS times; the verdicts and the smallest logged decision latency. */
-async function measure(headers: Record<string, string | string[]>): Promise<{ statuses: number[]; reasons: unknown[]; bestUs: number }> {
+/** Sends the request RUNS times; the verdicts, the logged reasons and the smallest event-loop delay. */
+async function measure(headers: Record<string, string | string[]>): Promise<{ statuses: number[]; reasons: unknown[]; bestMs: number }> {
   const statuses: number[] = [];
   const reasons: unknown[] = [];
-  const latencies: number[] = [];
+  const delays: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const before = s.logs.length;
-    statuses.push(await send(headers));
+    delays.push(await loopDelay(async () => statuses.push((await call({ to: s.zg.httpAuthz!.port, headers })).status)));
     const line = s.logs.slice(before).find((l) => l.msg === 'decision' && l.mode === 'http');
     expect(line, 'a decision line').toBeDefined();
     reasons.push(line!.reason);
-    latencies.push(line!.latencyUs as number);
   }
-  return { statuses, reasons, bestUs: Math.min(...latencies) };
+  return { statuses, reasons, bestMs: Math.min(...delays) };
 }
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   frontend = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   const dir = mkdtempSync(join(tmpdir(), 'zg-loop-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   s = await startWith(
     {
       server: { http: { address: '127.0.0.1', port: 0 } },
@@ -119,6 +108,6 @@ describe('HTTP mode: the worst inputs within the limits decide in under 10 ms of
     const r = await measure(make());
     if (status !== null) expect(r.statuses).toEqual(Array(RUNS).fill(status));
     if (reason !== undefined) expect(r.reasons).toEqual(Array(RUNS).fill(reason));
-    expect(r.bestUs, `best of ${RUNS}: ${r.bestUs} µs`).toBeLessThan(BOUND_US);
+    expect(r.bestMs, `best of ${RUNS}: ${r.bestMs} ms`).toBeLessThan(LIMIT_MS);
   });
 });

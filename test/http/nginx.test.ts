@@ -8,9 +8,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer as createHttp, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { connect, createServer as createNet, type AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +17,10 @@ import { loadX509Svid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 import { probe, requireTool } from '../helpers/tools.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
-import { eventually } from '../fixtures/https.js';
-import { readmeRecipe } from './recipe.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { call, echoApp, freePort, type EchoApp, type Seen } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
+import { readmeRecipe } from '../guides/nginx-recipe.js';
 import { parseConfig } from '../../src/config/load.js';
 import { proxyGuard } from '../../src/rewrite/guard.js';
 
@@ -28,22 +28,13 @@ const haveNginx = requireTool(probe('nginx (Debian package nginx-light)', 'nginx
 const A = 'zone-a.test';
 const B = 'zone-b.test';
 const dir = mkdtempSync(join(tmpdir(), 'zg-nginx-'));
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 let frontend: Issued;
 let zg: Started;
 let nginx: ChildProcess;
-let upstream: Server;
+let upstream: EchoApp;
 let nginxPort: number;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNet().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** The README's nginx recipe, as printed, with the app and zonegate on this test's ports. */
 function nginxConf(port: number, zgPort: number, upstreamPort: number): string {
@@ -76,55 +67,31 @@ ${recipe}
 interface Reply {
   status: number;
   reason?: string;
-  seen?: Record<string, string>;
+  /** The headers the app received (when the request reached it). */
+  seen?: IncomingHttpHeaders;
 }
 
-function get(client: Issued | undefined, headers: Record<string, string | string[]> = {}, path = '/api/items', method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port: nginxPort,
-        path,
-        method,
-        headers,
-        ca: caB.rootPem,
-        ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
-        servername: 'localhost',
-        agent: false,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            ...(res.headers['x-zonegate-reason'] ? { reason: String(res.headers['x-zonegate-reason']) } : {}),
-            ...(res.statusCode === 200 ? { seen: JSON.parse(body) as Record<string, string> } : {}),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+/** One HTTPS request to nginx as `client` (none: without a client certificate). */
+async function get(client: Issued | undefined, headers: Record<string, string | string[]> = {}, path = '/api/items', method = 'GET'): Promise<Reply> {
+  const tls = { ca: caB.certPem, ...(client ? { cert: client.chainPem, key: client.keyPem } : {}) };
+  const r = await call({ to: nginxPort, path, method, headers, tls });
+  return { status: r.status, ...(r.reason ? { reason: r.reason } : {}), ...(r.status === 200 ? { seen: (r.json as Seen).headers } : {}) };
 }
 
 describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   beforeAll(async () => {
-    caA = await TestCA.create(A);
-    caB = await TestCA.create(B);
+    caA = await MemoryCA.create(A);
+    caB = await MemoryCA.create(B);
     frontend = await caA.issue(`spiffe://${A}/ns/web/sa/frontend`);
     const nginxCert = await caB.server(`spiffe://${B}/ingress`);
     writeFileSync(join(dir, 'nginx.pem'), nginxCert.chainPem);
     writeFileSync(join(dir, 'nginx.key'), nginxCert.keyPem);
-    writeFileSync(join(dir, 'a.pem'), caA.rootPem);
-    writeFileSync(join(dir, 'b.pem'), caB.rootPem);
+    writeFileSync(join(dir, 'a.pem'), caA.certPem);
+    writeFileSync(join(dir, 'b.pem'), caB.certPem);
     const svidB = await caB.issue(`spiffe://${B}/ns/default/svc/orders`);
     writeFileSync(join(dir, 'svid.pem'), svidB.chainPem);
     writeFileSync(join(dir, 'svid.key'), svidB.keyPem);
-    upstream = createHttp((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.headers)));
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    upstream = await echoApp();
     zg = await startWith(
       {
         server: { http: { address: '127.0.0.1', port: 0 } },
@@ -144,9 +111,9 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
       dir,
     );
     nginxPort = await freePort();
-    writeFileSync(join(dir, 'nginx.conf'), nginxConf(nginxPort, zg.zg.httpAuthz!.port, (upstream.address() as AddressInfo).port));
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(nginxPort, zg.zg.httpAuthz!.port, upstream.port));
     nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-    await eventually(
+    await until(
       () =>
         new Promise<boolean>((resolve) => {
           const s = connect(nginxPort, '127.0.0.1');
@@ -160,7 +127,7 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   afterAll(async () => {
     nginx?.kill('SIGTERM');
     await zg?.close();
-    upstream?.close();
+    await upstream?.close();
   });
 
   it('cross-zone allow: the upstream receives the verified identity', async () => {
@@ -236,12 +203,12 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   });
 
   it('a bundle rotation is picked up without restarting nginx or zonegate', async () => {
-    const next = await TestCA.create(A);
+    const next = await MemoryCA.create(A);
     const rotated = await next.issue(`spiffe://${A}/ns/web/sa/frontend`);
     expect(await get(rotated)).toMatchObject({ status: 401, reason: 'ERR_SVID_UNTRUSTED' });
-    writeFileSync(join(dir, 'a.tmp'), caA.rootPem + next.rootPem);
+    writeFileSync(join(dir, 'a.tmp'), caA.certPem + next.certPem);
     renameSync(join(dir, 'a.tmp'), join(dir, 'a.pem'));
-    await eventually(async () => (await get(rotated)).status === 200, 8000, 'the rotated bundle');
+    await until(async () => (await get(rotated)).status === 200, 8000, 'the rotated bundle');
     expect((await get(frontend)).status).toBe(200);
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyProof } from '../../src/rewrite/verify.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -51,10 +51,10 @@ const reason = (r: Reply) => r.headers['x-zonegate-reason'];
 const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
+  const ca = await MemoryCA.create(A);
   frontend = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   const dir = mkdtempSync(join(tmpdir(), 'zg-http-shared-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   writeFileSync(join(dir, 'hmac.key'), SECRET);
   // every end-to-end header's name and value, with at most 19 bytes for "Host: 127.0.0.1:port"
   baseBytes = Object.entries(base('/api/items?x=1#frag')).reduce((n, [k, v]) => n + k.length + v.length, 0) + 'host'.length + '127.0.0.1:65535'.length;

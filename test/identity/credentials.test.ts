@@ -13,15 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BasicUserStore, hashPassword } from '../../src/identity/basic.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
-import { TestCA, type Issued } from '../fixtures/ca.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
 const BILLING = `spiffe://${B}/ns/default/sa/billing`;
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 let frontend: Issued;
 let billing: Issued;
 let billingSvid: LocalSvid;
@@ -29,7 +29,7 @@ let frontendSvid: LocalSvid;
 let zoneA: Started;
 let zoneB: Started;
 
-async function zone(td: string, own: TestCA, other: TestCA, svid: Issued, otherTd: string, ci: Record<string, unknown>): Promise<Started> {
+async function zone(td: string, own: MemoryCA, other: MemoryCA, svid: Issued, otherTd: string, ci: Record<string, unknown>): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), `zg-cred-${td}-`));
   writeFileSync(join(dir, 'own.pem'), own.certPem);
   writeFileSync(join(dir, 'other.pem'), other.certPem);
@@ -54,10 +54,10 @@ async function zone(td: string, own: TestCA, other: TestCA, svid: Issued, otherT
 }
 
 beforeAll(async () => {
-  caA = await TestCA.create(A);
-  caB = await TestCA.create(B);
-  frontend = await caA.issueSvid(FRONTEND);
-  billing = await caB.issueSvid(BILLING);
+  caA = await MemoryCA.create(A);
+  caB = await MemoryCA.create(B);
+  frontend = await caA.issue(FRONTEND);
+  billing = await caB.issue(BILLING);
   frontendSvid = loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem));
   billingSvid = loadX509Svid(Buffer.from(billing.chainPem), Buffer.from(billing.keyPem));
   // A copies only `email` from tokens it forwards; B reads JWT-SVIDs too

@@ -9,23 +9,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
 const BILLING = `spiffe://${B}/ns/default/dc/dc1/svc/billing`;
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 let frontend: Issued;
 let billing: Issued;
 let zoneA: Started;
 let zoneB: Started;
 
-async function zone(td: string, own: TestCA, other: TestCA, svid: Issued, otherTd: string): Promise<Started> {
+async function zone(td: string, own: MemoryCA, other: MemoryCA, svid: Issued, otherTd: string): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), `zg-ci-${td}-`));
-  writeFileSync(join(dir, 'own.pem'), own.rootPem);
-  writeFileSync(join(dir, 'other.pem'), other.rootPem); // this zone's copy of the other zone's bundle
+  writeFileSync(join(dir, 'own.pem'), own.certPem);
+  writeFileSync(join(dir, 'other.pem'), other.certPem); // this zone's copy of the other zone's bundle
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
   return startWith(
@@ -48,8 +48,8 @@ async function zone(td: string, own: TestCA, other: TestCA, svid: Issued, otherT
 }
 
 beforeAll(async () => {
-  caA = await TestCA.create(A);
-  caB = await TestCA.create(B);
+  caA = await MemoryCA.create(A);
+  caB = await MemoryCA.create(B);
   frontend = await caA.issue(FRONTEND);
   billing = await caB.issue(BILLING);
   zoneA = await zone(A, caA, caB, frontend, B);

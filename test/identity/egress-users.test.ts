@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/identity/basic.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { zonegate } from '../helpers/cli.js';
 
 const A = 'zone-a.test';
@@ -37,8 +38,8 @@ const now = () => Math.floor(Date.now() / 1000);
 const user = (extra: object = {}) => ({ iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now() + 300, iat: now(), email: 'alice@example.com', roles: ['orders.read'], secret_claim: 'x', ...extra });
 
 beforeAll(async () => {
-  const ca = await TestCA.create(A);
-  const web = await TestCA.create('idp.test');
+  const ca = await MemoryCA.create(A);
+  const web = await MemoryCA.create('idp.test');
   const tls = await web.server();
   idp = await testServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (idpDown) return void res.writeHead(503).end();
@@ -52,8 +53,8 @@ beforeAll(async () => {
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
-  writeFileSync(join(dir, 'own.pem'), ca.rootPem);
-  writeFileSync(join(dir, 'idp-ca.pem'), web.rootPem);
+  writeFileSync(join(dir, 'own.pem'), ca.certPem);
+  writeFileSync(join(dir, 'idp-ca.pem'), web.certPem);
   writeFileSync(join(dir, 'users.yaml'), stringify({ users: [{ name: 'bob', password: hashPassword('correct horse', 1024), roles: ['admin'] }] }));
   s = await startWith(
     {
@@ -127,7 +128,7 @@ describe('egress: OIDC bearer tokens', () => {
     const k2 = newKey('k2');
     const t = jwt(k2, 'k2', user());
     expect(await out(`Bearer ${t}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_KEY_UNKNOWN' });
-    await eventually(async () => (await out(`Bearer ${t}`)).code === 0, 5000, 'the refetched key');
+    await until(async () => (await out(`Bearer ${t}`)).code === 0, 5000, 'the refetched key');
     idpDown = true;
     expect((await out(`Bearer ${jwt(k1, 'k1', user())}`)).code).toBe(0);
     idpDown = false;

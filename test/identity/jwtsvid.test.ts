@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkJwtSvidStructure } from '../../src/identity/jwtsvid.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const table = JSON.parse(readFileSync(new URL('jwt-svid-cases.json', V), 'utf8')) as {
@@ -36,7 +36,7 @@ describe('JWT-SVID as the carried identity', () => {
     return `${input}.${sign('sha256', Buffer.from(input), { key: k, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
   };
   beforeAll(async () => {
-    const caB = await TestCA.create(B);
+    const caB = await MemoryCA.create(B);
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     key = pair.privateKey;
     const dir = mkdtempSync(join(tmpdir(), 'zg-jwtsvid-'));
@@ -45,7 +45,7 @@ describe('JWT-SVID as the carried identity', () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
     weakKey = weak.privateKey;
     const weakJwk = { ...weak.publicKey.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'weak' };
-    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.x509.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }, weakJwk] }));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.cert.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }, weakJwk] }));
     peer = encodeURIComponent((await caB.issue(`spiffe://${B}/gateway`)).certPem);
     s = await startWith(
       {

@@ -11,15 +11,15 @@ import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
 import { ALGORITHMS } from '../../src/identity/jws.js';
-import { selfSignedSvid, TestCA, type Issued } from '../fixtures/pki.js';
+import { selfSignedSvid, MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
 const ME = `spiffe://${A}/ns/web/sa/frontend`;
 const NOW = Date.now();
 const now = Math.floor(NOW / 1000);
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 let set: BundleSet;
 let me: Issued;
 let svid: LocalSvid;
@@ -62,11 +62,11 @@ function code(verifier: CommonIdentityVerifier, token: string, ctx: { peerId?: s
 }
 
 beforeAll(async () => {
-  caA = await TestCA.create(A);
-  caB = await TestCA.create(B);
+  caA = await MemoryCA.create(A);
+  caB = await MemoryCA.create(B);
   set = new BundleSet();
-  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
-  set.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] }));
+  set.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.cert] }));
+  set.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.cert] }));
   me = await caA.issue(ME);
   svid = loadX509Svid(Buffer.from(me.chainPem), Buffer.from(me.keyPem));
   key = createPrivateKey(me.keyPem);
@@ -140,7 +140,7 @@ describe('common identity: each forgery has its own reason', () => {
     [
       'x5c through an intermediate with a 1024-bit RSA key',
       async () => {
-        const leaf = await (await caA.intermediate({ keyType: 'RSA-1024' })).issue(ME);
+        const leaf = await (await caA.intermediate({ keyType: 'RSA-1024' })).issue(ME, { keyType: 'P-256' });
         const chain = [leaf.cert.raw.toString('base64'), ...leaf.chainPem.split(/(?=-----BEGIN)/).slice(1).map((p) => Buffer.from(p.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64').toString('base64'))];
         return forge(header({ x5c: chain }), claims(), createPrivateKey(leaf.keyPem));
       },
@@ -298,14 +298,14 @@ describe('caches', () => {
 
   it('a bundle change of the issuer\'s trust domain re-verifies: a removed root stops the token', () => {
     const local = new BundleSet();
-    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.x509] }));
+    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.cert] }));
     const v = new CommonIdentityVerifier(local, rules);
     const t = forge(header(), claims());
     expect(code(v, t)).toBe('ok');
-    local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.x509] })); // another trust domain: still cached
+    local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.cert] })); // another trust domain: still cached
     expect(code(v, t)).toBe('ok');
     expect(v.verifications).toBe(1);
-    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.x509] }));
+    local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.cert] }));
     expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
   });
 });
@@ -341,7 +341,7 @@ describe('cheap before expensive', () => {
   it('x5c longer than the chain length limit, or an element holding two certificates, is refused', async () => {
     const v = new CommonIdentityVerifier(set, { ...rules, maxX5cCertificates: 5 });
     expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C_TOO_LARGE');
-    const joined = Buffer.concat([me.cert.raw, caA.x509.raw]).toString('base64');
+    const joined = Buffer.concat([me.cert.raw, caA.cert.raw]).toString('base64');
     expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
     expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
   });
@@ -379,12 +379,12 @@ describe('cache memory', () => {
 
 describe('a bundle source without generations', () => {
   it('is asked again on every request: a root it stops returning stops the token', () => {
-    let roots = [caA.x509];
+    let roots = [caA.cert];
     const source = { x509Authorities: (td: TrustDomain) => (td.name === A ? roots : undefined) };
     const v = new CommonIdentityVerifier(source, rules);
     const t = forge(header(), claims());
     expect(code(v, t)).toBe('ok');
-    roots = [caB.x509];
+    roots = [caB.cert];
     expect(code(v, t)).toBe('ERR_TOKEN_CHAIN');
     expect(code(v, forge(header(), claims({ jti: 'other' })))).toBe('ERR_TOKEN_CHAIN');
   });

@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
-let pki: TestCA;
+let pki: MemoryCA;
 let translator: Issued;
 let ingressZg: Started;
 let egressZg: Started;
@@ -27,7 +27,7 @@ function wirepactToken(o: { claims?: object; x5c?: string[]; x5t?: string; key?:
   const header = {
     alg: o.alg ?? 'RS256',
     typ: 'JWT',
-    x5c: o.x5c ?? [translator.cert.raw.toString('base64'), pki.x509.raw.toString('base64')],
+    x5c: o.x5c ?? [translator.cert.raw.toString('base64'), pki.cert.raw.toString('base64')],
     x5t: o.x5t ?? createHash('sha256').update(translator.cert.raw).digest('base64'),
   };
   const claims = { sub: 'user-123', iss: 'wirepact-translator', aud: ['WirePact'], iat: now(), exp: now() + 60, ...o.claims };
@@ -36,14 +36,14 @@ function wirepactToken(o: { claims?: object; x5c?: string[]; x5t?: string; key?:
 }
 
 beforeAll(async () => {
-  pki = await TestCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
+  pki = await MemoryCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
   translator = await pki.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
-  const zone = await TestCA.create('zone-b.test');
+  const zone = await MemoryCA.create('zone-b.test');
   const dir = mkdtempSync(join(tmpdir(), 'zg-wirepact-'));
-  writeFileSync(join(dir, 'wirepact-ca.pem'), pki.rootPem);
-  writeFileSync(join(dir, 'translator.pem'), translator.certPem + pki.rootPem);
+  writeFileSync(join(dir, 'wirepact-ca.pem'), pki.certPem);
+  writeFileSync(join(dir, 'translator.pem'), translator.certPem + pki.certPem);
   writeFileSync(join(dir, 'translator.key'), translator.keyPem);
-  writeFileSync(join(dir, 'zone.pem'), zone.rootPem);
+  writeFileSync(join(dir, 'zone.pem'), zone.certPem);
   const svid = await zone.issue('spiffe://zone-b.test/app');
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
   writeFileSync(join(dir, 'svid.key'), svid.keyPem);
@@ -88,13 +88,13 @@ describe('WirePact profile', () => {
       return wirepactToken({ key: k.privateKey });
     }, 'ERR_TOKEN_SIGNATURE'],
     ['x5c that does not lead to the WirePact CA', async () => {
-      const other = await TestCA.create('other.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
+      const other = await MemoryCA.create('other.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
       const t = await other.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
-      return wirepactToken({ x5c: [t.cert.raw.toString('base64'), other.x509.raw.toString('base64')], x5t: createHash('sha256').update(t.cert.raw).digest('base64'), key: createPrivateKey(t.keyPem) });
+      return wirepactToken({ x5c: [t.cert.raw.toString('base64'), other.cert.raw.toString('base64')], x5t: createHash('sha256').update(t.cert.raw).digest('base64'), key: createPrivateKey(t.keyPem) });
     }, 'ERR_TOKEN_CHAIN'],
     ['a translator certificate with a 1024-bit RSA key, issued by the WirePact CA', async () => {
       const weak = await pki.issue(undefined, { keyType: 'RSA-1024', subject: 'O=WirePact PKI, CN=weak translator' });
-      return wirepactToken({ x5c: [weak.cert.raw.toString('base64'), pki.x509.raw.toString('base64')], x5t: createHash('sha256').update(weak.cert.raw).digest('base64'), key: createPrivateKey(weak.keyPem) });
+      return wirepactToken({ x5c: [weak.cert.raw.toString('base64'), pki.cert.raw.toString('base64')], x5t: createHash('sha256').update(weak.cert.raw).digest('base64'), key: createPrivateKey(weak.keyPem) });
     }, 'ERR_KEY_TOO_WEAK'],
     ['an x5t that names another certificate', () => wirepactToken({ x5t: 'AAAA' }), 'ERR_TOKEN_X5C'],
     ['another audience', () => wirepactToken({ claims: { aud: ['Other'] } }), 'ERR_TOKEN_AUDIENCE'],
@@ -118,7 +118,7 @@ describe('WirePact profile', () => {
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
     expect(header).toMatchObject({ alg: 'RS256', typ: 'JWT', x5t: createHash('sha256').update(translator.cert.raw).digest('base64') });
     expect(header.x5c).toHaveLength(2);
-    const v = verifyWirePact(token, { roots: parseCertificates(pki.rootPem), maxBytes: 16384, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set(['wirepact-translator']) }, Date.now());
+    const v = verifyWirePact(token, { roots: parseCertificates(pki.certPem), maxBytes: 16384, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set(['wirepact-translator']) }, Date.now());
     expect(v).toEqual({ ok: true, sub: 'spiffe://zone-b.test/app', iss: 'wirepact-translator' });
   });
 });
@@ -143,7 +143,7 @@ describe('WirePact x5c: bounded work', () => {
     const certs = [await mk(false, 999), ...(await Promise.all(Array.from({ length: n - 1 }, (_, i) => mk(true, i))))];
     return certs.map((c) => Buffer.from(c.rawData).toString('base64'));
   }
-  const rules = () => ({ roots: [pki.x509], maxBytes: 64 * 1024, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set<string>(), maxChainLength: 5 });
+  const rules = () => ({ roots: [pki.cert], maxBytes: 64 * 1024, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set<string>(), maxChainLength: 5 });
   const unsigned = (x5c: string[]) =>
     `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'a', aud: ['WirePact'], exp: now() + 60 })).toString('base64url')}.AAAA`;
 
@@ -163,7 +163,7 @@ describe('WirePact x5c: bounded work', () => {
     try {
       const many = await sameNameSameKey(12);
       expect(verifyWirePact(unsigned(many), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C_TOO_LARGE' });
-      const joined = Buffer.concat([translator.cert.raw, pki.x509.raw]).toString('base64');
+      const joined = Buffer.concat([translator.cert.raw, pki.cert.raw]).toString('base64');
       expect(verifyWirePact(unsigned([joined]), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });
       expect(spy).not.toHaveBeenCalled();
     } finally {

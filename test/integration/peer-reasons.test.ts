@@ -7,35 +7,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { selfSignedSvid, TestCA } from '../fixtures/pki.js';
+import { selfSignedSvid, MemoryCA } from '../../src/demo/pki.js';
 
 const DAY = 86_400_000;
 const dir = mkdtempSync(join(tmpdir(), 'zg-peer-'));
 let s: Started;
-let a: TestCA;
-let b: TestCA;
+let a: MemoryCA;
+let b: MemoryCA;
 let viaIntermediate: string;
-let weakIm: TestCA;
-let weakRoot: TestCA;
-let strongRoot: TestCA;
+let weakIm: MemoryCA;
+let weakRoot: MemoryCA;
+let strongRoot: MemoryCA;
 
 beforeAll(async () => {
-  a = await TestCA.create('zone-a.test');
-  b = await TestCA.create('zone-b.test');
-  const revoked = await TestCA.create('revoked.test');
+  a = await MemoryCA.create('zone-a.test');
+  b = await MemoryCA.create('zone-b.test');
+  const revoked = await MemoryCA.create('revoked.test');
   const im = await a.intermediate();
   viaIntermediate = (await im.issue('spiffe://zone-a.test/via-im')).certPem;
-  writeFileSync(join(dir, 'a.pem'), a.rootPem);
-  writeFileSync(join(dir, 'a-intermediates.pem'), im.cert.toString('pem'));
-  writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [b.x509.raw.toString('base64')] }], spiffe_sequence: 1 }));
+  writeFileSync(join(dir, 'a.pem'), a.certPem);
+  writeFileSync(join(dir, 'a-intermediates.pem'), im.certPem);
+  writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [b.cert.raw.toString('base64')] }], spiffe_sequence: 1 }));
   writeFileSync(join(dir, 'revoked.json'), JSON.stringify({ keys: [] }));
   void revoked;
-  // keys zonegate refuses, generated for real (node:crypto): a 1024-bit RSA intermediate, and a
+  // keys zonegate refuses, generated for real: a 1024-bit RSA intermediate, and a
   // bundle file holding a 1024-bit RSA root beside a good one (the weak root is ignored, logged)
   weakIm = await a.intermediate({ keyType: 'RSA-1024' });
-  weakRoot = await TestCA.create('weak.test', { keyType: 'RSA-1024' });
-  strongRoot = await TestCA.create('weak.test');
-  writeFileSync(join(dir, 'weak.pem'), weakRoot.rootPem + strongRoot.rootPem);
+  weakRoot = await MemoryCA.create('weak.test', { keyType: 'RSA-1024' });
+  strongRoot = await MemoryCA.create('weak.test');
+  writeFileSync(join(dir, 'weak.pem'), weakRoot.certPem + strongRoot.certPem);
   s = await startWith(
     {
       trust: [
@@ -70,9 +70,9 @@ describe('peer certificate reasons over gRPC', () => {
     ['an expired leaf', async () => (await a.issue('spiffe://zone-a.test/old', { notBefore: new Date(Date.now() - 9 * DAY), notAfter: new Date(Date.now() - 3600_000) })).certPem, '16 ERR_SVID_EXPIRED'],
     ['a not-yet-valid leaf', async () => (await a.issue('spiffe://zone-a.test/new', { notBefore: new Date(Date.now() + 3600_000) })).certPem, '16 ERR_SVID_NOT_YET_VALID'],
     ['a self-signed leaf', async () => (await selfSignedSvid('spiffe://zone-a.test/web')).certPem, '16 ERR_SVID_UNTRUSTED'],
-    ['an unknown trust domain', async () => (await (await TestCA.create('zone-x.test')).issue('spiffe://zone-x.test/w')).certPem, '16 ERR_TRUST_DOMAIN_UNKNOWN'],
-    ['a revoked trust domain', async () => (await (await TestCA.create('revoked.test')).issue('spiffe://revoked.test/w')).certPem, '16 ERR_TRUST_DOMAIN_REVOKED'],
-    ['a CA certificate as the leaf', async () => (await a.issue('spiffe://zone-a.test/ca', { ca: true })).certPem, '16 ERR_SVID_LEAF_CONSTRAINTS'],
+    ['an unknown trust domain', async () => (await (await MemoryCA.create('zone-x.test')).issue('spiffe://zone-x.test/w')).certPem, '16 ERR_TRUST_DOMAIN_UNKNOWN'],
+    ['a revoked trust domain', async () => (await (await MemoryCA.create('revoked.test')).issue('spiffe://revoked.test/w')).certPem, '16 ERR_TRUST_DOMAIN_REVOKED'],
+    ['a CA certificate as the leaf', async () => (await a.issue('spiffe://zone-a.test/ca', { isCa: true })).certPem, '16 ERR_SVID_LEAF_CONSTRAINTS'],
     ['a leaf without a SPIFFE ID', async () => (await a.issue(undefined, { dns: ['web.test'] })).certPem, '16 ERR_SVID_NO_SPIFFE_ID'],
     ['garbage', async () => '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', '16 ERR_SVID_MALFORMED'],
   ])('denies %s', async (_n, make, want) => {
@@ -82,14 +82,14 @@ describe('peer certificate reasons over gRPC', () => {
   it.each([
     ['a leaf with a 1024-bit RSA key', async () => (await a.issue('spiffe://zone-a.test/weak', { keyType: 'RSA-1024' })).certPem],
     ['a leaf with a key on secp256k1', async () => (await a.issue('spiffe://zone-a.test/k1', { keyType: 'secp256k1' })).certPem],
-    ['a leaf under a 1024-bit RSA intermediate it sends along', async () => (await weakIm.issue('spiffe://zone-a.test/under-weak')).chainPem],
+    ['a leaf under a 1024-bit RSA intermediate it sends along', async () => (await weakIm.issue('spiffe://zone-a.test/under-weak', { keyType: 'P-256' })).chainPem],
   ])('denies %s with ERR_KEY_TOO_WEAK', async (_n, make) => {
     expect(await reason(await make())).toBe('16 ERR_KEY_TOO_WEAK');
   });
 
   it('a weak root in a bundle file is left out with a log line; the good root beside it keeps working', async () => {
     expect(await reason((await strongRoot.issue('spiffe://weak.test/ok')).certPem)).toBe('allow');
-    expect(await reason((await weakRoot.issue('spiffe://weak.test/no')).certPem)).toBe('16 ERR_SVID_UNTRUSTED');
+    expect(await reason((await weakRoot.issue('spiffe://weak.test/no', { keyType: 'P-256' })).certPem)).toBe('16 ERR_SVID_UNTRUSTED');
     const line = s.logs.find((l) => String(l.msg ?? '').includes('ERR_KEY_TOO_WEAK') || JSON.stringify(l).includes('ERR_KEY_TOO_WEAK'));
     expect(JSON.stringify(line)).toMatch(/weak\.test.*RSA key of 1024 bits.*ERR_KEY_TOO_WEAK/);
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const ISTIO_TD = 'cluster.local';
@@ -26,13 +26,13 @@ const certs = {} as Record<Caller, string>;
 let s: Started;
 
 beforeAll(async () => {
-  const istio = await TestCA.create(ISTIO_TD);
-  const consul = await TestCA.create(CONSUL_TD);
+  const istio = await MemoryCA.create(ISTIO_TD);
+  const consul = await MemoryCA.create(CONSUL_TD);
   for (const [name, id] of Object.entries(CALLERS) as Array<[Caller, string]>)
     certs[name] = encodeURIComponent((await (id.includes('.consul') ? consul : istio).issue(id)).certPem);
   const dir = mkdtempSync(join(tmpdir(), 'zg-matrix-'));
-  writeFileSync(join(dir, 'istio.pem'), istio.rootPem);
-  writeFileSync(join(dir, 'consul.pem'), consul.rootPem);
+  writeFileSync(join(dir, 'istio.pem'), istio.certPem);
+  writeFileSync(join(dir, 'consul.pem'), consul.certPem);
   writeFileSync(
     join(dir, 'trial.yaml'),
     stringify({ dryRun: true, rules: [{ name: 'trial-no-post', action: 'deny', to: { methods: ['POST'] } }] }),

@@ -4,7 +4,7 @@
  * log and rate limiting read, on allow and on deny.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { get, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,9 @@ import { toCheckResponse } from '../../src/envoy/response.js';
 import { REASONS } from '../../src/errors.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid } from '../../src/svid/local.js';
+import { call } from '../helpers/http.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -28,7 +29,7 @@ type Resp = {
   dynamic_metadata?: { fields: Record<string, { stringValue?: string; boolValue?: boolean }> };
 };
 
-let ca: TestCA;
+let ca: MemoryCA;
 let frontend: Issued;
 let dir: string;
 let plain: Started; // the defaults
@@ -61,7 +62,7 @@ async function grpcCall(s: Started, o: { cert?: boolean; token?: string; path?: 
 }
 
 /** One request to the HTTP mode (node:http: fetch turns a 407 into a network error). */
-function httpCall(s: Started, o: { cert?: boolean; token?: string; path?: string }): Promise<{ status: number; headers: IncomingHttpHeaders; json: () => unknown }> {
+async function httpCall(s: Started, o: { cert?: boolean; token?: string; path?: string }): Promise<{ status: number; headers: IncomingHttpHeaders; json: () => unknown }> {
   const headers: Record<string, string> = {
     'x-original-uri': o.path ?? '/api',
     'x-original-method': 'GET',
@@ -70,22 +71,17 @@ function httpCall(s: Started, o: { cert?: boolean; token?: string; path?: string
     ...(o.cert === false ? {} : { 'x-ssl-client-cert': encodeURIComponent(frontend.certPem) }),
     ...(o.token ? { 'x-common-identity': o.token } : {}),
   };
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: s.zg.httpAuthz!.port, path: '/', headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: () => JSON.parse(body) as unknown }));
-    }).on('error', reject);
-  });
+  const r = await call({ to: s.zg.httpAuthz!.port, headers });
+  return { status: r.status, headers: r.headers, json: () => JSON.parse(r.body) as unknown };
 }
 
 const headerMap = (hs: Hdr[] = []) => Object.fromEntries(hs.map((h) => [h.header.key, h.header.value]));
 
 beforeAll(async () => {
-  ca = await TestCA.create(A);
+  ca = await MemoryCA.create(A);
   frontend = await ca.issue(FRONTEND);
   dir = mkdtempSync(join(tmpdir(), 'zg-deny-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   plain = await startWith(config(), dir);
   custom = await startWith(config({ reasonHeader: 'x-denied-because', status: { forbidden: 404, unauthenticated: 407 }, message: true }), dir);
 });

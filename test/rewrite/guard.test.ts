@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { DEFAULT_IDENTITY_HEADERS } from '../../src/rewrite/schema.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
@@ -49,7 +49,7 @@ describe.each([
   beforeAll(async () => {
     // egress signs with zonegate's own SVID
     const dir = mkdtempSync(join(tmpdir(), 'zg-guard-'));
-    const svid = await (await TestCA.create('a.test')).issue('spiffe://a.test/ns/shop/sa/zonegate');
+    const svid = await (await MemoryCA.create('a.test')).issue('spiffe://a.test/ns/shop/sa/zonegate');
     writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
     writeFileSync(join(dir, 'svid.key'), svid.keyPem);
     s = await startWith(

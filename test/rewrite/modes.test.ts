@@ -16,7 +16,7 @@ import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { verifyProof } from '../../src/rewrite/verify.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA, type Issued } from '../fixtures/pki.js';
+import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -26,7 +26,7 @@ const SECRET = 'a-shared-secret-of-at-least-32-bytes!!';
 const ISSUER = 'https://zonegate.zone-b.test';
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-let ca: TestCA;
+let ca: MemoryCA;
 let frontend: Issued;
 let s: Started;
 
@@ -74,10 +74,10 @@ function upstreamView(sent: Record<string, string>, r: Resp): Record<string, str
 }
 
 beforeAll(async () => {
-  ca = await TestCA.create(A);
+  ca = await MemoryCA.create(A);
   frontend = await ca.issue(FRONTEND);
   const dir = mkdtempSync(join(tmpdir(), 'zg-rewrite-'));
-  writeFileSync(join(dir, 'a.pem'), ca.rootPem);
+  writeFileSync(join(dir, 'a.pem'), ca.certPem);
   writeFileSync(join(dir, 'hmac.secret'), `${SECRET}\n`);
   writeFileSync(join(dir, 'basic.yaml'), '"user:alice": "alice-legacy:pa:ss word"\n');
   s = await startWith(

@@ -9,7 +9,8 @@ import type { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certInfo, type CertInfo } from '../../src/cert/certinfo.js';
 import { parseCertificates } from '../../src/cert/parse.js';
-import { KU, nameConstraintsExtension, TestCA, unknownCriticalExtension, unknownExtension } from '../fixtures/ca.js';
+import { KU, MemoryCA } from '../../src/demo/pki.js';
+import { nameConstraintsExtension, unknownCriticalExtension, unknownExtension } from '../helpers/x509.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
 const SUPPORTED = ['2.5.29.19', '2.5.29.15', '2.5.29.17', '2.5.29.37', '2.5.29.14', '2.5.29.35'];
@@ -78,16 +79,16 @@ describe('certInfo agrees with @peculiar/x509', () => {
 
   let generated: [string, X509Certificate][] = [];
   beforeAll(async () => {
-    const ca = await TestCA.create('zone-a.test', { pathLength: 3, notAfter: new Date('2051-01-01T00:00:00Z') });
+    const ca = await MemoryCA.create('zone-a.test', { pathLength: 3, notAfter: new Date('2051-01-01T00:00:00Z') });
     const im = await ca.intermediate({ pathLength: 0, extensions: [nameConstraintsExtension('zone-a.test')] });
     const shapes: [string, Promise<{ cert: X509Certificate }>][] = [
-      ['leaf', ca.issueSvid('spiffe://zone-a.test/web', { dns: ['a.test'], extraUris: ['https://x.test/'] })],
-      ['empty subject, critical SAN', ca.issueSvid('spiffe://zone-a.test/web', { subject: '', sanCritical: true })],
-      ['all key usages', ca.issueSvid('spiffe://zone-a.test/web', { keyUsage: 0x1ff })],
-      ['no extensions at all', ca.issueSvid(undefined, { keyUsage: null, noBasicConstraints: true })],
-      ['unknown critical and non-critical', ca.issueSvid('spiffe://zone-a.test/web', { extensions: [unknownCriticalExtension(), unknownExtension('1.2.3.4', false)] })],
-      ['GeneralizedTime after 2049', ca.issueSvid('spiffe://zone-a.test/web', { notAfter: new Date('2050-06-01T00:00:00Z') })],
-      ['UTCTime in the 1900s', ca.issueSvid('spiffe://zone-a.test/web', { notBefore: new Date('1999-12-31T23:59:59Z') })],
+      ['leaf', ca.issue('spiffe://zone-a.test/web', { dns: ['a.test'], extraUris: ['https://x.test/'] })],
+      ['empty subject, critical SAN', ca.issue('spiffe://zone-a.test/web', { subject: '', sanCritical: true })],
+      ['all key usages', ca.issue('spiffe://zone-a.test/web', { keyUsage: 0x1ff })],
+      ['no extensions at all', ca.issue(undefined, { keyUsage: null, noBasicConstraints: true })],
+      ['unknown critical and non-critical', ca.issue('spiffe://zone-a.test/web', { extensions: [unknownCriticalExtension(), unknownExtension('1.2.3.4', false)] })],
+      ['GeneralizedTime after 2049', ca.issue('spiffe://zone-a.test/web', { notAfter: new Date('2050-06-01T00:00:00Z') })],
+      ['UTCTime in the 1900s', ca.issue('spiffe://zone-a.test/web', { notBefore: new Date('1999-12-31T23:59:59Z') })],
       ['intermediate with name constraints', Promise.resolve(im)],
       ['root', Promise.resolve(ca)],
     ];

@@ -16,7 +16,7 @@ import { loadX509Svid } from '../../src/svid/local.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
-import { TestCA } from '../fixtures/ca.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { BUNDLE_LIMITS, SVID_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const V = new URL('../../../shared/conformance/spiffe/', import.meta.url);
@@ -24,7 +24,7 @@ const file = (p: string) => readFileSync(new URL(p, V));
 
 let unrelated: X509Certificate;
 beforeAll(async () => {
-  unrelated = (await TestCA.create('unrelated.test')).cert;
+  unrelated = (await MemoryCA.create('unrelated.test')).cert;
 });
 
 function structural(path: string): string {

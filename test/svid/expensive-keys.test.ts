@@ -23,7 +23,8 @@ import { certificateSignatureAsync, signatureCheckable } from '../../src/cert/si
 import { keyWeakness } from '../../src/cert/strength.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
 import { prepareSignatures, verifyX509Svid } from '../../src/svid/x509.js';
-import { KU, rsaSpki, tamperSignature, TestCA, type Issued } from '../fixtures/ca.js';
+import { KU, MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { rsaSpki, tamperSignature } from '../helpers/x509.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { BUNDLE_LIMITS, SVID_LIMITS, VERIFIER_LIMITS } from '../helpers/limits.js';
 
@@ -33,19 +34,19 @@ const WEB = `spiffe://${A}/web`;
 /** ≈ 3070 bits: one RSA-3072 signature check with it costs milliseconds (OpenSSL bounds e only above 3072-bit moduli). */
 const HUGE_E = 2n ** 3070n + 1n;
 let modulus3072: Buffer;
-let ca: TestCA;
-let caB: TestCA;
+let ca: MemoryCA;
+let caB: MemoryCA;
 let set: BundleSet;
 let web: Issued;
 /** Four intermediates with one subject name and a huge-exponent RSA key, and an RSA-signed leaf under the name. */
-let hugeIms: TestCA[];
+let hugeIms: MemoryCA[];
 let hugeLeaf: Issued;
 /** Four intermediates with one subject name and ordinary keys; only the last issued the leaf. */
-let sameName: TestCA[];
+let sameName: MemoryCA[];
 let sameNameLeaf: Issued;
 /** A leaf signed with RSASSA-PSS, SHA-256 with MGF1-SHA-512, under four same-name RSA intermediates. */
 let mgfLeaf: X509Certificate;
-let mgfIms: TestCA[];
+let mgfIms: MemoryCA[];
 
 const code = (f: () => unknown) => {
   try {
@@ -60,18 +61,18 @@ const pemOf = (...certs: { certPem: string }[]) => certs.map((c) => c.certPem.tr
 
 beforeAll(async () => {
   modulus3072 = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
-  ca = await TestCA.create(A);
-  caB = await TestCA.create(B);
+  ca = await MemoryCA.create(A, { sharedLeafKeys: true });
+  caB = await MemoryCA.create(B, { sharedLeafKeys: true });
   set = new BundleSet();
   set.set(ca.bundle());
   set.set(caB.bundle());
-  web = await ca.issueSvid(WEB);
+  web = await ca.issue(WEB);
   // RSA-signing CAs, so OpenSSL sees each as a likely issuer of the (RSA-signed) leaf
-  hugeIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyAlg: 'RS256', subject: 'CN=same name', spki: rsaSpki(modulus3072, HUGE_E) })));
-  hugeLeaf = await hugeIms[0]!.issueSvid(WEB);
+  hugeIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyType: 'RSA', subject: 'CN=same name', spki: rsaSpki(modulus3072, HUGE_E) })));
+  hugeLeaf = await hugeIms[0]!.issue(WEB);
   sameName = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ subject: 'CN=same name' })));
-  sameNameLeaf = await sameName[3]!.issueSvid(WEB);
-  mgfIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyAlg: 'RS256', subject: 'CN=pss same name' })));
+  sameNameLeaf = await sameName[3]!.issue(WEB);
+  mgfIms = await Promise.all([1, 2, 3, 4].map(() => ca.intermediate({ keyType: 'RSA', subject: 'CN=pss same name' })));
   mgfLeaf = await pssMgf1Sha512Leaf('CN=pss same name');
 }, 60_000);
 
@@ -160,7 +161,7 @@ describe('RSA keys are bounded as Go bounds them', () => {
   });
 
   it('a huge-exponent leaf is refused (it would verify the token signature too)', async () => {
-    const leaf = await ca.issueSvid(WEB, { spki: rsaSpki(modulus3072, HUGE_E) });
+    const leaf = await ca.issue(WEB, { spki: rsaSpki(modulus3072, HUGE_E) });
     expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 });
@@ -210,7 +211,7 @@ describe('caches are keyed by the DER, not its spelling', () => {
   it('peer certificates: every spelling is one verification and one parse', async () => {
     // find a certificate whose base64 has unused bits, so the flipped spelling is exercised too
     let leaf = web;
-    while (leaf.der.length % 3 === 0) leaf = await ca.issueSvid(WEB);
+    while (leaf.der.length % 3 === 0) leaf = await ca.issue(WEB);
     const v = new X509SvidVerifier(set, VERIFIER_LIMITS);
     const all = spellings(leaf);
     expect(all.length).toBeGreaterThanOrEqual(7);
@@ -220,7 +221,7 @@ describe('caches are keyed by the DER, not its spelling', () => {
 
   it('token x5c: non-canonical base64 is refused; the same chain under another header spelling is not parsed again', async () => {
     let leaf = web;
-    while (leaf.der.length % 3 === 0) leaf = await ca.issueSvid(WEB);
+    while (leaf.der.length % 3 === 0) leaf = await ca.issue(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
     const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
     const v = new CommonIdentityVerifier(set, rules);
@@ -246,16 +247,16 @@ describe('caches are keyed by the DER, not its spelling', () => {
 describe('certificate signatures on the thread pool', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it.each(['ES256', 'RS256', 'Ed25519'] as const)('%s: the same answers as X509Certificate.verify, genuine and tampered', async (keyAlg) => {
-    const root = await TestCA.create(A, { keyAlg });
+  it.each(['P-256', 'RSA', 'Ed25519'] as const)('%s: the same answers as X509Certificate.verify, genuine and tampered', async (keyType) => {
+    const root = await MemoryCA.create(A, { keyType, sharedLeafKeys: true });
     const im = await root.intermediate();
-    const leaf = await im.issueSvid(WEB);
+    const leaf = await im.issue(WEB);
     const pairs: [X509Certificate, X509Certificate][] = [
       [leaf.cert, im.cert],
       [im.cert, root.cert],
       [tamperSignature(leaf.cert), im.cert],
       [leaf.cert, root.cert], // wrong issuer
-      [leaf.cert, caB.cert], // another algorithm's key, for RS256 and Ed25519
+      [leaf.cert, caB.cert], // another algorithm's key, for RSA and Ed25519
     ];
     for (const [child, issuer] of pairs) expect(await certificateSignatureAsync(child, issuer)).toBe(child.verify(issuer.publicKey));
   });
@@ -265,7 +266,7 @@ describe('certificate signatures on the thread pool', () => {
     ['SHA-384', 48],
     ['SHA-256', 20],
   ] as const)('RSASSA-PSS with %s, salt %i: the same answer as X509Certificate.verify', async (hash, saltLength) => {
-    // the test CA signs with PKCS#1 v1.5, ECDSA or Ed25519; a PSS-signed certificate is made here
+    // the CA signs RSA-PSS with SHA-256 and a 32-byte salt only; these parameters are made here
     const keys = (await webcrypto.subtle.generateKey({ name: 'RSA-PSS', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const made = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=pss', keys, signingAlgorithm: { name: 'RSA-PSS', saltLength } as never, notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000) });
     const cert = new X509Certificate(Buffer.from(made.rawData));
@@ -316,7 +317,7 @@ describe('certificate signatures on the thread pool', () => {
   });
 
   it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
-    const leaf = await ca.issueSvid(WEB);
+    const leaf = await ca.issue(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
     const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
     const v = new CommonIdentityVerifier(set, rules);
@@ -331,7 +332,7 @@ describe('certificate signatures on the thread pool', () => {
 
   it('prepare() checks a new chain off the event loop: the verifyPem() that follows checks no signature itself', async () => {
     const im = await ca.intermediate();
-    const leaf = await im.issueSvid(WEB);
+    const leaf = await im.issue(WEB);
     const v = new X509SvidVerifier(set, VERIFIER_LIMITS);
     const received = encodeURIComponent(leaf.chainPem);
     const pending = v.prepare(received);

@@ -10,14 +10,14 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { keyWeakness } from '../../src/cert/strength.js';
 import { verifyX509Svid } from '../../src/svid/x509.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { BUNDLE_LIMITS, SVID_LIMITS } from '../helpers/limits.js';
 
 const TD = TrustDomain.parse('zone-a.test');
-let weakRoot: TestCA;
+let weakRoot: MemoryCA;
 
 beforeAll(async () => {
-  weakRoot = await TestCA.create('zone-a.test', { keyType: 'RSA-1024' });
+  weakRoot = await MemoryCA.create('zone-a.test', { keyType: 'RSA-1024' });
 });
 
 const code = (f: () => unknown) => {
@@ -57,9 +57,9 @@ describe('keyWeakness', () => {
 
 describe('weak roots', () => {
   it('a bundle parser leaves a 1024-bit RSA root out, with a note naming the reason (PEM, DER and SPIFFE JSON)', () => {
-    const pem = parseBundle(weakRoot.rootPem, TD, BUNDLE_LIMITS);
-    const der = parseBundle(weakRoot.x509.raw, TD, BUNDLE_LIMITS);
-    const json = parseSpiffeBundle(JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'RSA', x5c: [weakRoot.x509.raw.toString('base64')] }] }), TD, BUNDLE_LIMITS);
+    const pem = parseBundle(weakRoot.certPem, TD, BUNDLE_LIMITS);
+    const der = parseBundle(weakRoot.cert.raw, TD, BUNDLE_LIMITS);
+    const json = parseSpiffeBundle(JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'RSA', x5c: [weakRoot.cert.raw.toString('base64')] }] }), TD, BUNDLE_LIMITS);
     for (const b of [pem, der, json]) {
       expect(b.x509Authorities).toHaveLength(0);
       expect(b.ignored.join()).toMatch(/X\.509 authority ignored: its RSA key of 1024 bits .* is too weak \(ERR_KEY_TOO_WEAK\)/);
@@ -68,18 +68,18 @@ describe('weak roots', () => {
 
   it('a weak root that reaches the verifier anyway is never a trust anchor: ERR_KEY_TOO_WEAK', async () => {
     const set = new BundleSet();
-    set.set(new Bundle(TD, { x509Authorities: [weakRoot.x509] }));
-    const leaf = await weakRoot.issue('spiffe://zone-a.test/web');
+    set.set(new Bundle(TD, { x509Authorities: [weakRoot.cert] }));
+    const leaf = await weakRoot.issue('spiffe://zone-a.test/web', { keyType: 'P-256' });
     expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 
   it('a configured intermediate with a weak key is not used to build a path', async () => {
-    const root = await TestCA.create('zone-a.test');
+    const root = await MemoryCA.create('zone-a.test');
     const im = await root.intermediate({ keyType: 'RSA-1024' });
     const set = new BundleSet();
-    set.set(new Bundle(TD, { x509Authorities: [root.x509] }));
-    set.setIntermediates(TD, [im.x509]);
-    const leaf = await im.issue('spiffe://zone-a.test/web');
+    set.set(new Bundle(TD, { x509Authorities: [root.cert] }));
+    set.setIntermediates(TD, [im.cert]);
+    const leaf = await im.issue('spiffe://zone-a.test/web', { keyType: 'P-256' });
     expect(code(() => verifyX509Svid([leaf.cert], set, SVID_LIMITS))).toBe('ERR_KEY_TOO_WEAK');
   });
 });

@@ -5,19 +5,19 @@ import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { X509SvidVerifier } from '../../src/svid/verifier.js';
-import { TestCA } from '../fixtures/ca.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { VERIFIER_LIMITS } from '../helpers/limits.js';
 
 const NOW = Date.parse('2031-05-01T12:00:00Z');
 const DAY = 86_400_000;
 const A = 'zone-a.test';
 const B = 'zone-b.test';
-let caA: TestCA;
-let caB: TestCA;
+let caA: MemoryCA;
+let caB: MemoryCA;
 
 beforeAll(async () => {
-  caA = await TestCA.create(A, { at: NOW });
-  caB = await TestCA.create(B, { at: NOW });
+  caA = await MemoryCA.create(A, { at: NOW });
+  caB = await MemoryCA.create(B, { at: NOW });
 });
 
 const setOf = (...bundles: Bundle[]) => {
@@ -33,7 +33,7 @@ function verifier(set: BundleSet, o: Partial<ConstructorParameters<typeof X509Sv
 
 describe('X509SvidVerifier', () => {
   it('verifies URL-encoded PEM (as Envoy sends it) and plain PEM, and reports id, trust domain, notAfter and thumbprint', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
+    const s = await caA.issue(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
     const { v } = verifier(setOf(caA.bundle()));
     for (const received of [encodeURIComponent(s.certPem), s.certPem]) {
       const r = v.verifyPem(received);
@@ -43,7 +43,7 @@ describe('X509SvidVerifier', () => {
   });
 
   it('never verifies the same string twice: the second answer is the cached object', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    const s = await caA.issue(`spiffe://${A}/web`);
     const { v } = verifier(setOf(caA.bundle()));
     const received = encodeURIComponent(s.chainPem);
     const first = v.verifyPem(received);
@@ -56,8 +56,8 @@ describe('X509SvidVerifier', () => {
   });
 
   it('a bundle change re-verifies only the results of that trust domain', async () => {
-    const sa = await caA.issueSvid(`spiffe://${A}/web`);
-    const sb = await caB.issueSvid(`spiffe://${B}/api`);
+    const sa = await caA.issue(`spiffe://${A}/web`);
+    const sb = await caB.issue(`spiffe://${B}/api`);
     const set = setOf(caA.bundle(), caB.bundle());
     const { v } = verifier(set);
     v.verifyPem(sa.certPem);
@@ -80,8 +80,8 @@ describe('X509SvidVerifier', () => {
   });
 
   it('a flood of one bad certificate costs one verification; a negative for an unknown trust domain clears when it arrives', async () => {
-    const caC = await TestCA.create('zone-c.test', { at: NOW });
-    const s = await caC.issueSvid('spiffe://zone-c.test/x');
+    const caC = await MemoryCA.create('zone-c.test', { at: NOW });
+    const s = await caC.issue('spiffe://zone-c.test/x');
     const set = new BundleSet();
     const { v } = verifier(set);
     for (let i = 0; i < 100; i++) expect(v.verifyPem(s.certPem)).toMatchObject({ ok: false, code: 'ERR_TRUST_DOMAIN_UNKNOWN' });
@@ -104,7 +104,7 @@ describe('X509SvidVerifier', () => {
   });
 
   it('a cached allow expires with the leaf (plus skew)', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/short`, { notAfter: new Date(NOW + 60_000) });
+    const s = await caA.issue(`spiffe://${A}/short`, { notAfter: new Date(NOW + 60_000) });
     const { v, clock } = verifier(setOf(caA.bundle()), { skewSeconds: 30 });
     expect(v.verifyPem(s.certPem)).toMatchObject({ ok: true });
     clock.now += 80_000;
@@ -119,7 +119,7 @@ describe('X509SvidVerifier', () => {
   });
 
   it('is bounded: the least recently used entry goes first', async () => {
-    const certs = await Promise.all([1, 2, 3].map((i) => caA.issueSvid(`spiffe://${A}/w${i}`)));
+    const certs = await Promise.all([1, 2, 3].map((i) => caA.issue(`spiffe://${A}/w${i}`)));
     const { v } = verifier(setOf(caA.bundle()), { cacheSize: 2 });
     for (const c of certs) v.verifyPem(c.certPem);
     v.verifyPem(certs[2]!.certPem);
@@ -133,14 +133,14 @@ describe('X509SvidVerifier', () => {
     const { v } = verifier(setOf(caA.bundle()), { maxBytes: 1000 });
     expect(v.verifyPem('a'.repeat(1001))).toMatchObject({ ok: false, code: 'ERR_SVID_TOO_LARGE' });
     expect(v.parses).toBe(0);
-    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    const s = await caA.issue(`spiffe://${A}/web`);
     const { v: v2 } = verifier(setOf(caA.bundle()), { maxChainLength: 2 });
     expect(v2.verifyPem(s.certPem.repeat(3))).toMatchObject({ ok: false, code: 'ERR_SVID_TOO_LARGE', message: 'x509: more than 2 certificates' });
     expect(v2.verifyPem('%E0%A4%A')).toMatchObject({ ok: false, code: 'ERR_PEER_CERT_MALFORMED' });
   });
 
   it('a source without generations cannot say a result is still current: nothing that depends on it is reused', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    const s = await caA.issue(`spiffe://${A}/web`);
     const roots = [caA.cert];
     const v = new X509SvidVerifier({ x509Authorities: (td) => (td.name === A ? roots : undefined) }, { ...VERIFIER_LIMITS, now: () => NOW });
     expect(v.verifyPem(s.certPem)).toMatchObject({ ok: true });
@@ -152,7 +152,7 @@ describe('X509SvidVerifier', () => {
   });
 
   it('clear() drops every cached result', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    const s = await caA.issue(`spiffe://${A}/web`);
     const { v } = verifier(setOf(caA.bundle()));
     v.verifyPem(s.certPem);
     v.clear();

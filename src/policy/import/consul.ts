@@ -114,18 +114,130 @@ interface Entry {
   readonly jwt: unknown;
 }
 
-function entryOf(doc: unknown, n: number, out: ImportResult): Entry | undefined {
-  if (!isObject(doc)) return void out.unsupported.push(`document ${n + 1}: not an object: skipped`);
+/** A document read once: the entry it holds, or why it is skipped (reported in document order). */
+type ReadDocument = { readonly entry: Entry } | { readonly skipped: string };
+
+function readEntry(doc: unknown, n: number): ReadDocument {
+  if (!isObject(doc)) return { skipped: `document ${n + 1}: not an object: skipped` };
+  let entry: Entry;
   if (doc.kind === 'ServiceIntentions') {
     const spec = camel(isObject(doc.spec) ? doc.spec : {}) as Obj;
     const dest = isObject(spec.destination) ? spec.destination : {};
-    return { name: str(dest.name) ?? '', namespace: str(dest.namespace) ?? 'default', partition: str(dest.partition) ?? 'default', sources: (Array.isArray(spec.sources) ? spec.sources : []) as Obj[], jwt: spec.jwt };
+    entry = { name: str(dest.name) ?? '', namespace: str(dest.namespace) ?? 'default', partition: str(dest.partition) ?? 'default', sources: (Array.isArray(spec.sources) ? spec.sources : []) as Obj[], jwt: spec.jwt };
+  } else {
+    const e = camel(doc) as Obj;
+    if (e.kind !== 'service-intentions') return { skipped: `document ${n + 1}: kind ${String(doc.kind ?? doc.Kind)} is neither ServiceIntentions nor service-intentions: skipped` };
+    entry = { name: str(e.name) ?? '', namespace: str(e.namespace) ?? 'default', partition: str(e.partition) ?? 'default', sources: (Array.isArray(e.sources) ? e.sources : []) as Obj[], jwt: e.jwt };
   }
-  const e = camel(doc) as Obj;
-  if (e.kind === 'service-intentions')
-    return { name: str(e.name) ?? '', namespace: str(e.namespace) ?? 'default', partition: str(e.partition) ?? 'default', sources: (Array.isArray(e.sources) ? e.sources : []) as Obj[], jwt: e.jwt };
-  out.unsupported.push(`document ${n + 1}: kind ${String(doc.kind ?? doc.Kind)} is neither ServiceIntentions nor service-intentions: skipped`);
-  return undefined;
+  return entry.name ? { entry } : { skipped: `document ${n + 1}: no destination name: skipped` };
+}
+
+/**
+ * Whether rules are scoped to a destination, with the note that says why. Consul's
+ * builtin/ext-authz extension sends no context_extensions, so a rule scoped to a destination
+ * would never match what it sends. One destination: zonegate runs beside that service and sees
+ * only its calls, so the rules stay unscoped. Several: they must stay apart.
+ */
+function destinationScope(entries: readonly Entry[], opts: ImportOptions, notes: string[]): boolean {
+  const named = new Set(entries.map((e) => `${e.namespace}/${e.name}`));
+  const scope = opts.destination !== undefined || named.size > 1;
+  if (!scope && named.size === 1)
+    notes.push(`rules are not scoped to a destination: Consul's ext-authz extension sends none; run zonegate beside ${[...named][0]} only (or pass --destination NAME with a route context_extensions "destination")`);
+  if (scope && opts.destination === undefined)
+    notes.push('rules are scoped to context_extensions "destination" = <namespace>/<service>: Consul\'s ext-authz extension sends none, so set it on each route (or import each destination on its own)');
+  return scope;
+}
+
+/** What every rule of one destination shares. */
+interface Destination {
+  readonly out: ImportResult;
+  readonly zones: readonly string[];
+  /** "<namespace>/<service>", for rule names and messages. */
+  readonly dest: string;
+  readonly destinations: StringMatch[] | undefined;
+  readonly jwt: boolean;
+}
+
+/** The entry's sources, each with its partition (Consul defaults it to the destination's). */
+function sourcesOf(e: Entry): Source[] {
+  return e.sources.map((s) => {
+    const name = str(s.name) ?? '*';
+    const namespace = str(s.namespace) ?? 'default';
+    const explicit = str(s.partition);
+    return { name, namespace, partition: explicit ?? e.partition, raw: s, label: `${explicit ? `${explicit}/` : ''}${namespace}/${name}` };
+  });
+}
+
+/**
+ * One rule for source `s` (an L4 source's action, or one L7 permission, `suffix` "#i"), or the
+ * reason it is left out. `except` holds what takes precedence in Consul: more specific sources,
+ * earlier permissions of the other action.
+ */
+function emitRule(d: Destination, s: Source, action: string, suffix: string, match: MatchConfig, except: MatchConfig[], lost: string[]): void {
+  const where = `${d.dest} from ${s.label}${suffix}`;
+  const a = action.toLowerCase();
+  if (a !== 'allow' && a !== 'deny') return void d.out.unsupported.push(`${where}: action "${action}": skipped`);
+  if (lost.length > 0 && a === 'allow') return void d.out.unsupported.push(`${where}: ${lost.join(', ')}: not imported (without ${lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
+  if (lost.length > 0) d.out.unsupported.push(`${where}: ${lost.join(', ')}: left out (the rule denies more than in Consul)`);
+  // --zone narrows what leads toward an allow: an allow rule's callers, a deny rule's
+  // exceptions. A deny rule itself stays on every zone (scoped, it would deny less than Consul).
+  // A deny's "no other partition" (notVars) would let another zone's CA escape it by
+  // minting a partition: it becomes an exception for the other partitions of these zones.
+  const denyFrom = fromOf(s, []);
+  const partitionExcept: MatchConfig[] = [];
+  if (a === 'deny' && denyFrom.notVars) {
+    partitionExcept.push({ from: { vars: denyFrom.notVars }, to: {} } as MatchConfig);
+    delete denyFrom.notVars;
+  }
+  const allExcept = [...except, ...partitionExcept];
+  const scopedExcept = a === 'deny' && d.zones.length > 0 ? allExcept.map((e) => ({ ...e, from: { ...e.from, zones: [...d.zones] } })) : allExcept;
+  d.out.rules.push({
+    name: `${d.dest}<-${s.label}${suffix}`,
+    action: a,
+    ...(d.destinations ? { destinations: d.destinations } : {}),
+    from: a === 'allow' ? fromOf(s, d.zones) : denyFrom,
+    to: match.to,
+    ...(match.when ? { when: match.when } : {}),
+    ...(scopedExcept.length > 0 ? { except: scopedExcept } : {}),
+  });
+}
+
+/** The rules of one source: its action (L4), or one rule per permission (L7), first match winning. */
+function importSource(d: Destination, s: Source, sources: readonly Source[]): void {
+  const lost: string[] = [];
+  if (s.raw.peer !== undefined) lost.push(`peer ${String(s.raw.peer)}`);
+  if (s.raw.samenessGroup !== undefined) lost.push(`samenessGroup ${String(s.raw.samenessGroup)}`);
+  if (s.raw.type !== undefined && s.raw.type !== 'consul') lost.push(`type ${String(s.raw.type)}`);
+  if (d.jwt) lost.push('destination JWT');
+  const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, []), to: {} }) as MatchConfig);
+  const perms = Array.isArray(s.raw.permissions) ? (s.raw.permissions as unknown[]).filter(isObject) : [];
+  if (perms.length === 0) return emitRule(d, s, str(s.raw.action) ?? '', '', { from: {}, to: {} } as MatchConfig, specific, lost);
+  const matches = perms.map((p) => {
+    const l: string[] = [];
+    return { action: (str(p.action) ?? '').toLowerCase(), match: permissionMatch(p, l), lost: l };
+  });
+  matches.forEach((p, i) => {
+    // First match wins in Consul: an earlier permission of the other action takes precedence.
+    const earlier = matches.slice(0, i).filter((q) => q.action !== p.action && q.lost.length === 0).map((q) => q.match);
+    const earlierLost = matches.slice(0, i).some((q) => q.action !== p.action && q.lost.length > 0);
+    emitRule(d, s, p.action, `#${i}`, p.match, [...specific, ...earlier], [...lost, ...p.lost, ...(earlierLost && p.action === 'allow' ? ['an earlier deny permission that is not expressible'] : [])]);
+  });
+}
+
+/** The rules of one destination (one config entry). */
+function importEntry(e: Entry, scope: boolean, opts: ImportOptions, zones: readonly string[], out: ImportResult): void {
+  const dest = `${e.namespace}/${e.name}`;
+  const destinations: StringMatch[] | undefined = opts.destination
+    ? [opts.destination]
+    : !scope
+      ? undefined
+      : e.name === '*'
+        ? [{ glob: e.namespace === '*' ? '**' : `${e.namespace}/*` }]
+        : [dest];
+  if (e.jwt !== undefined) out.unsupported.push(`${dest}: JWT requirements of the destination: not checked (sources that allow are left out)`);
+  const d: Destination = { out, zones, dest, destinations, jwt: e.jwt !== undefined };
+  const sources = sourcesOf(e);
+  for (const s of sources) importSource(d, s, sources);
 }
 
 /** Converts service intentions (CRD YAML or config-entry JSON) into zonegate rules. */
@@ -134,91 +246,17 @@ export function importConsul(text: string, name: string, opts: ImportOptions = {
   const zones = zonesOf(opts);
   const docs = readDocuments(text, name);
   if (docs.length === 0) throw new ImportError(`${name}: no documents`);
-  const scratch: ImportResult = { rules: [], unsupported: [], notes: [] }; // skips are reported in the pass below
-  const entries = docs.map((doc, n) => entryOf(doc, n, scratch));
-  // Consul's builtin/ext-authz extension sends no context_extensions, so a rule scoped to a
-  // destination would never match what it sends. One destination: zonegate runs beside that
-  // service and sees only its calls, so the rules stay unscoped. Several: they must stay apart.
-  const named = new Set(entries.filter((e) => e?.name).map((e) => `${e!.namespace}/${e!.name}`));
-  const scope = opts.destination !== undefined || named.size > 1;
-  if (!scope && named.size === 1)
-    out.notes.push(`rules are not scoped to a destination: Consul's ext-authz extension sends none; run zonegate beside ${[...named][0]} only (or pass --destination NAME with a route context_extensions "destination")`);
-  if (scope && opts.destination === undefined)
-    out.notes.push('rules are scoped to context_extensions "destination" = <namespace>/<service>: Consul\'s ext-authz extension sends none, so set it on each route (or import each destination on its own)');
-  docs.forEach((doc, n) => {
-    const e = entryOf(doc, n, out);
-    if (!e) return;
-    if (!e.name) return void out.unsupported.push(`document ${n + 1}: no destination name: skipped`);
-    const dest = `${e.namespace}/${e.name}`;
-    const destinations: StringMatch[] | undefined = opts.destination
-      ? [opts.destination]
-      : !scope
-        ? undefined
-        : e.name === '*'
-          ? [{ glob: e.namespace === '*' ? '**' : `${e.namespace}/*` }]
-          : [dest];
-    if (e.jwt !== undefined) out.unsupported.push(`${dest}: JWT requirements of the destination: not checked (sources that allow are left out)`);
-    const sources: Source[] = [];
-    for (const s of e.sources) {
-      const name = str(s.name) ?? '*';
-      const namespace = str(s.namespace) ?? 'default';
-      const explicit = str(s.partition);
-      const partition = explicit ?? e.partition;
-      sources.push({ name, namespace, partition, raw: s, label: `${explicit ? `${explicit}/` : ''}${namespace}/${name}` });
-    }
-    for (const s of sources) {
-      const where = `${dest} from ${s.label}`;
-      const lost: string[] = [];
-      if (s.raw.peer !== undefined) lost.push(`peer ${String(s.raw.peer)}`);
-      if (s.raw.samenessGroup !== undefined) lost.push(`samenessGroup ${String(s.raw.samenessGroup)}`);
-      if (s.raw.type !== undefined && s.raw.type !== 'consul') lost.push(`type ${String(s.raw.type)}`);
-      if (e.jwt !== undefined) lost.push('destination JWT');
-      const from = fromOf(s, zones);
-      const specific = sources.filter((t) => narrower(t, s)).map((t): MatchConfig => ({ from: fromOf(t, []), to: {} }) as MatchConfig);
-      const emit = (action: string, suffix: string, match: MatchConfig, except: MatchConfig[], ruleLost: string[]) => {
-        const a = action.toLowerCase();
-        if (a !== 'allow' && a !== 'deny') return void out.unsupported.push(`${where}${suffix}: action "${action}": skipped`);
-        if (ruleLost.length > 0 && a === 'allow') return void out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: not imported (without ${ruleLost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
-        if (ruleLost.length > 0) out.unsupported.push(`${where}${suffix}: ${ruleLost.join(', ')}: left out (the rule denies more than in Consul)`);
-        // --zone narrows what leads toward an allow: an allow rule's callers, a deny rule's
-        // exceptions. A deny rule itself stays on every zone (scoped, it would deny less than Consul).
-        // A deny's "no other partition" (notVars) would let another zone's CA escape it by
-        // minting a partition: it becomes an exception for the other partitions of these zones.
-        const denyFrom = fromOf(s, []);
-        const partitionExcept: MatchConfig[] = [];
-        if (a === 'deny' && denyFrom.notVars) {
-          partitionExcept.push({ from: { vars: denyFrom.notVars }, to: {} } as MatchConfig);
-          delete denyFrom.notVars;
-        }
-        const allExcept = [...except, ...partitionExcept];
-        const scopedExcept = a === 'deny' && zones.length > 0 ? allExcept.map((e) => ({ ...e, from: { ...e.from, zones: [...zones] } })) : allExcept;
-        out.rules.push({
-          name: `${dest}<-${s.label}${suffix}`,
-          action: a,
-          ...(destinations ? { destinations } : {}),
-          from: a === 'allow' ? from : denyFrom,
-          to: match.to,
-          ...(match.when ? { when: match.when } : {}),
-          ...(scopedExcept.length > 0 ? { except: scopedExcept } : {}),
-        });
-      };
-      const perms = Array.isArray(s.raw.permissions) ? (s.raw.permissions as unknown[]).filter(isObject) : [];
-      if (perms.length === 0) {
-        emit(str(s.raw.action) ?? '', '', { from: {}, to: {} } as MatchConfig, specific, lost);
-        continue;
-      }
-      const matches = perms.map((p) => {
-        const l: string[] = [];
-        return { action: (str(p.action) ?? '').toLowerCase(), match: permissionMatch(p, l), lost: l };
-      });
-      matches.forEach((p, i) => {
-        // First match wins in Consul: an earlier permission of the other action takes precedence.
-        const earlier = matches.slice(0, i).filter((q) => q.action !== p.action && q.lost.length === 0).map((q) => q.match);
-        const earlierLost = matches.slice(0, i).some((q) => q.action !== p.action && q.lost.length > 0);
-        emit(p.action, `#${i}`, p.match, [...specific, ...earlier], [...lost, ...p.lost, ...(earlierLost && p.action === 'allow' ? ['an earlier deny permission that is not expressible'] : [])]);
-      });
-    }
-  });
+  const read = docs.map(readEntry);
+  const scope = destinationScope(
+    read.flatMap((r) => ('entry' in r ? [r.entry] : [])),
+    opts,
+    out.notes,
+  );
+  // document order: a skipped document is reported where it stands among the others' messages
+  for (const r of read) {
+    if ('skipped' in r) out.unsupported.push(r.skipped);
+    else importEntry(r.entry, scope, opts, zones, out);
+  }
   out.notes.push('sources are matched on canonical names (services, namespaces, partition): give Consul trust domains naming: consul');
   out.notes.push('a request no intention matches is denied (Consul with default-deny ACLs or default intention policy deny)');
   requireZones(out.rules, name);

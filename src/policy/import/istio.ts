@@ -135,83 +135,112 @@ function foundKind(doc: unknown): string {
   return `found kind ${JSON.stringify(kind)}${consul}`;
 }
 
-/** Converts AuthorizationPolicy documents (YAML, several documents) into zonegate rules. */
-export function importIstio(text: string, name: string, opts: ImportOptions & { rootNamespace?: string } = {}): ImportResult {
-  const root = opts.rootNamespace ?? 'istio-system';
-  const zones = zonesOf(opts);
-  const out: ImportResult = { rules: [], unsupported: [], notes: [] };
-  const denyScopes = new Map<string, StringMatch[] | undefined>();
-  let allowPolicies = 0;
-  const docs = readDocuments(text, name);
-  if (docs.length === 0) throw new ImportError(`${name}: no documents`);
-  docs.forEach((doc, n) => {
-    if (!isObject(doc) || doc.kind !== 'AuthorizationPolicy') {
-      out.unsupported.push(`document ${n + 1}: ${foundKind(doc)}, expected kind AuthorizationPolicy (security.istio.io/v1): skipped`);
-      return;
-    }
-    const meta = isObject(doc.metadata) ? doc.metadata : {};
-    const ns = typeof meta.namespace === 'string' ? meta.namespace : 'default';
-    const base = typeof meta.name === 'string' ? meta.name : `policy-${n + 1}`;
-    const what = `${ns}/${base}`;
-    const spec = isObject(doc.spec) ? doc.spec : {};
-    const action = typeof spec.action === 'string' ? spec.action : 'ALLOW';
-    if (action !== 'ALLOW' && action !== 'DENY') {
-      out.unsupported.push(`${what}: action ${action} has no zonegate equivalent: skipped`);
-      return;
-    }
-    const destinations = scope(spec, ns, root, opts, what, out);
-    if (destinations === null) return;
-    if (action === 'ALLOW') allowPolicies++;
-    else denyScopes.set(JSON.stringify(destinations ?? null), destinations);
-    const rules = Array.isArray(spec.rules) ? spec.rules : [];
-    if (rules.length === 0) out.notes.push(`${what}: no rules: ${action === 'ALLOW' ? 'allows nothing (its workloads deny what no other ALLOW allows)' : 'denies nothing'}`);
-    rules.forEach((r, i) => {
-      const rule = isObject(r) ? r : {};
-      const froms = Array.isArray(rule.from) && rule.from.length > 0 ? rule.from : [undefined];
-      const tos = Array.isArray(rule.to) && rule.to.length > 0 ? rule.to : [undefined];
-      const many = froms.length * tos.length > 1;
-      froms.forEach((f, fi) =>
-        tos.forEach((t, ti) => {
-          const p: Part = { from: {}, to: {}, when: [], lost: [] };
-          if (isObject(f) && isObject(f.source)) source(f.source, p);
-          if (isObject(t) && isObject(t.operation)) operation(t.operation, p);
-          for (const c of Array.isArray(rule.when) ? rule.when : []) if (isObject(c)) condition(c, p);
-          // --zone narrows an ALLOW's callers; a DENY stays on every zone (scoped, it would deny less than Istio)
-          if (zones.length > 0 && action === 'ALLOW') p.from.zones = zones;
-          // A DENY's notNamespaces ("deny all but these namespaces") becomes an exception for
-          // those namespaces of the given zones: another zone's CA cannot mint its way out of it.
-          let except: { from: Record<string, unknown>; to: Record<string, never> }[] | undefined;
-          if (action === 'DENY' && p.from.notNamespaces && zones.length > 0) {
-            except = [{ from: { namespaces: p.from.notNamespaces, zones }, to: {} }];
-            delete p.from.notNamespaces;
-          }
-          const ruleName = `${what}${rules.length > 1 || many ? `[${i}]` : ''}${many ? `.from${fi}.to${ti}` : ''}`;
-          if (p.lost.length > 0 && action === 'ALLOW') {
-            out.unsupported.push(`${ruleName}: ${p.lost.join(', ')}: not imported (without ${p.lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
-            return;
-          }
-          if (p.lost.length > 0) out.unsupported.push(`${ruleName}: ${p.lost.join(', ')}: left out (the rule denies more than in Istio)`);
-          out.rules.push({
-            name: ruleName,
-            action: action.toLowerCase() as 'allow' | 'deny',
-            ...(destinations ? { destinations } : {}),
-            from: p.from,
-            to: p.to,
-            ...(p.when.length > 0 ? { when: p.when } : {}),
-            ...(except ? { except } : {}),
-          });
-        }),
-      );
-    });
+/** One AuthorizationPolicy as read: what it is called, its action and the workloads it applies to. */
+interface Policy {
+  /** "<namespace>/<name>", for rule names and messages. */
+  readonly what: string;
+  readonly action: 'ALLOW' | 'DENY';
+  /** undefined: every workload (a policy in the root namespace). */
+  readonly destinations: StringMatch[] | undefined;
+  readonly rules: unknown[];
+}
+
+/** Document `n` as a policy zonegate can express, or undefined with the reason in `out`. */
+function readPolicy(doc: unknown, n: number, root: string, opts: ImportOptions, out: ImportResult): Policy | undefined {
+  if (!isObject(doc) || doc.kind !== 'AuthorizationPolicy') {
+    out.unsupported.push(`document ${n + 1}: ${foundKind(doc)}, expected kind AuthorizationPolicy (security.istio.io/v1): skipped`);
+    return undefined;
+  }
+  const meta = isObject(doc.metadata) ? doc.metadata : {};
+  const ns = typeof meta.namespace === 'string' ? meta.namespace : 'default';
+  const what = `${ns}/${typeof meta.name === 'string' ? meta.name : `policy-${n + 1}`}`;
+  const spec = isObject(doc.spec) ? doc.spec : {};
+  const action = typeof spec.action === 'string' ? spec.action : 'ALLOW';
+  if (action !== 'ALLOW' && action !== 'DENY') {
+    out.unsupported.push(`${what}: action ${action} has no zonegate equivalent: skipped`);
+    return undefined;
+  }
+  const destinations = scope(spec, ns, root, opts, what, out);
+  if (destinations === null) return undefined;
+  return { what, action, destinations, rules: Array.isArray(spec.rules) ? spec.rules : [] };
+}
+
+/** The zonegate rule for one (source, operation) pair of an Istio rule, or the reason it is left out. */
+function importPair(p: Policy, rule: Record<string, unknown>, f: unknown, t: unknown, ruleName: string, zones: string[], out: ImportResult): void {
+  const part: Part = { from: {}, to: {}, when: [], lost: [] };
+  if (isObject(f) && isObject(f.source)) source(f.source, part);
+  if (isObject(t) && isObject(t.operation)) operation(t.operation, part);
+  for (const c of Array.isArray(rule.when) ? rule.when : []) if (isObject(c)) condition(c, part);
+  // --zone narrows an ALLOW's callers; a DENY stays on every zone (scoped, it would deny less than Istio)
+  if (zones.length > 0 && p.action === 'ALLOW') part.from.zones = zones;
+  // A DENY's notNamespaces ("deny all but these namespaces") becomes an exception for
+  // those namespaces of the given zones: another zone's CA cannot mint its way out of it.
+  let except: { from: Record<string, unknown>; to: Record<string, never> }[] | undefined;
+  if (p.action === 'DENY' && part.from.notNamespaces && zones.length > 0) {
+    except = [{ from: { namespaces: part.from.notNamespaces, zones }, to: {} }];
+    delete part.from.notNamespaces;
+  }
+  if (part.lost.length > 0 && p.action === 'ALLOW') {
+    out.unsupported.push(`${ruleName}: ${part.lost.join(', ')}: not imported (without ${part.lost.length > 1 ? 'them' : 'it'} the rule would allow more)`);
+    return;
+  }
+  if (part.lost.length > 0) out.unsupported.push(`${ruleName}: ${part.lost.join(', ')}: left out (the rule denies more than in Istio)`);
+  out.rules.push({
+    name: ruleName,
+    action: p.action.toLowerCase() as 'allow' | 'deny',
+    ...(p.destinations ? { destinations: p.destinations } : {}),
+    from: part.from,
+    to: part.to,
+    ...(part.when.length > 0 ? { when: part.when } : {}),
+    ...(except ? { except } : {}),
   });
-  if (allowPolicies === 0 && denyScopes.size > 0) {
-    // Istio allows what no DENY denies on a workload without ALLOW policies; zonegate denies it by default.
+}
+
+/** The rules of one policy: one zonegate rule per (source, operation) pair of each Istio rule. */
+function importPolicy(p: Policy, zones: string[], out: ImportResult): void {
+  if (p.rules.length === 0) out.notes.push(`${p.what}: no rules: ${p.action === 'ALLOW' ? 'allows nothing (its workloads deny what no other ALLOW allows)' : 'denies nothing'}`);
+  p.rules.forEach((r, i) => {
+    const rule = isObject(r) ? r : {};
+    const froms = Array.isArray(rule.from) && rule.from.length > 0 ? rule.from : [undefined];
+    const tos = Array.isArray(rule.to) && rule.to.length > 0 ? rule.to : [undefined];
+    const many = froms.length * tos.length > 1;
+    froms.forEach((f, fi) =>
+      tos.forEach((t, ti) => importPair(p, rule, f, t, `${p.what}${p.rules.length > 1 || many ? `[${i}]` : ''}${many ? `.from${fi}.to${ti}` : ''}`, zones, out)),
+    );
+  });
+}
+
+/**
+ * Istio allows what no DENY denies on a workload without ALLOW policies; zonegate denies it by
+ * default. Without any ALLOW policy, an allow rule per DENY scope keeps Istio's answer.
+ */
+function closeDefaults(policies: readonly Policy[], out: ImportResult): void {
+  const denyScopes = new Map<string, StringMatch[] | undefined>();
+  for (const p of policies) if (p.action === 'DENY') denyScopes.set(JSON.stringify(p.destinations ?? null), p.destinations);
+  if (!policies.some((p) => p.action === 'ALLOW') && denyScopes.size > 0) {
     for (const d of denyScopes.values())
       out.rules.push({ name: `istio-default-allow${d ? `:${typeof d[0] === 'string' ? d[0] : JSON.stringify(d[0])}` : ''}`, action: 'allow', ...(d ? { destinations: d } : {}) });
     out.notes.push('no ALLOW policy: Istio allows what no DENY policy denies, so allow rules for the same destinations were added');
   } else if (denyScopes.size > 0) {
     out.notes.push('workloads with only DENY policies allow the rest in Istio; zonegate denies it unless an allow rule matches');
   }
+}
+
+/** Converts AuthorizationPolicy documents (YAML, several documents) into zonegate rules. */
+export function importIstio(text: string, name: string, opts: ImportOptions & { rootNamespace?: string } = {}): ImportResult {
+  const root = opts.rootNamespace ?? 'istio-system';
+  const zones = zonesOf(opts);
+  const out: ImportResult = { rules: [], unsupported: [], notes: [] };
+  const docs = readDocuments(text, name);
+  if (docs.length === 0) throw new ImportError(`${name}: no documents`);
+  const policies: Policy[] = [];
+  docs.forEach((doc, n) => {
+    const p = readPolicy(doc, n, root, opts, out);
+    if (!p) return;
+    policies.push(p);
+    importPolicy(p, zones, out);
+  });
+  closeDefaults(policies, out);
   if (out.rules.some((r) => r.from?.namespaces || r.from?.notNamespaces))
     out.notes.push('namespaces are matched on canonical names: give the callers\' trust domains a naming template (trust[].naming: istio)');
   requireZones(out.rules, name);

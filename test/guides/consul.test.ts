@@ -19,8 +19,9 @@ import { zonegate } from '../helpers/cli.js';
 import { envoyRegistry, extAuthzProblems, parseStrict } from '../helpers/envoy-config.js';
 import { parseHcl } from '../helpers/hcl.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { INTEGRATIONS, fences, namedFiles } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'consul');
@@ -195,23 +196,23 @@ describe('Consul: zonegate beside the service', () => {
   describe('run on loopback against a Consul CA roots API', () => {
     let consul: TestServer;
     let started: Started;
-    let ca: TestCA;
+    let ca: MemoryCA;
     let dir: string;
 
     beforeAll(async () => {
-      ca = await TestCA.create(CONSUL_TD);
-      const zoneA = await TestCA.create('zone-a.example');
+      ca = await MemoryCA.create(CONSUL_TD);
+      const zoneA = await MemoryCA.create('zone-a.example');
       dir = mkdtempSync(join(tmpdir(), 'zg-consul-'));
       const leaf = await ca.server(BILLING);
       writeFileSync(join(dir, 'cert.pem'), leaf.chainPem);
       writeFileSync(join(dir, 'key.pem'), leaf.keyPem);
       writeFileSync(join(dir, 'consul-token'), 'test-token\n');
-      writeFileSync(join(dir, 'zone-a.pem'), zoneA.rootPem);
+      writeFileSync(join(dir, 'zone-a.pem'), zoneA.certPem);
       let token = '';
       consul = await testServer(undefined, (req, res) => {
         token = String(req.headers['x-consul-token'] ?? '');
         if (req.url !== '/v1/connect/ca/roots' || token !== 'test-token') return void res.writeHead(403).end();
-        res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: CONSUL_TD, Roots: [{ ID: 'r1', RootCert: ca.rootPem, Active: true }] }));
+        res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: CONSUL_TD, Roots: [{ ID: 'r1', RootCert: ca.certPem, Active: true }] }));
       });
       // The shipped file, with loopback ports, files in a temp dir, and zone A from a file.
       const cfg = parse(zgText) as Record<string, any>;
@@ -221,7 +222,7 @@ describe('Consul: zonegate beside the service', () => {
       cfg.trust[1] = { trustDomain: 'zone-a.example', bundle: 'zone-a.pem' };
       cfg.federation.endpoint = { ...cfg.federation.endpoint, address: '127.0.0.1', port: 0 };
       started = await startWith(cfg, dir);
-      await eventually(() => started.zg.readiness.ready, 10_000, 'zonegate ready with Consul\'s roots');
+      await until(() => started.zg.readiness.ready, 10_000, 'zonegate ready with Consul\'s roots');
     });
     afterAll(async () => {
       await started?.close();

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT, PROTO_DIR } from '../src/paths.js';
+import { PACKAGE_ROOT, PROTO_DIR } from '../../src/paths.js';
 
 function files(dir: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();

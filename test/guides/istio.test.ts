@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYamlText, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { TestCA } from '../fixtures/pki.js';
+import { MemoryCA } from '../../src/demo/pki.js';
 import { zonegate } from '../helpers/cli.js';
 import { envoyRegistry, extAuthzProblems, parseStrict, seconds } from '../helpers/envoy-config.js';
 import { INTEGRATIONS, fences, namedFiles, yamlDocs } from './docs.js';
@@ -224,7 +224,7 @@ describe('Istio: filling in zone B\'s root (scripts/fill-pem.mjs)', () => {
   });
 
   it.each(withRoot)('%s: the filled manifest holds the root, exactly, and its zonegate configs stay valid', async (name) => {
-    const root = (await TestCA.create('zone-b.example')).rootPem.trim();
+    const root = (await MemoryCA.create('zone-b.example')).certPem.trim();
     const pemFile = join(mkdtempSync(join(tmpdir(), 'zg-fill-')), 'zone-b-root.pem');
     writeFileSync(pemFile, `${root}\n`);
     const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'scripts/fill-pem.mjs'), join(DIR, name), pemFile], { encoding: 'utf8' });

@@ -10,7 +10,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +17,10 @@ import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { zonegate } from '../helpers/cli.js';
 import { field, parseYaml, routesOf, connectionManagers } from '../helpers/envoy-config.js';
-import { probe, requireTool } from '../helpers/tools.js';
+import { makeCerts, probe, requireTool } from '../helpers/tools.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { eventually } from '../fixtures/https.js';
+import { freePorts } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const ENVOY_DIR = join(PACKAGE_ROOT, 'envoy');
 const ZONES = {
@@ -46,10 +46,10 @@ function verify(cert: string, bundles: Record<string, string>): { valid: boolean
 beforeAll(() => {
   if (!run) return;
   certs = join(mkdtempSync(join(tmpdir(), 'zg-two-zones-')), 'certs');
-  execFileSync(join(ENVOY_DIR, 'make-certs.sh'), [certs], { stdio: 'pipe' });
+  makeCerts(certs);
 });
 
-describe.runIf(run)('envoy/make-certs.sh', () => {
+describe.runIf(run)('examples/make-certs.sh: the two-zone material', () => {
   it.each(['a', 'b'] as const)('zone %s: its SVID verifies against its own bundle, with the right SPIFFE ID and key', (z) => {
     const dir = join(certs, `zone-${z}`);
     const r = verify(join(dir, 'svid.pem'), { [ZONES[z].td]: join(dir, 'bundle.pem') });
@@ -168,20 +168,12 @@ describe('docker-compose.yaml against the configs it mounts', () => {
 
 // ---- the shipped zonegate configs, running ------------------------------------------------
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 describe.runIf(run)('the two shipped zonegate configs on loopback', () => {
   const zg: Partial<Record<Z, Started>> = {};
 
   beforeAll(async () => {
-    const ports = { a: await freePort(), b: await freePort() };
+    const [a, b] = await freePorts(2);
+    const ports = { a: a!, b: b! };
     for (const z of ['a', 'b'] as const) {
       // The compose service names become loopback ports; everything else is the shipped file.
       const base = mkdtempSync(join(tmpdir(), `zg-zone-${z}-`));
@@ -211,7 +203,7 @@ describe.runIf(run)('the two shipped zonegate configs on loopback', () => {
   };
 
   it('both become ready: each has fetched the other zone\'s bundle from its endpoint', async () => {
-    await eventually(() => zg.a!.zg.readiness.ready && zg.b!.zg.readiness.ready, 15_000, 'both zones ready');
+    await until(() => zg.a!.zg.readiness.ready && zg.b!.zg.readiness.ready, 15_000, 'both zones ready');
     for (const z of ['a', 'b'] as const) expect(zg[z]!.zg.trust.status().every((s) => s.hasBundle)).toBe(true);
   });
 

@@ -21,8 +21,9 @@ import { connectionManagers, envoyRegistry, extAuthzProblems, field, parseBootst
 import { parseHcl } from '../helpers/hcl.js';
 import { probe, requireTool } from '../helpers/tools.js';
 import { checkRequest, startWith, type CheckResult, type Started } from '../helpers/zonegate.js';
-import { TestCA } from '../fixtures/pki.js';
-import { eventually, testServer, type TestServer } from '../fixtures/https.js';
+import { MemoryCA } from '../../src/demo/pki.js';
+import { testServer, type TestServer } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { INTEGRATIONS } from './docs.js';
 
 const DIR = join(INTEGRATIONS, 'consul');
@@ -266,14 +267,14 @@ const scriptTools = requireTool(probe('jq', 'jq', ['--version'])) && requireTool
 describe('on loopback: zone A → edge → billing', () => {
   let dir: string;
   let consul: TestServer;
-  let consulCa: TestCA;
-  let zoneACa: TestCA;
+  let consulCa: MemoryCA;
+  let zoneACa: MemoryCA;
   let zoneA: Started;
   let edge: Started;
   let billing: Started;
   let zoneAEndpoint: string;
   const cert = (name: string) => encodeURIComponent(readFileSync(join(dir, `${name}.pem`), 'utf8'));
-  const write = async (name: string, ca: TestCA, id: string, server = false) => {
+  const write = async (name: string, ca: MemoryCA, id: string, server = false) => {
     const s = server ? await ca.server(id) : await ca.issue(id);
     writeFileSync(join(dir, `${name}.pem`), s.chainPem);
     writeFileSync(join(dir, `${name}.key`), s.keyPem);
@@ -286,9 +287,9 @@ describe('on loopback: zone A → edge → billing', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zg-consul-edge-'));
-    consulCa = await TestCA.create(CONSUL_TD);
-    zoneACa = await TestCA.create('zone-a.example');
-    writeFileSync(join(dir, 'zone-a-root.pem'), zoneACa.rootPem);
+    consulCa = await MemoryCA.create(CONSUL_TD);
+    zoneACa = await MemoryCA.create('zone-a.example');
+    writeFileSync(join(dir, 'zone-a-root.pem'), zoneACa.certPem);
     writeFileSync(join(dir, 'consul-token'), 'test-token\n');
     await write('frontend', zoneACa, FRONTEND, true);
     await write('other-a', zoneACa, 'spiffe://zone-a.example/ns/shop/sa/other');
@@ -298,7 +299,7 @@ describe('on loopback: zone A → edge → billing', () => {
     await write('web', consulCa, `spiffe://${CONSUL_TD}/ns/default/dc/dc1/svc/web`);
     consul = await testServer(undefined, (req, res) => {
       if (req.url !== '/v1/connect/ca/roots' || req.headers['x-consul-token'] !== 'test-token') return void res.writeHead(403).end();
-      res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: CONSUL_TD, Roots: [{ ID: 'r1', RootCert: consulCa.rootPem, Active: true }] }));
+      res.end(JSON.stringify({ ActiveRootID: 'r1', TrustDomain: CONSUL_TD, Roots: [{ ID: 'r1', RootCert: consulCa.certPem, Active: true }] }));
     });
     const consulSource = { url: `http://127.0.0.1:${consul.port}`, tokenFile: 'consul-token' };
 
@@ -329,7 +330,7 @@ describe('on loopback: zone A → edge → billing', () => {
     b.trust[1] = { trustDomain: 'zone-a.example', bundle: 'zone-a-root.pem' };
     b.federation.endpoint = { ...b.federation.endpoint, address: '127.0.0.1', port: 0 };
     billing = await startWith(b, dir);
-    await eventually(() => edge.zg.readiness.ready && billing.zg.readiness.ready, 15_000, 'edge and billing ready');
+    await until(() => edge.zg.readiness.ready && billing.zg.readiness.ready, 15_000, 'edge and billing ready');
   }, 60_000);
   afterAll(async () => {
     await billing?.close();
@@ -420,7 +421,7 @@ describe('on loopback: zone A → edge → billing', () => {
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout).toMatch(/wrote 1 root\(s\) of zone-a\.example/);
       const roots = readFileSync(out, 'utf8');
-      expect(new X509Certificate(roots).fingerprint256).toBe(zoneACa.x509.fingerprint256);
+      expect(new X509Certificate(roots).fingerprint256).toBe(zoneACa.cert.fingerprint256);
       expect(new X509Certificate(readFileSync(join(dir, 'frontend.pem'))).verify(new X509Certificate(roots).publicKey)).toBe(true);
       const inode = statSync(out).ino;
       const again = await run(out); // authenticated with the roots written last time

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { PROXY_PRESETS } from '../../src/config/server.js';
 import { proxyGuard } from '../../src/rewrite/guard.js';
-import { authRequestSets, locationBody, proxySetHeaders, readmeRecipe } from './recipe.js';
+import { authRequestSets, locationBody, proxySetHeaders, readmeRecipe } from './nginx-recipe.js';
 
 const config = parseConfig('commonIdentity: { audiences: [spiffe://zone-b.test] }\n', 'z.yaml', '/').config;
 const guarded = proxyGuard(config.upstream, config.commonIdentity?.header);

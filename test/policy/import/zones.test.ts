@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigSchema } from '../../src/config/schema.js';
-import { formatPolicy } from '../../src/policy/import/common.js';
-import { importConsul } from '../../src/policy/import/consul.js';
-import { importIstio } from '../../src/policy/import/istio.js';
-import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
+import { ConfigSchema } from '../../../src/config/schema.js';
+import { formatPolicy } from '../../../src/policy/import/common.js';
+import { importConsul } from '../../../src/policy/import/consul.js';
+import { importIstio } from '../../../src/policy/import/istio.js';
+import { compilePolicy, type PolicyInput } from '../../../src/policy/rules.js';
 
 /** The imported rules beside an allow for every caller of zone-b (as another policy file would add). */
 function withZoneBAllowed(text: string) {

@@ -10,7 +10,7 @@ import { checkClient } from '../../src/demo/client.js';
 import { DEMO_RULES } from '../../src/demo/policy.js';
 import { runDemo, type RunningDemo } from '../../src/demo/run.js';
 import { DEFAULT_PORTS, parsePortBase, portLayout } from '../../src/demo/zones.js';
-import { eventually } from '../fixtures/https.js';
+import { until } from '../helpers/wait.js';
 
 let demo: RunningDemo;
 const printed: string[] = [];
@@ -56,7 +56,7 @@ describe('zonegate demo, in process', () => {
     const expiredFile = join(dir, readdirSync(dir).find((n) => n.endsWith('-expired-token.json'))!);
     const first = claimsOf(allowedFile).claims;
     expect(first.exp - first.iat).toBe(600);
-    await eventually(() => claimsOf(allowedFile).claims.jti !== first.jti, 5000, 'a re-minted token');
+    await until(() => claimsOf(allowedFile).claims.jti !== first.jti, 5000, 'a re-minted token');
     const { req, claims } = claimsOf(allowedFile);
     expect(claims.sub).toBe('user:alice');
     const client = checkClient('127.0.0.1', demo.zones.b.zone.ports.grpc);

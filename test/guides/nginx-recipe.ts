@@ -1,4 +1,4 @@
-/** The README's nginx recipe, as printed (test/http/nginx.test.ts runs it; recipe.test.ts reads it). */
+/** The README's nginx recipe, as printed (test/http/nginx.test.ts runs it; nginx-recipe.test.ts reads it). */
 import { readFileSync } from 'node:fs';
 
 export function readmeRecipe(): string {

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { importIstio } from '../../src/policy/import/istio.js';
-import { formatPolicy } from '../../src/policy/import/common.js';
-import { EXAMPLES_DIR } from '../../src/paths.js';
-import { istioAllows, type Req } from './oracles.js';
-import { zonegateAllows } from './imported.js';
+import { importIstio } from '../../../src/policy/import/istio.js';
+import { formatPolicy } from '../../../src/policy/import/common.js';
+import { EXAMPLES_DIR } from '../../../src/paths.js';
+import { istioAllows, type Req } from '../oracles.js';
+import { zonegateAllows } from '../imported.js';
 
 
 const CALLERS = [

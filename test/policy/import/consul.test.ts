@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { formatPolicy } from '../../src/policy/import/common.js';
-import { importConsul } from '../../src/policy/import/consul.js';
-import { EXAMPLES_DIR } from '../../src/paths.js';
-import { consulAllows, type ConsulCaller, type Req } from './oracles.js';
-import { zonegateAllows } from './imported.js';
+import { formatPolicy } from '../../../src/policy/import/common.js';
+import { importConsul } from '../../../src/policy/import/consul.js';
+import { EXAMPLES_DIR } from '../../../src/paths.js';
+import { consulAllows, type ConsulCaller, type Req } from '../oracles.js';
+import { zonegateAllows } from '../imported.js';
 
 const TD = '6f2a3c1e-8a0b-4c55-9d1e-2b3c4d5e6f70.consul';
 

@@ -12,7 +12,8 @@ import { ZonegateError } from '../../src/errors.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 import { verifyX509Svid, type VerifyOptions } from '../../src/svid/x509.js';
-import { KU, nameConstraintsExtension, selfSignedSvid, tamperContents, tamperSignature, TestCA, unknownCriticalExtension, unknownExtension, type KeyAlg } from '../fixtures/ca.js';
+import { KU, selfSignedSvid, MemoryCA, type KeyType } from '../../src/demo/pki.js';
+import { nameConstraintsExtension, tamperContents, tamperSignature, unknownCriticalExtension, unknownExtension } from '../helpers/x509.js';
 import { SVID_LIMITS } from '../helpers/limits.js';
 
 const NOW = Date.parse('2031-05-01T12:00:00Z');
@@ -37,18 +38,18 @@ const setOf = (...bundles: Bundle[]) => {
   return set;
 };
 
-describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s authorities', (keyAlg) => {
-  let caA: TestCA;
-  let caB: TestCA;
+describe.each<KeyType>(['P-256', 'RSA', 'Ed25519'])('verifyX509Svid with %s authorities', (keyType) => {
+  let caA: MemoryCA;
+  let caB: MemoryCA;
   let set: BundleSet;
   beforeAll(async () => {
-    caA = await TestCA.create(A, { keyAlg, at: NOW });
-    caB = await TestCA.create(B, { keyAlg, at: NOW });
+    caA = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true });
+    caB = await MemoryCA.create(B, { keyType, at: NOW, sharedLeafKeys: true });
     set = setOf(caA.bundle(), caB.bundle());
   });
 
   it('accepts a leaf signed by its own trust domain root, and returns the path and its earliest notAfter', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
+    const s = await caA.issue(`spiffe://${A}/web`, { notAfter: new Date(NOW + DAY) });
     const r = verifyX509Svid(parseCertificates(s.chainPem), set, { ...SVID_LIMITS, now: NOW });
     expect(r.id.value).toBe(`spiffe://${A}/web`);
     expect(r.chain.map((c) => c.fingerprint256)).toEqual([s.cert.fingerprint256, caA.cert.fingerprint256]);
@@ -58,7 +59,7 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
   it('accepts through intermediates sent in the chain, configured beside the bundle, or passed as options', async () => {
     const i1 = await caA.intermediate();
     const i2 = await i1.intermediate();
-    const s = await i2.issueSvid(`spiffe://${A}/deep`);
+    const s = await i2.issue(`spiffe://${A}/deep`);
     expect(outcome(s.chainPem, set)).toBe(`spiffe://${A}/deep`);
     expect(outcome(s.certPem, set)).toBe('ERR_SVID_UNTRUSTED'); // leaf only, nothing to chain through
     const intermediates = parseCertificates(s.chainPem).slice(1);
@@ -69,26 +70,26 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
   });
 
   it("cross-trust-domain attack: A's CA signing an ID in B is rejected though A's root is trusted", async () => {
-    const forged = await caA.issueSvid(`spiffe://${B}/payments`);
+    const forged = await caA.issue(`spiffe://${B}/payments`);
     expect(outcome(forged.chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
     const iA = await caA.intermediate();
-    const viaIntermediate = await iA.issueSvid(`spiffe://${B}/payments`);
+    const viaIntermediate = await iA.issue(`spiffe://${B}/payments`);
     expect(outcome(viaIntermediate.chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
     // not even with A's intermediate configured beside B's bundle
     const mixed = setOf(caA.bundle(), caB.bundle());
     mixed.setIntermediates(tdB, [iA.cert]);
     expect(outcome(viaIntermediate.certPem, mixed)).toBe('ERR_SVID_UNTRUSTED');
     // nor when A's CA borrows B's root name: the names match, the signature cannot
-    const impostor = await TestCA.create(A, { keyAlg, at: NOW, subject: caB.cert.subject.replace(/\n/g, ', ') });
-    expect(outcome((await impostor.issueSvid(`spiffe://${B}/payments`)).chainPem, set)).toBe('ERR_SVID_SIGNATURE');
+    const impostor = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, subject: caB.cert.subject.replace(/\n/g, ', ') });
+    expect(outcome((await impostor.issue(`spiffe://${B}/payments`)).chainPem, set)).toBe('ERR_SVID_SIGNATURE');
   });
 
   it('expired and not-yet-valid leaves, at the pinned clock, with the skew honoured', async () => {
-    const expired = await caA.issueSvid(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 60_000) });
+    const expired = await caA.issue(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 60_000) });
     expect(outcome(expired.chainPem, set)).toBe('ERR_SVID_EXPIRED');
     expect(outcome(expired.chainPem, set, { skewSeconds: 120 })).toBe(`spiffe://${A}/old`);
     expect(outcome(expired.chainPem, set, { now: NOW - 120_000 })).toBe(`spiffe://${A}/old`);
-    const future = await caA.issueSvid(`spiffe://${A}/new`, { notBefore: new Date(NOW + 60_000), notAfter: new Date(NOW + DAY) });
+    const future = await caA.issue(`spiffe://${A}/new`, { notBefore: new Date(NOW + 60_000), notAfter: new Date(NOW + DAY) });
     expect(outcome(future.chainPem, set)).toBe('ERR_SVID_NOT_YET_VALID');
     expect(outcome(future.chainPem, set, { skewSeconds: 120 })).toBe(`spiffe://${A}/new`);
     expect(outcome(future.chainPem, set, { now: NOW + 120_000 })).toBe(`spiffe://${A}/new`);
@@ -96,41 +97,41 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
 
   it('an expired or not-yet-valid intermediate, or an expired root, breaks the path', async () => {
     const old = await caA.intermediate({ notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 1000) });
-    expect(outcome((await old.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_EXPIRED');
+    expect(outcome((await old.issue(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_EXPIRED');
     const early = await caA.intermediate({ notBefore: new Date(NOW + DAY), notAfter: new Date(NOW + 10 * DAY) });
-    expect(outcome((await early.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_NOT_YET_VALID');
-    const oldRoot = await TestCA.create(A, { keyAlg, at: NOW, notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 1000) });
-    expect(outcome((await oldRoot.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(oldRoot.bundle()))).toBe('ERR_SVID_EXPIRED');
+    expect(outcome((await early.issue(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_NOT_YET_VALID');
+    const oldRoot = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, notBefore: new Date(NOW - 10 * DAY), notAfter: new Date(NOW - 1000) });
+    expect(outcome((await oldRoot.issue(`spiffe://${A}/x`)).chainPem, setOf(oldRoot.bundle()))).toBe('ERR_SVID_EXPIRED');
   });
 
   it('a tampered signature, or tampered signed contents, is ERR_SVID_SIGNATURE', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/web`);
+    const s = await caA.issue(`spiffe://${A}/web`);
     expect(outcome([tamperSignature(s.cert)], set)).toBe('ERR_SVID_SIGNATURE');
     expect(outcome([tamperContents(s.cert, `spiffe://${A}/web`, `spiffe://${A}/wep`)], set)).toBe('ERR_SVID_SIGNATURE');
     const im = await caA.intermediate();
-    const viaIm = await im.issueSvid(`spiffe://${A}/web`);
+    const viaIm = await im.issue(`spiffe://${A}/web`);
     expect(outcome([viaIm.cert, tamperSignature(im.cert)], set)).toBe('ERR_SVID_SIGNATURE');
   });
 
   it('a self-signed leaf with a valid-looking ID is rejected; with the root name copied, its signature fails', async () => {
-    expect(outcome((await selfSignedSvid(`spiffe://${A}/web`, { keyAlg, at: NOW })).chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
-    const lookalike = await selfSignedSvid(`spiffe://${A}/web`, { keyAlg, at: NOW, subject: caA.cert.subject.replace(/\n/g, ', ') });
+    expect(outcome((await selfSignedSvid(`spiffe://${A}/web`, { keyType, at: NOW })).chainPem, set)).toBe('ERR_SVID_UNTRUSTED');
+    const lookalike = await selfSignedSvid(`spiffe://${A}/web`, { keyType, at: NOW, subject: caA.cert.subject.replace(/\n/g, ', ') });
     expect(outcome(lookalike.chainPem, set)).toBe('ERR_SVID_SIGNATURE');
   });
 
   it('path length constraints of intermediates and roots', async () => {
     const im0 = await caA.intermediate({ pathLength: 0 });
-    expect(outcome((await im0.issueSvid(`spiffe://${A}/ok`)).chainPem, set)).toBe(`spiffe://${A}/ok`);
+    expect(outcome((await im0.issue(`spiffe://${A}/ok`)).chainPem, set)).toBe(`spiffe://${A}/ok`);
     const below = await im0.intermediate();
-    expect(outcome((await below.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
-    const tight = await TestCA.create(A, { keyAlg, at: NOW, pathLength: 0 });
-    expect(outcome((await tight.issueSvid(`spiffe://${A}/ok`)).chainPem, setOf(tight.bundle()))).toBe(`spiffe://${A}/ok`);
-    const viaIm = await (await tight.intermediate()).issueSvid(`spiffe://${A}/x`);
+    expect(outcome((await below.issue(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    const tight = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, pathLength: 0 });
+    expect(outcome((await tight.issue(`spiffe://${A}/ok`)).chainPem, setOf(tight.bundle()))).toBe(`spiffe://${A}/ok`);
+    const viaIm = await (await tight.intermediate()).issue(`spiffe://${A}/x`);
     expect(outcome(viaIm.chainPem, setOf(tight.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
-    const one = await TestCA.create(A, { keyAlg, at: NOW, pathLength: 1 });
+    const one = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, pathLength: 1 });
     const oneIm = await one.intermediate();
-    expect(outcome((await oneIm.issueSvid(`spiffe://${A}/ok`)).chainPem, setOf(one.bundle()))).toBe(`spiffe://${A}/ok`);
-    expect(outcome((await (await oneIm.intermediate()).issueSvid(`spiffe://${A}/x`)).chainPem, setOf(one.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    expect(outcome((await oneIm.issue(`spiffe://${A}/ok`)).chainPem, setOf(one.bundle()))).toBe(`spiffe://${A}/ok`);
+    expect(outcome((await (await oneIm.intermediate()).issue(`spiffe://${A}/x`)).chainPem, setOf(one.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
   });
 
   it.each([
@@ -139,7 +140,7 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
     ['no keyCertSign', { keyUsage: KU.cRLSign }],
   ])('signing certificates must be CAs with keyCertSign: %s', async (_n, o) => {
     const bad = await caA.intermediate(o);
-    const s = await bad.issueSvid(`spiffe://${A}/x`);
+    const s = await bad.issue(`spiffe://${A}/x`);
     expect(outcome(s.chainPem, set)).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
     // the same intermediate configured beside the bundle, not presented
     const configured = setOf(caA.bundle());
@@ -148,20 +149,20 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
   });
 
   it('a bundle authority must be a CA', async () => {
-    const notCa = await TestCA.create(A, { keyAlg, at: NOW, isCa: false, keyUsage: KU.keyCertSign | KU.digitalSignature });
-    expect(outcome((await notCa.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(notCa.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
+    const notCa = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, isCa: false, keyUsage: KU.keyCertSign | KU.digitalSignature });
+    expect(outcome((await notCa.issue(`spiffe://${A}/x`)).chainPem, setOf(notCa.bundle()))).toBe('ERR_SVID_SIGNER_CONSTRAINTS');
   });
 
   it('unsupported critical extensions on leaf, intermediate or root; name constraints fail closed; unknown non-critical ones are fine', async () => {
     const crit = unknownCriticalExtension();
-    expect(outcome((await caA.issueSvid(`spiffe://${A}/x`, { extensions: [crit] })).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    expect(outcome((await caA.issue(`spiffe://${A}/x`, { extensions: [crit] })).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
     const im = await caA.intermediate({ extensions: [crit] });
-    expect(outcome((await im.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
-    const root = await TestCA.create(A, { keyAlg, at: NOW, extensions: [crit] });
-    expect(outcome((await root.issueSvid(`spiffe://${A}/x`)).chainPem, setOf(root.bundle()))).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    expect(outcome((await im.issue(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const root = await MemoryCA.create(A, { keyType, at: NOW, sharedLeafKeys: true, extensions: [crit] });
+    expect(outcome((await root.issue(`spiffe://${A}/x`)).chainPem, setOf(root.bundle()))).toBe('ERR_SVID_CRITICAL_EXTENSION');
     const constrained = await caA.intermediate({ extensions: [nameConstraintsExtension(A)] });
-    expect(outcome((await constrained.issueSvid(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
-    const nonCritical = await caA.issueSvid(`spiffe://${A}/x`, { extensions: [unknownExtension('1.3.6.1.4.1.99999.2', false)] });
+    expect(outcome((await constrained.issue(`spiffe://${A}/x`)).chainPem, set)).toBe('ERR_SVID_CRITICAL_EXTENSION');
+    const nonCritical = await caA.issue(`spiffe://${A}/x`, { extensions: [unknownExtension('1.3.6.1.4.1.99999.2', false)] });
     expect(outcome(nonCritical.chainPem, set)).toBe(`spiffe://${A}/x`);
   });
 
@@ -173,13 +174,13 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
     ['cRLSign', { keyUsage: KU.digitalSignature | KU.cRLSign }],
     ['empty subject, non-critical SAN', { subject: '' }],
   ])('leaf rule: %s → ERR_SVID_LEAF_CONSTRAINTS', async (_n, o) => {
-    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, o)).chainPem, set)).toBe('ERR_SVID_LEAF_CONSTRAINTS');
+    expect(outcome((await caA.issue(`spiffe://${A}/web`, o)).chainPem, set)).toBe('ERR_SVID_LEAF_CONSTRAINTS');
   });
 
   it('leaf rule: an empty subject with a critical SAN, and extra keyUsage bits a leaf may have, are fine', async () => {
-    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, { subject: '', sanCritical: true })).chainPem, set)).toBe(`spiffe://${A}/web`);
+    expect(outcome((await caA.issue(`spiffe://${A}/web`, { subject: '', sanCritical: true })).chainPem, set)).toBe(`spiffe://${A}/web`);
     const ku = KU.digitalSignature | KU.keyEncipherment | KU.keyAgreement;
-    expect(outcome((await caA.issueSvid(`spiffe://${A}/web`, { keyUsage: ku, dns: ['web.zone-a.test'] })).chainPem, set)).toBe(`spiffe://${A}/web`);
+    expect(outcome((await caA.issue(`spiffe://${A}/web`, { keyUsage: ku, dns: ['web.zone-a.test'] })).chainPem, set)).toBe(`spiffe://${A}/web`);
   });
 
   it.each([
@@ -190,12 +191,12 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
     ['an invalid SPIFFE ID', `spiffe://${A}/a//b`, {}],
     ['an upper-case trust domain', 'spiffe://Zone-A.test/web', {}],
   ])('leaf SPIFFE ID: %s → ERR_SVID_NO_SPIFFE_ID', async (_n, id, o) => {
-    expect(outcome((await caA.issueSvid(id, o)).chainPem, set)).toBe('ERR_SVID_NO_SPIFFE_ID');
+    expect(outcome((await caA.issue(id, o)).chainPem, set)).toBe('ERR_SVID_NO_SPIFFE_ID');
   });
 
   it('unknown, revoked and stale trust domains', async () => {
-    const caC = await TestCA.create('zone-c.test', { keyAlg, at: NOW });
-    const s = await caC.issueSvid('spiffe://zone-c.test/x');
+    const caC = await MemoryCA.create('zone-c.test', { keyType, at: NOW, sharedLeafKeys: true });
+    const s = await caC.issue('spiffe://zone-c.test/x');
     expect(outcome(s.chainPem, set)).toBe('ERR_TRUST_DOMAIN_UNKNOWN');
     const local = setOf(new Bundle(TrustDomain.parse('zone-c.test')));
     expect(outcome(s.chainPem, local)).toBe('ERR_TRUST_DOMAIN_REVOKED');
@@ -209,7 +210,7 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
     expect(outcome([], set)).toBe('ERR_SVID_MALFORMED');
     let ca = caA;
     for (let i = 0; i < 5; i++) ca = await ca.intermediate();
-    const s = await ca.issueSvid(`spiffe://${A}/far`);
+    const s = await ca.issue(`spiffe://${A}/far`);
     expect(outcome(s.chainPem, set)).toBe('ERR_SVID_TOO_LARGE');
     expect(outcome(s.chainPem, set, { maxChainLength: 6 })).toBe(`spiffe://${A}/far`);
     // configured intermediates cannot build a path longer than the limit either
@@ -220,16 +221,16 @@ describe.each<KeyAlg>(['ES256', 'RS256', 'Ed25519'])('verifyX509Svid with %s aut
   });
 
   it('messages say what failed and where', async () => {
-    const s = await caA.issueSvid(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date('2031-04-30T00:00:00Z') });
+    const s = await caA.issue(`spiffe://${A}/old`, { notBefore: new Date(NOW - 10 * DAY), notAfter: new Date('2031-04-30T00:00:00Z') });
     expect(() => verifyX509Svid(parseCertificates(s.chainPem), set, { ...SVID_LIMITS, now: NOW })).toThrow('x509svid: leaf certificate expired at 2031-04-30T00:00:00.000Z');
-    const c = await (await TestCA.create('zone-c.test', { keyAlg, at: NOW })).issueSvid('spiffe://zone-c.test/x');
+    const c = await (await MemoryCA.create('zone-c.test', { keyType, at: NOW, sharedLeafKeys: true })).issue('spiffe://zone-c.test/x');
     expect(() => verifyX509Svid([c.cert], set, { ...SVID_LIMITS, now: NOW })).toThrow('x509svid: no bundle for trust domain "zone-c.test"');
   });
 });
 
 describe('signature algorithms', () => {
   /** A certificate signed by `issuer`'s key with a hash of our choosing (WebCrypto still signs SHA-1). */
-  async function signedWith(issuer: TestCA, hash: 'SHA-1' | 'SHA-256' | 'SHA-384', o: { isCa: boolean; uri: string }): Promise<{ cert: X509Certificate }> {
+  async function signedWith(issuer: MemoryCA, hash: 'SHA-1' | 'SHA-256' | 'SHA-384', o: { isCa: boolean; uri: string }): Promise<{ cert: X509Certificate }> {
     const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const c = await x509.X509CertificateGenerator.create({
       subject: `CN=${hash} ${o.isCa ? 'intermediate' : 'leaf'}`,
@@ -249,7 +250,7 @@ describe('signature algorithms', () => {
   }
 
   it('a leaf signed with ECDSA-SHA1 by a trusted root is refused; SHA-256 and SHA-384 are accepted', async () => {
-    const ca = await TestCA.create(A, { at: NOW });
+    const ca = await MemoryCA.create(A, { at: NOW, sharedLeafKeys: true });
     const set = setOf(ca.bundle());
     expect(outcome([(await signedWith(ca, 'SHA-1', { isCa: false, uri: `spiffe://${A}/sha1` })).cert], set)).toBe('ERR_SVID_SIGNATURE');
     expect(outcome([(await signedWith(ca, 'SHA-256', { isCa: false, uri: `spiffe://${A}/sha256` })).cert], set)).toBe(`spiffe://${A}/sha256`);

@@ -5,9 +5,9 @@
  * deny whose only near miss is a destination scope says which rule was skipped and why.
  */
 import { describe, expect, it } from 'vitest';
-import { importConsul } from '../../src/policy/import/consul.js';
-import { compilePolicy, type PolicyInput } from '../../src/policy/rules.js';
-import { Rule } from '../../src/policy/schema.js';
+import { importConsul } from '../../../src/policy/import/consul.js';
+import { compilePolicy, type PolicyInput } from '../../../src/policy/rules.js';
+import { Rule } from '../../../src/policy/schema.js';
 
 const entry = (name: string, sources: string[]) => JSON.stringify({ Kind: 'service-intentions', Name: name, Sources: sources.map((s) => ({ Name: s, Action: 'allow' })) });
 

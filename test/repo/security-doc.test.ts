@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-const root = new URL('../', import.meta.url);
+const root = new URL('../../', import.meta.url);
 const doc = readFileSync(new URL('docs/security.md', root), 'utf8');
 /** `test/x.test.ts` — "title", "title" … as the doc cites them. */
 const citations = [...doc.matchAll(/`(test\/[\w/.-]+\.ts)`(?: — ((?:"[^"]+"(?:, )?)+))?/g)];
