@@ -244,7 +244,6 @@ export function verifyX509Svid(
   opts: VerifyOptions = {},
 ): VerifiedSvid {
   const now = opts.now ?? Date.now();
-  const skew = (opts.skewSeconds ?? 0) * 1000;
   const maxLen = opts.maxChainLength ?? 5;
 
   // 1. chain present, within limits
@@ -265,7 +264,53 @@ export function verifyX509Svid(
   if (roots === undefined) return fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${td.name}"`);
   if (roots.length === 0) fail('ERR_TRUST_DOMAIN_REVOKED', `the bundle of trust domain "${td.name}" has no X.509 authorities`);
 
-  // 5. path validation. Every presented certificate after the leaf claims to be a signing
+  // 5. path validation
+  const intermediates = [...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
+  const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
+  const ask = (opts as { [ASK]?: true })[ASK] === true;
+  const path = searchPath(chain, roots, { now, skewSeconds: opts.skewSeconds ?? 0, maxChainLength: maxLen, maxSignatureChecks: maxChecks, intermediates, subject: id.value, anchors: `an authority of trust domain "${td.name}"` }, ask);
+  return { id, ...path };
+}
+
+/** What verifyPath needs: every limit explicit (the defaults are the caller's). */
+export interface PathOptions {
+  /** Verification time, ms since the epoch. */
+  readonly now: number;
+  readonly skewSeconds: number;
+  /** Most certificates in a built path below the root. */
+  readonly maxChainLength: number;
+  /** Most certificate signatures the search may check (ERR_SIGNATURE_LIMIT past it). */
+  readonly maxSignatureChecks: number;
+  /** Certificates to build paths with beside the presented ones. */
+  readonly intermediates?: readonly X509Certificate[];
+  /** The leaf and the anchors, as messages name them. */
+  readonly subject: string;
+  readonly anchors: string;
+}
+
+/**
+ * Step 5 of verifyX509Svid alone: RFC 5280 path validation from `chain[0]` to one of `roots`,
+ * with the signing-certificate rules, key strength, accepted signature algorithms, validity
+ * windows and the signature-check bound of X509-SVIDs, for a leaf whose own rules are the
+ * caller's (a WirePact translator certificate has no SPIFFE ID). Throws ZonegateError.
+ */
+export function verifyPath(chain: readonly X509Certificate[], roots: readonly X509Certificate[], opts: PathOptions): { chain: readonly X509Certificate[]; notAfter: number } {
+  if (chain.length === 0) fail('ERR_SVID_MALFORMED', 'empty certificate chain');
+  if (chain.length > opts.maxChainLength) fail('ERR_SVID_TOO_LARGE', `chain has ${chain.length} certificates (limit ${opts.maxChainLength})`);
+  return searchPath(chain, roots, opts, false);
+}
+
+/**
+ * The path search of verifyPath and verifyX509Svid. Longer than most functions here: its closures
+ * share the search state (the most specific failure, the signature-check count, the path), and
+ * the order of the checks reads best in one place.
+ */
+function searchPath(chain: readonly X509Certificate[], roots: readonly X509Certificate[], opts: PathOptions, ask: boolean): { chain: readonly X509Certificate[]; notAfter: number } {
+  const { now, maxChainLength: maxLen, maxSignatureChecks: maxChecks } = opts;
+  const skew = opts.skewSeconds * 1000;
+  const leaf = chain[0]!;
+  const leafInfo = info(leaf, 'leaf certificate');
+  // Every presented certificate after the leaf claims to be a signing
   // certificate (go-spiffe's Parse rule): one that cannot be fails even when it is not on the path.
   for (let i = 1; i < chain.length; i++) {
     const ci = info(chain[i]!, `certificate ${i}`);
@@ -290,9 +335,7 @@ export function verifyX509Svid(
   // As Go's x509 does, the leaf's own window is checked before any path is built.
   if (outside(leafInfo, 'leaf certificate')) fail(failure.code, failure.message);
 
-  const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
-  const maxChecks = opts.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS;
-  const ask = (opts as { [ASK]?: true })[ASK] === true;
+  const pool = [...chain.slice(1), ...(opts.intermediates ?? [])];
   let checks = 0;
   /** Can `issuer` have signed `child`? Names and key identifiers first (≈ 1 µs), then rules, then the signature. */
   const issued = (child: X509Certificate, issuer: X509Certificate, below: number, isRoot: boolean, what: string): boolean => {
@@ -328,7 +371,7 @@ export function verifyX509Svid(
     }
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
     if (++checks > maxChecks)
-      fail('ERR_SIGNATURE_LIMIT', `building a path for ${id.value} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
+      fail('ERR_SIGNATURE_LIMIT', `building a path for ${opts.subject} needs more than ${maxChecks} signature checks (limits.maxSignatureChecks)`);
     if (ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
@@ -357,6 +400,6 @@ export function verifyX509Svid(
     return undefined;
   };
   const found = search(leaf, 0);
-  if (!found) return fail(failure.code, failure.message || `no path from ${id.value} to an authority of trust domain "${td.name}"`);
-  return { id, chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
+  if (!found) return fail(failure.code, failure.message || `no path from ${opts.subject} to ${opts.anchors}`);
+  return { chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
 }
