@@ -11,33 +11,24 @@
  *   cannot be verified is refused, never replaced by the workload's own identity.
  */
 import type { Config } from '../config/schema.js';
-import type { ReasonCode } from '../errors.js';
-import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../pipeline/types.js';
+import type { AuthRequest, PeerIdentity } from '../pipeline/types.js';
 import type { LocalIdentity } from '../federation/identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import { verifyJwtSvid } from './jwtsvid.js';
-import { mintWirePact, verifyWirePact, WIREPACT_HEADER, type WirePactRules } from './wirepact.js';
+import { mintWirePact, verifyWirePact, WIREPACT_HEADER } from './wirepact.js';
+import { readToken as readTokenIn, tokenRules, verifierOptions, wirepactRules as wirepactRulesFor, type CarriedResult } from './carried.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCertificates } from '../svid/parse.js';
 import { SpiffeId } from '../spiffe/id.js';
-import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act, type TokenMemo, type TokenRules } from './verify.js';
+import { CommonIdentityVerifier, type Act, type TokenMemo } from './verify.js';
 import { mintCommonIdentity, RESERVED } from './mint.js';
 import { BasicUserStore, type BasicCheck } from './basic.js';
 import { ZonegateError } from '../errors.js';
 import { OidcKeys } from './oidc.js';
 import { NOT_BEARER_TYPS, verifyJwt, type JwtRules } from './jwt.js';
 
-export type CarriedResult =
-  | {
-      readonly ok: true;
-      readonly carried?: CarriedIdentity;
-      readonly detail: string;
-      /** Egress: headers to set (the minted token) and remove (the original credential). */
-      readonly set?: readonly HeaderToSet[];
-      readonly remove?: readonly string[];
-    }
-  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+export type { CarriedResult } from './carried.js';
 
 export interface CarriedPhase {
   ingress(req: AuthRequest, peer: PeerIdentity | undefined, now: number): CarriedResult;
@@ -74,42 +65,17 @@ export function createCarriedPhase(
   const ci = config.commonIdentity;
   if (!ci) return undefined;
   const ownId = identity?.current.id;
-  const audiences = ci.audiences.length > 0 ? ci.audiences : ownId ? [ownId.trustDomain.idString, ownId.value] : [];
-  const rules: TokenRules = {
-    algorithms: new Set(ci.algorithms),
-    maxBytes: ci.maxTokenBytes,
-    maxLifetimeSeconds: ci.maxLifetimeSeconds,
-    skewSeconds: ci.clockSkewSeconds,
-    audiences: new Set(audiences),
-    maxActDepth: ci.maxActDepth,
-    maxX5cCertificates: config.limits.maxChainLength,
-    maxX5cBytes: config.limits.maxChainBytes,
-    maxSignatureChecks: config.limits.maxSignatureChecks,
-    maxClaimDepth: ci.maxClaimDepth,
-    maxClaimBytes: ci.maxClaimBytes,
-    bindToPeer: ci.bindToPeer,
-    requireCnf: ci.requireCnf,
-    typ: COMMON_IDENTITY_TYP,
-  };
-  const caches = { cacheSize: config.cache.tokens, chainCacheSize: config.cache.chains, certificateCacheSize: config.cache.certificates };
-  const verifier = new CommonIdentityVerifier(bundles, rules, { replayCacheSize: ci.replayCacheSize, ...caches });
+  const rules = tokenRules(config, ci, ownId);
+  const verifier = new CommonIdentityVerifier(bundles, rules, verifierOptions(config, ci.replayCacheSize));
   // At egress the forwarded token was minted for us by our caller: its signer is not our peer.
   // Its hop binding (peer, cnf) was checked when it came in; what is checked again here is that
   // it is genuine, current and addressed to us.
-  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, caches);
+  const forwardVerifier = new CommonIdentityVerifier(bundles, { ...rules, bindToPeer: false, requireCnf: false, ignoreCnf: true, maxActDepth: Math.max(0, ci.maxActDepth - 1) }, verifierOptions(config, 0));
   const header = ci.header;
   /** Reserved claims are never copied, whatever the list says. */
   const copyClaims = ci.egress.copyClaims.filter((c) => !RESERVED.has(c));
   const wp = ci.wirepact;
-  const wirepactRules: WirePactRules | undefined = wp && {
-    roots: parseCertificates(readFileSync(wp.ca)),
-    maxBytes: ci.maxTokenBytes,
-    maxX5cCertificates: config.limits.maxChainLength,
-    maxX5cBytes: config.limits.maxChainBytes,
-    skewSeconds: ci.clockSkewSeconds,
-    maxLifetimeSeconds: ci.maxLifetimeSeconds,
-    issuers: new Set(wp.issuers),
-  };
+  const wirepactRules = wp && wirepactRulesFor(config, ci, parseCertificates(readFileSync(wp.ca)), wp.issuers);
   const wirepactSigner = wp?.emit && {
     key: createPrivateKey(readFileSync(wp.emit.key)),
     chain: parseCertificates(readFileSync(wp.emit.cert)),
@@ -170,14 +136,7 @@ export function createCarriedPhase(
   };
 
   /** One token, or a reason: absent, repeated, or several joined by a proxy. */
-  const readToken = (req: AuthRequest): { token?: string; error?: CarriedResult } => {
-    const raw = req.headers.get(header);
-    if (raw === undefined || raw === '') return {};
-    if (req.duplicateHeaders.has(header) || raw.includes(','))
-      return { error: { ok: false, code: 'ERR_TOKEN_MULTIPLE', message: `carried: more than one token in ${header}` } };
-    if (req.nonUtf8Headers.has(header)) return { error: { ok: false, code: 'ERR_TOKEN_MALFORMED', message: `carried: ${header} is not UTF-8` } };
-    return { token: raw.trim() };
-  };
+  const readToken = (req: AuthRequest) => readTokenIn(req, header);
 
   return {
     header,
