@@ -23,6 +23,10 @@ export const KINDS: Readonly<Record<string, string>> = {
 
 /** src modules (path under src/) without test/<path>.test.ts → the test files (under test/) that cover them. */
 export const COVERED_BY: Readonly<Record<string, readonly string[]>> = {
+  'identity/carried.ts': ['identity/verify.test.ts', 'identity/e2e.test.ts'],
+  'identity/egress.ts': ['identity/e2e.test.ts', 'identity/egress-users.test.ts'],
+  'identity/ingress.ts': ['identity/e2e.test.ts', 'identity/verify.test.ts'],
+  'identity/users.ts': ['identity/credentials.test.ts', 'identity/egress-users.test.ts'],
   'cert/algorithms.ts': ['svid/certinfo.test.ts', 'svid/x509.test.ts'],
   'federation/schema.ts': ['config/load.test.ts', 'config/diff.test.ts'],
   'identity/schema.ts': ['config/load.test.ts'],

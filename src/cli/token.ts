@@ -4,14 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ALGORITHMS } from '../identity/jws.js';
+import { ConfigSchema } from '../config/schema.js';
+import { tokenRules, verifierOptions } from '../identity/carried.js';
 import { mintCommonIdentity } from '../identity/mint.js';
-import { CommonIdentityVerifier, COMMON_IDENTITY_TYP, type Act } from '../identity/verify.js';
+import { CommonIdentityVerifier, type Act } from '../identity/verify.js';
 import { parseCertificates } from '../cert/parse.js';
 import { loadX509Svid } from '../svid/local.js';
 import { certInfo } from '../cert/certinfo.js';
 import { bundlesFromOptions } from './svid.js';
-import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
 function read(file: string, what: string): Buffer {
@@ -92,25 +92,18 @@ export function runTokenVerify(tokenArg: string, o: VerifyCliOptions, out: (s: s
     peerThumbprint = createHash('sha256').update(leaf.raw).digest('base64url');
     peerId ??= certInfo(leaf).uris[0];
   }
-  // what serve checks with the default config, but the lifetime, skew and audiences given here
-  const { commonIdentity: ci, limits } = configDefaults();
-  const verifier = new CommonIdentityVerifier(bundles, {
-    algorithms: new Set(ALGORITHMS),
-    maxBytes: ci.maxTokenBytes,
+  // everything not given on the command line is the configuration's default
+  const config = ConfigSchema.parse({ commonIdentity: {} });
+  const rules = {
+    ...tokenRules(config, config.commonIdentity!, undefined),
     maxLifetimeSeconds: parseDuration(o.maxLifetime),
     skewSeconds: parseDuration(o.skew),
     audiences: new Set(o.audience),
-    maxActDepth: ci.maxActDepth,
-    maxX5cCertificates: limits.maxChainLength,
-    maxX5cBytes: limits.maxChainBytes,
-    maxSignatureChecks: limits.maxSignatureChecks,
-    maxClaimDepth: ci.maxClaimDepth,
-    maxClaimBytes: ci.maxClaimBytes,
     // Without a peer there is nothing to bind to: say so by giving --peer or --peer-cert.
     bindToPeer: peerId !== undefined,
     requireCnf: false,
-    typ: COMMON_IDENTITY_TYP,
-  });
+  };
+  const verifier = new CommonIdentityVerifier(bundles, rules, verifierOptions(config, 0));
   const r = verifier.verify(token, { now: Date.now(), ...(peerId ? { peerId } : {}), ...(peerThumbprint ? { peerThumbprint } : {}) });
   out(JSON.stringify(r.ok ? { valid: true, reason: null, claims: r.claims } : { valid: false, reason: r.code, message: r.message, claims: null }, null, 2));
   return r.ok ? 0 : 1;

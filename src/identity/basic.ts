@@ -75,11 +75,12 @@ export type BasicCheck =
   | { readonly ok: true; readonly user: BasicUser }
   | { readonly ok: false; readonly code: 'ERR_USER_CREDENTIAL' | 'ERR_OVERLOADED'; readonly message: string };
 
+/** commonIdentity.egress.basic.maxConcurrent and .maxQueued. */
 export interface BasicLimits {
-  /** scrypt computations at once (default 2). */
-  readonly maxConcurrent?: number;
-  /** Checks waiting for a turn (default 64); past it: ERR_OVERLOADED. */
-  readonly maxQueued?: number;
+  /** scrypt computations at once. */
+  readonly maxConcurrent: number;
+  /** Checks waiting for a turn; past it: ERR_OVERLOADED. */
+  readonly maxQueued: number;
 }
 
 /** Hashes a password for the user store: scrypt with a random 16-byte salt. */
@@ -109,7 +110,7 @@ export class BasicUserStore {
   /** scrypt computations performed (tests). */
   computations = 0;
 
-  constructor(file: string, limits: BasicLimits = {}) {
+  constructor(file: string, limits: BasicLimits) {
     const doc = UsersFile.parse(parse(readFileSync(file, 'utf8')));
     this.users = new Map(doc.users.map((u) => [u.name, { name: u.name, roles: u.roles, params: params(u.password) as Params }]));
     const first = this.users.values().next().value?.params;
@@ -122,8 +123,8 @@ export class BasicUserStore {
         `${file}: user "${odd.name}": scrypt parameters (${shape(odd.params)}) differ from the first user's (${shape(first)}); every password must be hashed with the same parameters (zonegate user hash), or response times would tell which user names exist`,
       );
     this.dummy = { N: first?.N ?? 16384, r: first?.r ?? 8, p: first?.p ?? 1, salt: randomBytes(first?.salt.length ?? 16), hash: randomBytes(first?.hash.length ?? 32) };
-    this.maxConcurrent = limits.maxConcurrent ?? 2;
-    this.maxQueued = limits.maxQueued ?? 64;
+    this.maxConcurrent = limits.maxConcurrent;
+    this.maxQueued = limits.maxQueued;
   }
 
   /** Checks an `authorization: Basic …` value on the thread pool. Never rejects. */

@@ -1,7 +1,7 @@
 /**
- * Compact JWS primitives on node:crypto: strict base64url, bounded parsing, and signing and
- * verification for the algorithms zonegate allows. `none` and HS* do not exist here: there is
- * no code path that could accept them.
+ * Compact JWS primitives on node:crypto: strict base64url, and signing and verification for the
+ * algorithms zonegate allows (parsing and the header rules are in compact.ts). `none` and HS* do
+ * not exist here: there is no code path that could accept them.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
 
@@ -23,18 +23,6 @@ export function b64urlDecode(s: string): Buffer | undefined {
 }
 
 export const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
-
-/** A JWS header or payload part as a JSON object; undefined when it is anything else. */
-export function decodeJsonPart(part: string | undefined): Record<string, unknown> | undefined {
-  const bytes = part === undefined ? undefined : b64urlDecode(part);
-  if (!bytes) return undefined;
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The key a given algorithm needs, so a token cannot pick a verification mode for a key. */
 export function keyFits(alg: Algorithm, key: KeyObject): boolean {

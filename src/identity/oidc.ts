@@ -25,10 +25,10 @@ export interface OidcConfig {
   readonly refreshSeconds: number;
   /** Shortest time between two refetches triggered by unknown kids. */
   readonly minRefetchSeconds: number;
-  /** Keys fetched longer ago than this are fetched again (default: 24 h). */
-  readonly keysMaxAgeSeconds?: number;
-  /** How long keys past their maximum age keep verifying while refetches fail (default: 1 h). */
-  readonly keysMaxStaleSeconds?: number;
+  /** Keys fetched longer ago than this are fetched again. */
+  readonly keysMaxAgeSeconds: number;
+  /** How long keys past their maximum age keep verifying while refetches fail. */
+  readonly keysMaxStaleSeconds: number;
 }
 
 export type OidcKeysState = 'fresh' | 'stale' | 'expired';
@@ -54,7 +54,7 @@ export class OidcKeys {
   }
 
   private get maxAgeMs(): number {
-    return (this.cfg.keysMaxAgeSeconds ?? 86_400) * 1000;
+    return this.cfg.keysMaxAgeSeconds * 1000;
   }
 
   /**
@@ -66,7 +66,7 @@ export class OidcKeys {
     if (this.fetchedAt === undefined) return 'fresh';
     const age = now - this.fetchedAt;
     if (age <= this.maxAgeMs) return 'fresh';
-    return age <= this.maxAgeMs + (this.cfg.keysMaxStaleSeconds ?? 3600) * 1000 ? 'stale' : 'expired';
+    return age <= this.maxAgeMs + this.cfg.keysMaxStaleSeconds * 1000 ? 'stale' : 'expired';
   }
 
   /** Seconds since the held keys were fetched; undefined before the first success. */

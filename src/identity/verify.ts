@@ -1,29 +1,44 @@
 /**
  * Common identity verification (docs/common-identity.md). A token is checked in this order, and
  * nothing in it is trusted before the step that proves it:
- *   size → shape → header (alg allowlist, typ, no jku/x5u, no unknown crit, x5c present)
- *   → claims shape → (this request's time, audience and peer checks on the unverified claims,
- *   never cached: cheap before expensive) → x5c chain is an X509-SVID of the trust domain of `iss` and its leaf ID is
- *   `iss` → signature with the leaf key
- * (all of which depend only on the token, the bundle and the clock, so they are cached until the token
- * or the signer chain expires), then per request:
+ *   the parse step of every token (compact.ts: size → shape → header: alg allowlist, typ ci+jwt,
+ *   no jku/x5u/jwk, no crit, x5c present and bounded → payload) → claims shape
+ *   → (this request's time, audience and peer checks on the unverified claims, never cached:
+ *   cheap before expensive) → x5c chain is an X509-SVID of the trust domain of its leaf, whose
+ *   ID is `iss` → signature with the leaf key → act chain
+ * (all of which depend only on the token, the bundle and the clock, so they are cached until the
+ * token or the signer chain expires), then per request:
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
- *   → act chain → replay.
+ *   → the signer chain still valid → replay.
  */
 import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
 import { RecentHashes } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
-import { ZonegateError, type ReasonCode } from '../errors.js';
+import type { ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
 import { prepareSignatures, verifyX509Svid } from '../svid/x509.js';
 import { claimsProblem } from './claims.js';
-import { b64urlDecode, isAlgorithm, keyFits, verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';
+import {
+  chainFailure,
+  checkSignature,
+  checkSize,
+  checkTime,
+  failure,
+  failWith,
+  parseCompact,
+  timeClaims,
+  x5cDers,
+  type Compact,
+  type CompactRules,
+  type SignatureCheck,
+  type TokenFailure,
+} from './compact.js';
+import { verifySignature, verifySignatureAsync, type Algorithm } from './jws.js';
 import { subjectProblem } from './subject.js';
 
 export const COMMON_IDENTITY_TYP = 'ci+jwt';
-const KNOWN_CRIT = new Set<string>();
 
 export interface Claims {
   readonly iss: string;
@@ -53,15 +68,15 @@ export interface TokenRules {
   readonly audiences: ReadonlySet<string>;
   readonly maxActDepth: number;
   /** Most certificates in x5c (limits.maxChainLength). */
-  readonly maxX5cCertificates?: number;
+  readonly maxX5cCertificates: number;
   /** Most base64 characters in x5c altogether (limits.maxChainBytes). */
-  readonly maxX5cBytes?: number;
+  readonly maxX5cBytes: number;
   /** Most certificate signature checks the x5c path search may do (limits.maxSignatureChecks). */
-  readonly maxSignatureChecks?: number;
-  /** Deepest nesting in the claims (commonIdentity.maxClaimDepth, default 16). */
-  readonly maxClaimDepth?: number;
-  /** Largest decoded payload in bytes (commonIdentity.maxClaimBytes, default 8 KiB). */
-  readonly maxClaimBytes?: number;
+  readonly maxSignatureChecks: number;
+  /** Deepest nesting in the claims (commonIdentity.maxClaimDepth). */
+  readonly maxClaimDepth: number;
+  /** Largest decoded payload in bytes (commonIdentity.maxClaimBytes). */
+  readonly maxClaimBytes: number;
   /** `iss` must equal the mTLS peer's SPIFFE ID. */
   readonly bindToPeer: boolean;
   /** A `cnf` claim is required (it is always checked when present, unless ignoreCnf). */
@@ -72,6 +87,18 @@ export interface TokenRules {
    */
   readonly ignoreCnf?: boolean;
   readonly typ: string;
+}
+
+/** The verifier's caches, sized by the configuration (`cache`, `commonIdentity.replayCacheSize`). */
+export interface VerifierOptions {
+  /** Entries of each cache: tokens and their results, verified x5c chains, parsed certificates. */
+  readonly cache: { readonly tokens: number; readonly chains: number; readonly certificates: number };
+  /** jti values remembered to refuse replays (0: off). */
+  readonly replayCacheSize: number;
+  /** Token bytes the token cache may stand for (not configurable; default 32 MiB). */
+  readonly cacheBytes?: number;
+  /** How long a failure is cached (not configurable; default 10 s). */
+  readonly negativeTtlMs?: number;
 }
 
 export interface RequestContext {
@@ -94,9 +121,7 @@ export interface TokenMemo {
   key?: string;
 }
 
-export type TokenResult =
-  | { readonly ok: true; readonly claims: Claims; readonly issuer: SpiffeId; readonly actors: readonly string[] }
-  | { readonly ok: false; readonly code: ReasonCode; readonly message: string };
+export type TokenResult = { readonly ok: true; readonly claims: Claims; readonly issuer: SpiffeId; readonly actors: readonly string[] } | TokenFailure;
 
 interface Entry {
   readonly intrinsic?: Intrinsic;
@@ -112,6 +137,8 @@ interface Entry {
 
 /** Token bytes the verification cache may stand for. */
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+/** How long a failure is remembered, so a flood of one bad token costs one verification. */
+const NEGATIVE_TTL_MS = 10_000;
 
 interface Intrinsic {
   readonly claims: Claims;
@@ -129,28 +156,7 @@ interface Signer {
   readonly notAfter: number;
 }
 
-/** The signature check of intrinsic(): done in place, or recorded to be done off the event loop. */
-type SignatureCheck = (alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer) => boolean;
-
-const fail = (code: ReasonCode, message: string): never => {
-  throw new ZonegateError(code, `token: ${message}`);
-};
-
-function json(part: string, what: string, maxBytes = Infinity): Record<string, unknown> {
-  const bytes = b64urlDecode(part);
-  if (!bytes) return fail('ERR_TOKEN_MALFORMED', `${what} is not base64url`);
-  if (bytes.length > maxBytes) return fail('ERR_CLAIMS_TOO_LARGE', `${what} is ${bytes.length} bytes (limit ${maxBytes})`);
-  let v: unknown;
-  try {
-    v = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return fail('ERR_TOKEN_MALFORMED', `${what} is not JSON`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('ERR_TOKEN_MALFORMED', `${what} is not a JSON object`);
-  return v as Record<string, unknown>;
-}
-
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const fail = failWith('token');
 /** jti is a replay cache key: bounded (zonegate mints UUIDs). */
 const MAX_JTI = 256;
 
@@ -170,18 +176,33 @@ function actChain(act: unknown, max: number): string[] {
   return hops;
 }
 
+/**
+ * The claims a common identity must have, with their types (ERR_TOKEN_CLAIMS; a payload nested
+ * too deep is ERR_CLAIMS_TOO_LARGE). Nothing is verified yet: time, audience and binding are
+ * checked on these as sent before any cryptography, and again on every request.
+ */
+function claimsOf(raw: Record<string, unknown>, rules: TokenRules, requireJti: boolean): { claims: Claims; issuer: SpiffeId } {
+  const deep = claimsProblem(raw, rules.maxClaimDepth);
+  if (deep) fail('ERR_CLAIMS_TOO_LARGE', deep);
+  const iss = raw.iss;
+  if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
+  const issuer = SpiffeId.tryParse(iss);
+  if (!issuer || issuer.isRoot) return fail('ERR_TOKEN_CLAIMS', 'iss is not a workload SPIFFE ID');
+  const subProblem = subjectProblem(raw.sub);
+  if (subProblem) fail('ERR_TOKEN_CLAIMS', subProblem);
+  const aud = typeof raw.aud === 'string' ? [raw.aud] : raw.aud;
+  if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
+  timeClaims(raw, true, fail);
+  if (raw.jti !== undefined && (typeof raw.jti !== 'string' || raw.jti.length > MAX_JTI))
+    fail('ERR_TOKEN_CLAIMS', `jti is not a string of at most ${MAX_JTI} characters`);
+  // with replay protection on, a token without jti would be the one kind it cannot protect
+  if (requireJti && raw.jti === undefined) fail('ERR_TOKEN_CLAIMS', 'jti is required while the replay cache is on');
+  return { claims: { ...raw, aud } as unknown as Claims, issuer };
+}
+
 const OFF_LOOP = /^(ES|EdDSA)/;
 /** RSA keys above this size cost more than the hand-over to the thread pool. */
 const RSA_IN_PLACE_BITS = 2048;
-
-/** One DER certificate per x5c element (RFC 7515 §4.1.6), canonical base64 only: one spelling per certificate. */
-function x5cDers(x5c: readonly string[]): Buffer[] {
-  return x5c.map((c) => {
-    const der = Buffer.from(c, 'base64');
-    if (der.toString('base64') !== c) fail('ERR_TOKEN_X5C', 'x5c holds a certificate that is not canonical base64');
-    return der;
-  });
-}
 
 const derDigest = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
 /** Cache keys (SHA-256) of the last tokens seen, process-wide (the key depends on the token only). */
@@ -209,6 +230,10 @@ export class CommonIdentityVerifier {
    */
   private readonly certs: LRUCache<string, X509Certificate>;
   private readonly seen: LRUCache<string, true> | undefined;
+  /** The header rules of the parse step. */
+  private readonly profile: CompactRules;
+  private readonly negativeTtlMs: number;
+  private readonly preparing = new Map<string, Promise<void>>();
   /** Full verifications performed (cache misses), for tests and metrics. */
   verifications = 0;
   /** x5c certificates actually parsed (certificate cache misses). */
@@ -222,23 +247,31 @@ export class CommonIdentityVerifier {
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
-    opts: { cacheSize?: number; cacheBytes?: number; chainCacheSize?: number; certificateCacheSize?: number; negativeTtlMs?: number; replayCacheSize?: number } = {},
+    opts: VerifierOptions,
   ) {
     // Bounded by count and by the bytes of the tokens behind the entries: an entry holds the
     // decoded claims, whose size grows with the token, so many large tokens would otherwise
     // keep hundreds of megabytes.
-    this.tokens = new LRUCache({ max: opts.cacheSize ?? 10_000, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
-    this.chains = new LRUCache({ max: opts.chainCacheSize ?? 10_000 });
-    this.certs = new LRUCache({ max: opts.certificateCacheSize ?? 1_000 });
-    this.seen = opts.replayCacheSize ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
-    this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
+    this.tokens = new LRUCache({ max: opts.cache.tokens, maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES, sizeCalculation: (e) => Math.max(1, e.size ?? 1) });
+    this.chains = new LRUCache({ max: opts.cache.chains });
+    this.certs = new LRUCache({ max: opts.cache.certificates });
+    this.seen = opts.replayCacheSize > 0 ? new LRUCache({ max: opts.replayCacheSize, ttlAutopurge: false }) : undefined;
+    this.negativeTtlMs = opts.negativeTtlMs ?? NEGATIVE_TTL_MS;
+    this.profile = {
+      name: 'token',
+      maxBytes: rules.maxBytes,
+      algorithms: rules.algorithms,
+      typ: { required: true, allowed: new Set([rules.typ]) },
+      x5c: { maxCertificates: rules.maxX5cCertificates, maxBytes: rules.maxX5cBytes },
+      maxPayloadBytes: rules.maxClaimBytes,
+      decode: 'header-first',
+    };
   }
-  private readonly negativeTtlMs: number;
 
   /** Verifies one token for one request. Never throws for a bad token. */
   verify(token: string, ctx: RequestContext): TokenResult {
     try {
-      if (token.length > this.rules.maxBytes) fail('ERR_TOKEN_TOO_LARGE', `${token.length} bytes (limit ${this.rules.maxBytes})`);
+      checkSize(token, this.rules.maxBytes, fail);
       const key = keyOf(token, ctx.memo);
       let entry = this.cached(key);
       if (!entry) {
@@ -251,8 +284,7 @@ export class CommonIdentityVerifier {
       this.perRequest(v, ctx);
       return { ok: true, claims: v.claims, issuer: v.issuer, actors: v.actors };
     } catch (err) {
-      if (err instanceof ZonegateError) return { ok: false, code: err.code, message: err.message };
-      throw err;
+      return failure(err);
     }
   }
 
@@ -268,9 +300,23 @@ export class CommonIdentityVerifier {
 
   /** The x5c chain's DER certificates and the chain cache key (digests of the DER, not the base64 text). */
   private x5cChain(x5c: readonly string[]): { ders: Buffer[]; digests: string[]; key: string } {
-    const ders = x5cDers(x5c);
+    const ders = x5cDers(x5c, fail);
     const digests = ders.map(derDigest);
     return { ders, digests, key: digests.join('.') };
+  }
+
+  /** The chain's certificates, parsed once per DER (ERR_TOKEN_X5C when one is not a certificate). */
+  private certificates(chain: { ders: Buffer[]; digests: string[] }): X509Certificate[] {
+    try {
+      return chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
+    } catch (err) {
+      return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
+    }
+  }
+
+  /** The x5c path validation's limits: the configured ones (limits.maxChainLength, maxSignatureChecks). */
+  private pathOptions(now: number) {
+    return { now, skewSeconds: this.rules.skewSeconds, maxChainLength: this.rules.maxX5cCertificates, maxSignatureChecks: this.rules.maxSignatureChecks };
   }
 
   /** A cached signer still good for its bundle generation and at `nowMs`. */
@@ -281,32 +327,41 @@ export class CommonIdentityVerifier {
   }
 
   /**
+   * The signer: an X509-SVID of the trust domain named by its own leaf, verified against that
+   * trust domain's bundle only, at the request's clock. A verified chain is cached for its
+   * bundle generation and until its earliest notAfter.
+   */
+  private signer(x5c: readonly string[], nowMs: number): Signer {
+    const chain = this.x5cChain(x5c);
+    const cached = this.signerFor(chain.key, nowMs);
+    if (cached) return cached;
+    const certs = this.certificates(chain);
+    let verified;
+    try {
+      verified = verifyX509Svid(certs, this.bundles, this.pathOptions(nowMs));
+    } catch (err) {
+      return chainFailure(err, fail);
+    }
+    const { id, notAfter } = verified;
+    const signer = { id, key: certs[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
+    if (this.bundles.generation) this.chains.set(chain.key, signer, { ttl: Math.max(1, notAfter + this.rules.skewSeconds * 1000 - nowMs) });
+    return signer;
+  }
+
+  /**
    * The x5c chain's certificate signatures on the thread pool, for a chain not verified yet;
    * undefined when nothing waits. Anything wrong with the token is left for verify() to report.
    */
   private prepareChain(token: string, ctx: RequestContext): Promise<void> | undefined {
     try {
-      const [h, p] = token.split('.', 3);
-      const header = json(h!, 'header');
-      if (!isAlgorithm(header.alg) || !this.rules.algorithms.has(header.alg) || header.typ !== this.rules.typ) return undefined;
-      const x5c = header.x5c;
-      if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > (this.rules.maxX5cCertificates ?? 5) || x5c.some((c) => typeof c !== 'string')) return undefined;
-      // cheap before expensive, as in intrinsic(): a token refused by this request's checks on
-      // its claims as sent costs no certificate parsing and no signature, here either
-      const claims = json(p!, 'payload', this.rules.maxClaimBytes ?? 8 * 1024);
-      if (claimsProblem(claims, this.rules.maxClaimDepth ?? 16)) return undefined;
-      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
-      if (!Array.isArray(aud) || !isNum(claims.exp) || !isNum(claims.iat) || typeof claims.iss !== 'string') return undefined;
-      this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
-      const chain = this.x5cChain(x5c as string[]);
+      // cheap before expensive, as in intrinsic(): a token refused by its header, its claims or
+      // this request's checks on its claims as sent costs no certificate parsing and no signature
+      const t = parseCompact(token, this.profile);
+      this.requestChecks(claimsOf(t.claims, this.rules, this.seen !== undefined).claims, ctx);
+      const chain = this.x5cChain(t.x5c);
       if (this.signerFor(chain.key, ctx.now)) return undefined;
       const certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
-      return prepareSignatures(certs, this.bundles, {
-        now: ctx.now,
-        skewSeconds: this.rules.skewSeconds,
-        maxChainLength: this.rules.maxX5cCertificates ?? 5,
-        maxSignatureChecks: this.rules.maxSignatureChecks ?? 8,
-      });
+      return prepareSignatures(certs, this.bundles, this.pathOptions(ctx.now));
     } catch {
       return undefined; // verify() reports why
     }
@@ -352,15 +407,12 @@ export class CommonIdentityVerifier {
     const p = verifySignatureAsync(alg, pub, input, sig).then((ok) => {
       this.preparing.delete(key);
       this.verifications++;
-      const e: Entry = ok
-        ? entry
-        : { error: { code: 'ERR_TOKEN_SIGNATURE', message: 'token: signature does not verify with the x5c leaf key' }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
+      const e: Entry = ok ? entry : { error: { code: 'ERR_TOKEN_SIGNATURE', message: SIGNATURE_MISMATCH }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
       this.remember(key, e, ctx.now, token.length);
     });
     this.preparing.set(key, p);
     return p;
   }
-  private readonly preparing = new Map<string, Promise<void>>();
 
   private cached(key: string): Entry | undefined {
     const entry = this.tokens.get(key);
@@ -381,107 +433,43 @@ export class CommonIdentityVerifier {
     return this.bundles.generation?.(td) ?? 0;
   }
 
-  /** Everything that depends only on the token and the bundles (cached). */
+  /**
+   * Everything that depends only on the token and the bundles (cached), in the order of the file
+   * comment: the parse step, the claims, this request's checks on them as sent (a failure there is
+   * transient), the signer, iss = signer, the signature, the act chain.
+   */
   private intrinsic(token: string, ctx: RequestContext, checkSignature: SignatureCheck): Entry {
-    const nowMs = ctx.now;
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
-      const parts = token.split('.');
-      if (parts.length !== 3) fail('ERR_TOKEN_MALFORMED', 'not three dot-separated parts');
-      const [h, p, s] = parts as [string, string, string];
-      const header = json(h, 'header');
-      const alg = header.alg;
-      if (!isAlgorithm(alg) || !this.rules.algorithms.has(alg)) fail('ERR_TOKEN_ALG', `alg "${String(alg).slice(0, 20)}" is not allowed`);
-      if (header.typ !== this.rules.typ) fail('ERR_TOKEN_TYPE', `typ must be "${this.rules.typ}"`);
-      if ('jku' in header || 'x5u' in header || 'jwk' in header) fail('ERR_TOKEN_KEY_URL', 'jku, x5u and jwk are never followed');
-      if ('crit' in header) {
-        const crit = header.crit;
-        if (!Array.isArray(crit) || crit.length === 0 || crit.some((c) => typeof c !== 'string' || !KNOWN_CRIT.has(c)))
-          fail('ERR_TOKEN_CRIT', 'unknown crit extension');
-      }
-      const x5c = header.x5c;
-      if (!Array.isArray(x5c) || x5c.length === 0 || x5c.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(c)))
-        fail('ERR_TOKEN_X5C', 'x5c must be a non-empty array of base64 certificates');
-      // every certificate is parsed and its signature checked: bound the work before doing any
-      const x5cBytes = (x5c as string[]).reduce((n, c) => n + c.length, 0);
-      const maxCerts = this.rules.maxX5cCertificates ?? 5;
-      const maxX5cBytes = this.rules.maxX5cBytes ?? 64 * 1024;
-      if ((x5c as string[]).length > maxCerts || x5cBytes > maxX5cBytes)
-        fail('ERR_TOKEN_X5C_TOO_LARGE', `x5c holds ${(x5c as string[]).length} certificates, ${x5cBytes} bytes (limits ${maxCerts}, ${maxX5cBytes})`);
-      const claims = json(p, 'payload', this.rules.maxClaimBytes ?? 8 * 1024);
-      const deep = claimsProblem(claims, this.rules.maxClaimDepth ?? 16);
-      if (deep) fail('ERR_CLAIMS_TOO_LARGE', deep);
-      const iss = claims.iss;
-      if (typeof iss !== 'string') return fail('ERR_TOKEN_CLAIMS', 'iss is missing');
-      const issuer = SpiffeId.tryParse(iss);
-      if (!issuer || issuer.isRoot) return fail('ERR_TOKEN_CLAIMS', 'iss is not a workload SPIFFE ID');
+      const t = parseCompact(token, this.profile);
+      const { claims, issuer } = claimsOf(t.claims, this.rules, this.seen !== undefined);
       td = issuer.trustDomain;
-      const subProblem = subjectProblem(claims.sub);
-      if (subProblem) fail('ERR_TOKEN_CLAIMS', subProblem);
-      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
-      if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) fail('ERR_TOKEN_CLAIMS', 'aud is missing');
-      if (!isNum(claims.exp) || !isNum(claims.iat)) fail('ERR_TOKEN_CLAIMS', 'exp and iat are required numbers');
-      if (claims.nbf !== undefined && !isNum(claims.nbf)) fail('ERR_TOKEN_CLAIMS', 'nbf is not a number');
-      if (claims.jti !== undefined && (typeof claims.jti !== 'string' || claims.jti.length > MAX_JTI))
-        fail('ERR_TOKEN_CLAIMS', `jti is not a string of at most ${MAX_JTI} characters`);
-      // with replay protection on, a token without jti would be the one kind it cannot protect
-      if (this.seen && claims.jti === undefined) fail('ERR_TOKEN_CLAIMS', 'jti is required while the replay cache is on');
-
-      // Cheap before expensive: this request's checks on the claims as sent, before any
-      // certificate is parsed or signature checked. They run again on the verified claims.
-      try {
-        this.requestChecks({ ...claims, aud } as unknown as Claims, ctx);
-      } catch (err) {
-        if (!(err instanceof ZonegateError)) throw err;
-        return { error: { code: err.code, message: err.message }, gen: 0, transient: true };
-      }
-
-      // the signer: an X509-SVID of the trust domain named by iss, whose ID is iss
-      let chain;
-      try {
-        chain = this.x5cChain(x5c as string[]);
-      } catch (err) {
-        if (err instanceof ZonegateError) throw err;
-        return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
-      }
-      const skewMs = this.rules.skewSeconds * 1000;
-      // a cached chain holds only for its bundle generation and until its earliest notAfter
-      let signer = this.signerFor(chain.key, nowMs);
-      if (!signer) {
-        let certs;
-        try {
-          certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
-        } catch (err) {
-          return fail('ERR_TOKEN_X5C', `x5c: ${(err as Error).message}`);
-        }
-        let verified;
-        try {
-          // verified against the bundle of the leaf's own trust domain only, at the request's clock
-          verified = verifyX509Svid(certs, this.bundles, {
-            now: nowMs,
-            skewSeconds: this.rules.skewSeconds,
-            maxChainLength: maxCerts,
-            maxSignatureChecks: this.rules.maxSignatureChecks ?? 8,
-          });
-        } catch (err) {
-          const code = (err as ZonegateError).code;
-          return fail(code === 'ERR_KEY_TOO_WEAK' || code === 'ERR_SIGNATURE_LIMIT' ? code : 'ERR_TOKEN_CHAIN', `x5c: ${code}: ${(err as Error).message}`);
-        }
-        const { id, notAfter } = verified;
-        signer = { id, key: certs[0]!.publicKey, gen: this.generation(id.trustDomain), notAfter };
-        if (this.bundles.generation) this.chains.set(chain.key, signer, { ttl: Math.max(1, notAfter + skewMs - nowMs) });
-      }
-      if (signer.id.value !== iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${iss} is not the x5c leaf ${signer.id.value}`);
-      const key = signer.key;
-      if (!keyFits(alg as Algorithm, key)) fail('ERR_TOKEN_ALG', `alg ${String(alg)} does not fit the signer's ${key.asymmetricKeyType} key`);
-      const sig = b64urlDecode(s);
-      if (!sig || !checkSignature(alg as Algorithm, key, `${h}.${p}`, sig)) fail('ERR_TOKEN_SIGNATURE', 'signature does not verify with the x5c leaf key');
+      const early = this.checkedAsSent(claims, ctx);
+      if (early) return early;
+      const signer = this.signer(t.x5c, ctx.now);
+      if (signer.id.value !== claims.iss) fail('ERR_TOKEN_ISSUER_MISMATCH', `iss ${claims.iss} is not the x5c leaf ${signer.id.value}`);
+      verifyWith(t, signer.key, checkSignature);
       const actors = actChain(claims.act, this.rules.maxActDepth);
-      return { intrinsic: { claims: { ...claims, aud } as unknown as Claims, issuer, actors, notAfter: signer.notAfter }, td, gen: gen() };
+      return { intrinsic: { claims, issuer, actors, notAfter: signer.notAfter }, td, gen: gen() };
     } catch (err) {
-      if (!(err instanceof ZonegateError)) throw err;
-      return { error: { code: err.code, message: err.message }, ...(td ? { td } : {}), gen: gen() };
+      const f = failure(err);
+      return { error: { code: f.code, message: f.message }, ...(td ? { td } : {}), gen: gen() };
+    }
+  }
+
+  /**
+   * Cheap before expensive: this request's checks on the claims as sent, before any certificate
+   * is parsed or signature checked. They run again on the verified claims. A failure here depends
+   * on the request, so it is not cached (transient).
+   */
+  private checkedAsSent(claims: Claims, ctx: RequestContext): Entry | undefined {
+    try {
+      this.requestChecks(claims, ctx);
+      return undefined;
+    } catch (err) {
+      const f = failure(err);
+      return { error: { code: f.code, message: f.message }, gen: 0, transient: true };
     }
   }
 
@@ -502,13 +490,7 @@ export class CommonIdentityVerifier {
 
   /** Time, audience and binding to this request's peer: pure functions of the claims and the request. */
   private requestChecks(c: Claims, ctx: RequestContext): void {
-    const now = ctx.now / 1000;
-    const skew = this.rules.skewSeconds;
-    if (now - skew >= c.exp) fail('ERR_TOKEN_EXPIRED', `expired at ${new Date(c.exp * 1000).toISOString()}`);
-    if (c.nbf !== undefined && now + skew < c.nbf) fail('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
-    if (now + skew < c.iat) fail('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
-    if (c.exp - c.iat > this.rules.maxLifetimeSeconds)
-      fail('ERR_TOKEN_LIFETIME', `lifetime ${c.exp - c.iat} s exceeds ${this.rules.maxLifetimeSeconds} s`);
+    checkTime(c, ctx.now, this.rules, fail);
     if (!c.aud.some((a) => this.rules.audiences.has(a))) fail('ERR_TOKEN_AUDIENCE', `aud ${JSON.stringify(c.aud).slice(0, 200)} does not name this zone`);
     if (this.rules.bindToPeer && c.iss !== ctx.peerId)
       fail('ERR_TOKEN_PEER_MISMATCH', `signer ${c.iss} is not the mTLS peer ${ctx.peerId ?? '(none)'}`);
@@ -518,4 +500,11 @@ export class CommonIdentityVerifier {
       if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
     }
   }
+}
+
+const SIGNATURE_MISMATCH = 'token: signature does not verify with the x5c leaf key';
+
+/** The token's signature with the signer's leaf key (see checkSignature). */
+function verifyWith(t: Compact, key: KeyObject, check: SignatureCheck): void {
+  checkSignature(t, key, 'the x5c leaf key', fail, check);
 }

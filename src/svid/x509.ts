@@ -281,7 +281,8 @@ class PathSearch {
   private readonly path: X509Certificate[] = [];
 
   constructor(
-    private readonly id: SpiffeId,
+    /** The leaf, as messages name it. */
+    private readonly subject: string,
     private readonly roots: readonly X509Certificate[],
     private readonly pool: readonly X509Certificate[],
     private readonly o: { readonly now: number; readonly skew: number; readonly maxLen: number; readonly maxChecks: number; readonly ask: boolean },
@@ -362,7 +363,7 @@ class PathSearch {
     }
     // Same-name intermediates (or roots) make every candidate cost a signature: bound them.
     if (++this.checks > this.o.maxChecks)
-      fail('ERR_SIGNATURE_LIMIT', `building a path for ${this.id.value} needs more than ${this.o.maxChecks} signature checks (limits.maxSignatureChecks)`);
+      fail('ERR_SIGNATURE_LIMIT', `building a path for ${this.subject} needs more than ${this.o.maxChecks} signature checks (limits.maxSignatureChecks)`);
     if (this.o.ask && !knownSignature(child, issuer)) throw new UnknownSignature(child, issuer);
     if (signatureValid(child, issuer)) return true;
     failure.note('ERR_SVID_SIGNATURE', `the signature on ${what} does not verify with its issuer's key`, 2);
@@ -386,7 +387,7 @@ export function verifyX509Svid(
   const roots = trustDomainRoots(bundles, td); // 4
   checkPresentedSigners(chain); // 5
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(td) ?? [])];
-  const search = new PathSearch(id, roots, pool, {
+  const search = new PathSearch(id.value, roots, pool, {
     now: opts.now ?? Date.now(),
     skew: (opts.skewSeconds ?? 0) * 1000,
     maxLen,
@@ -398,4 +399,43 @@ export function verifyX509Svid(
   const found = search.from(leaf);
   if (!found) return fail(search.failure.code, search.failure.message || `no path from ${id.value} to an authority of trust domain "${td.name}"`);
   return { id, chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
+}
+
+/** What verifyPath needs: every limit explicit (the defaults are the caller's). */
+export interface PathOptions {
+  /** Verification time, ms since the epoch. */
+  readonly now: number;
+  readonly skewSeconds: number;
+  /** Most certificates in the presented chain and in a built path below the root. */
+  readonly maxChainLength: number;
+  /** Most certificate signatures the search may check (ERR_SIGNATURE_LIMIT past it). */
+  readonly maxSignatureChecks: number;
+  /** Certificates to build paths with beside the presented ones. */
+  readonly intermediates?: readonly X509Certificate[];
+  /** The leaf and the anchors, as messages name them. */
+  readonly subject: string;
+  readonly anchors: string;
+}
+
+/**
+ * Steps 1 and 5 of verifyX509Svid alone: RFC 5280 path validation from `chain[0]` to one of
+ * `roots`, with the signing-certificate rules, key strength, accepted signature algorithms,
+ * validity windows and the signature-check bound of X509-SVIDs, for a leaf whose own rules are the
+ * caller's (a WirePact translator certificate has no SPIFFE ID). Throws ZonegateError.
+ */
+export function verifyPath(chain: readonly X509Certificate[], roots: readonly X509Certificate[], opts: PathOptions): { chain: readonly X509Certificate[]; notAfter: number } {
+  checkChain(chain, opts.maxChainLength);
+  checkPresentedSigners(chain);
+  const leaf = chain[0]!;
+  const search = new PathSearch(opts.subject, roots, [...chain.slice(1), ...(opts.intermediates ?? [])], {
+    now: opts.now,
+    skew: opts.skewSeconds * 1000,
+    maxLen: opts.maxChainLength,
+    maxChecks: opts.maxSignatureChecks,
+    ask: false,
+  });
+  if (search.outside(info(leaf, 'leaf certificate'), 'leaf certificate')) fail(search.failure.code, search.failure.message);
+  const found = search.from(leaf);
+  if (!found) return fail(search.failure.code, search.failure.message || `no path from ${opts.subject} to ${opts.anchors}`);
+  return { chain: found, notAfter: Math.min(...found.map((c) => info(c, 'certificate').notAfter)) };
 }

@@ -13,8 +13,8 @@ import { COLD_CRYPTO, CRYPTO_OPS, cryptoLimit, limitMultiple, measureCrypto, mea
 import { AUDIENCE, createPki, mint, PEER_ID, TRUST_DOMAIN, type BenchPki } from '../../bench/fixtures.js';
 import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
-import { ALGORITHMS } from '../../src/identity/jws.js';
-import { COMMON_IDENTITY_TYP, CommonIdentityVerifier } from '../../src/identity/verify.js';
+import { ciOptions, ciRules } from '../helpers/identity.js';
+import { CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 
@@ -98,17 +98,11 @@ describe("COLD_CRYPTO is what zonegate's verifier does for one cold request", ()
     const root = new crypto.X509Certificate(readFileSync(join(dir, 'root.pem')));
     const set = new BundleSet();
     set.set(new Bundle(TrustDomain.parse(TRUST_DOMAIN), { x509Authorities: [root] }));
-    verifier = new CommonIdentityVerifier(set, {
-      algorithms: new Set(ALGORITHMS),
-      maxBytes: 16 * 1024,
-      maxLifetimeSeconds: 3600,
-      skewSeconds: 30,
-      audiences: new Set([AUDIENCE]),
-      maxActDepth: 5,
-      bindToPeer: true,
-      requireCnf: false,
-      typ: COMMON_IDENTITY_TYP,
-    });
+    verifier = new CommonIdentityVerifier(
+      set,
+      ciRules({ maxLifetimeSeconds: 3600, skewSeconds: 30, audiences: new Set([AUDIENCE]), bindToPeer: true, requireCnf: false }),
+      ciOptions(),
+    );
   });
 
   /** Serves one token as zonegate does (prepare, then verify) and counts what it cost. */

@@ -15,6 +15,7 @@ import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { basicLimits } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -188,7 +189,7 @@ describe('Basic credentials: async, one shape for known and unknown users, bound
   const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   let store: BasicUserStore;
   beforeAll(() => {
-    store = new BasicUserStore(file([{ name: 'bob', password: hashPassword('correct horse', 16384), roles: ['admin'] }]));
+    store = new BasicUserStore(file([{ name: 'bob', password: hashPassword('correct horse', 16384), roles: ['admin'] }]), basicLimits());
   });
 
   it('a right password, a wrong one, an unknown user: each runs scrypt once, on the thread pool', async () => {
@@ -218,7 +219,7 @@ describe('Basic credentials: async, one shape for known and unknown users, bound
   });
 
   it('past maxConcurrent running and maxQueued waiting: ERR_OVERLOADED at once; the others are decided', async () => {
-    const small = new BasicUserStore(file([{ name: 'bob', password: hashPassword('pw', 1024) }]), { maxConcurrent: 1, maxQueued: 2 });
+    const small = new BasicUserStore(file([{ name: 'bob', password: hashPassword('pw', 1024) }]), basicLimits({ maxConcurrent: 1, maxQueued: 2 }));
     const results = await Promise.all([1, 2, 3, 4, 5].map((i) => small.check(basic('bob', `wrong${i}`))));
     expect(results.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['ERR_USER_CREDENTIAL', 'ERR_USER_CREDENTIAL', 'ERR_USER_CREDENTIAL', 'ERR_OVERLOADED', 'ERR_OVERLOADED']);
     expect((await small.check(basic('bob', 'pw'))).ok).toBe(true);
@@ -231,14 +232,14 @@ describe('Basic credentials: async, one shape for known and unknown users, bound
     ['p above 16', 'scrypt$1024$8$64$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g='],
     ['more than 64 MiB per computation', 'scrypt$1048576$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g='],
   ])('a users file with %s is refused when read', (_n, password) => {
-    expect(() => new BasicUserStore(file([{ name: 'bob', password }]))).toThrow(/scrypt/);
+    expect(() => new BasicUserStore(file([{ name: 'bob', password }]), basicLimits())).toThrow(/scrypt/);
   });
 
   it('a users file whose hashes use different scrypt parameters is refused when read (an unknown name would take the first user\'s time)', () => {
     const same = [{ name: 'bob', password: hashPassword('a', 1024) }, { name: 'eve', password: hashPassword('b', 1024) }];
-    expect(() => new BasicUserStore(file(same))).not.toThrow();
+    expect(() => new BasicUserStore(file(same), basicLimits())).not.toThrow();
     const mixed = [{ name: 'bob', password: hashPassword('a', 1024) }, { name: 'eve', password: hashPassword('b', 2048) }];
-    expect(() => new BasicUserStore(file(mixed))).toThrow(/user "eve": scrypt parameters \(N=2048 r=8 p=1.*differ from the first user's \(N=1024/);
+    expect(() => new BasicUserStore(file(mixed), basicLimits())).toThrow(/user "eve": scrypt parameters \(N=2048 r=8 p=1.*differ from the first user's \(N=1024/);
   });
 
   it('through the real server: a known user is the actor; a wrong password and an unknown user are ERR_USER_CREDENTIAL', async () => {

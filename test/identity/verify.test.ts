@@ -10,8 +10,8 @@ import { TrustDomain } from '../../src/spiffe/id.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
-import { ALGORITHMS } from '../../src/identity/jws.js';
 import { selfSignedSvid, MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { ciOptions, ciRules } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -25,17 +25,7 @@ let me: Issued;
 let svid: LocalSvid;
 let key: KeyObject;
 
-const rules: TokenRules = {
-  algorithms: new Set(ALGORITHMS),
-  maxBytes: 16 * 1024,
-  maxLifetimeSeconds: 600,
-  skewSeconds: 30,
-  audiences: new Set([`spiffe://${B}`]),
-  maxActDepth: 5,
-  bindToPeer: true,
-  requireCnf: false,
-  typ: 'ci+jwt',
-};
+const rules: TokenRules = ciRules({ audiences: new Set([`spiffe://${B}`]) });
 const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
 const x5c = (i: Issued) => [i.cert.raw.toString('base64')];
 
@@ -74,7 +64,7 @@ beforeAll(async () => {
 
 describe('common identity: accepted', () => {
   it('a hand-built token and a minted one', () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     expect(code(v, forge(header(), claims()))).toBe('ok');
     const minted = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
     const r = v.verify(minted, { now: NOW, peerId: ME });
@@ -89,12 +79,12 @@ describe('common identity: accepted', () => {
     expect(JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).alg).toBe(
       { 'P-384': 'ES384', Ed25519: 'EdDSA', RSA: 'RS256', 'RSA-PSS': 'PS256' }[keyType],
     );
-    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: local.id.value })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), t, { peerId: local.id.value })).toBe('ok');
   });
 
   it('an act chain within the limit is returned, most recent hop first', () => {
     const act = { sub: `spiffe://${A}/gateway`, act: { sub: `spiffe://${B}/edge` } };
-    const r = new CommonIdentityVerifier(set, rules).verify(forge(header(), claims({ act })), { now: NOW, peerId: ME });
+    const r = new CommonIdentityVerifier(set, rules, ciOptions()).verify(forge(header(), claims({ act })), { now: NOW, peerId: ME });
     expect(r).toMatchObject({ ok: true, actors: [`spiffe://${A}/gateway`, `spiffe://${B}/edge`] });
   });
 });
@@ -194,30 +184,30 @@ describe('common identity: each forgery has its own reason', () => {
     ['header is JSON array', () => `${b64([1])}.${b64(claims())}.AAAA`, 'ERR_TOKEN_MALFORMED'],
   ];
   it.each(cases)('%s → %s', async (_n, make, want, ctx) => {
-    expect(code(new CommonIdentityVerifier(set, rules), await make(), ctx ?? {})).toBe(want);
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), await make(), ctx ?? {})).toBe(want);
   });
 
   it('cnf that matches the peer certificate is accepted; requireCnf without cnf is denied', () => {
     const der = me.cert.raw;
     const thumb = thumbprint(der);
-    expect(code(new CommonIdentityVerifier(set, rules), forge(header(), claims({ cnf: { 'x5t#S256': thumb } })), { peerCertDer: der })).toBe('ok');
-    expect(code(new CommonIdentityVerifier(set, { ...rules, requireCnf: true }), forge(header(), claims()), { peerCertDer: der })).toBe('ERR_TOKEN_CNF_MISMATCH');
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), forge(header(), claims({ cnf: { 'x5t#S256': thumb } })), { peerCertDer: der })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, { ...rules, requireCnf: true }, ciOptions()), forge(header(), claims()), { peerCertDer: der })).toBe('ERR_TOKEN_CNF_MISMATCH');
   });
 
   it('an algorithm outside a narrowed allowlist is denied', () => {
-    expect(code(new CommonIdentityVerifier(set, { ...rules, algorithms: new Set(['EdDSA'] as const) }), forge(header(), claims()))).toBe('ERR_TOKEN_ALG');
+    expect(code(new CommonIdentityVerifier(set, { ...rules, algorithms: new Set(['EdDSA'] as const) }, ciOptions()), forge(header(), claims()))).toBe('ERR_TOKEN_ALG');
   });
 
   it('replay: with the replay cache on, a token without jti is refused; a jti is bounded', () => {
-    const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions({ replayCacheSize: 100 }));
     const { jti: _jti, ...noJti } = claims();
     expect(code(v, forge(header(), noJti))).toBe('ERR_TOKEN_CLAIMS');
-    expect(code(new CommonIdentityVerifier(set, rules), forge(header(), noJti))).toBe('ok'); // optional without the cache
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), forge(header(), noJti))).toBe('ok'); // optional without the cache
     expect(code(v, forge(header(), claims({ jti: 'j'.repeat(257) })))).toBe('ERR_TOKEN_CLAIMS');
   });
 
   it('replay: a jti is accepted once when the replay cache is on', () => {
-    const v = new CommonIdentityVerifier(set, rules, { replayCacheSize: 100 });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions({ replayCacheSize: 100 }));
     const t = forge(header(), claims({ jti: 'once' }));
     expect(code(v, t)).toBe('ok');
     expect(code(v, t)).toBe('ERR_TOKEN_REPLAYED');
@@ -226,7 +216,7 @@ describe('common identity: each forgery has its own reason', () => {
 
 describe('caches', () => {
   it('a token is verified once; the per-request checks still run on every call', () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const t = forge(header(), claims());
     expect(code(v, t)).toBe('ok');
     expect(code(v, t)).toBe('ok');
@@ -238,19 +228,19 @@ describe('caches', () => {
   it('every cache is bounded by its size: an evicted token is verified again, an evicted chain re-verified from parsed certificates', async () => {
     const other = await caA.issue(ME); // another SVID of the same workload
     const otherKey = createPrivateKey(other.keyPem);
-    const v = new CommonIdentityVerifier(set, rules, { cacheSize: 1, chainCacheSize: 1, certificateCacheSize: 2 });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions({ cache: { tokens: 1, chains: 1, certificates: 2 } }));
     const t1 = forge(header(), claims({ jti: 'a' }));
     const t2 = forge(header({ x5c: x5c(other) }), claims({ jti: 'b' }), otherKey);
     expect([code(v, t1), code(v, t2), code(v, t1)]).toEqual(['ok', 'ok', 'ok']);
     expect(v.verifications).toBe(3); // one token held: t1 was evicted by t2
     expect(v.certificateParses).toBe(2); // t1's chain was evicted too, its certificate was not
-    const big = new CommonIdentityVerifier(set, rules, { cacheSize: 2 });
+    const big = new CommonIdentityVerifier(set, rules, ciOptions({ cache: { tokens: 2 } }));
     expect([code(big, t1), code(big, t2), code(big, t1)]).toEqual(['ok', 'ok', 'ok']);
     expect(big.verifications).toBe(2);
   });
 
   it('prepare: the signature is checked off the event loop and verify() then answers from the cache, with the same result', async () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const good = forge(header(), claims({ jti: 'p1' }));
     const bad = forge(header(), claims({ jti: 'p2' }), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     const p = v.prepare(good, AS_ME);
@@ -269,7 +259,7 @@ describe('caches', () => {
   });
 
   it('a request memo carries the token hash from prepare to verify, and is never used for another token', async () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const good = forge(header(), claims({ jti: 'm1' }));
     const bad = forge(header(), claims({ jti: 'm2' }), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     const memo: { token?: string; key?: string } = {};
@@ -290,7 +280,7 @@ describe('caches', () => {
   });
 
   it('a flood of one bad token costs one verification', () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const bad = forge(header(), claims(), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     for (let i = 0; i < 50; i++) expect(code(v, bad)).toBe('ERR_TOKEN_SIGNATURE');
     expect(v.verifications).toBe(1);
@@ -299,7 +289,7 @@ describe('caches', () => {
   it('a bundle change of the issuer\'s trust domain re-verifies: a removed root stops the token', () => {
     const local = new BundleSet();
     local.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.cert] }));
-    const v = new CommonIdentityVerifier(local, rules);
+    const v = new CommonIdentityVerifier(local, rules, ciOptions());
     const t = forge(header(), claims());
     expect(code(v, t)).toBe('ok');
     local.set(new Bundle(TrustDomain.parse(B), { x509Authorities: [caB.cert] })); // another trust domain: still cached
@@ -317,12 +307,12 @@ describe('the signer certificate\'s validity', () => {
     const k = createPrivateKey(short.keyPem);
     const t1 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'a', exp: now + 300 }), k);
     const t2 = forge(header({ x5c: x5c(short) }), claims({ iss: id, jti: 'b', iat: now + 100, exp: now + 400 }), k);
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     expect(code(v, t1, { peerId: id })).toBe('ok'); // chain verified and cached at NOW
     const later = NOW + 60_000 + rules.skewSeconds * 1000 + 1000; // past notAfter and the skew
     expect(code(v, t1, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached token entry
     expect(code(v, t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cached chain, new token
-    expect(code(new CommonIdentityVerifier(set, rules), t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cold: checked at ctx.now
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), t2, { peerId: id, now: later })).toBe('ERR_TOKEN_CHAIN'); // cold: checked at ctx.now
   });
 
   it('the chain is verified at the request clock, not the wall clock', async () => {
@@ -330,8 +320,8 @@ describe('the signer certificate\'s validity', () => {
     const future = await caA.issue(id, { notBefore: new Date(NOW + 3600_000), notAfter: new Date(NOW + 7200_000) });
     const at = NOW + 3700_000;
     const t = forge(header({ x5c: x5c(future) }), claims({ iss: id, iat: Math.floor(at / 1000), exp: Math.floor(at / 1000) + 60 }), createPrivateKey(future.keyPem));
-    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id, now: at })).toBe('ok');
-    expect(code(new CommonIdentityVerifier(set, rules), t, { peerId: id })).not.toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), t, { peerId: id, now: at })).toBe('ok');
+    expect(code(new CommonIdentityVerifier(set, rules, ciOptions()), t, { peerId: id })).not.toBe('ok');
   });
 });
 
@@ -339,7 +329,7 @@ describe('cheap before expensive', () => {
   const garbageCert = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64'); // a DER SEQUENCE, not a certificate
 
   it('x5c longer than the chain length limit, or an element holding two certificates, is refused', async () => {
-    const v = new CommonIdentityVerifier(set, { ...rules, maxX5cCertificates: 5 });
+    const v = new CommonIdentityVerifier(set, { ...rules, maxX5cCertificates: 5 }, ciOptions());
     expect(code(v, forge(header({ x5c: Array.from({ length: 6 }, () => x5c(me)[0]) }), claims()))).toBe('ERR_TOKEN_X5C_TOO_LARGE');
     const joined = Buffer.concat([me.cert.raw, caA.cert.raw]).toString('base64');
     expect(code(v, forge(header({ x5c: [joined] }), claims()))).toBe('ERR_TOKEN_X5C');
@@ -347,7 +337,7 @@ describe('cheap before expensive', () => {
   });
 
   it('time, audience and peer are checked on the claims as sent before x5c is parsed', () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ iat: now - 300, exp: now - 60 })))).toBe('ERR_TOKEN_EXPIRED');
     expect(code(v, forge(header({ x5c: [garbageCert] }), claims({ aud: 'spiffe://elsewhere.test' })))).toBe('ERR_TOKEN_AUDIENCE');
     expect(code(v, forge(header({ x5c: [garbageCert] }), claims()), { peerId: `spiffe://${A}/someone-else` })).toBe('ERR_TOKEN_PEER_MISMATCH');
@@ -355,7 +345,7 @@ describe('cheap before expensive', () => {
   });
 
   it('a token replayed from the wrong peer is not cached as a failure for its rightful one', () => {
-    const v = new CommonIdentityVerifier(set, rules);
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const t = forge(header(), claims());
     expect(code(v, t, { peerId: `spiffe://${A}/thief` })).toBe('ERR_TOKEN_PEER_MISMATCH');
     expect(code(v, t)).toBe('ok');
@@ -364,7 +354,7 @@ describe('cheap before expensive', () => {
 
 describe('cache memory', () => {
   it('the token cache is bounded by the bytes of its tokens, not only by their count', () => {
-    const v = new CommonIdentityVerifier(set, rules, { cacheBytes: 64 * 1024 });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions({ cacheBytes: 64 * 1024 }));
     const big = (i: number) => forge(header(), claims({ jti: `big-${i}`, pad: 'x'.repeat(8000) }));
     const first = big(0);
     expect(code(v, first)).toBe('ok');
@@ -381,7 +371,7 @@ describe('a bundle source without generations', () => {
   it('is asked again on every request: a root it stops returning stops the token', () => {
     let roots = [caA.cert];
     const source = { x509Authorities: (td: TrustDomain) => (td.name === A ? roots : undefined) };
-    const v = new CommonIdentityVerifier(source, rules);
+    const v = new CommonIdentityVerifier(source, rules, ciOptions());
     const t = forge(header(), claims());
     expect(code(v, t)).toBe('ok');
     roots = [caB.cert];

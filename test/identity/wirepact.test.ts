@@ -14,6 +14,7 @@ import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { wpRules } from '../helpers/identity.js';
 
 let pki: MemoryCA;
 let translator: Issued;
@@ -118,14 +119,17 @@ describe('WirePact profile', () => {
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
     expect(header).toMatchObject({ alg: 'RS256', typ: 'JWT', x5t: createHash('sha256').update(translator.cert.raw).digest('base64') });
     expect(header.x5c).toHaveLength(2);
-    const v = verifyWirePact(token, { roots: parseCertificates(pki.certPem), maxBytes: 16384, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set(['wirepact-translator']) }, Date.now());
+    const v = verifyWirePact(token, wpRules(parseCertificates(pki.certPem), ['wirepact-translator']), Date.now());
     expect(v).toEqual({ ok: true, sub: 'spiffe://zone-b.test/app', iss: 'wirepact-translator' });
   });
 });
 
 describe('WirePact x5c: bounded work', () => {
-  /** Certificates that all share one name and one key: each "issues" every other one. */
-  async function sameNameSameKey(n: number): Promise<string[]> {
+  /**
+   * Certificates that all share one name and one key: each "issues" every other one. With
+   * `keyCertSign` the CAs may sign certificates, so the path search has to try them.
+   */
+  async function sameNameSameKey(n: number, keyCertSign: boolean): Promise<string[]> {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
     const kp = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const mk = (ca: boolean, i: number) =>
@@ -138,21 +142,33 @@ describe('WirePact x5c: bounded work', () => {
         notBefore: new Date(Date.now() - 86_400_000),
         notAfter: new Date(Date.now() + 86_400_000),
         signingAlgorithm: alg,
-        extensions: [new x509.BasicConstraintsExtension(ca, undefined, true)],
+        extensions: [new x509.BasicConstraintsExtension(ca, undefined, true), ...(ca && keyCertSign ? [new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)] : [])],
       });
     const certs = [await mk(false, 999), ...(await Promise.all(Array.from({ length: n - 1 }, (_, i) => mk(true, i))))];
     return certs.map((c) => Buffer.from(c.rawData).toString('base64'));
   }
-  const rules = () => ({ roots: [pki.cert], maxBytes: 64 * 1024, skewSeconds: 30, maxLifetimeSeconds: 600, issuers: new Set<string>(), maxChainLength: 5 });
+  const rules = () => wpRules([pki.cert]);
   const unsigned = (x5c: string[]) =>
     `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'a', aud: ['WirePact'], exp: now() + 60 })).toString('base64url')}.AAAA`;
 
-  it('a chain of certificates that all issue each other is checked in presented order: one signature check per link', async () => {
+  it('a chain of certificates that all issue each other costs at most limits.maxSignatureChecks signature checks: ERR_SIGNATURE_LIMIT', async () => {
     const spy = vi.spyOn(X509Certificate.prototype, 'verify');
     try {
-      const r = verifyWirePact(unsigned(await sameNameSameKey(5)), rules(), Date.now());
-      expect(r).toMatchObject({ ok: false, code: 'ERR_TOKEN_CHAIN' });
-      expect(spy.mock.calls.length).toBeLessThanOrEqual(5 + 1);
+      const r = verifyWirePact(unsigned(await sameNameSameKey(5, true)), rules(), Date.now());
+      expect(r).toMatchObject({ ok: false, code: 'ERR_SIGNATURE_LIMIT' });
+      expect(spy.mock.calls.length).toBeGreaterThan(0);
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(rules().maxSignatureChecks);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('presented CA certificates that may not sign certificates are refused before any signature check: ERR_TOKEN_CHAIN', async () => {
+    const spy = vi.spyOn(X509Certificate.prototype, 'verify');
+    try {
+      const r = verifyWirePact(unsigned(await sameNameSameKey(5, false)), rules(), Date.now());
+      expect(r).toMatchObject({ ok: false, code: 'ERR_TOKEN_CHAIN', message: expect.stringContaining('keyCertSign') });
+      expect(spy).not.toHaveBeenCalled();
     } finally {
       spy.mockRestore();
     }
@@ -161,7 +177,7 @@ describe('WirePact x5c: bounded work', () => {
   it('more x5c entries than the chain length limit, or two certificates in one entry, are refused before any signature check', async () => {
     const spy = vi.spyOn(X509Certificate.prototype, 'verify');
     try {
-      const many = await sameNameSameKey(12);
+      const many = await sameNameSameKey(12, true);
       expect(verifyWirePact(unsigned(many), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C_TOO_LARGE' });
       const joined = Buffer.concat([translator.cert.raw, pki.cert.raw]).toString('base64');
       expect(verifyWirePact(unsigned([joined]), rules(), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_X5C' });

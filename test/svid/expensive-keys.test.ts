@@ -15,8 +15,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { parseBundle, parseSpiffeBundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
-import { ALGORITHMS, signCompact } from '../../src/identity/jws.js';
+import { signCompact } from '../../src/identity/jws.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
+import { ciOptions, ciRules } from '../helpers/identity.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { certificateSignatureAsync, signatureCheckable } from '../../src/cert/signature.js';
@@ -223,8 +224,8 @@ describe('caches are keyed by the DER, not its spelling', () => {
     let leaf = web;
     while (leaf.der.length % 3 === 0) leaf = await ca.issue(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
-    const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
-    const v = new CommonIdentityVerifier(set, rules);
+    const rules: TokenRules = ciRules({ audiences: new Set([`spiffe://${B}`]) });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const now = Math.floor(Date.now() / 1000);
     const claims = { iss: WEB, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60 };
     const good = leaf.der.toString('base64');
@@ -319,8 +320,8 @@ describe('certificate signatures on the thread pool', () => {
   it('a token refused by its claims as sent (another peer, expired) gets no preparation: no certificate parsed', async () => {
     const leaf = await ca.issue(WEB);
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
-    const rules: TokenRules = { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, maxLifetimeSeconds: 600, skewSeconds: 30, audiences: new Set([`spiffe://${B}`]), maxActDepth: 5, bindToPeer: true, requireCnf: false, typ: 'ci+jwt' };
-    const v = new CommonIdentityVerifier(set, rules);
+    const rules: TokenRules = ciRules({ audiences: new Set([`spiffe://${B}`]) });
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const t = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
     expect(v.prepare(t, { now: Date.now(), peerId: `spiffe://${A}/someone-else` })).toBeUndefined();
     expect(v.prepare(t, { now: Date.now() + 3_600_000, peerId: WEB })).toBeUndefined();
