@@ -192,7 +192,12 @@ function expire(call: Call): void {
   status(call, S.DEADLINE_EXCEEDED, 'Deadline exceeded');
 }
 
-/** Starts the node:http2 gRPC server as configured (server.ts chooses it for `transport: http2`). */
+/**
+ * Starts the node:http2 gRPC server as configured (server.ts chooses it for `transport: http2`).
+ * Long because its stream, session and drain handlers share this server's state (bytes held by
+ * calls still arriving, open sessions, the draining flag) as closures; the next split gives that
+ * state a class of its own.
+ */
 export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDeps): Promise<GrpcServer> {
   const max = cfg.maxMessageBytes;
   const check = checker({ ...deps, maxInFlight: cfg.maxInFlight }, REPLIES);

@@ -74,7 +74,7 @@ describe('serve --workers', () => {
       for (const w of ['1', '2', 'primary']) expect(sample(m, `zonegate_process_cpu_seconds_total{worker="${w}"}`)).toMatch(/^[\d.e-]+$/);
 
       // each worker sees the file change and refuses it, then takes the fixed one
-      const logged = (msg: string) => s.lines.filter((l) => l.msg === msg).length;
+      const logged = (msg: string) => s.lines.filter((l) => l.msg === msg || String(l.msg).startsWith(`${msg}:`)).length;
       writeFileSync(file, `${text}bogus: 1\n`);
       await until(() => logged('config reload failed') === 2 || undefined, 10_000, 'both workers refused the file');
       m = await metrics();
