@@ -16,7 +16,7 @@ const LISTENER_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
 ];
 
 export interface ConfigChanges {
-  /** Trust domains or federation settings: a new trust manager (which adopts unchanged domains, trustSourceKey). */
+  /** Trust domains or federation settings: a new trust manager (which adopts unchanged domains: federation/schema.ts trustSourceKey). */
   readonly trust: boolean;
   /** Other local SVID files: a new watcher. */
   readonly identity: boolean;
@@ -35,5 +35,3 @@ export function configChanges(before: Config, after: Config): ConfigChanges {
     restartNeeded: LISTENER_KEYS.filter(([, get]) => !same(get(before), get(after))).map(([k]) => k),
   };
 }
-
-export { trustSourceKey } from '../federation/schema.js';

@@ -3,7 +3,8 @@
  * keeps, and what needs a restart.
  */
 import { describe, expect, it } from 'vitest';
-import { configChanges, trustSourceKey } from '../../src/config/diff.js';
+import { configChanges } from '../../src/config/diff.js';
+import { trustSourceKey } from '../../src/federation/schema.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const load = (text: string) => parseConfig(text, 'c.yaml', '/etc/zonegate').config;
