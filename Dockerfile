@@ -9,7 +9,8 @@ COPY src ./src
 COPY proto ./proto
 RUN npm run build && npm prune --omit=dev
 
-# Runtime stage: Node 24 LTS, non-root, the compiled code, its production deps and the protos.
+# Runtime stage: Node 24 LTS (CI runs the test suite on Node 24 as well as Node 20: .ci/run),
+# non-root, the compiled code, its production deps and the protos.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
