@@ -261,8 +261,8 @@ async function startZonegate(config: string, workers: number, name: string): Pro
   const [port, opsPort] = [await freePort(), await freePort()];
   const out = openSync(join(dir, `${name}.log`), 'w');
   const proc = track(
-    // with the V8 flag the image runs it with (Dockerfile ENTRYPOINT)
-    spawn(process.execPath, ['--max-semi-space-size=16', ...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), process.env.BENCH_ZONEGATE_BIN ?? join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
+    // with the V8 flags the image runs it with (Dockerfile ENTRYPOINT)
+    spawn(process.execPath, ['--max-semi-space-size=16', '--heap-growing-percent=100', ...(argv['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', argv['cpu-prof']] : []), process.env.BENCH_ZONEGATE_BIN ?? join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', String(workers)], {
       env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },
       stdio: ['ignore', out, 'inherit'],
       detached: true,
