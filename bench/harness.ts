@@ -15,6 +15,10 @@ import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import type { Job, Result } from './loadgen.js';
 
+
+/** The V8 flags the image runs zonegate with (Dockerfile ENTRYPOINT): the bench measures what ships. */
+export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=100'];
+
 export const log = (...a: unknown[]) => console.error('[bench]', ...a);
 
 /** `--import` for Node children: tsx's loader by file URL, so it resolves from any working directory. */
@@ -302,11 +306,10 @@ export class Harness {
     const [port, opsPort] = [await freePort(), await freePort()];
     const out = openSync(join(this.dir, `${name}.log`), 'w');
     const proc = track(
-      // with the V8 flag the image runs it with (Dockerfile ENTRYPOINT)
       spawn(
         process.execPath,
         [
-          '--max-semi-space-size=16',
+          ...IMAGE_NODE_FLAGS,
           ...(this.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', this.opts.cpuProf] : []),
           this.opts.zonegateBin ?? join(PACKAGE_ROOT, 'bin/zonegate.js'),
           'serve',

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { checkRequest, createPki, frame, mint, writeConfig } from './fixtures.js';
+import { IMAGE_NODE_FLAGS } from './harness.js';
 
 const { values: argv } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, streams: { type: 'string' } } });
 const ROUNDS = Number(argv.rounds ?? 5);
@@ -51,7 +52,7 @@ interface Target {
 async function zonegate(name: string, config: string, transport: string): Promise<Target> {
   const [port, opsPort] = [await freePort(), await freePort()];
   const out = openSync(join(dir, `${name}.log`), 'w');
-  const p = spawn(process.execPath, ['--max-semi-space-size=16', join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', '1'], {
+  const p = spawn(process.execPath, [...IMAGE_NODE_FLAGS, join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', '1'], {
     env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_GRPC_TRANSPORT: transport, ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },
     stdio: ['ignore', out, 'inherit'],
   });

@@ -211,6 +211,13 @@ export function boundedGet(url: string, profile: TlsProfile, limits: FetchLimits
     req.on('error', (e: Error & { code?: string }) => {
       clearTimeout(connectTimer);
       clearTimeout(totalTimer);
+      // From OpenSSL 3.2 on (Node 24's 3.5) the default security level refuses a weak key in
+      // the chain before checkServerIdentity sees it; Node names that error only by its message.
+      // It is the same refusal as ours above, with the same reason.
+      if (profile.kind === 'https_spiffe' && /^(EE|CA) certificate key too weak$/.test(e.message)) {
+        fail(new FetchError('identity', `fetch: endpoint ${e.message.startsWith('EE') ? 'certificate' : 'chain certificate'} refused by TLS: ${e.message}`, 'ERR_KEY_TOO_WEAK'));
+        return;
+      }
       const kind = e instanceof FetchError ? e.kind : /CERT|SSL|TLS|UNABLE_TO|SELF_SIGNED|ERR_TLS/.test(e.code ?? e.message) ? 'tls' : 'network';
       fail(e instanceof FetchError ? e : new FetchError(kind, `fetch: ${url}: ${e.message}`));
     });

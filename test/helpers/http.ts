@@ -28,8 +28,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts an HTTPS server (or plain HTTP when no cert is given) on 127.0.0.1:0 with a replaceable handler. */
-export async function testServer(tls: { cert: string; key: string } | undefined, handler: Handler): Promise<TestServer> {
+/**
+ * Starts an HTTPS server (or plain HTTP when no cert is given) on 127.0.0.1:0 with a replaceable handler.
+ * `ciphers` may lower OpenSSL's security level for a server that must present a weak key on
+ * purpose: from OpenSSL 3.2 on (Node 24 has 3.5) the default level 2 refuses to load a 1024-bit RSA key.
+ */
+export async function testServer(tls: { cert: string; key: string; ciphers?: string } | undefined, handler: Handler): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const self: TestServer = {
     url: '',
