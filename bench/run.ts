@@ -248,18 +248,24 @@ async function mainDirect(dir: string) {
     }
 
     if (selected.has('workers')) {
-      // Four connections, so the cluster's round-robin has something to spread.
+      // Four connections, so the cluster's round-robin has something to spread. This machine's
+      // cores also run the generator, so rps cannot show scaling: the figure that can is the
+      // total CPU per request of the whole process tree, 1, 2 and 4 workers, each after a warm-up.
       const one = h.h2load(zgHot, zg.pids(), { clients: 4, streams: Math.round(P.streams / 4) });
-      const zg2 = await h.startZonegate(config, 2, 'zonegate-2w');
-      try {
-        const t2 = grpcTarget(zg2.port, hot);
-        h.h2load(t2, zg2.pids(), { requests: 5000, clients: 4, streams: 12 });
-        const two = h.h2load(t2, zg2.pids(), { clients: 4, streams: Math.round(P.streams / 4) });
-        results.workers = { generator: 'h2load', clients: 4, one, two, speedup: ratio(two.rps, one.rps) };
-        log('workers: 1 →', one.rps, '2 →', two.rps);
-      } finally {
-        await zg2.stop();
+      const byCount: Record<string, Load> = { 1: one };
+      for (const n of [2, 4]) {
+        const zgN = await h.startZonegate(config, n, `zonegate-${n}w`);
+        try {
+          const t = grpcTarget(zgN.port, hot);
+          h.h2load(t, zgN.pids(), { requests: 5000, clients: 4, streams: 12 });
+          byCount[n] = h.h2load(t, zgN.pids(), { clients: 4, streams: Math.round(P.streams / 4) });
+        } finally {
+          await zgN.stop();
+        }
       }
+      const cpuVsOne = Object.fromEntries(Object.entries(byCount).map(([n, l]) => [n, ratio(l.cpuMicrosPerRequest, one.cpuMicrosPerRequest)]));
+      results.workers = { generator: 'h2load', clients: 4, one, two: byCount[2], four: byCount[4], speedup: ratio(byCount[2]!.rps, one.rps), cpuPerRequestVsOne: cpuVsOne };
+      log('workers: rps 1 →', one.rps, '2 →', byCount[2]!.rps, '4 →', byCount[4]!.rps, '; CPU per request ÷ one worker', cpuVsOne);
     }
   } finally {
     await Promise.all([floor.stop(), zg.stop()]);
@@ -335,8 +341,11 @@ function table(results: Record<string, unknown>): string {
     const lim = r.cryptoLimit ? `${r.cryptoLimit.multiple} (limit ${r.cryptoLimit.limitMicros} = ${r.cryptoLimit.floorMicros} + ${r.cryptoLimit.cryptoMicros})` : '–';
     rows.push(`| ${name} | ${r.generator} | ${Math.round(r.rps)} | ${r.ratioToFloor ?? '1.00'} | ${r.cpuMicrosPerRequest} | ${round(floorCpu / r.cpuMicrosPerRequest, 2)} | ${at?.p50Ms ?? (r.saturatedAtHalfFloor ? 'saturated' : '–')} | ${at?.p99Ms ?? '–'} | ${r.p99RatioToFloor ?? (name.startsWith('floor') ? '1.00' : '–')} | ${lim} |`);
   }
-  const w = results.workers as { one: Load; two: Load; speedup: number } | undefined;
-  if (w) rows.push('', `workers (h2load, 4 connections): 1 worker ${Math.round(w.one.rps)} rps, 2 workers ${Math.round(w.two.rps)} rps, ×${w.speedup}`);
+  const w = results.workers as { one: Load; two: Load; four?: Load; speedup: number; cpuPerRequestVsOne?: Record<string, number> } | undefined;
+  if (w) {
+    const each = (n: string, l: Load | undefined) => (l ? `${n} ${Math.round(l.rps)} rps, ${l.cpuMicrosPerRequest} µs CPU/req (×${w.cpuPerRequestVsOne?.[n] ?? '–'} one worker's)` : '');
+    rows.push('', `workers (h2load, 4 connections, CPU of the whole process tree): ${[each('1', w.one), each('2', w.two), each('4', w.four)].filter(Boolean).join('; ')}`);
+  }
   const rss = results.rss as { tokens: number; peakRssMB: number; startRssMB: number; rps: number } | undefined;
   if (rss) rows.push('', `rss: ${rss.tokens} distinct tokens at ${rss.rps} rps: peak RSS ${rss.peakRssMB} MB (at start ${rss.startRssMB} MB)`);
   return rows.join('\n');
