@@ -6,9 +6,14 @@
  * iss, a cnf zonegate cannot check; then the verification cache (a token accepted once and
  * presented where it must fail, a transient failure that must not stick), and prepare() giving
  * the same verdicts as verify() alone. The WirePact and OIDC profiles get their own confusions.
+ * Last, the carried token as Envoy can send it to the real server: joined repeats, raw header_map
+ * bytes that are not UTF-8, and no token body in any log line.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bundle } from '../../src/bundle/bundle.js';
 import { BundleSet } from '../../src/bundle/set.js';
 import { parseCertificates } from '../../src/cert/parse.js';
@@ -18,6 +23,7 @@ import { CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { ciOptions, ciRules, wpRules } from '../helpers/identity.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -232,5 +238,77 @@ describe('OIDC bearer JWTs: the kid names a key, the key decides the algorithm',
   ] as [string, () => string, string][]).map(([n, token, want]) => [n, want, token] as const))('%s → %s', (_n, want, token) => {
     const r = verifyJwt(token(), (k) => keys.get(k), jwtRules, now * 1000);
     expect(r.ok ? 'ok' : r.code).toBe(want);
+  });
+});
+
+describe('the carried token through a real Check', () => {
+  let s: Started;
+  const sent: string[] = [];
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-identity-attack-'));
+    writeFileSync(join(dir, 'a.pem'), caA.certPem);
+    s = await startWith(
+      {
+        trust: [{ trustDomain: A, bundle: 'a.pem' }],
+        commonIdentity: { audiences: [`spiffe://${A}`] },
+        rules: [{ name: 'any', action: 'allow', from: { trustDomains: [A] } }],
+      },
+      dir,
+    );
+  });
+  afterAll(async () => s?.close());
+
+  /** The Check's status: the actor on an allow, the reason code on a deny. */
+  const check = async (http: Record<string, unknown>) => {
+    const req = checkRequest({ certificate: encodeURIComponent(me.certPem) }) as { attributes: { request: { http: Record<string, unknown> } } };
+    Object.assign(req.attributes.request.http, http);
+    const r = await s.check(req);
+    if (!r.ok) throw r.error;
+    const st = r.response.status as { code: number; message?: string };
+    return st.code === 0 ? `allow ${(r.response.ok_response as { headers: { header: { key: string; value: string } }[] }).headers.find((h) => h.header.key === 'x-zonegate-actor')?.header.value}` : st.message;
+  };
+  const token = (sub = 'alice') => {
+    const t = forge(H(), C({ sub, jti: `${sub}-${sent.length}` }));
+    sent.push(t);
+    return t;
+  };
+  const utf8 = (v: string) => new Uint8Array(Buffer.from(v, 'utf8'));
+
+  it('one token, with the whitespace a proxy may leave around it: allowed', async () => {
+    expect(await check({ headers: { 'x-common-identity': ` ${token()}\t` } })).toBe('allow alice');
+  });
+
+  it('a subject past Latin-1 reaches the upstream as it was signed', async () => {
+    expect(await check({ headers: { 'x-common-identity': token('李') } })).toBe('allow 李');
+  });
+
+  it('two tokens joined by Envoy (headers map): ERR_TOKEN_MULTIPLE', async () => {
+    expect(await check({ headers: { 'x-common-identity': `${token()},${token()}` } })).toBe('ERR_TOKEN_MULTIPLE');
+  });
+
+  it('the same token twice in header_map, under two spellings of the name: ERR_TOKEN_MULTIPLE', async () => {
+    const t = token();
+    const headers = [
+      { key: 'x-common-identity', raw_value: utf8(t) },
+      { key: 'X-Common-Identity', raw_value: utf8(t) },
+    ];
+    expect(await check({ headers: {}, header_map: { headers } })).toBe('ERR_TOKEN_MULTIPLE');
+  });
+
+  it('a token followed by a byte that is not UTF-8 (header_map raw_value): ERR_TOKEN_MALFORMED', async () => {
+    const raw = new Uint8Array([...utf8(token()), 0xff]);
+    expect(await check({ headers: {}, header_map: { headers: [{ key: 'x-common-identity', raw_value: raw }] } })).toBe('ERR_TOKEN_MALFORMED');
+  });
+
+  it('a token with a NUL inside: ERR_TOKEN_MALFORMED', async () => {
+    const t = token();
+    expect(await check({ headers: { 'x-common-identity': `${t.slice(0, 20)}\u0000${t.slice(20)}` } })).toBe('ERR_TOKEN_MALFORMED');
+  });
+
+  it('no token, key or certificate body in any log line', () => {
+    expect(sent.length).toBeGreaterThan(5);
+    const logs = JSON.stringify(s.logs);
+    for (const t of sent) for (const part of t.split('.')) expect(logs).not.toContain(part.slice(0, 40));
+    expect(logs).not.toContain(me.cert.raw.toString('base64').slice(0, 60));
   });
 });
