@@ -71,6 +71,7 @@ beforeAll(async () => {
       commonIdentity: { audiences: [`spiffe://${A}`], required: false },
       rules: [
         { name: 'admin', action: 'deny', to: { paths: [{ prefix: '/admin' }] } },
+        { name: 'public', action: 'allow', from: { trustDomains: [A] }, to: { hosts: [{ exact: 'key.example' }], paths: [{ prefix: '/public' }] } },
         { name: 'api', action: 'allow', from: { trustDomains: [A] }, to: { methods: ['GET'], paths: [{ prefix: '/api/' }] } },
       ],
     },
@@ -139,6 +140,17 @@ describe('HTTP mode: the original request line', () => {
 
   it('X-Original-Method twice: 403 ERR_DUPLICATE_HEADER', async () => {
     expect(verdict(await send({ ...base(), 'x-original-method': ['GET', 'DELETE'] }))).toEqual({ status: 403, reason: 'ERR_DUPLICATE_HEADER' });
+  });
+
+  it.each([
+    ['key.example', 200, undefined],
+    ['KEY.example', 200, undefined],
+    // U+212A KELVIN SIGN lower-cases to "k": the upstream routes on other bytes than the rule matched
+    ['\u212aey.example', 403, 'ERR_HOST_INVALID'],
+    ['\u0130.example', 403, 'ERR_HOST_INVALID'],
+  ])('X-Original-Host %j (sent as UTF-8): %i %s', async (host, status, reason) => {
+    const latin1 = Buffer.from(host, 'utf8').toString('latin1');
+    expect(verdict(await send({ ...base('/public/x'), 'x-original-host': latin1 }))).toEqual({ status, reason });
   });
 
   it('a path past limits.maxPathLength is ERR_PATH_TOO_LONG, not a crash', async () => {
