@@ -149,6 +149,27 @@ describe('common identity: forged inputs, each with its reason', () => {
   });
 });
 
+describe('common identity: the time boundaries, to the second, with the configured skew', () => {
+  const T = now * 1000; // a request at a whole second
+  const verdict = (c: object, at = T) => {
+    const r = new CommonIdentityVerifier(set, rules(), ciOptions()).verify(forge(H(), C(c)), { now: at, peerId: ME });
+    return r.ok ? 'ok' : r.code;
+  };
+  it.each(([
+    ['exp = now − skew', (k: number) => ({ exp: now - k, iat: now - k - 10 }), 'ERR_TOKEN_EXPIRED'],
+    ['exp = now − skew + 1', (k: number) => ({ exp: now - k + 1, iat: now - k - 10 }), 'ok'],
+    ['nbf = now + skew', (k: number) => ({ nbf: now + k }), 'ok'],
+    ['nbf = now + skew + 1', (k: number) => ({ nbf: now + k + 1 }), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['iat = now + skew', (k: number) => ({ iat: now + k, exp: now + k + 60 }), 'ok'],
+    ['iat = now + skew + 1', (k: number) => ({ iat: now + k + 1, exp: now + k + 61 }), 'ERR_TOKEN_NOT_YET_VALID'],
+    ['exp − iat = the maximum lifetime', () => ({ exp: now + 60, iat: now + 60 - rules().maxLifetimeSeconds }), 'ok'],
+    ['exp − iat = the maximum lifetime + 1', () => ({ exp: now + 60, iat: now + 59 - rules().maxLifetimeSeconds }), 'ERR_TOKEN_LIFETIME'],
+  ] as [string, (skew: number) => object, string][]).map(([n, claims, want]) => [n, want, claims] as const))('%s → %s', (_n, want, claims) => {
+    expect(rules().skewSeconds).toBeGreaterThan(0);
+    expect(verdict(claims(rules().skewSeconds))).toBe(want);
+  });
+});
+
 describe('common identity: the cache never carries a verdict where it does not hold', () => {
   it('accepted for its signer, then presented by another peer, later, and to another audience', () => {
     const v = new CommonIdentityVerifier(set, rules(), ciOptions());
@@ -310,5 +331,52 @@ describe('the carried token through a real Check', () => {
     const logs = JSON.stringify(s.logs);
     for (const t of sent) for (const part of t.split('.')) expect(logs).not.toContain(part.slice(0, 40));
     expect(logs).not.toContain(me.cert.raw.toString('base64').slice(0, 60));
+  });
+});
+
+describe('JWT-SVIDs and common identities through a real Check: one profile never passes as another', () => {
+  let s: Started;
+  const pairA = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pairB = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-identity-attack-jwt-'));
+    // both trust domains name their JWT authority "k1"
+    const bundle = (ca: MemoryCA, pub: KeyObject) =>
+      JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [ca.cert.raw.toString('base64')] }, { ...pub.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'k1' }] });
+    writeFileSync(join(dir, 'a.json'), bundle(caA, pairA.publicKey));
+    writeFileSync(join(dir, 'b.json'), bundle(caB, pairB.publicKey));
+    s = await startWith(
+      {
+        trust: [
+          { trustDomain: A, bundle: 'a.json' },
+          { trustDomain: B, bundle: 'b.json' },
+        ],
+        commonIdentity: { audiences: [`spiffe://${A}`], jwtSvid: true },
+        rules: [{ name: 'any', action: 'allow', from: { trustDomains: [A, B] } }],
+      },
+      dir,
+    );
+  });
+  afterAll(async () => s?.close());
+
+  const jwtSvid = (sub: string, signer: KeyObject, header: object = {}) => forge({ alg: 'ES256', typ: 'JWT', kid: 'k1', ...header }, { sub, aud: `spiffe://${A}`, exp: now + 60 }, signer);
+  const check = async (headers: Record<string, string>) => {
+    const r = await s.check(checkRequest({ certificate: encodeURIComponent(me.certPem), headers }));
+    if (!r.ok) throw r.error;
+    const st = r.response.status as { code: number; message?: string };
+    return st.code === 0 ? `allow ${(r.response.ok_response as { headers: { header: { key: string; value: string } }[] }).headers.find((h) => h.header.key === 'x-zonegate-actor')?.header.value}` : st.message;
+  };
+
+  it.each(([
+    ['a JWT-SVID of zone A signed by A\'s k1', () => ({ authorization: `Bearer ${jwtSvid(`spiffe://${A}/api`, pairA.privateKey)}` }), `allow spiffe://${A}/api`],
+    ['a JWT-SVID of zone B signed by A\'s k1 (the kid both bundles use)', () => ({ authorization: `Bearer ${jwtSvid(`spiffe://${B}/api`, pairA.privateKey)}` }), 'ERR_TOKEN_SIGNATURE'],
+    ['a JWT-SVID of an unknown zone', () => ({ authorization: `Bearer ${jwtSvid('spiffe://zone-c.test/api', pairA.privateKey)}` }), 'ERR_TRUST_DOMAIN_UNKNOWN'],
+    ['a JWT-SVID with typ ci+jwt', () => ({ authorization: `Bearer ${jwtSvid(`spiffe://${A}/api`, pairA.privateKey, { typ: 'ci+jwt' })}` }), 'ERR_TOKEN_TYPE'],
+    ['a common identity sent as a Bearer JWT-SVID', () => ({ authorization: `Bearer ${forge(H(), C())}` }), 'ERR_TOKEN_TYPE'],
+    ['a JWT-SVID sent as the common identity', () => ({ 'x-common-identity': jwtSvid(`spiffe://${A}/api`, pairA.privateKey) }), 'ERR_TOKEN_TYPE'],
+    ['two Bearer tokens joined by Envoy', () => ({ authorization: `Bearer ${jwtSvid(`spiffe://${A}/api`, pairA.privateKey)},Bearer ${jwtSvid(`spiffe://${A}/x`, pairA.privateKey)}` }), 'ERR_TOKEN_MALFORMED'],
+    ['a Bearer JWT-SVID beside a valid common identity', () => ({ authorization: `Bearer ${jwtSvid(`spiffe://${A}/api`, pairA.privateKey)}`, 'x-common-identity': forge(H(), C()) }), 'ERR_TOKEN_MULTIPLE'],
+  ] as [string, () => Record<string, string>, string][]).map(([n, headers, want]) => [n, want, headers] as const))('%s → %s', async (_n, want, headers) => {
+    expect(await check(headers())).toBe(want);
   });
 });
