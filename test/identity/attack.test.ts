@@ -303,6 +303,24 @@ describe('the carried token through a real Check', () => {
     expect(await check({ headers: { 'x-common-identity': token('李') } })).toBe('allow 李');
   });
 
+  it('roles ["reader,admin"] would reach the upstream as roles ["reader", "admin"] do: ERR_UPSTREAM_HEADER_VALUE', async () => {
+    const roles = (r: string[]) => {
+      const t = forge(H(), C({ roles: r, jti: `roles-${sent.length}` }));
+      sent.push(t);
+      return t;
+    };
+    const req = (r: string[]) => {
+      const q = checkRequest({ certificate: encodeURIComponent(me.certPem), headers: { 'x-common-identity': roles(r) } });
+      return s.check(q);
+    };
+    const two = await req(['reader', 'admin']);
+    if (!two.ok) throw two.error;
+    expect((two.response.ok_response as { headers: { header: { key: string; value: string } }[] }).headers.find((h) => h.header.key === 'x-zonegate-roles')?.header.value).toBe('reader,admin');
+    const one = await req(['reader,admin']);
+    if (!one.ok) throw one.error;
+    expect((one.response.status as { message?: string }).message).toBe('ERR_UPSTREAM_HEADER_VALUE');
+  });
+
   it('two tokens joined by Envoy (headers map): ERR_TOKEN_MULTIPLE', async () => {
     expect(await check({ headers: { 'x-common-identity': `${token()},${token()}` } })).toBe('ERR_TOKEN_MULTIPLE');
   });
