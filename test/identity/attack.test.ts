@@ -344,6 +344,15 @@ describe('the carried token through a real Check', () => {
     expect(await check({ headers: { 'x-common-identity': `${t.slice(0, 20)}\u0000${t.slice(20)}` } })).toBe('ERR_TOKEN_MALFORMED');
   });
 
+  it('150 concurrent Checks with cold tokens, a third forged: each gets its own verdict and actor', async () => {
+    const tokens = Array.from({ length: 150 }, (_, i) => {
+      const t = token(`user-${i}`);
+      return i % 3 === 0 ? withSig(t, () => 'AAAA') : t;
+    });
+    const verdicts = await Promise.all(tokens.map((t) => check({ headers: { 'x-common-identity': t } })));
+    expect(verdicts).toEqual(tokens.map((_, i) => (i % 3 === 0 ? 'ERR_TOKEN_SIGNATURE' : `allow user-${i}`)));
+  });
+
   it('no token, key or certificate body in any log line', () => {
     expect(sent.length).toBeGreaterThan(5);
     const logs = JSON.stringify(s.logs);
