@@ -107,7 +107,7 @@ export const REASONS = {
   ERR_POLICY_DENIED: forbid('a deny rule matched'),
   // rewrite for the upstream
   ERR_UPSTREAM_NO_CREDENTIAL: forbid('the upstream takes Basic credentials and the credentials file has none for the actor'),
-  ERR_UPSTREAM_HEADER_VALUE: forbid('an identity value for the upstream is not a valid header value (control characters)'),
+  ERR_UPSTREAM_HEADER_VALUE: forbid('an identity value for the upstream is not a valid header value (control characters, or a role with a comma in the comma-separated roles header)'),
   // could not decide
   ERR_NOT_READY: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'configuration or trust material is not loaded yet' },
   ERR_OVERLOADED: { kind: 'error', grpc: GrpcCode.UNAVAILABLE, http: 503, summary: 'server.grpc.maxInFlight checks are already waiting; answered at once instead of queued' },

@@ -4,8 +4,11 @@
  * reload builds the next one beside it with the same function and swaps it in only once it is
  * complete, so a Check sees the old state or the new one, never a mix. Parts whose configuration
  * did not change (config/diff.ts) are carried over (bundles, the local SVID watcher, OIDC keys),
- * so a reload costs no refetch and loses no cached key.
+ * so a reload costs no refetch and loses no cached key; the carried phase only while the files it
+ * read are unchanged too (a reload is how a replaced WirePact CA or user store takes effect).
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { configChanges } from './config/diff.js';
 import type { Config } from './config/schema.js';
 import { buildDecisionState, type DecisionState } from './pipeline/state.js';
@@ -21,7 +24,38 @@ export interface Runtime {
   readonly trust: TrustManager;
   readonly identity?: LocalIdentity | undefined;
   readonly carried?: CarriedPhase | undefined;
+  /** The contents of the files the carried phase read when it was built (carriedFilesDigest). */
+  readonly carriedFiles?: string | undefined;
   readonly state: DecisionState;
+}
+
+/**
+ * The files the carried-identity phase reads once, when it is built: the WirePact CA, the WirePact
+ * signing certificate and key, the Basic user store, the OIDC issuer's CA.
+ */
+export function carriedFiles(config: Config): string[] {
+  const ci = config.commonIdentity;
+  if (!ci) return [];
+  const wp = ci.wirepact;
+  return [wp?.ca, wp?.emit?.cert, wp?.emit?.key, ci.egress.basic?.usersFile, ci.egress.oidc?.ca].filter((f): f is string => f !== undefined);
+}
+
+/**
+ * A digest of those files' contents (or why one cannot be read): a reload that finds them changed
+ * builds a new phase, so a CA replaced or a user removed in place stops counting at once, as the
+ * same change with a new file name would.
+ */
+function carriedFilesDigest(config: Config): string {
+  const h = createHash('sha256');
+  for (const f of carriedFiles(config)) {
+    h.update(`\0${f}\0`);
+    try {
+      h.update(readFileSync(f));
+    } catch (err) {
+      h.update(`unreadable ${(err as NodeJS.ErrnoException).code ?? ''}`);
+    }
+  }
+  return h.digest('hex');
 }
 
 /** What outlives one config: held by the process, handed to every runtime it builds. */
@@ -80,14 +114,15 @@ export async function buildRuntime(config: Config, deps: RuntimeDeps): Promise<R
     const identity = localIdentity(config, deps, changed?.identity === false, started);
     const trust = await trustManager(config, deps, changed?.trust === false, started);
     let carried: CarriedPhase | undefined;
-    // the carried phase holds the trust manager's bundles and the identity: kept only with both
-    if (previous && changed?.carried === false && trust === previous.trust && identity === previous.identity) carried = previous.carried;
+    const files = carriedFilesDigest(config);
+    // the carried phase holds the trust manager's bundles, the identity and what its files said: kept only with all three
+    if (previous && changed?.carried === false && trust === previous.trust && identity === previous.identity && files === previous.carriedFiles) carried = previous.carried;
     else {
       carried = createCarriedPhase(config, trust.bundles, identity, (message) => log.warn({ detail: message }, 'identity keys not refreshed'));
       if (carried) started.push(carried);
       await carried?.start();
     }
-    return { config, trust, identity, carried, state: buildDecisionState(config, trust, identity, carried, deps) };
+    return { config, trust, identity, carried, carriedFiles: files, state: buildDecisionState(config, trust, identity, carried, deps) };
   } catch (err) {
     for (const s of started) s.stop();
     throw err;

@@ -20,7 +20,7 @@ export interface ConfigChanges {
   readonly trust: boolean;
   /** Other local SVID files: a new watcher. */
   readonly identity: boolean;
-  /** Common identity or fetch settings: a new carried-identity phase (new OIDC keys, new caches). */
+  /** Common identity, fetch, limits or cache settings: a new carried-identity phase (new OIDC keys, new caches). */
   readonly carried: boolean;
   /** Listener keys that changed: applied at the next restart only. */
   readonly restartNeeded: readonly string[];
@@ -31,7 +31,8 @@ export function configChanges(before: Config, after: Config): ConfigChanges {
   return {
     trust: !same([before.trust, before.federation], [after.trust, after.federation]),
     identity: before.identity?.cert !== after.identity?.cert || before.identity?.key !== after.identity?.key,
-    carried: !same([before.commonIdentity, before.federation.fetch], [after.commonIdentity, after.federation.fetch]),
+    // the token verifiers' limits and caches come from limits and cache (identity/carried.ts)
+    carried: !same([before.commonIdentity, before.federation.fetch, before.limits, before.cache], [after.commonIdentity, after.federation.fetch, after.limits, after.cache]),
     restartNeeded: LISTENER_KEYS.filter(([, get]) => !same(get(before), get(after))).map(([k]) => k),
   };
 }

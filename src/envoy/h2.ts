@@ -6,7 +6,8 @@
  * response.ts's bytes, as on the grpc-js server (server.ts), whose behaviour this one keeps:
  *
  * - a `grpc-timeout` sets the deadline: a call still unanswered then is DEADLINE_EXCEEDED; one
- *   whose deadline passed before its turn is shed (ERR_DEADLINE_EXCEEDED, not decided);
+ *   whose deadline passed before its turn is shed (ERR_DEADLINE_EXCEEDED, not decided); a request
+ *   message not all in within 10 s is DEADLINE_EXCEEDED too, deadline or not (grpc-js waits);
  * - a message over server.grpc.maxMessageBytes is RESOURCE_EXHAUSTED as soon as its length prefix
  *   says so; past server.grpc.maxInFlight checks, UNAVAILABLE (ERR_OVERLOADED);
  * - TLS, mTLS (with allowedClients) and a Unix socket, as configured; at most 1000 concurrent
@@ -72,6 +73,13 @@ const END_STREAM = { endStream: true, sendDate: false } as ServerStreamResponseO
 const HELD_BYTES = 64 * 1024 * 1024;
 /** A setTimeout longer than this fires at once: such a deadline (> 24 days) is kept, without a timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * How long a call's request message may take to arrive, whatever its deadline (a call without
+ * grpc-timeout has none): the bytes it holds count toward HELD_BYTES, shared by every call, so a
+ * client that sends most of its messages and never the rest would otherwise refuse everyone
+ * else's calls for as long as it keeps its streams open. Envoy sends a Check in one go.
+ */
+const REQUEST_MS = 10_000;
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /** One call: its stream, what it asked for, and the request message as it arrives. */
@@ -81,6 +89,8 @@ class Call {
   /** Response headers sent (a Watch): a status now goes in trailers. */
   headersSent = false;
   timer: NodeJS.Timeout | undefined;
+  /** Ends the call when its request message has not all arrived within REQUEST_MS (see there). */
+  requestTimer: NodeJS.Timeout | undefined;
   /**
    * The request's bytes so far (`have` of them): the first chunk as it came (most requests arrive
    * in one), else a buffer of our own that the chunks are copied into. Keeping chunks instead would
@@ -140,6 +150,13 @@ function settle(call: Call): void {
   call.done = true;
   if (call.timer) clearTimeout(call.timer);
   call.timer = undefined;
+  arrived(call);
+}
+
+/** The request message is in (or the call is over): no more waiting for it. */
+function arrived(call: Call): void {
+  if (call.requestTimer) clearTimeout(call.requestTimer);
+  call.requestTimer = undefined;
 }
 
 /**
@@ -190,6 +207,11 @@ const REPLIES: CheckReplies<Call> = {
 function expire(call: Call): void {
   call.timer = undefined;
   status(call, S.DEADLINE_EXCEEDED, 'Deadline exceeded');
+}
+
+function stalled(call: Call): void {
+  call.requestTimer = undefined;
+  status(call, S.DEADLINE_EXCEEDED, `the request message did not arrive within ${REQUEST_MS / 1000} s`);
 }
 
 /**
@@ -302,6 +324,7 @@ export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDe
   function onEnd(this: ServerHttp2Stream): void {
     const call = (this as Streamed)[CALL];
     if (call.done) return;
+    arrived(call);
     if (call.need < 0 || call.have < call.need) return status(call, S.INTERNAL, call.have === 0 ? 'no request message' : 'the request message was cut short');
     const body = call.owned ? call.body!.subarray(0, call.have) : call.body!;
     drop(call);
@@ -336,6 +359,7 @@ export async function startH2Server(cfg: Config['server']['grpc'], deps: CheckDe
     if (kind === undefined) return status(call, S.UNIMPLEMENTED, `The server does not implement the method ${path}`);
     if (ms === undefined) return status(call, S.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
     if (ms <= MAX_TIMER_MS) call.timer = setTimeout(expire, ms, call);
+    if (ms > REQUEST_MS) call.requestTimer = setTimeout(stalled, REQUEST_MS, call);
     stream.on('data', onData);
     stream.on('end', onEnd);
   };

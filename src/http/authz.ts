@@ -48,6 +48,15 @@ function certificateFrom(value: string | undefined): string {
   return v; // the verifier reports what is wrong with it
 }
 
+/**
+ * A header value as the bytes the gRPC Check gives Envoy: UTF-8. node:http writes a header value
+ * one byte per character (latin1) and throws on a character past U+00FF, so a verified subject
+ * such as "李" would end in a 500 and "José" would reach the upstream as latin1; the UTF-8 bytes
+ * are handed over as latin1 characters instead (the reverse of HeaderReader.addLatin1).
+ */
+const NOT_ASCII = /[\u0080-\uffff]/;
+const wireValue = (v: string): string => (NOT_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v);
+
 /** The server.http settings the request path reads, resolved at startup. */
 export interface HttpAuthzSettings {
   readonly peerCertificateHeader: string;
@@ -74,9 +83,12 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
   const line = readRequestLine(req, headers, duplicates, cfg.requestLine);
   const malformed = reader.overLimit
     ? headersTooLarge(limits)
-    : line.ok
-      ? undefined
-      : { code: line.code, message: line.message };
+    : !line.ok
+      ? { code: line.code, message: line.message }
+      : duplicates.has(cfg.peerCertificateHeader)
+        ? // joined, a client's copy beside the proxy's would be read as part of one chain
+          { code: 'ERR_DUPLICATE_HEADER' as const, message: `http: ${cfg.peerCertificateHeader} appears more than once` }
+        : undefined;
   return {
     id: (line.ok ? line.id : undefined) ?? randomUUID(),
     method: line.ok ? line.method : '',
@@ -122,7 +134,7 @@ export async function startHttpAuthz(
       const reasonHeader = state.response.reasonHeader;
       if (outcome.allowed) {
         const out: Record<string, string> = { 'x-zonegate-decision': 'allow' };
-        for (const h of outcome.headersToSet) out[h.name] = h.value;
+        for (const h of outcome.headersToSet) out[h.name] = wireValue(h.value);
         // nginx cannot be told to remove headers: the list is for its config to clear. Envoy's
         // http_service removes those named in x-envoy-auth-headers-to-remove (after its sets).
         if (outcome.headersToRemove.length > 0) {

@@ -494,9 +494,13 @@ export class CommonIdentityVerifier {
     if (!c.aud.some((a) => this.rules.audiences.has(a))) fail('ERR_TOKEN_AUDIENCE', `aud ${JSON.stringify(c.aud).slice(0, 200)} does not name this zone`);
     if (this.rules.bindToPeer && c.iss !== ctx.peerId)
       fail('ERR_TOKEN_PEER_MISMATCH', `signer ${c.iss} is not the mTLS peer ${ctx.peerId ?? '(none)'}`);
-    const thumb = c.cnf?.['x5t#S256'];
-    if (!this.rules.ignoreCnf && (thumb !== undefined || this.rules.requireCnf)) {
+    // a cnf present binds the token, whatever it holds: one without x5t#S256 (another confirmation
+    // method, or not an object) is a binding zonegate cannot check, so it is refused, not ignored
+    const cnf: unknown = c.cnf;
+    if (!this.rules.ignoreCnf && (cnf !== undefined || this.rules.requireCnf)) {
+      const thumb = typeof cnf === 'object' && cnf !== null ? (cnf as Record<string, unknown>)['x5t#S256'] : undefined;
       if (!ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf needs the peer certificate');
+      if (thumb === undefined) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf has no x5t#S256, the one confirmation method zonegate checks');
       if (thumb !== ctx.peerThumbprint) fail('ERR_TOKEN_CNF_MISMATCH', 'cnf x5t#S256 does not match the peer certificate');
     }
   }

@@ -26,6 +26,7 @@ const REG_NAME = /^[a-z0-9._~-]*$/;
 /** An IPv6 (or IPvFuture-free) literal in brackets: hex digits, colons, and dots for an embedded IPv4. */
 const IP_LITERAL = /^\[[0-9a-f:.]+\]$/;
 const PORT = /^[0-9]{1,5}$/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * Splits and normalizes an :authority / Host value, or says why it names no single host.
@@ -35,8 +36,11 @@ const PORT = /^[0-9]{1,5}$/;
  *   normalizeHost('admin.example:abc')          // { ok: false, code: 'ERR_HOST_INVALID', … }
  */
 export function normalizeHost(raw: string): HostResult {
-  let h = raw.trim().toLowerCase();
   const invalid = (why: string): HostResult => ({ ok: false, code: 'ERR_HOST_INVALID', message: `host: ${why}` });
+  // before lower-casing: toLowerCase maps U+212A KELVIN SIGN to "k" and U+0130 to "i̇", so a name
+  // sent as other bytes would match a rule for an ASCII name that the upstream never routes to
+  if (NON_ASCII.test(raw)) return invalid('contains a character no host name has (":", ",", "%", "@", non-ASCII…)');
+  let h = raw.trim().toLowerCase();
   let port: number | undefined;
   // the port follows the last colon, outside an IPv6 literal's brackets
   const colon = h.lastIndexOf(':');

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import type { ReasonCode } from '../errors.js';
 import type { AuthRequest, CarriedIdentity, HeaderToSet, PeerIdentity } from '../request/types.js';
 import { BasicCredentials } from './basic.js';
-import { identityClaims, identityHeaders, identityNames, identityValues, isHeaderValue } from './identity.js';
+import { identityClaims, identityHeaders, identityNames, identityValues, isHeaderValue, rolesOf } from './identity.js';
 import { KeyRing } from './keys.js';
 import { Reissuer } from './reissue.js';
 import type { DestinationConfig, RewriteConfig, RewriteMode } from './schema.js';
@@ -127,6 +127,9 @@ export function createRewriter(config: RewriteConfig, opts: { carriedHeader?: st
       const destination = req.contextExtensions.get('destination');
       const p = (destination !== undefined ? plans.get(destination) : undefined) ?? fallback;
       const values = identityValues(req, peer, carried);
+      // ["a,b"] and ["a", "b"] would be one header value: a role with a comma has no spelling there
+      if (names.roles !== '' && p.identity && rolesOf(carried)?.some((r) => r.includes(',')))
+        return { ok: false, code: 'ERR_UPSTREAM_HEADER_VALUE', message: `rewrite: a role holds ",", which the comma-separated ${names.roles} cannot tell from two roles` };
       const set = identityHeaders(names, values, p.identity);
       // The verified token's own header(s): consumed here, except in passthrough.
       const tokenHeaders = extraRemove && extraRemove.length > 0 ? extraRemove : carriedHeader ? [carriedHeader] : [];

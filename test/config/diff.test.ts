@@ -24,6 +24,9 @@ describe('configChanges', () => {
     expect(configChanges(load(BASE), load(BASE.replace('a.pem', 'b.pem')))).toMatchObject({ trust: true, identity: false, carried: false });
     expect(configChanges(load(BASE), load(BASE.replace('svid.key', 'other.key')))).toMatchObject({ trust: false, identity: true, carried: false });
     expect(configChanges(load(BASE), load(BASE.replace('audiences:', 'maxActDepth: 2, audiences:')))).toMatchObject({ trust: false, identity: false, carried: true });
+    // the token verifiers take their x5c bounds and cache sizes from limits and cache
+    expect(configChanges(load(BASE), load(`${BASE}limits: {maxChainLength: 3}\n`))).toMatchObject({ trust: false, carried: true });
+    expect(configChanges(load(BASE), load(`${BASE}cache: {tokens: 10}\n`))).toMatchObject({ trust: false, carried: true });
     // fetch limits bind both the trust sources and the identity keys' fetches
     expect(configChanges(load(BASE), load(`${BASE}federation: {fetch: {maxBytes: 4096}}\n`))).toMatchObject({ trust: true, carried: true });
     // dropping the identity is a change too

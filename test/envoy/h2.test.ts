@@ -131,4 +131,38 @@ describe('the http2 transport on the wire', () => {
     expect(await small.done).toEqual({ status: 0, message: '' });
     c.close();
   }, 60_000);
+
+  it('a call without grpc-timeout whose message never finishes holds its bytes 10 s, not for ever; a Health Watch stays open', async () => {
+    const c = await session();
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(1_000_000, 1);
+    const fill = Buffer.alloc(990_000, 0x41);
+    const watch = c.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Watch', 'content-type': 'application/grpc' });
+    let watchEnded = false;
+    watch.on('data', () => undefined);
+    watch.on('close', () => (watchEnded = true));
+    watch.end(Buffer.from([0, 0, 0, 0, 0]));
+    const started = Date.now();
+    // 67 × 990 KB and one call with the rest, without a deadline: the 64 MiB are held to the byte,
+    // and nothing would ever free them
+    const calls = Array.from({ length: 68 }, () => open(c));
+    const rest = Buffer.alloc(64 * 1024 * 1024 - 67 * (5 + fill.length) - 5, 0x41);
+    await Promise.all(calls.map((x, i) => (x.st.write(prefix), new Promise((r) => x.st.write(i < 67 ? fill : rest, r)))));
+    await ping(c);
+    const other = await session();
+    const starved = open(other);
+    starved.st.end(body());
+    expect(await starved.done).toEqual({ status: 8, message: 'requests still arriving hold more than 67108864 bytes' });
+    const ended = await Promise.all(calls.map((x) => x.done));
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(ended).toEqual(calls.map(() => ({ status: 4, message: 'the request message did not arrive within 10 s' })));
+    // their bytes are let go: another client's call is decided again
+    const after = open(other);
+    after.st.end(body());
+    expect(await after.done).toEqual({ status: 0, message: '' });
+    expect(watchEnded).toBe(false);
+    watch.close();
+    c.close();
+    other.close();
+  }, 30_000);
 });

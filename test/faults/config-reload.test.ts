@@ -23,6 +23,8 @@ import { verifyProof } from '../../src/rewrite/verify.js';
 import { testServer } from '../helpers/http.js';
 import { until, sleep } from '../helpers/wait.js';
 import { MemoryCA } from '../../src/demo/pki.js';
+import { createPrivateKey } from 'node:crypto';
+import { mintWirePact } from '../../src/identity/wirepact.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 
 const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
@@ -163,6 +165,34 @@ describe('config reload', () => {
     expect(JSON.stringify(res)).toMatch(/zonegate\.yaml:\d+: trust\[1\]\.bundle: cannot read .*missing\.pem: ENOENT/);
     expect(await r.verdict()).toBe('allow'); // the deny rule of the refused config never applied
     expect(r.zg.trust.status().map((s) => s.trustDomain)).toEqual(['zone-a.example', 'zone-b.example']);
+  });
+
+  it('a reload re-reads the files the carried identity names: a WirePact CA replaced in place no longer vouches for its tokens', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const oldCa = await MemoryCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=old CA' });
+    const newCa = await MemoryCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=new CA' });
+    const translator = await oldCa.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
+    writeFileSync(join(dir, 'wirepact-ca.pem'), oldCa.certPem);
+    writeFileSync(file, configYaml([allowFrontend], { commonIdentity: { audiences: ['spiffe://zone-a.example'], wirepact: { ca: 'wirepact-ca.pem' } } }));
+    const r = await start(file);
+    const token = () => mintWirePact({ key: createPrivateKey(translator.keyPem), chain: [translator.cert, oldCa.cert], issuer: 'wp', sub: 'alice', ttlSeconds: 60, now: Date.now() });
+    const check = (headers: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const Client = grpc.makeGenericClientConstructor(loadProtos().authService, 'Authorization');
+        const client = new Client(`127.0.0.1:${r.zg.grpc.port}`, grpc.credentials.createInsecure());
+        const m = checkMethod();
+        client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, checkRequest({ certificate: exampleCert('frontend'), headers }), new grpc.Metadata(), (e, res) => {
+          client.close();
+          const st = (res as { status?: { code: number; message?: string } } | undefined)?.status;
+          resolve(e ? `error ${e.code}` : st?.code === 0 ? 'allow' : String(st?.message));
+        });
+      });
+    expect(await check({ 'x-wirepact-identity': token() })).toBe('allow');
+    // the CA is rotated in place (the config text is the same) and zonegate is told to reload (SIGHUP's path)
+    writeFileSync(join(dir, 'wirepact-ca.pem'), newCa.certPem);
+    expect(await r.zg.reload('SIGHUP')).toMatchObject({ result: 'ok' });
+    expect(await check({ 'x-wirepact-identity': token() })).toBe('ERR_TOKEN_CHAIN');
   });
 
   it('the upstream HMAC secret and Basic credentials files reload like the config: a change applies, a broken one keeps the running values', async () => {

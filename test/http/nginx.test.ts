@@ -193,6 +193,15 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
     expect(r.seen?.['x-common-identity'] ?? '').toBe('');
   });
 
+  it('a subject past Latin-1 reaches the upstream through nginx as its UTF-8 bytes (as over gRPC), not a 500', async () => {
+    const sub = 'José 李';
+    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub, aud: `spiffe://${B}` });
+    const r = await get(frontend, { 'x-common-identity': token });
+    expect(r.status).toBe(200);
+    // node:http gives the upstream one character per byte
+    expect(Buffer.from(String(r.seen?.['x-zonegate-actor']), 'latin1').toString('utf8')).toBe(sub);
+  });
+
   it('a forged identity (A\'s CA vouching for a B workload), a forged token and no certificate are denied', async () => {
     const forged = await caA.issue(`spiffe://${B}/ns/default/svc/orders`);
     expect(await get(forged)).toMatchObject({ status: 401, reason: 'ERR_SVID_UNTRUSTED' });

@@ -43,6 +43,9 @@ describe('host normalization', () => {
     'admin.example :80',
     'admin.exampl\u00e9',
     'admin.example\u3002',
+    '\u212aey.example', // KELVIN SIGN: "k" once lower-cased, other bytes to the upstream
+    '\u0130nternal.example', // U+0130: "i" and a combining dot once lower-cased
+    'KEY.EXAMPLE\u212a',
     '::1',
     '[::1]x',
   ])('%j is refused (ERR_HOST_INVALID)', (raw) => {
