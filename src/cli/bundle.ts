@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { parseBundle, serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { certInfo } from '../cert/certinfo.js';
-import { createSource, SourceError, type SourceConfig } from '../federation/sources.js';
+import { createSource, SourceError } from '../federation/sources.js';
+import type { SourceConfig } from '../federation/schema.js';
 import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 

@@ -9,13 +9,13 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_SECONDS } from '../schema-parts.js';
-import { trustSourceKey, type TrustConfig } from './schema.js';
+import { trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
-import { createSource, SourceError, type BundleSource, type SourceConfig } from './sources.js';
+import { createSource, SourceError, type BundleSource } from './sources.js';
 
 export interface TrustDomainStatus {
   readonly trustDomain: string;

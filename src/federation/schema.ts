@@ -19,6 +19,8 @@ export const SourceSchema = z.union([
     consul: z.strictObject({ url, tokenFile: path.optional(), ca: path.optional(), datacenter: z.string().min(1).optional() }),
   }),
 ]);
+/** One trust domain's source as configured; src/federation/sources.ts builds it. */
+export type SourceConfig = z.output<typeof SourceSchema>;
 
 /** Refresh, staleness and fetch limits for every source; our own bundle endpoint. */
 export const FederationSchema = z
@@ -66,7 +68,7 @@ export type FetchConfig = FederationConfig['fetch'];
 export interface TrustSourceConfig {
   readonly trustDomain: string;
   readonly bundle?: string | undefined;
-  readonly source?: z.output<typeof SourceSchema> | undefined;
+  readonly source?: SourceConfig | undefined;
   readonly required: boolean;
   readonly intermediates?: string | undefined;
 }
