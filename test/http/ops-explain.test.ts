@@ -6,12 +6,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { explainCheck } from '../../src/envoy/explain.js';
-import { startOpsServer, type OpsServer } from '../../src/http/ops.js';
+import { startOpsServer } from '../../src/http/ops.js';
+import type { Listening } from '../../src/net/listen.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { DecisionState } from '../../src/pipeline/state.js';
 import { Readiness } from '../../src/readiness.js';
 
-let ops: OpsServer | undefined;
+let ops: Listening | undefined;
 afterEach(async () => {
   await ops?.close();
   ops = undefined;
