@@ -27,7 +27,7 @@ import { buildRuntime, retireRuntime, stopRuntime, type Runtime, type RuntimeDep
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
 import { explainCheck, identityHeaders, redactHeaders } from './envoy/explain.js';
 import { statusReport } from './http/status.js';
-import { REASONS } from './errors.js';
+import { checkRecorder } from './pipeline/record.js';
 import { drain, handleSignals, logStarted } from './lifecycle.js';
 
 export interface Zonegate {
@@ -183,16 +183,19 @@ async function startListeners(core: Core, opts: StartOptions): Promise<Listeners
   }
 }
 
-/** POST /explain: a decision with its steps on the live state, counted like any, no secret in the answer. */
+/**
+ * POST /explain: a decision with its steps on the live state, recorded as a gRPC Check is
+ * (src/pipeline/record.ts, its decision line marked `mode: "explain"`), no secret in the answer.
+ */
 function explainer(core: Core) {
-  const { metrics, log, readiness } = core;
+  const { readiness } = core;
+  const record = checkRecorder(core.metrics, core.log, { mode: 'explain' });
   return async (request: Parameters<typeof explainCheck>[1]) => {
+    const started = process.hrtime.bigint();
     const runtime = core.runtime;
     if (!runtime) throw new Error(`not ready: ${readiness.reason}`);
     const { outcome, result } = await explainCheck(runtime.state, request);
-    if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') metrics.errors.inc({ reason: outcome.reason });
-    else metrics.decisions.inc({ result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? '' : outcome.reason });
-    log.info({ decisionId: outcome.id, result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? null : outcome.reason }, 'explain');
+    record.outcome(outcome, started);
     return { ...result, checkResponse: redactHeaders(result.checkResponse, identityHeaders(runtime.config)) };
   };
 }
