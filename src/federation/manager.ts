@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_SECONDS } from '../schema-parts.js';
-import { trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
+import { trustSlice, trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
@@ -83,11 +83,15 @@ export class TrustManager extends EventEmitter {
   private readonly now: () => number;
   private stopped = false;
 
+  /** Only trustSlice(config): the part a reload compares before keeping a running manager. */
+  private readonly config: TrustConfig;
+
   constructor(
-    private readonly config: TrustConfig,
+    full: TrustConfig,
     private readonly opts: TrustManagerOptions = {},
   ) {
     super();
+    const config = (this.config = trustSlice(full));
     this.now = opts.now ?? Date.now;
     const f = config.federation.fetch;
     const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys };

@@ -81,6 +81,15 @@ export interface TrustConfig {
 }
 
 /**
+ * Exactly the TrustConfig part of a config, nothing more: what a TrustManager is built from and
+ * what a reload compares to decide whether the running one is kept (src/config/diff.ts). Spelled
+ * out key by key, so a key added to TrustConfig does not compile until it is here too.
+ */
+export function trustSlice(c: TrustConfig): TrustConfig {
+  return { trust: c.trust, federation: c.federation, limits: { maxBundleKeys: c.limits.maxBundleKeys } };
+}
+
+/**
  * One trust domain's source as configured, with the limits its fetches run under: a new trust
  * manager takes over the bundle (and history) of a domain whose key is unchanged, and fetches
  * only the others (src/config/diff.ts compares the rest of a config).

@@ -26,6 +26,12 @@ describe('configChanges', () => {
     expect(configChanges(load(BASE), load(BASE.replace('audiences:', 'maxActDepth: 2, audiences:')))).toMatchObject({ trust: false, identity: false, carried: true });
     // fetch limits bind both the trust sources and the identity keys' fetches
     expect(configChanges(load(BASE), load(`${BASE}federation: {fetch: {maxBytes: 4096}}\n`))).toMatchObject({ trust: true, carried: true });
+    // the limits and caches each part reads: the carried phase's chain limits and caches, the trust manager's bundle size
+    for (const limit of ['limits: {maxChainLength: 3}', 'limits: {maxChainBytes: 2048}', 'limits: {maxSignatureChecks: 4}', 'cache: {tokens: 10}', 'cache: {chains: 10}', 'cache: {certificates: 10}'])
+      expect(configChanges(load(BASE), load(`${BASE}${limit}\n`)), limit).toMatchObject({ trust: false, identity: false, carried: true });
+    expect(configChanges(load(BASE), load(`${BASE}limits: {maxBundleKeys: 5}\n`))).toMatchObject({ trust: true, identity: false, carried: true });
+    // a limit neither reads rebuilds neither
+    expect(configChanges(load(BASE), load(`${BASE}limits: {maxHeaders: 10}\n`))).toMatchObject({ trust: false, identity: false, carried: false });
     // dropping the identity is a change too
     expect(configChanges(load(BASE), load(BASE.replace('identity: {cert: svid.pem, key: svid.key}\n', '')))).toMatchObject({ identity: true });
   });
