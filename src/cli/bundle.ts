@@ -9,7 +9,7 @@ import { parseBundle, serializeSpiffeBundle, type Bundle } from '../bundle/bundl
 import { TrustDomain } from '../spiffe/id.js';
 import { certInfo } from '../cert/certinfo.js';
 import { createSource, SourceError } from '../federation/sources.js';
-import type { SourceConfig } from '../federation/schema.js';
+import { fetchLimits, type SourceConfig } from '../federation/schema.js';
 import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
@@ -56,8 +56,7 @@ export async function runBundleFetch(url: string, o: FetchOptions, out: (s: stri
   let source;
   try {
     // the limits serve applies with the default config, but the command's own timeout
-    const d = configDefaults();
-    source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: d.federation.fetch.maxBytes, maxKeys: d.limits.maxBundleKeys }, { current: () => undefined });
+    source = createSource(cfg, trustDomain, { ...fetchLimits(configDefaults()), connectTimeoutMs: ms, totalTimeoutMs: ms }, { current: () => undefined });
   } catch (err) {
     throw new UsageError(`bundle fetch: ${(err as Error).message}`);
   }

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_SECONDS } from '../schema-parts.js';
-import { trustSlice, trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
+import { fetchLimits, trustSlice, trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
@@ -93,8 +93,7 @@ export class TrustManager extends EventEmitter {
     super();
     const config = (this.config = trustSlice(full));
     this.now = opts.now ?? Date.now;
-    const f = config.federation.fetch;
-    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys };
+    const limits = fetchLimits(config);
     for (const t of config.trust) {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { filePath as path, MAX_TIMER_SECONDS, parsedBy, port, url } from '../schema-parts.js';
+import type { FetchLimits } from '../net/fetch.js';
 
 export const trustDomainName = parsedBy((v) => TrustDomain.parse(v));
 
@@ -63,6 +64,12 @@ export const FederationSchema = z
 export type FederationConfig = z.output<typeof FederationSchema>;
 /** Bounds on one fetch of a bundle, a JWKS or an OIDC discovery document. */
 export type FetchConfig = FederationConfig['fetch'];
+
+/** The limits every outgoing fetch runs under (bundle sources, OIDC keys): federation.fetch and limits.maxBundleKeys. */
+export function fetchLimits(c: { readonly federation: { readonly fetch: FetchConfig }; readonly limits: { readonly maxBundleKeys: number } }): FetchLimits {
+  const f = c.federation.fetch;
+  return { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: c.limits.maxBundleKeys };
+}
 
 /** One `trust` entry as the trust manager reads it. */
 export interface TrustSourceConfig {

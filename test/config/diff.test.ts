@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { configChanges } from '../../src/config/diff.js';
-import { trustSourceKey } from '../../src/federation/schema.js';
+import { fetchLimits, trustSourceKey } from '../../src/federation/schema.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const load = (text: string) => parseConfig(text, 'c.yaml', '/etc/zonegate').config;
@@ -51,5 +51,14 @@ describe('trustSourceKey', () => {
     expect(trustSourceKey(two.trust[1]!, two)).not.toBe(trustSourceKey(changedB.trust[1]!, changedB));
     const limited = load('trust: [{trustDomain: a.test, bundle: a.pem}]\nlimits: {maxBundleKeys: 5}\n');
     expect(trustSourceKey(two.trust[0]!, two)).not.toBe(trustSourceKey(limited.trust[0]!, limited));
+  });
+});
+
+describe('fetchLimits', () => {
+  it('every outgoing fetch runs under federation.fetch and limits.maxBundleKeys as configured', () => {
+    const c = load('trust: [{trustDomain: a.test, bundle: a.pem}]\nfederation: {fetch: {connectTimeoutMs: 111, totalTimeoutMs: 222, maxBytes: 3333}}\nlimits: {maxBundleKeys: 44}\n');
+    expect(fetchLimits(c)).toEqual({ connectTimeoutMs: 111, totalTimeoutMs: 222, maxBytes: 3333, maxKeys: 44 });
+    const d = load('trust: [{trustDomain: a.test, bundle: a.pem}]\n');
+    expect(fetchLimits(d)).toEqual({ ...d.federation.fetch, maxKeys: d.limits.maxBundleKeys });
   });
 });
