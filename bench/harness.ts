@@ -12,6 +12,7 @@ import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { freePorts } from '../src/demo/ports.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import type { Job, Result } from './loadgen.js';
 
@@ -303,7 +304,7 @@ export class Harness {
 
   /** zonegate on the bench config; its log goes to a file, as a container runtime would take it. */
   async startZonegate(config: string, workers: number, name: string): Promise<Server> {
-    const [port, opsPort] = [await freePort(), await freePort()];
+    const [port, opsPort] = (await freePorts(2)) as [number, number];
     const out = openSync(join(this.dir, `${name}.log`), 'w');
     const proc = track(
       spawn(
@@ -343,16 +344,6 @@ export interface Server {
   opsPort?: number;
   pids: () => number[];
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** zonegate's decision counter for `labels` (e.g. `result="allow",reason=""`), from /metrics: holds at any log level. */

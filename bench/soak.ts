@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { checkMethod, loadProtos } from '../src/envoy/proto.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
@@ -18,7 +19,6 @@ import { FRONTEND, World, type Flap } from './soak-world.js';
 
 const { values: args } = parseArgs({ options: { minutes: { type: 'string' }, seconds: { type: 'string' }, rps: { type: 'string' }, connections: { type: 'string', default: '4' } } });
 const durationMs = args.seconds ? Number(args.seconds) * 1000 : Number(args.minutes ?? 1) * 60_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
 interface Kind {

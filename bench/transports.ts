@@ -9,10 +9,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePorts } from '../src/demo/ports.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { checkRequest, createPki, frame, mint, writeConfig } from './fixtures.js';
 import { IMAGE_NODE_FLAGS } from './harness.js';
@@ -34,13 +34,6 @@ const cpuMicros = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 };
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 interface Target {
   name: string;
@@ -50,7 +43,7 @@ interface Target {
 }
 
 async function zonegate(name: string, config: string, transport: string): Promise<Target> {
-  const [port, opsPort] = [await freePort(), await freePort()];
+  const [port, opsPort] = (await freePorts(2)) as [number, number];
   const out = openSync(join(dir, `${name}.log`), 'w');
   const p = spawn(process.execPath, [...IMAGE_NODE_FLAGS, join(PACKAGE_ROOT, 'bin/zonegate.js'), 'serve', '--config', config, '--workers', '1'], {
     env: { ...process.env, ZONEGATE_GRPC_PORT: String(port), ZONEGATE_OPS_PORT: String(opsPort), ZONEGATE_GRPC_TRANSPORT: transport, ZONEGATE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' },

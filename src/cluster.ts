@@ -243,7 +243,7 @@ export async function runWorker(loaded: LoadedConfig, reload: { configFile?: str
         : {}),
     });
   report('zonegate:started');
-  zg.readiness.on('change', () => report('zonegate:readiness'));
+  zg.readiness.watch(() => report('zonegate:readiness'));
 
   // The primary asks by message; a signal to the whole process group arrives here too. Either way once.
   const stop = handleSignals({

@@ -10,7 +10,8 @@ import type { LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Readiness } from './readiness.js';
 import { startGrpcServer, type GrpcServer } from './envoy/server.js';
-import { startOpsServer, type OpsServer } from './http/ops.js';
+import { startOpsServer } from './http/ops.js';
+import type { Listening } from './net/listen.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { dryRunObserver } from './policy/metrics.js';
@@ -18,7 +19,7 @@ import type { TrustManager } from './federation/manager.js';
 import { registerTrustMetrics } from './federation/metrics.js';
 import type { LocalIdentity } from './svid/local-identity.js';
 import { startBundleEndpoint, type BundleEndpoint } from './federation/endpoint.js';
-import { startHttpAuthz, type HttpAuthzServer } from './http/authz.js';
+import { startHttpAuthz } from './http/authz.js';
 import { TrustDomain } from './spiffe/id.js';
 import { createKeyRing } from './rewrite/index.js';
 import type { KeyRing } from './rewrite/keys.js';
@@ -26,12 +27,12 @@ import { buildRuntime, retireRuntime, stopRuntime, type Runtime, type RuntimeDep
 import { ConfigReloader, type ReloadResult } from './config/reload.js';
 import { explainCheck, identityHeaders, redactHeaders } from './envoy/explain.js';
 import { statusReport } from './http/status.js';
-import { REASONS } from './errors.js';
+import { checkRecorder } from './pipeline/record.js';
 import { drain, handleSignals, logStarted } from './lifecycle.js';
 
 export interface Zonegate {
   readonly grpc: GrpcServer;
-  readonly ops: OpsServer;
+  readonly ops: Listening;
   readonly readiness: Readiness;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -40,7 +41,7 @@ export interface Zonegate {
   readonly trust: TrustManager;
   readonly identity?: LocalIdentity;
   readonly bundleEndpoint?: BundleEndpoint;
-  readonly httpAuthz?: HttpAuthzServer;
+  readonly httpAuthz?: Listening;
   /**
    * Reloads the config file given in StartOptions.configFile (what SIGHUP and a file change do):
    * validated in full and swapped in atomically, or refused with the running config kept.
@@ -87,14 +88,14 @@ interface Core {
 }
 
 interface Listeners {
-  readonly ops: OpsServer;
+  readonly ops: Listening;
   readonly grpc: GrpcServer;
-  readonly httpAuthz?: HttpAuthzServer | undefined;
+  readonly httpAuthz?: Listening | undefined;
   readonly bundleEndpoint?: BundleEndpoint | undefined;
 }
 
 /** A worker's stand-in for the ops server it does not run. */
-const NO_OPS: OpsServer = { port: 0, close: () => Promise.resolve() };
+const NO_OPS: Listening = { port: 0, close: () => Promise.resolve() };
 
 /** Starts zonegate: ops server first (so /readyz answers while loading), then gRPC, then ready. */
 export async function startZonegate(loaded: LoadedConfig, opts: StartOptions = {}): Promise<Zonegate> {
@@ -182,16 +183,19 @@ async function startListeners(core: Core, opts: StartOptions): Promise<Listeners
   }
 }
 
-/** POST /explain: a decision with its steps on the live state, counted like any, no secret in the answer. */
+/**
+ * POST /explain: a decision with its steps on the live state, recorded as a gRPC Check is
+ * (src/pipeline/record.ts, its decision line marked `mode: "explain"`), no secret in the answer.
+ */
 function explainer(core: Core) {
-  const { metrics, log, readiness } = core;
+  const { readiness } = core;
+  const record = checkRecorder(core.metrics, core.log, { mode: 'explain' });
   return async (request: Parameters<typeof explainCheck>[1]) => {
+    const started = process.hrtime.bigint();
     const runtime = core.runtime;
     if (!runtime) throw new Error(`not ready: ${readiness.reason}`);
     const { outcome, result } = await explainCheck(runtime.state, request);
-    if (!outcome.allowed && REASONS[outcome.reason].kind === 'error') metrics.errors.inc({ reason: outcome.reason });
-    else metrics.decisions.inc({ result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? '' : outcome.reason });
-    log.info({ decisionId: outcome.id, result: outcome.allowed ? 'allow' : 'deny', reason: outcome.allowed ? null : outcome.reason }, 'explain');
+    record.outcome(outcome, started);
     return { ...result, checkResponse: redactHeaders(result.checkResponse, identityHeaders(runtime.config)) };
   };
 }
@@ -203,7 +207,7 @@ function explainer(core: Core) {
  */
 async function startWithRuntime(core: Core, first: Listeners): Promise<Listeners> {
   const { config } = core.loaded;
-  let httpAuthz: HttpAuthzServer | undefined;
+  let httpAuthz: Listening | undefined;
   let bundleEndpoint: BundleEndpoint | undefined;
   try {
     const runtime = (core.runtime = await buildRuntime(config, core.deps));

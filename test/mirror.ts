@@ -31,7 +31,7 @@ export const COVERED_BY: Readonly<Record<string, readonly string[]>> = {
   'federation/schema.ts': ['config/load.test.ts', 'config/diff.test.ts'],
   'identity/schema.ts': ['config/load.test.ts'],
   'lifecycle.ts': ['cli/workers.test.ts', 'faults/sigterm-load.test.ts'],
-  'pipeline/record.ts': ['http/shared-with-grpc.test.ts', 'metrics.test.ts'],
+  'pipeline/record.ts': ['http/shared-with-grpc.test.ts', 'http/ops-explain.test.ts', 'metrics.test.ts'],
   'request/headers.ts': ['envoy/request.test.ts', 'http/shared-with-grpc.test.ts'],
   'schema-parts.ts': ['config/load.test.ts'],
   'cert/certinfo.ts': ['svid/certinfo.test.ts', 'svid/conformance.test.ts'],

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { parseBundle, serializeSpiffeBundle, type Bundle } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { certInfo } from '../cert/certinfo.js';
-import { createSource, SourceError, type SourceConfig } from '../federation/sources.js';
+import { createSource, SourceError } from '../federation/sources.js';
+import { fetchLimits, type SourceConfig } from '../federation/schema.js';
 import { configDefaults } from '../config/schema.js';
 import { UsageError } from './errors.js';
 
@@ -55,8 +56,7 @@ export async function runBundleFetch(url: string, o: FetchOptions, out: (s: stri
   let source;
   try {
     // the limits serve applies with the default config, but the command's own timeout
-    const d = configDefaults();
-    source = createSource(cfg, trustDomain, { connectTimeoutMs: ms, totalTimeoutMs: ms, maxBytes: d.federation.fetch.maxBytes, maxKeys: d.limits.maxBundleKeys }, { current: () => undefined });
+    source = createSource(cfg, trustDomain, { ...fetchLimits(configDefaults()), connectTimeoutMs: ms, totalTimeoutMs: ms }, { current: () => undefined });
   } catch (err) {
     throw new UsageError(`bundle fetch: ${(err as Error).message}`);
   }

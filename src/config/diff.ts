@@ -4,6 +4,8 @@
  * they are not, and which changes need a restart. The one place two configs are compared.
  */
 import type { Config } from './schema.js';
+import { trustSlice } from '../federation/schema.js';
+import { identitySlice } from '../identity/schema.js';
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -16,11 +18,17 @@ const LISTENER_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
 ];
 
 export interface ConfigChanges {
-  /** Trust domains or federation settings: a new trust manager (which adopts unchanged domains: federation/schema.ts trustSourceKey). */
+  /**
+   * Anything the trust manager reads (federation/schema.ts trustSlice: trust domains, federation
+   * settings, limits.maxBundleKeys): a new trust manager, which adopts unchanged domains (trustSourceKey).
+   */
   readonly trust: boolean;
   /** Other local SVID files: a new watcher. */
   readonly identity: boolean;
-  /** Common identity, fetch, limits or cache settings: a new carried-identity phase (new OIDC keys, new caches). */
+  /**
+   * Anything the carried-identity phase reads (identity/schema.ts identitySlice: commonIdentity,
+   * fetch settings, the chain and bundle limits, the cache sizes): a new phase (new OIDC keys, new caches).
+   */
   readonly carried: boolean;
   /** Listener keys that changed: applied at the next restart only. */
   readonly restartNeeded: readonly string[];
@@ -29,10 +37,9 @@ export interface ConfigChanges {
 /** What changed from `before` (running) to `after` (being loaded). */
 export function configChanges(before: Config, after: Config): ConfigChanges {
   return {
-    trust: !same([before.trust, before.federation], [after.trust, after.federation]),
+    trust: !same(trustSlice(before), trustSlice(after)),
     identity: before.identity?.cert !== after.identity?.cert || before.identity?.key !== after.identity?.key,
-    // the token verifiers' limits and caches come from limits and cache (identity/carried.ts)
-    carried: !same([before.commonIdentity, before.federation.fetch, before.limits, before.cache], [after.commonIdentity, after.federation.fetch, after.limits, after.cache]),
+    carried: !same(identitySlice(before), identitySlice(after)),
     restartNeeded: LISTENER_KEYS.filter(([, get]) => !same(get(before), get(after))).map(([k]) => k),
   };
 }

@@ -12,6 +12,7 @@ import { createSecureContext } from 'node:tls';
 import { BundleSet } from '../bundle/set.js';
 import { LocalIdentity } from '../svid/local-identity.js';
 import { createSource } from '../federation/sources.js';
+import { fetchLimits } from '../federation/schema.js';
 import { createCarriedPhase } from '../identity/phase.js';
 import { compilePolicy } from '../policy/rules.js';
 import { createRewriter } from '../rewrite/index.js';
@@ -157,8 +158,7 @@ async function checkFiles(c: Config, at: Locate, problems: string[]): Promise<vo
     attempt(['federation', 'endpoint'], () => createSecureContext({ cert: files.get('federation.endpoint.cert'), key: files.get('federation.endpoint.key') }));
 
   // trust domains: each source built as the trust manager builds it; local files loaded once
-  const f = c.federation.fetch;
-  const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: c.limits.maxBundleKeys };
+  const limits = fetchLimits(c);
   for (const [i, t] of c.trust.entries()) {
     const td = TrustDomain.parse(t.trustDomain);
     if (t.intermediates && ok(['trust', i, 'intermediates']))

@@ -23,9 +23,7 @@ export function watchHealth(readiness: Readiness, service: string, send: (status
   const known = KNOWN.has(service);
   send(known ? readiness.current : 'SERVICE_UNKNOWN');
   if (!known) return () => undefined;
-  const onChange = (s: ServingStatus) => send(s);
-  readiness.on('change', onChange);
-  return () => readiness.off('change', onChange);
+  return readiness.watch(send);
 }
 
 /** Implements the Health service over a Readiness (grpc-js). */

@@ -21,11 +21,9 @@
  */
 import { REASONS } from '../errors.js';
 import type { Outcome } from '../request/types.js';
-import { denyResponse, type DenyOptions } from '../rewrite/deny.js';
+import { denyResponse } from '../rewrite/deny.js';
+import type { DenyConfig } from '../rewrite/schema.js';
 import { begin, bool, end, string, tag, uint, written } from './wire.js';
-
-/** The `deny` config: status, reason header, JSON body. */
-export type ResponseOptions = DenyOptions;
 
 /** HeaderValueOption { header { key, value }, append { value: false } }: overwrite a client's copy. */
 function overwrite(field: number, name: string, value: string): void {
@@ -91,7 +89,7 @@ function metadata(o: Outcome): void {
   end(at);
 }
 
-function writeResponse(o: Outcome, opts: ResponseOptions): void {
+function writeResponse(o: Outcome, opts: DenyConfig): void {
   if (o.allowed) {
     tag(1, 2); // status { code: 0 }
     const st = begin();
@@ -123,6 +121,6 @@ function writeResponse(o: Outcome, opts: ResponseOptions): void {
 }
 
 /** The CheckResponse of a verdict, encoded. Only for verdicts: errors never reach here (they are gRPC error statuses). */
-export function toCheckResponse(outcome: Outcome, opts: ResponseOptions): Buffer {
+export function toCheckResponse(outcome: Outcome, opts: DenyConfig): Buffer {
   return written(writeResponse, outcome, opts);
 }

@@ -9,13 +9,13 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { MAX_TIMER_SECONDS } from '../schema-parts.js';
-import { trustSourceKey, type TrustConfig } from './schema.js';
+import { fetchLimits, trustSlice, trustSourceKey, type SourceConfig, type TrustConfig } from './schema.js';
 import { bundleDigest, type Bundle } from '../bundle/bundle.js';
 import { BundleSet } from '../bundle/set.js';
 import { ZonegateError } from '../errors.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
-import { createSource, SourceError, type BundleSource, type SourceConfig } from './sources.js';
+import { createSource, SourceError, type BundleSource } from './sources.js';
 
 export interface TrustDomainStatus {
   readonly trustDomain: string;
@@ -83,14 +83,17 @@ export class TrustManager extends EventEmitter {
   private readonly now: () => number;
   private stopped = false;
 
+  /** Only trustSlice(config): the part a reload compares before keeping a running manager. */
+  private readonly config: TrustConfig;
+
   constructor(
-    private readonly config: TrustConfig,
+    full: TrustConfig,
     private readonly opts: TrustManagerOptions = {},
   ) {
     super();
+    const config = (this.config = trustSlice(full));
     this.now = opts.now ?? Date.now;
-    const f = config.federation.fetch;
-    const limits = { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys };
+    const limits = fetchLimits(config);
     for (const t of config.trust) {
       const td = TrustDomain.parse(t.trustDomain);
       const cfg: SourceConfig = t.source ?? { file: t.bundle! };

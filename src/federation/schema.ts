@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { filePath as path, MAX_TIMER_SECONDS, parsedBy, port, url } from '../schema-parts.js';
+import type { FetchLimits } from '../net/fetch.js';
 
 export const trustDomainName = parsedBy((v) => TrustDomain.parse(v));
 
@@ -19,6 +20,8 @@ export const SourceSchema = z.union([
     consul: z.strictObject({ url, tokenFile: path.optional(), ca: path.optional(), datacenter: z.string().min(1).optional() }),
   }),
 ]);
+/** One trust domain's source as configured; src/federation/sources.ts builds it. */
+export type SourceConfig = z.output<typeof SourceSchema>;
 
 /** Refresh, staleness and fetch limits for every source; our own bundle endpoint. */
 export const FederationSchema = z
@@ -62,11 +65,17 @@ export type FederationConfig = z.output<typeof FederationSchema>;
 /** Bounds on one fetch of a bundle, a JWKS or an OIDC discovery document. */
 export type FetchConfig = FederationConfig['fetch'];
 
+/** The limits every outgoing fetch runs under (bundle sources, OIDC keys): federation.fetch and limits.maxBundleKeys. */
+export function fetchLimits(c: { readonly federation: { readonly fetch: FetchConfig }; readonly limits: { readonly maxBundleKeys: number } }): FetchLimits {
+  const f = c.federation.fetch;
+  return { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: c.limits.maxBundleKeys };
+}
+
 /** One `trust` entry as the trust manager reads it. */
 export interface TrustSourceConfig {
   readonly trustDomain: string;
   readonly bundle?: string | undefined;
-  readonly source?: z.output<typeof SourceSchema> | undefined;
+  readonly source?: SourceConfig | undefined;
   readonly required: boolean;
   readonly intermediates?: string | undefined;
 }
@@ -76,6 +85,15 @@ export interface TrustConfig {
   readonly trust: readonly TrustSourceConfig[];
   readonly federation: FederationConfig;
   readonly limits: { readonly maxBundleKeys: number };
+}
+
+/**
+ * Exactly the TrustConfig part of a config, nothing more: what a TrustManager is built from and
+ * what a reload compares to decide whether the running one is kept (src/config/diff.ts). Spelled
+ * out key by key, so a key added to TrustConfig does not compile until it is here too.
+ */
+export function trustSlice(c: TrustConfig): TrustConfig {
+  return { trust: c.trust, federation: c.federation, limits: { maxBundleKeys: c.limits.maxBundleKeys } };
 }
 
 /**

@@ -16,6 +16,7 @@ import { SpiffeId, TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
 import { boundedGet, FetchError, type FetchLimits, type FetchResult, type TlsProfile } from '../net/fetch.js';
 import { FileWatch } from '../watch.js';
+import type { SourceConfig } from './schema.js';
 
 export interface BundleSource {
   readonly kind: 'file' | 'https_web' | 'https_spiffe' | 'consul' | 'istio';
@@ -25,13 +26,6 @@ export interface BundleSource {
   /** Calls `onChange` (debounced) when the source may have changed (files); returns a stop function. */
   watch?(onChange: () => void): () => void;
 }
-
-export type SourceConfig =
-  | { file: string }
-  | { istio: { rootCert: string } }
-  | { https_web: { url: string; ca?: string | undefined } }
-  | { https_spiffe: { url: string; endpointSpiffeId: string; bootstrap: string } }
-  | { consul: { url: string; tokenFile?: string | undefined; ca?: string | undefined; datacenter?: string | undefined } };
 
 export class SourceError extends Error {
   constructor(

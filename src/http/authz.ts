@@ -30,8 +30,6 @@ import type { Metrics } from '../metrics.js';
 import { HeaderReader, headersTooLarge, type RequestLimits } from '../request/headers.js';
 import type { AuthRequest } from '../request/types.js';
 
-export type HttpAuthzServer = Listening;
-
 /**
  * Headers of the proxy's own connection to zonegate (and the subrequest's own body), not of the
  * request being authorized: never read, never counted toward the limits.
@@ -111,7 +109,7 @@ export function httpToAuthRequest(req: IncomingMessage, cfg: HttpAuthzSettings, 
 export async function startHttpAuthz(
   cfg: NonNullable<Config['server']['http']>,
   deps: { state: () => DecisionState | undefined; reasonHeader: string; limits: RequestLimits; metrics: Metrics; log: Logger },
-): Promise<HttpAuthzServer> {
+): Promise<Listening> {
   const record = checkRecorder(deps.metrics, deps.log, { mode: 'http' });
   const settings = httpAuthzSettings(cfg);
   const respond = (res: ServerResponse, status: number, headers: Record<string, string>, body?: string) => {

@@ -12,8 +12,6 @@ import type { KeyRing } from '../rewrite/keys.js';
 import { ZonegateError } from '../errors.js';
 import { isLoopback } from '../config/server.js';
 
-export type OpsServer = Listening;
-
 /** The largest CheckRequest JSON POST /explain reads. */
 const MAX_EXPLAIN_BYTES = 1024 * 1024;
 
@@ -67,7 +65,7 @@ export async function startOpsServer(
      */
     explain?: (request: JsonValue) => Promise<Record<string, unknown>>;
   },
-): Promise<OpsServer> {
+): Promise<Listening> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/explain') {

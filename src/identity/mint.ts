@@ -15,7 +15,8 @@ export interface MintOptions {
   readonly sub: string;
   /** The destination: spiffe://<trust-domain> or a destination SPIFFE ID. */
   readonly aud: string | readonly string[];
-  readonly ttlSeconds?: number;
+  /** The token's lifetime: commonIdentity.egress.ttlSeconds, whose default the schema owns (or `token mint --ttl`). */
+  readonly ttlSeconds: number;
   /**
    * A verified token's claims this call is made on behalf of: its hops become our `act`. The
    * claims of it copied into `extra` are named in its hop (`claims`), so the next hop can tell
@@ -38,6 +39,7 @@ export const RESERVED = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti'
 
 /** Signs a common identity token with the local SVID. */
 export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
+  if (!Number.isInteger(o.ttlSeconds) || o.ttlSeconds < 1) throw new RangeError(`mint: ttlSeconds must be a whole number of seconds ≥ 1, not ${String(o.ttlSeconds)}`);
   const iat = Math.floor((o.now ?? Date.now()) / 1000);
   const alg = algorithmFor(svid.key, o.alg ?? 'ES256');
   const copied = o.onBehalfOf?.copied && Object.keys(o.onBehalfOf.copied).length > 0 ? o.onBehalfOf.copied : undefined;
@@ -51,7 +53,7 @@ export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
     sub: o.sub,
     aud: typeof o.aud === 'string' ? o.aud : [...o.aud],
     iat,
-    exp: iat + (o.ttlSeconds ?? 60),
+    exp: iat + o.ttlSeconds,
     jti: randomUUID(),
     ...(act ? { act } : {}),
     ...(o.cnfCertDer ? { cnf: { 'x5t#S256': createHash('sha256').update(o.cnfCertDer).digest('base64url') } } : {}),

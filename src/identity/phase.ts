@@ -8,7 +8,7 @@
  *   whose keys are kept in the background.
  * A credential that cannot be verified is refused, never replaced by the workload's own identity.
  */
-import type { IdentityConfig as Config } from './schema.js';
+import { identitySlice, type IdentityConfig } from './schema.js';
 import type { AuthRequest, PeerIdentity } from '../request/types.js';
 import type { LocalIdentity } from '../svid/local-identity.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
@@ -34,13 +34,17 @@ export interface CarriedPhase {
   stop(): void;
 }
 
-/** Builds the carried-identity phase; undefined when common identity is not configured. */
+/**
+ * Builds the carried-identity phase; undefined when common identity is not configured. It sees
+ * only identitySlice(config), the part a reload compares before keeping a running phase.
+ */
 export function createCarriedPhase(
-  config: Config,
+  full: IdentityConfig,
   bundles: X509BundleSource & JwtBundleSource,
   identity: LocalIdentity | undefined,
   onError: (message: string) => void = () => undefined,
 ): CarriedPhase | undefined {
+  const config = identitySlice(full);
   const ci = config.commonIdentity;
   if (!ci) return undefined;
   const ingress = createIngress(config, ci, bundles, identity?.current.id);

@@ -120,3 +120,18 @@ export interface IdentityConfig {
   readonly cache: { readonly tokens: number; readonly chains: number; readonly certificates: number };
   readonly federation: { readonly fetch: FetchConfig };
 }
+
+/**
+ * Exactly the IdentityConfig part of a config, nothing more: what createCarriedPhase builds from
+ * and what a reload compares to decide whether the running phase is kept (src/config/diff.ts).
+ * Spelled out key by key, so a key added to IdentityConfig does not compile until it is here too.
+ */
+export function identitySlice(c: IdentityConfig): IdentityConfig {
+  const { limits: l, cache } = c;
+  return {
+    commonIdentity: c.commonIdentity,
+    limits: { maxChainLength: l.maxChainLength, maxChainBytes: l.maxChainBytes, maxSignatureChecks: l.maxSignatureChecks, maxBundleKeys: l.maxBundleKeys },
+    cache: { tokens: cache.tokens, chains: cache.chains, certificates: cache.certificates },
+    federation: { fetch: c.federation.fetch },
+  };
+}

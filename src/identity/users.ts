@@ -4,6 +4,7 @@
  * zonegate cannot verify is refused, never replaced by the workload's own identity.
  */
 import type { IdentityConfig as Config } from './schema.js';
+import { fetchLimits } from '../federation/schema.js';
 import type { AuthRequest } from '../request/types.js';
 import { BasicUserStore, type BasicCheck } from './basic.js';
 import type { CarriedResult, CommonIdentityConfig } from './carried.js';
@@ -26,13 +27,8 @@ export interface UserCredentials {
 type OidcConfig = NonNullable<CommonIdentityConfig['egress']['oidc']>;
 
 function oidcKeys(config: Config, o: OidcConfig, onError: (message: string) => void): OidcKeys {
-  const f = config.federation.fetch;
   const { issuer, jwksUri, ca, refreshSeconds, minRefetchSeconds, keysMaxAgeSeconds, keysMaxStaleSeconds } = o;
-  return new OidcKeys(
-    { issuer, jwksUri, ca, refreshSeconds, minRefetchSeconds, keysMaxAgeSeconds, keysMaxStaleSeconds },
-    { connectTimeoutMs: f.connectTimeoutMs, totalTimeoutMs: f.totalTimeoutMs, maxBytes: f.maxBytes, maxKeys: config.limits.maxBundleKeys },
-    onError,
-  );
+  return new OidcKeys({ issuer, jwksUri, ca, refreshSeconds, minRefetchSeconds, keysMaxAgeSeconds, keysMaxStaleSeconds }, fetchLimits(config), onError);
 }
 
 /** An OIDC bearer token's user, with the configured claims copied. */

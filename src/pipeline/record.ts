@@ -1,6 +1,6 @@
 /**
- * What every entry point records for one check, the same way: the gRPC Check (src/envoy/service.ts)
- * and the HTTP mode (src/http/authz.ts). A verdict counts in zonegate_decisions_total and writes
+ * What every entry point records for one check, the same way: the gRPC Check (src/envoy/service.ts),
+ * the HTTP mode (src/http/authz.ts) and POST /explain (src/main.ts). A verdict counts in zonegate_decisions_total and writes
  * one decision line at info; a check zonegate could not decide counts in
  * zonegate_check_errors_total (an error outcome is also logged as a warning); every check, either
  * way, is timed in zonegate_check_duration_seconds from the moment it came in.
@@ -17,7 +17,7 @@ export interface CheckRecorder {
   refused(reason: ReasonCode, started: bigint): void;
 }
 
-/** `bindings` are added to every line (the HTTP mode's `mode: "http"`). */
+/** `bindings` are added to every line (the HTTP mode's `mode: "http"`, POST /explain's `mode: "explain"`). */
 export function checkRecorder(metrics: Metrics, log: Logger, bindings?: Record<string, string>): CheckRecorder {
   const warnings = bindings ? log.child(bindings) : log;
   const decisions = decisionLogger(warnings);

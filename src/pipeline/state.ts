@@ -12,9 +12,9 @@ import type { CarriedPhase } from '../identity/phase.js';
 import { createPeerPhase, type PeerResult } from '../peer/phase.js';
 import { compilePolicy, type PolicyOptions } from '../policy/rules.js';
 import type { AuthRequest, Outcome } from '../request/types.js';
-import type { DenyOptions } from '../rewrite/deny.js';
 import { createRewriter } from '../rewrite/index.js';
 import type { KeyRing } from '../rewrite/keys.js';
+import type { DenyConfig } from '../rewrite/schema.js';
 import { X509SvidVerifier } from '../svid/verifier.js';
 import { createPipeline, type Pipeline } from './authorize.js';
 
@@ -29,7 +29,7 @@ export interface DecisionState {
   /** How much of a request's headers is read (limits.maxHeaders, limits.maxHeaderBytes). */
   readonly limits: RequestLimits;
   /** What a denied client receives (the `deny` config). */
-  readonly response: DenyOptions;
+  readonly response: DenyConfig;
 }
 
 /** Builds everything a decision needs from a validated config and the live trust material. */

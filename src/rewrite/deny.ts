@@ -7,8 +7,6 @@
 import { REASONS, type ReasonCode } from '../errors.js';
 import type { DenyConfig } from './schema.js';
 
-export type DenyOptions = DenyConfig;
-
 export interface DenyResponse {
   readonly status: number;
   /** [name, value] in order; content-type only when there is a body. */
@@ -17,7 +15,7 @@ export interface DenyResponse {
 }
 
 /** The deny response for a reason code of kind `deny`. */
-export function denyResponse(reason: ReasonCode, decisionId: string, o: DenyOptions): DenyResponse {
+export function denyResponse(reason: ReasonCode, decisionId: string, o: DenyConfig): DenyResponse {
   const info = REASONS[reason];
   const status = info.http === 401 ? o.status.unauthenticated : o.status.forbidden;
   const headers: [string, string][] = [];

@@ -21,6 +21,7 @@ import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js'
 import { cluster, controlledHeaders, downstreamTls, extAuthzFilter, httpListener, loopbackServerCert, send, writePem } from '../helpers/envoy-authz.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
 import { echoApp, valuesOf, type EchoApp, type Reply } from '../helpers/http.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -166,7 +167,7 @@ describe.skipIf(matrix.length === 0)('HTTP authorization mode behind Envoy http_
       });
 
       it('a tampered common identity → 401 ERR_TOKEN_SIGNATURE; a valid one sets the actor and is not forwarded', async () => {
-        const token = mintCommonIdentity(loadX509Svid(Buffer.from(m.web.chainPem), Buffer.from(m.web.keyPem)), { sub: 'alice', aud: `spiffe://${A}` });
+        const token = mintCommonIdentity(loadX509Svid(Buffer.from(m.web.chainPem), Buffer.from(m.web.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${A}` });
         const [h, p] = token.split('.');
         expectDeny(await get(m.web, { headers: { [carried]: `${h}.${p}.AAAA` } }), 401, 'ERR_TOKEN_SIGNATURE');
         const ok = await get(m.web, { headers: { [carried]: token } });

@@ -21,6 +21,7 @@ import { BIN, serve, type Served } from '../helpers/cli.js';
 import { envoyMatrix, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 import { cluster, controlledHeaders, downstreamTls, envoyGrpc, extAuthzFilter, grpcService, httpListener, loopbackServerCert, send, writePem } from '../helpers/envoy-authz.js';
 import { echoApp, valuesOf, type EchoApp, type Reply } from '../helpers/http.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const matrix = envoyMatrix();
 const A = 'zone-a.test';
@@ -152,7 +153,7 @@ describe.skipIf(matrix.length === 0)('single zone through real Envoy (mTLS → e
       const get = (client: Issued | undefined, o: { path?: string; headers?: Record<string, string | string[]>; listener?: string } = {}) =>
         send(envoy.ports[o.listener ?? 'strict']!, { client, ca: pki.roots, ...(o.path ? { path: o.path } : {}), ...(o.headers ? { headers: o.headers } : {}) });
       const token = (o: { now?: number; extra?: Record<string, unknown>; onBehalfOf?: { iss: string } } = {}) =>
-        mintCommonIdentity(loadX509Svid(Buffer.from(pki.web.chainPem), Buffer.from(pki.web.keyPem)), { sub: 'alice', aud: `spiffe://${A}`, ...o });
+        mintCommonIdentity(loadX509Svid(Buffer.from(pki.web.chainPem), Buffer.from(pki.web.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${A}`, ...o });
 
       beforeAll(async () => {
         [zg, app, stub] = await Promise.all([serve(process.execPath, [BIN, 'serve', '--workers', '1', '--config', join(pki.dir, 'zonegate.yaml')]), echoApp(), silentGrpc()]);

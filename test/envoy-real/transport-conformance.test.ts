@@ -48,6 +48,7 @@ import {
 } from '../helpers/envoy-authz.js';
 import { PYTHON, pythonGrpc, requireTool } from '../helpers/tools.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const TRANSPORTS = ['grpc-js', 'http2'] as const;
 type Transport = (typeof TRANSPORTS)[number];
@@ -103,7 +104,7 @@ beforeAll(async () => {
     clientKey: writePem(dir, 'client.key', client.keyPem),
     otherCert: writePem(dir, 'other.pem', other.chainPem),
     otherKey: writePem(dir, 'other.key', other.keyPem),
-    mint: () => mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${A}`, alg: 'ES256' }),
+    mint: () => mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${A}`, alg: 'ES256' }),
   };
 }, 60_000);
 afterAll(() => rmSync(m?.dir ?? '/nonexistent', { recursive: true, force: true }));

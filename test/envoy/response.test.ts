@@ -12,8 +12,7 @@ import { checkMethod } from '../../src/envoy/proto.js';
 import { toCheckResponse } from '../../src/envoy/response.js';
 import { REASONS, type ReasonCode } from '../../src/errors.js';
 import type { Outcome } from '../../src/request/types.js';
-import type { DenyOptions } from '../../src/rewrite/deny.js';
-import { DenySchema } from '../../src/rewrite/schema.js';
+import { DenySchema, type DenyConfig } from '../../src/rewrite/schema.js';
 
 const denyOptions = (reasonHeader: string) => DenySchema.parse({ reasonHeader });
 const m = checkMethod();
@@ -23,7 +22,7 @@ const sv = (s: string): Value => ({ stringValue: s });
 const overwrite = (key: string, value: string) => ({ header: { key, value }, append: { value: false } });
 
 /** The CheckResponse an outcome must produce, in proto-loader's keepCase shape. */
-function expected(o: Outcome, opts: DenyOptions): Record<string, unknown> {
+function expected(o: Outcome, opts: DenyConfig): Record<string, unknown> {
   const fields: Record<string, Value> = { decision_id: sv(o.id), result: sv(o.allowed ? 'allow' : 'deny') };
   if (o.peer) {
     fields.peer = sv(o.peer.principal);
@@ -64,7 +63,7 @@ function expected(o: Outcome, opts: DenyOptions): Record<string, unknown> {
 }
 
 /** The writer's bytes are protobufjs' bytes for the expected response. */
-function same(o: Outcome, opts: DenyOptions): Buffer {
+function same(o: Outcome, opts: DenyConfig): Buffer {
   const bytes = toCheckResponse(o, opts);
   const want = m.responseSerialize(expected(o, opts));
   if (!bytes.equals(want)) expect(m.responseDeserialize(bytes)).toEqual(m.responseDeserialize(want)); // shows the difference

@@ -26,6 +26,9 @@ import { MemoryCA } from '../../src/demo/pki.js';
 import { createPrivateKey } from 'node:crypto';
 import { mintWirePact } from '../../src/identity/wirepact.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
+import { mintCommonIdentity } from '../../src/identity/mint.js';
+import { loadX509Svid } from '../../src/svid/local.js';
 
 const allowFrontend = { name: 'frontend-calls-api', action: 'allow', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] }, to: { paths: [{ prefix: '/api/' }] } };
 const denyFrontend = { name: 'frontend-blocked', action: 'deny', from: { principals: ['spiffe://zone-a.example/ns/shop/sa/frontend'] } };
@@ -51,7 +54,8 @@ function workdir(): string {
 interface Running {
   zg: Zonegate;
   logs: Record<string, unknown>[];
-  verdict(): Promise<string>;
+  /** allow, the deny reason or the gRPC error of `request` (default: the example frontend's certificate alone). */
+  verdict(request?: Record<string, unknown>): Promise<string>;
   /** The headers an allowed Check sets for the upstream (of the route's destination). */
   upstreamHeaders(destination?: string): Promise<Record<string, string>>;
   metrics(): Promise<string>;
@@ -78,9 +82,9 @@ async function start(file: string): Promise<Running> {
   const r: Running = {
     zg,
     logs,
-    verdict: () =>
+    verdict: (request = checkRequest({ certificate: exampleCert('frontend') })) =>
       new Promise((resolve) =>
-        client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, checkRequest({ certificate: exampleCert('frontend') }), new grpc.Metadata(), (e, res) => {
+        client.makeUnaryRequest(m.path, m.requestSerialize, m.responseDeserialize, request, new grpc.Metadata(), (e, res) => {
           const st = (res as { status?: { code: number; message?: string } } | undefined)?.status;
           resolve(e ? `error ${e.code}` : st?.code === 0 ? 'allow' : String(st?.message));
         }),
@@ -431,6 +435,44 @@ describe('config reload', () => {
     } finally {
       await endpoint.close();
     }
+  });
+
+  it('the carried identity phase follows a reload of the limits it reads, not only of commonIdentity', async () => {
+    const A = 'zone-a.test';
+    const ca = await MemoryCA.create(A);
+    const intermediate = await ca.intermediate();
+    const frontend = await intermediate.issue(`spiffe://${A}/ns/web/sa/frontend`);
+    const dir = workdir();
+    writeFileSync(join(dir, 'a.pem'), ca.certPem);
+    writeFileSync(join(dir, 'a-intermediates.pem'), intermediate.certPem);
+    const file = join(dir, 'zonegate.yaml');
+    const yaml = (limits: Record<string, number>) =>
+      stringify({
+        server: { grpc: { address: '127.0.0.1', port: 0 }, ops: { address: '127.0.0.1', port: 0 }, drainDelaySeconds: 0 },
+        trust: [{ trustDomain: A, bundle: 'a.pem', intermediates: 'a-intermediates.pem' }],
+        commonIdentity: { audiences: [`spiffe://${A}`] },
+        limits,
+        rules: [{ name: 'users', action: 'allow', from: { actors: [{ prefix: 'user:' }] } }],
+      });
+    // the token's x5c is the leaf and its intermediate; the peer sends its leaf alone (the intermediate is configured)
+    const svid = loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem));
+    expect(svid.chain).toHaveLength(2);
+    const token = mintCommonIdentity(svid, { sub: 'user:alice', aud: `spiffe://${A}`, ttlSeconds: EGRESS_TTL_SECONDS });
+    const x5cChars = svid.chain.reduce((n, c) => n + c.raw.toString('base64').length, 0);
+    const peerOnly = checkRequest({ certificate: encodeURIComponent(frontend.certPem) });
+    const request = checkRequest({ certificate: encodeURIComponent(frontend.certPem), headers: { 'x-common-identity': token } });
+    writeFileSync(file, yaml({ maxChainBytes: 64 * 1024 }));
+    const r = await start(file);
+    expect(await r.verdict(request)).toBe('allow');
+    // only limits.maxChainBytes changes: the token's x5c no longer fits, the peer's certificate still does
+    writeFileSync(file, yaml({ maxChainBytes: x5cChars - 1 }));
+    expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+    expect(await r.verdict(peerOnly)).toBe('ERR_NO_CARRIED_IDENTITY'); // the peer passed; it carries no token
+    expect(await r.verdict(request)).toMatch(/^ERR_TOKEN/);
+    // and back: the limit applies both ways
+    writeFileSync(file, yaml({ maxChainBytes: 64 * 1024 }));
+    expect(await r.zg.reload()).toMatchObject({ result: 'ok' });
+    expect(await r.verdict(request)).toBe('allow');
   });
 
   it('the HTTP authorization mode decides with the reloaded policy and limits', async () => {

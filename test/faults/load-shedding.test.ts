@@ -17,6 +17,7 @@ import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { sleep } from '../helpers/wait.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -45,7 +46,7 @@ afterAll(async () => {
 });
 
 const request = (token: string) => checkRequest({ certificate: encodeURIComponent(leaf.certPem), headers: { 'x-common-identity': token } });
-const fresh = () => mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${A}`, alg: 'ES256' });
+const fresh = () => mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${A}`, alg: 'ES256' });
 const errors = async (reason: string) => {
   const text = await fetch(`http://127.0.0.1:${s.zg.ops.port}/metrics`).then((r) => r.text());
   return Number(new RegExp(`^zonegate_check_errors_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);

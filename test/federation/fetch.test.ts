@@ -1,7 +1,8 @@
 /** Bounded fetches against real HTTPS servers on loopback: profiles, identity, limits, redirects. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { boundedGet, FetchError } from '../../src/net/fetch.js';
 import { createSource, SourceError } from '../../src/federation/sources.js';
+import { SourceSchema, type SourceConfig } from '../../src/federation/schema.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import 'reflect-metadata';
 import { KeyUsageFlags } from '@peculiar/x509';
@@ -93,6 +94,21 @@ describe('boundedGet', () => {
 describe('sources', () => {
   const td = TrustDomain.parse('zone-b.test');
   const src = (cfg: Parameters<typeof createSource>[0]) => createSource(cfg, td, limits, { current: () => undefined });
+
+  it('every source the schema accepts builds a source of its kind; the type createSource takes is the schema\'s', () => {
+    // Checked by the type checker: a hand-written copy of the source type would drift from the schema.
+    expectTypeOf<Parameters<typeof createSource>[0]>().toEqualTypeOf<SourceConfig>();
+    const configured = [
+      { file: join(dir, 'bootstrap.pem') },
+      { istio: { rootCert: join(dir, 'bootstrap.pem') } },
+      { https_web: { url: 'https://127.0.0.1:1/bundle', ca: join(dir, 'web-ca.pem') } },
+      { https_spiffe: { url: 'https://127.0.0.1:1/bundle', endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } },
+      { consul: { url: 'https://127.0.0.1:1', datacenter: 'dc1' } },
+    ];
+    const kinds = configured.map((c) => src(SourceSchema.parse(c)).kind);
+    expect(kinds).toEqual(configured.map((c) => Object.keys(c)[0]));
+    expect(SourceSchema.safeParse({ file: join(dir, 'bootstrap.pem'), istio: { rootCert: 'x' } }).success).toBe(false);
+  });
 
   it('https_spiffe with a bootstrap bundle fetches and parses the bundle', async () => {
     const b = await src({ https_spiffe: { url: spiffeServer.url, endpointSpiffeId: ENDPOINT_ID, bootstrap: join(dir, 'bootstrap.pem') } }).fetch();

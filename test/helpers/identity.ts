@@ -12,6 +12,9 @@ import type { WirePactRules } from '../../src/identity/wirepact.js';
 /** The configuration `partial` parses to, with commonIdentity on. */
 export const parsedConfig = (partial: Record<string, unknown> = {}): Config => ConfigSchema.parse({ commonIdentity: {}, ...partial });
 
+/** commonIdentity.egress.ttlSeconds as configured by default: the lifetime of the tokens tests mint. */
+export const EGRESS_TTL_SECONDS = parsedConfig().commonIdentity!.egress.ttlSeconds;
+
 /** Common identity rules as configured (defaults unless `partial` says otherwise), with `overrides`. */
 export function ciRules(overrides: Partial<TokenRules> = {}, partial: Record<string, unknown> = {}): TokenRules {
   const config = parsedConfig(partial);

@@ -15,6 +15,7 @@ import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { startWith, type Started } from '../helpers/zonegate.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 let s: Started;
@@ -88,7 +89,7 @@ describe('HTTP mode: identity values reach the upstream as UTF-8 bytes', () => {
     ['a\u2028b', 'a\u00e2\u0080\u00a8b'],
     ['\ud800x', '\u00ef\u00bf\u00bdx'],
   ])('a verified sub %j: 200, x-zonegate-actor is its UTF-8 bytes', async (sub, bytes) => {
-    const token = mintCommonIdentity(svid, { sub, aud: `spiffe://${A}` });
+    const token = mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub, aud: `spiffe://${A}` });
     const r = await send({ ...base(), 'x-common-identity': token });
     expect(verdict(r)).toEqual({ status: 200, reason: undefined });
     // the response read as latin1: one character per byte on the wire

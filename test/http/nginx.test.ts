@@ -23,6 +23,7 @@ import { until } from '../helpers/wait.js';
 import { readmeRecipe } from '../guides/nginx-recipe.js';
 import { parseConfig } from '../../src/config/load.js';
 import { proxyGuard } from '../../src/rewrite/guard.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const haveNginx = requireTool(probe('nginx (Debian package nginx-light)', 'nginx', ['-v']));
 const A = 'zone-a.test';
@@ -150,7 +151,7 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
     const carried = config.commonIdentity!.header;
     const others = names.filter((n) => n !== carried);
     // the carried token must verify (a forged one is a deny): a genuine one, which stops at nginx
-    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub: 'alice', aud: `spiffe://${B}` });
+    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` });
     // each name once, in upper case, and twice (nginx replaces every copy of a name it sets)
     const variants: Record<string, string | string[]>[] = [
       { ...Object.fromEntries(others.map((n) => [n, forged])), [carried]: token },
@@ -186,7 +187,7 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   });
 
   it('a carried common identity becomes the actor at the upstream; the token itself is not forwarded', async () => {
-    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub: 'alice', aud: `spiffe://${B}` });
+    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` });
     const r = await get(frontend, { 'x-common-identity': token });
     expect(r.status).toBe(200);
     expect(r.seen?.['x-zonegate-actor']).toBe('alice');
@@ -195,7 +196,7 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
 
   it('a subject past Latin-1 reaches the upstream through nginx as its UTF-8 bytes (as over gRPC), not a 500', async () => {
     const sub = 'José 李';
-    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub, aud: `spiffe://${B}` });
+    const token = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub, aud: `spiffe://${B}` });
     const r = await get(frontend, { 'x-common-identity': token });
     expect(r.status).toBe(200);
     // node:http gives the upstream one character per byte
@@ -205,7 +206,7 @@ describe.runIf(haveNginx)('nginx auth_request → zonegate HTTP mode', () => {
   it('a forged identity (A\'s CA vouching for a B workload), a forged token and no certificate are denied', async () => {
     const forged = await caA.issue(`spiffe://${B}/ns/default/svc/orders`);
     expect(await get(forged)).toMatchObject({ status: 401, reason: 'ERR_SVID_UNTRUSTED' });
-    const [h, p] = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub: 'alice', aud: `spiffe://${B}` }).split('.');
+    const [h, p] = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` }).split('.');
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'admin' })).toString('base64url')}.AAAA`;
     expect(await get(frontend, { 'x-common-identity': tampered })).toMatchObject({ status: 401, reason: 'ERR_TOKEN_SIGNATURE' });
     expect(await get(undefined)).toMatchObject({ status: 401, reason: 'ERR_NO_IDENTITY' });

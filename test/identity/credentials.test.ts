@@ -15,7 +15,7 @@ import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { basicLimits } from '../helpers/identity.js';
+import { basicLimits, EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -117,7 +117,7 @@ describe('every credential header zonegate reads is verified, or the request is 
 
 describe('egress copies only configured claims, with their provenance in act', () => {
   /** What B's workload sends to A (aud A), asserting roles it has no business asserting for A. */
-  const fromBilling = (extra: Record<string, unknown>) => mintCommonIdentity(billingSvid, { sub: 'user:carol', aud: `spiffe://${A}`, extra });
+  const fromBilling = (extra: Record<string, unknown>) => mintCommonIdentity(billingSvid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'user:carol', aud: `spiffe://${A}`, extra });
 
   it("roles asserted by zone B's signer are not re-signed by A; email (configured) is, and act says B asserted it", async () => {
     const out = await egress(zoneA, { 'x-common-identity': fromBilling({ roles: ['admin'], email: 'carol@b.test', tier: 'gold' }) });
@@ -134,7 +134,7 @@ describe('egress copies only configured claims, with their provenance in act', (
   });
 
   it('nothing configured to copy is asserted: no copied claims and no claims member in act', async () => {
-    const out = await egress(zoneB, { 'x-common-identity': mintCommonIdentity(frontendSvid, { sub: 'user:dan', aud: `spiffe://${B}`, extra: { roles: ['admin'], email: 'dan@a.test' } }) });
+    const out = await egress(zoneB, { 'x-common-identity': mintCommonIdentity(frontendSvid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'user:dan', aud: `spiffe://${B}`, extra: { roles: ['admin'], email: 'dan@a.test' } }) });
     expect(out.status.code).toBe(0);
     const claims = payload(headers(out)['x-common-identity']!);
     expect(claims).toMatchObject({ iss: BILLING, sub: 'user:dan', act: { sub: FRONTEND } });
@@ -173,9 +173,9 @@ describe('claims are bounded in depth and size (ERR_CLAIMS_TOO_LARGE)', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = [deep];
     const limits = { maxClaimDepth: 16, maxClaimBytes: 8192 };
-    expect(() => mintCommonIdentity(frontendSvid, { sub: 'u', aud: 'spiffe://b', extra: { x: deep }, limits })).toThrow(expect.objectContaining({ code: 'ERR_CLAIMS_TOO_LARGE' }));
-    expect(() => mintCommonIdentity(frontendSvid, { sub: 'u', aud: 'spiffe://b', extra: { x: 'a'.repeat(9000) }, limits })).toThrow(expect.objectContaining({ code: 'ERR_CLAIMS_TOO_LARGE' }));
-    expect(mintCommonIdentity(frontendSvid, { sub: 'u', aud: 'spiffe://b', extra: { x: [[1]] }, limits }).split('.')).toHaveLength(3);
+    expect(() => mintCommonIdentity(frontendSvid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'u', aud: 'spiffe://b', extra: { x: deep }, limits })).toThrow(expect.objectContaining({ code: 'ERR_CLAIMS_TOO_LARGE' }));
+    expect(() => mintCommonIdentity(frontendSvid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'u', aud: 'spiffe://b', extra: { x: 'a'.repeat(9000) }, limits })).toThrow(expect.objectContaining({ code: 'ERR_CLAIMS_TOO_LARGE' }));
+    expect(mintCommonIdentity(frontendSvid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'u', aud: 'spiffe://b', extra: { x: [[1]] }, limits }).split('.')).toHaveLength(3);
   });
 });
 

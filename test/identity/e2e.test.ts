@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -133,7 +134,7 @@ describe('common identity across zones', () => {
     // zone B's egress forwards nothing and mints for its workload; make a token whose sub is mallory
     const { mintCommonIdentity } = await import('../../src/identity/mint.js');
     const { loadX509Svid } = await import('../../src/svid/local.js');
-    const t = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub: 'mallory', aud: `spiffe://${B}` });
+    const t = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'mallory', aud: `spiffe://${B}` });
     const r = await ingress(zoneB, frontend, { 'x-common-identity': t });
     expect(r.status).toMatchObject({ code: 7, message: 'ERR_POLICY_DENIED' });
   });

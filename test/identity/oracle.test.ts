@@ -29,7 +29,7 @@ import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { KeyRing, type ReissueAlgorithm } from '../../src/rewrite/keys.js';
 import { Reissuer } from '../../src/rewrite/reissue.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
-import { ciOptions, ciRules, wpRules } from '../helpers/identity.js';
+import { ciOptions, ciRules, wpRules, EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -121,6 +121,7 @@ describe('tokens zonegate mints verify with jose', () => {
     const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
     const frontend = await caA.issue(FRONTEND);
     const caller = mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), {
+      ttlSeconds: EGRESS_TTL_SECONDS,
       sub: 'user:alice',
       aud: `spiffe://${B}`,
       extra: { email: 'alice@example.test', roles: ['admin'] },

@@ -11,7 +11,7 @@ import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
 import { selfSignedSvid, MemoryCA, type Issued } from '../../src/demo/pki.js';
-import { ciOptions, ciRules } from '../helpers/identity.js';
+import { ciOptions, ciRules, EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const B = 'zone-b.test';
@@ -66,16 +66,27 @@ describe('common identity: accepted', () => {
   it('a hand-built token and a minted one', () => {
     const v = new CommonIdentityVerifier(set, rules, ciOptions());
     expect(code(v, forge(header(), claims()))).toBe('ok');
-    const minted = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
+    const minted = mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` });
     const r = v.verify(minted, { now: NOW, peerId: ME });
     expect(r).toMatchObject({ ok: true, claims: { iss: ME, sub: 'alice', aud: [`spiffe://${B}`] }, actors: [] });
+  });
+
+  it('a minted token lives exactly the ttlSeconds it is given: mint has no lifetime of its own (the schema owns the default)', () => {
+    const payload = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { iat: number; exp: number };
+    for (const ttlSeconds of [1, 7, 3600]) {
+      const p = payload(mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}`, ttlSeconds, now: NOW }));
+      expect([p.iat, p.exp - p.iat]).toEqual([now, ttlSeconds]);
+    }
+    // @ts-expect-error ttlSeconds is required: a caller passes the configured lifetime
+    expect(() => mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` })).toThrow(RangeError);
+    for (const ttlSeconds of [0, -1, 1.5, Number.NaN]) expect(() => mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}`, ttlSeconds })).toThrow(/ttlSeconds/);
   });
 
   it.each(['P-384', 'Ed25519', 'RSA', 'RSA-PSS'] as const)('minted with a %s SVID key', async (keyType) => {
     const s = await caA.issue(`spiffe://${A}/k/${keyType}`, { keyType });
     const local = loadX509Svid(Buffer.from(s.chainPem), Buffer.from(s.keyPem));
     const alg = keyType === 'RSA-PSS' ? 'PS256' : undefined;
-    const t = mintCommonIdentity(local, { sub: 'alice', aud: `spiffe://${B}`, ...(alg ? { alg } : {}) });
+    const t = mintCommonIdentity(local, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}`, ...(alg ? { alg } : {}) });
     expect(JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).alg).toBe(
       { 'P-384': 'ES384', Ed25519: 'EdDSA', RSA: 'RS256', 'RSA-PSS': 'PS256' }[keyType],
     );

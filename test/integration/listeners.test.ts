@@ -123,6 +123,50 @@ describe('gRPC health Watch', () => {
   });
 });
 
+describe('gRPC health Watch, many streams', () => {
+  // EventEmitter warns past 10 listeners for one event: one listener per stream would warn at the 11th
+  const STREAMS = 25;
+  it.each(['grpc-js', 'http2'] as const)(`%s: ${STREAMS} streams, no MaxListenersExceededWarning, every one sees the drain`, async (transport) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const s = await startWith({ server: { grpc: { transport } }, peer: { source: 'principal' }, rules });
+    const Health = grpc.makeGenericClientConstructor(loadProtos().healthService, 'Health');
+    const h = new Health(s.target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      Watch: (req: unknown) => grpc.ClientReadableStream<{ status: string }>;
+    };
+    try {
+      const seen: string[][] = [];
+      const serving: Promise<void>[] = [];
+      const drained: Promise<void>[] = [];
+      const streams: grpc.ClientReadableStream<{ status: string }>[] = [];
+      for (let i = 0; i < STREAMS; i++) {
+        const mine: string[] = [];
+        seen.push(mine);
+        const stream = h.Watch({ service: i % 2 ? '' : 'envoy.service.auth.v3.Authorization' });
+        streams.push(stream);
+        stream.on('error', () => undefined);
+        stream.on('data', (m: { status: string }) => mine.push(m.status));
+        serving.push(new Promise((resolve) => stream.on('data', () => mine.length === 1 && resolve())));
+        drained.push(new Promise((resolve) => stream.on('data', () => mine.length === 2 && resolve())));
+      }
+      await Promise.all(serving);
+      // every stream is subscribed now; a process warning is emitted on the next tick
+      await new Promise((resolve) => setImmediate(resolve));
+      const stopped = s.zg.stop(300);
+      await Promise.all(drained);
+      for (const stream of streams) stream.cancel(); // the client goes: the drain need not wait for its grace period
+      await stopped;
+      expect(seen).toEqual(Array.from({ length: STREAMS }, () => ['SERVING', 'NOT_SERVING']));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      h.close();
+      await s.close();
+    }
+  });
+});
+
 /** The config problems of a YAML text (none: []), as load and `config validate` report them. */
 function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {

@@ -16,6 +16,7 @@ import { loadX509Svid } from '../../src/svid/local.js';
 import { call } from '../helpers/http.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -46,7 +47,7 @@ const config = (deny?: Record<string, unknown>) => ({
   ...(deny ? { deny } : {}),
 });
 
-const token = (sub: string) => mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { sub, aud: AUD });
+const token = (sub: string) => mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), { ttlSeconds: EGRESS_TTL_SECONDS, sub, aud: AUD });
 
 async function grpcCall(s: Started, o: { cert?: boolean; token?: string; path?: string }): Promise<Resp> {
   const r = await s.check(

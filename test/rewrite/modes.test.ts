@@ -17,6 +17,7 @@ import { verifyProof } from '../../src/rewrite/verify.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
 const FRONTEND = `spiffe://${A}/ns/web/sa/frontend`;
@@ -41,6 +42,7 @@ type Resp = {
 /** A common identity for `sub`, signed by the frontend (the mTLS peer), with roles and one earlier hop. */
 function token(sub: string, roles: string[] = ['reader', 'writer']): string {
   return mintCommonIdentity(loadX509Svid(Buffer.from(frontend.chainPem), Buffer.from(frontend.keyPem)), {
+    ttlSeconds: EGRESS_TTL_SECONDS,
     sub,
     aud: AUD,
     extra: { roles },

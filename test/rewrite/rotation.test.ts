@@ -6,7 +6,8 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readiness } from '../../src/readiness.js';
-import { startOpsServer, type OpsServer } from '../../src/http/ops.js';
+import { startOpsServer } from '../../src/http/ops.js';
+import type { Listening } from '../../src/net/listen.js';
 import { createMetrics } from '../../src/metrics.js';
 import { KeyRing } from '../../src/rewrite/keys.js';
 import { Reissuer } from '../../src/rewrite/reissue.js';
@@ -21,7 +22,7 @@ const RETAIN = (TTL + 30) * S;
 let clock = T0;
 let ring: KeyRing;
 let issuer: Reissuer;
-let ops: OpsServer;
+let ops: Listening;
 
 const kidOf = (t: string) => decodeProtectedHeader(t).kid!;
 const served = async (): Promise<{ jwks: JSONWebKeySet; cacheControl: string | null }> => {

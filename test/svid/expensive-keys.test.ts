@@ -17,7 +17,7 @@ import { BundleSet } from '../../src/bundle/set.js';
 import { CommonIdentityVerifier, type TokenRules } from '../../src/identity/verify.js';
 import { signCompact } from '../../src/identity/jws.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
-import { ciOptions, ciRules } from '../helpers/identity.js';
+import { ciOptions, ciRules, EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { loadX509Svid } from '../../src/svid/local.js';
 import { certificateSignatureAsync, signatureCheckable } from '../../src/cert/signature.js';
@@ -230,7 +230,7 @@ describe('caches are keyed by the DER, not its spelling', () => {
     const claims = { iss: WEB, sub: 'alice', aud: `spiffe://${B}`, iat: now, exp: now + 60 };
     const good = leaf.der.toString('base64');
     const ctx = { now: Date.now(), peerId: WEB };
-    expect(v.verify(mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` }), ctx)).toMatchObject({ ok: true });
+    expect(v.verify(mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` }), ctx)).toMatchObject({ ok: true });
     const parses = v.certificateParses;
     // other header spellings (member order, extra members): new tokens, the same DER chain
     for (const header of [{ typ: 'ci+jwt', alg: 'ES256', x5c: [good] }, { alg: 'ES256', typ: 'ci+jwt', x5c: [good], kid: 'x' }, { x5c: [good], alg: 'ES256', typ: 'ci+jwt', z: 1 }])
@@ -322,7 +322,7 @@ describe('certificate signatures on the thread pool', () => {
     const svid = loadX509Svid(Buffer.from(leaf.chainPem), Buffer.from(leaf.keyPem));
     const rules: TokenRules = ciRules({ audiences: new Set([`spiffe://${B}`]) });
     const v = new CommonIdentityVerifier(set, rules, ciOptions());
-    const t = mintCommonIdentity(svid, { sub: 'alice', aud: `spiffe://${B}` });
+    const t = mintCommonIdentity(svid, { ttlSeconds: EGRESS_TTL_SECONDS, sub: 'alice', aud: `spiffe://${B}` });
     expect(v.prepare(t, { now: Date.now(), peerId: `spiffe://${A}/someone-else` })).toBeUndefined();
     expect(v.prepare(t, { now: Date.now() + 3_600_000, peerId: WEB })).toBeUndefined();
     expect(v.certificateParses).toBe(0);
