@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { RSA_PSS, SHA1, SIGNATURE_ALGORITHMS } from './algorithms.js';
 import { children, DerError, int, oid, readTlv, type Tlv } from './der.js';
-import { keyWeakness } from './strength.js';
+import { keyWeakness, noteKeyFacts } from './strength.js';
 
 export interface KeyUsage {
   readonly digitalSignature: boolean;
@@ -92,6 +92,7 @@ function parse(cert: X509Certificate): CertInfo {
   const v = fields[0]?.tag === 0xa0 ? 1 : 0;
   const validity = children(der, want(fields[3 + v], 0x30, 'validity'));
   const subject = want(fields[4 + v], 0x30, 'subject');
+  const spki = want(fields[5 + v], 0x30, 'subjectPublicKeyInfo');
   const extWrapper = fields.find((f) => f.tag === 0xa3);
   let sanCritical = false;
   let isCa = false;
@@ -147,8 +148,42 @@ function parse(cert: X509Certificate): CertInfo {
     notAfter: time(der, validity[1]),
     signature: SIGNATURE_ALGORITHMS.get(signatureOid)?.name,
     signatureOid,
-    weakKey: keyWeakness(cert.publicKey),
+    weakKey: keyWeakness(describedKey(cert, der, spki)),
   };
+}
+
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+/** Named curves by OID, as OpenSSL names them (asymmetricKeyDetails.namedCurve). */
+const CURVES: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10045.3.1.7', 'prime256v1'],
+  ['1.3.132.0.34', 'secp384r1'],
+  ['1.3.132.0.35', 'secp521r1'],
+]);
+const EDDSA: ReadonlyMap<string, 'ed25519' | 'ed448'> = new Map([
+  ['1.3.101.112', 'ed25519'],
+  ['1.3.101.113', 'ed448'],
+]);
+
+/**
+ * The certificate's public key, with its curve noted from the subjectPublicKeyInfo's algorithm
+ * identifier when it names one of the curves zonegate accepts or an EdDSA type (see
+ * strength.ts noteKeyFacts); any other key is described by node:crypto as before.
+ */
+function describedKey(cert: X509Certificate, der: Buffer, spki: Tlv): X509Certificate['publicKey'] {
+  const key = cert.publicKey;
+  try {
+    const alg = children(der, want(children(der, spki)[0], 0x30, 'subjectPublicKeyInfo algorithm'));
+    const id = oid(der, want(alg[0], 0x06, 'subjectPublicKeyInfo algorithm'));
+    const eddsa = EDDSA.get(id);
+    if (eddsa && alg.length === 1) noteKeyFacts(key, { type: eddsa });
+    else if (id === EC_PUBLIC_KEY && alg.length === 2 && alg[1]!.tag === 0x06) {
+      const curve = CURVES.get(oid(der, alg[1]!));
+      if (curve) noteKeyFacts(key, { type: 'ec', namedCurve: curve });
+    }
+  } catch {
+    // not read here: node:crypto describes the key, as for any other
+  }
+  return key;
 }
 
 /** The facts of one certificate, read once per object. Throws DerError on a malformed certificate. */

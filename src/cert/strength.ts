@@ -21,21 +21,59 @@ export const MAX_RSA_EXPONENT = 2n ** 31n - 1n;
 /** OpenSSL names of the allowed curves: P-256, P-384, P-521. */
 export const EC_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
+/** What keyWeakness and the algorithm checks (identity/jws.ts keyFits) read of a public key. */
+export interface KeyFacts {
+  readonly type: string | undefined;
+  readonly namedCurve?: string | undefined;
+  readonly modulusLength?: number | undefined;
+  readonly publicExponent?: bigint | undefined;
+}
+
+const facts = new WeakMap<KeyObject, KeyFacts>();
+
+/**
+ * The facts of `key`, read once per key object. node:crypto's asymmetricKeyDetails costs about
+ * 35 µs for an EC key on Node 20 (OpenSSL 3 converts the key to a legacy one to name its curve),
+ * a sixth of parsing the certificate that holds it; a certificate's EC or EdDSA key is described
+ * from the certificate's own DER instead (noteKeyFacts).
+ */
+export function keyFacts(key: KeyObject): KeyFacts {
+  let f = facts.get(key);
+  if (!f) {
+    const type = key.asymmetricKeyType;
+    // Ed25519 and Ed448 have no details to read; the others are read once here
+    const d = type === 'ed25519' || type === 'ed448' ? {} : key.asymmetricKeyDetails;
+    f = { type, namedCurve: d?.namedCurve, modulusLength: d?.modulusLength, publicExponent: d?.publicExponent };
+    facts.set(key, f);
+  }
+  return f;
+}
+
+/**
+ * The curve (or EdDSA type) of `key` as named in the subjectPublicKeyInfo it was decoded from
+ * (cert/certinfo.ts): OpenSSL names the curve from that same OID, so these are the facts
+ * asymmetricKeyDetails would give. Taken only when the key's type agrees; anything else (RSA, an
+ * EC key with explicit parameters) is read from the key itself.
+ */
+export function noteKeyFacts(key: KeyObject, f: { readonly type: 'ec'; readonly namedCurve: string } | { readonly type: 'ed25519' | 'ed448' }): void {
+  if (!facts.has(key) && key.asymmetricKeyType === f.type) facts.set(key, f);
+}
+
 /** Why `key` is not accepted ("RSA key of 1024 bits (minimum 2048)"); undefined when it is. */
 export function keyWeakness(key: KeyObject): string | undefined {
-  const type = key.asymmetricKeyType;
-  const details = key.asymmetricKeyDetails;
+  const details = keyFacts(key);
+  const type = details.type;
   switch (type) {
     case 'rsa':
     case 'rsa-pss': {
       const name = type === 'rsa' ? 'RSA' : 'RSA-PSS';
-      const bits = details?.modulusLength ?? 0;
+      const bits = details.modulusLength ?? 0;
       if (bits < MIN_RSA_BITS) return `${name} key of ${bits} bits (minimum ${MIN_RSA_BITS})`;
       if (bits > MAX_RSA_BITS) return `${name} key of ${bits} bits (maximum ${MAX_RSA_BITS})`;
-      return exponentProblem(name, details?.publicExponent);
+      return exponentProblem(name, details.publicExponent);
     }
     case 'ec':
-      return EC_CURVES.has(details?.namedCurve ?? '') ? undefined : `EC key on curve ${details?.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
+      return EC_CURVES.has(details.namedCurve ?? '') ? undefined : `EC key on curve ${details.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
     case 'ed25519':
     case 'ed448':
       return undefined;

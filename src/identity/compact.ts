@@ -17,6 +17,7 @@
  *   §6 prescribes for an implementation that does not take part.
  */
 import type { KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { keyWeakness } from '../cert/strength.js';
 import { b64urlDecode, isAlgorithm, keyFits, verifySignature, type Algorithm } from './jws.js';
@@ -82,6 +83,41 @@ export interface CompactRules {
    * not base64url is reported where the signature is checked (ERR_TOKEN_SIGNATURE).
    */
   readonly decode: 'first' | 'header-first';
+  /**
+   * Headers these rules accepted before, by their text (see HeaderCache). Only for rules that
+   * never change: a cache belongs to one rules object.
+   */
+  readonly headers?: HeaderCache;
+}
+
+/** The part of a Compact the header decides: a function of the header text and the rules only. */
+interface AcceptedHeader {
+  readonly header: Readonly<Record<string, unknown>>;
+  readonly alg: Algorithm;
+  readonly kid: string;
+  readonly x5c: readonly string[];
+}
+
+/**
+ * Headers that passed one profile's rules, by their exact base64url text. The tokens of one
+ * signer share one header (alg, typ, x5c: about 1.5 KB with a two-certificate chain), so a new
+ * token of a known signer decodes only its payload and signature. The verdict on a header is a
+ * function of its text and the rules alone; a refused header is not kept (it is decided again,
+ * with the same reason). Entries are frozen: every token with this header shares them.
+ */
+export class HeaderCache {
+  private readonly entries: LRUCache<string, AcceptedHeader>;
+  constructor(max: number) {
+    this.entries = new LRUCache({ max: Math.max(1, max) });
+  }
+  get(text: string): AcceptedHeader | undefined {
+    return this.entries.get(text);
+  }
+  set(text: string, h: AcceptedHeader): AcceptedHeader {
+    const frozen = Object.freeze({ header: Object.freeze({ ...h.header }), alg: h.alg, kid: h.kid, x5c: Object.freeze([...h.x5c]) });
+    this.entries.set(text, frozen);
+    return frozen;
+  }
 }
 
 /** A compact JWS that passed the header rules. Nothing in it is verified yet. */
@@ -162,20 +198,29 @@ export function parseCompact(token: string, rules: CompactRules): Compact {
   const parts = token.split('.');
   if (parts.length !== 3) fail('ERR_TOKEN_MALFORMED', 'not three dot-separated parts');
   const [h, p, s] = parts as [string, string, string];
-  const header = jsonPart(h, 'header', fail);
+  // a header accepted before passes every header rule again: only the payload is left to decode
+  const known = rules.headers?.get(h);
+  const header = known?.header ?? jsonPart(h, 'header', fail);
   let claims: Record<string, unknown> | undefined;
   let signature: Buffer | undefined;
   if (rules.decode === 'first') {
     claims = jsonPart(p, 'payload', fail, rules.maxPayloadBytes);
     signature = b64urlDecode(s) ?? fail('ERR_TOKEN_MALFORMED', 'signature is not base64url');
   }
-  const alg = checkHeader(header, rules, fail);
-  const x5c = rules.x5c ? checkX5c(header.x5c, rules.x5c, fail) : [];
+  const accepted = known ?? acceptHeader(h, header, rules, fail);
   if (rules.decode === 'header-first') {
     claims = jsonPart(p, 'payload', fail, rules.maxPayloadBytes);
     signature = b64urlDecode(s);
   }
-  return { header, claims: claims!, alg, kid: rules.kid ? (header.kid as string) : '', x5c, signingInput: `${h}.${p}`, signature };
+  return { header: accepted.header, claims: claims!, alg: accepted.alg, kid: accepted.kid, x5c: accepted.x5c, signingInput: `${h}.${p}`, signature };
+}
+
+/** The header rules on a decoded header; an accepted header is remembered by its text when the rules keep a cache. */
+function acceptHeader(text: string, header: Record<string, unknown>, rules: CompactRules, fail: Fail): AcceptedHeader {
+  const alg = checkHeader(header, rules, fail);
+  const x5c = rules.x5c ? checkX5c(header.x5c, rules.x5c, fail) : [];
+  const accepted = { header, alg, kid: rules.kid ? (header.kid as string) : '', x5c };
+  return rules.headers ? rules.headers.set(text, accepted) : accepted;
 }
 
 /** One DER certificate per x5c element (RFC 7515 §4.1.6), canonical base64 only: one spelling per certificate. */

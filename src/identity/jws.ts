@@ -4,6 +4,7 @@
  * not exist here: there is no code path that could accept them.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
+import { keyFacts } from '../cert/strength.js';
 
 /** What common identities may use (and what zonegate mints with). */
 export const ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -26,8 +27,9 @@ export const b64url = (b: Buffer | string): string => Buffer.from(b).toString('b
 
 /** The key a given algorithm needs, so a token cannot pick a verification mode for a key. */
 export function keyFits(alg: Algorithm, key: KeyObject): boolean {
-  const t = key.asymmetricKeyType;
-  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const f = keyFacts(key);
+  const t = f.type;
+  const curve = f.namedCurve;
   switch (alg) {
     case 'ES256':
       return t === 'ec' && curve === 'prime256v1';
@@ -43,7 +45,7 @@ export function keyFits(alg: Algorithm, key: KeyObject): boolean {
     case 'PS256':
     case 'PS384':
     case 'PS512':
-      return (t === 'rsa' || (alg.startsWith('PS') && t === 'rsa-pss')) && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+      return (t === 'rsa' || (alg.startsWith('PS') && t === 'rsa-pss')) && (f.modulusLength ?? 0) >= 2048;
   }
 }
 

@@ -27,6 +27,7 @@ import {
   checkTime,
   failure,
   failWith,
+  HeaderCache,
   parseCompact,
   timeClaims,
   x5cDers,
@@ -157,6 +158,21 @@ interface Signer {
 }
 
 const fail = failWith('token');
+/** Headers remembered per verifier: a workload's tokens share one (alg, typ, x5c). */
+const HEADER_CACHE_SIZE = 256;
+
+/** A token through the parse step and its claims' shape; nothing in it verified yet. */
+interface Parsed {
+  readonly t: Compact;
+  readonly claims: Claims;
+  readonly issuer: SpiffeId;
+}
+/** An x5c chain's DER, their digests and the chain cache key (see x5cChain). */
+interface X5cChain {
+  readonly ders: Buffer[];
+  readonly digests: string[];
+  readonly key: string;
+}
 /** jti is a replay cache key: bounded (zonegate mints UUIDs). */
 const MAX_JTI = 256;
 
@@ -265,7 +281,15 @@ export class CommonIdentityVerifier {
       x5c: { maxCertificates: rules.maxX5cCertificates, maxBytes: rules.maxX5cBytes },
       maxPayloadBytes: rules.maxClaimBytes,
       decode: 'header-first',
+      headers: new HeaderCache(HEADER_CACHE_SIZE),
     };
+  }
+
+  /** The parse step and the claims' shape (throws TokenError). */
+  private parse(token: string): Parsed {
+    const t = parseCompact(token, this.profile);
+    const { claims, issuer } = claimsOf(t.claims, this.rules, this.seen !== undefined);
+    return { t, claims, issuer };
   }
 
   /** Verifies one token for one request. Never throws for a bad token. */
@@ -298,12 +322,22 @@ export class CommonIdentityVerifier {
     return cert;
   }
 
-  /** The x5c chain's DER certificates and the chain cache key (digests of the DER, not the base64 text). */
-  private x5cChain(x5c: readonly string[]): { ders: Buffer[]; digests: string[]; key: string } {
-    const ders = x5cDers(x5c, fail);
-    const digests = ders.map(derDigest);
-    return { ders, digests, key: digests.join('.') };
+  /**
+   * The x5c chain's DER certificates and the chain cache key (digests of the DER, not the base64
+   * text). Kept by the x5c array: a header the parse step remembered hands every token of its
+   * signer the same frozen array, so their chain is decoded and hashed once.
+   */
+  private x5cChain(x5c: readonly string[]): X5cChain {
+    let chain = this.x5cChains.get(x5c);
+    if (!chain) {
+      const ders = x5cDers(x5c, fail);
+      const digests = ders.map(derDigest);
+      chain = { ders, digests, key: digests.join('.') };
+      if (Object.isFrozen(x5c)) this.x5cChains.set(x5c, chain);
+    }
+    return chain;
   }
+  private readonly x5cChains = new WeakMap<readonly string[], X5cChain>();
 
   /** The chain's certificates, parsed once per DER (ERR_TOKEN_X5C when one is not a certificate). */
   private certificates(chain: { ders: Buffer[]; digests: string[] }): X509Certificate[] {
@@ -352,18 +386,22 @@ export class CommonIdentityVerifier {
    * The x5c chain's certificate signatures on the thread pool, for a chain not verified yet;
    * undefined when nothing waits. Anything wrong with the token is left for verify() to report.
    */
-  private prepareChain(token: string, ctx: RequestContext): Promise<void> | undefined {
+  private prepareChain(token: string, ctx: RequestContext): { parsed?: Parsed; wait?: Promise<void> } {
+    let parsed: Parsed | undefined;
     try {
       // cheap before expensive, as in intrinsic(): a token refused by its header, its claims or
       // this request's checks on its claims as sent costs no certificate parsing and no signature
-      const t = parseCompact(token, this.profile);
-      this.requestChecks(claimsOf(t.claims, this.rules, this.seen !== undefined).claims, ctx);
-      const chain = this.x5cChain(t.x5c);
-      if (this.signerFor(chain.key, ctx.now)) return undefined;
+      parsed = this.parse(token);
+      this.requestChecks(parsed.claims, ctx);
+      const chain = this.x5cChain(parsed.t.x5c);
+      if (this.signerFor(chain.key, ctx.now)) return { parsed };
       const certs = chain.ders.map((d, i) => this.parsed(d, chain.digests[i]));
-      return prepareSignatures(certs, this.bundles, this.pathOptions(ctx.now));
+      const wait = prepareSignatures(certs, this.bundles, this.pathOptions(ctx.now));
+      return wait ? { parsed, wait } : { parsed };
     } catch {
-      return undefined; // verify() reports why
+      // verify() reports why; a token that parsed is handed on all the same (intrinsic() runs
+      // the same checks on it again, in its order)
+      return parsed ? { parsed } : {};
     }
   }
 
@@ -379,25 +417,25 @@ export class CommonIdentityVerifier {
     if (this.cached(key)) return undefined;
     const inFlight = this.preparing.get(key);
     if (inFlight) return inFlight;
-    const chain = this.prepareChain(token, ctx);
-    if (chain) {
-      const p = chain.then(() => {
+    const { parsed, wait } = this.prepareChain(token, ctx);
+    if (wait) {
+      const p = wait.then(() => {
         this.preparing.delete(key);
-        return this.cached(key) ? undefined : this.prepareToken(token, ctx, key);
+        return this.cached(key) ? undefined : this.prepareToken(token, ctx, key, parsed);
       });
       this.preparing.set(key, p);
       return p;
     }
-    return this.prepareToken(token, ctx, key);
+    return this.prepareToken(token, ctx, key, parsed);
   }
 
   /** prepare() once the x5c chain's signatures are known: the token's own signature. */
-  private prepareToken(token: string, ctx: RequestContext, key: string): Promise<void> | undefined {
+  private prepareToken(token: string, ctx: RequestContext, key: string, parsed?: Parsed): Promise<void> | undefined {
     let deferred: Parameters<SignatureCheck> | undefined;
     // Elliptic-curve checks (140–190 µs) go to the pool; an RSA check (≈ 47 µs) costs less than
     // the hand-over, so it is done here, and so is a token refused before its signature.
     const offLoop = (alg: Algorithm, key: KeyObject) => OFF_LOOP.test(alg) || (key.asymmetricKeyDetails?.modulusLength ?? 0) > RSA_IN_PLACE_BITS;
-    const entry = this.intrinsic(token, ctx, (...args) => (offLoop(args[0], args[1]) ? ((deferred = args), true) : verifySignature(...args)));
+    const entry = this.intrinsic(token, ctx, (...args) => (offLoop(args[0], args[1]) ? ((deferred = args), true) : verifySignature(...args)), parsed);
     if (!deferred) {
       this.verifications++;
       this.remember(key, entry, ctx.now, token.length);
@@ -436,14 +474,15 @@ export class CommonIdentityVerifier {
   /**
    * Everything that depends only on the token and the bundles (cached), in the order of the file
    * comment: the parse step, the claims, this request's checks on them as sent (a failure there is
-   * transient), the signer, iss = signer, the signature, the act chain.
+   * transient), the signer, iss = signer, the signature, the act chain. `parsed`: the parse step
+   * and claims of this very token, done by prepare() of the same request (a pure function of
+   * the token and the rules: the same as parsing it again).
    */
-  private intrinsic(token: string, ctx: RequestContext, checkSignature: SignatureCheck): Entry {
+  private intrinsic(token: string, ctx: RequestContext, checkSignature: SignatureCheck, parsed?: Parsed): Entry {
     let td: TrustDomain | undefined;
     const gen = () => (td ? this.generation(td) : 0);
     try {
-      const t = parseCompact(token, this.profile);
-      const { claims, issuer } = claimsOf(t.claims, this.rules, this.seen !== undefined);
+      const { t, claims, issuer } = parsed ?? this.parse(token);
       td = issuer.trustDomain;
       const early = this.checkedAsSent(claims, ctx);
       if (early) return early;

@@ -6,6 +6,7 @@
  * authorities are ever tried for a leaf in B.
  */
 import type { X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { X509BundleSource } from '../bundle/set.js';
@@ -54,28 +55,30 @@ function info(cert: X509Certificate, what: string): CertInfo {
 }
 
 /**
- * Signature results per (certificate, issuer) object pair. Certificates are immutable, and the
- * configured intermediates and bundle roots are long-lived objects, so a new leaf under a known
- * intermediate costs one signature check, not two.
+ * Signature results per (certificate, issuer) pair, keyed by the SHA-256 of both DERs
+ * (node:crypto's fingerprint256, computed once per object). A result is a function of the two
+ * certificates' bytes alone, so a pair checked once is never checked again, whichever objects
+ * carry it: the intermediate presented in a chain and the one configured beside the bundle, or
+ * the peer's leaf and the same leaf in its token's x5c, cost one check. Bounded: an evicted
+ * pair is checked again, with the same answer.
  */
-const signatures = new WeakMap<X509Certificate, WeakMap<X509Certificate, boolean>>();
+const signatures = new LRUCache<string, boolean>({ max: 8192 });
+
+const pairKey = (child: X509Certificate, issuer: X509Certificate): string => `${child.fingerprint256}/${issuer.fingerprint256}`;
 
 function signatureValid(child: X509Certificate, issuer: X509Certificate): boolean {
-  let byIssuer = signatures.get(child);
-  if (!byIssuer) signatures.set(child, (byIssuer = new WeakMap()));
-  let ok = byIssuer.get(issuer);
-  if (ok === undefined) byIssuer.set(issuer, (ok = child.verify(issuer.publicKey)));
+  const k = pairKey(child, issuer);
+  let ok = signatures.get(k);
+  if (ok === undefined) signatures.set(k, (ok = child.verify(issuer.publicKey)));
   return ok;
 }
 
 function knownSignature(child: X509Certificate, issuer: X509Certificate): boolean {
-  return signatures.get(child)?.get(issuer) !== undefined;
+  return signatures.has(pairKey(child, issuer));
 }
 
 function recordSignature(child: X509Certificate, issuer: X509Certificate, ok: boolean): void {
-  let byIssuer = signatures.get(child);
-  if (!byIssuer) signatures.set(child, (byIssuer = new WeakMap()));
-  byIssuer.set(issuer, ok);
+  signatures.set(pairKey(child, issuer), ok);
 }
 
 /**
@@ -145,6 +148,8 @@ function candidateSignatures(chain: readonly X509Certificate[], bundles: X509Bun
   const pool = [...chain.slice(1), ...(opts.extraIntermediates ?? []), ...(bundles.intermediates?.(id.trustDomain) ?? [])];
   const max = opts.maxSignatureChecks;
   const work: Promise<void>[] = [];
+  /** (child, issuer key) pairs already sent to the pool by this batch. */
+  const sent = new Set<string>();
   const seen = new Set<X509Certificate>([leaf]);
   const queue = [leaf];
   let budget = max;
@@ -173,6 +178,9 @@ function candidateSignatures(chain: readonly X509Certificate[], bundles: X509Bun
         queue.push(issuer);
       }
       if (knownSignature(child, issuer)) continue;
+      const pair = pairKey(child, issuer);
+      if (sent.has(pair)) continue;
+      sent.add(pair);
       const p = certificateSignatureAsync(child, issuer);
       if (p) work.push(p.then((ok) => recordSignature(child, issuer, ok)));
     }

@@ -98,6 +98,9 @@ describe("COLD_CRYPTO is what zonegate's verifier does for one cold request", ()
     const root = new crypto.X509Certificate(readFileSync(join(dir, 'root.pem')));
     const set = new BundleSet();
     set.set(new Bundle(TrustDomain.parse(TRUST_DOMAIN), { x509Authorities: [root] }));
+    // as the bench config has it (trust[].intermediates): the intermediate is both configured and
+    // in every token's x5c, two objects of one certificate
+    set.setIntermediates(TrustDomain.parse(TRUST_DOMAIN), [new crypto.X509Certificate(readFileSync(join(dir, 'intermediate.pem')))]);
     verifier = new CommonIdentityVerifier(
       set,
       ciRules({ maxLifetimeSeconds: 3600, skewSeconds: 30, audiences: new Set([AUDIENCE]), bindToPeer: true, requireCnf: false }),
