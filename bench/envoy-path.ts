@@ -21,11 +21,11 @@ import type { EnvoyBinary } from '../src/envoy-binary.js';
 import { REASONS } from '../src/errors.js';
 import { loopbackServerCert } from '../test/helpers/envoy-authz.js';
 import { envoyStat, startEnvoy, type RunningEnvoy } from '../test/helpers/envoy.js';
-import { envoyA, envoyB, egressListener, ingressListener, type ChainFiles, type NativeAuth, type Variant } from './envoy-configs.js';
+import { envoyA, envoyB, egressListener, ingressListener, VARIANTS, type ChainFiles, type NativeAuth, type Variant } from './envoy-configs.js';
 import { AUDIENCE, PEER_ID, TOKEN_HEADER, type BenchPki } from './fixtures.js';
 import { decisions, log, ratio, round, trackPid, type Harness, type Load, type LoadgenJob, type Measured } from './harness.js';
 
-export const ENVOY_SCENARIOS = ['none', 'native', 'hot', 'cold', 'deny'] as const;
+export const ENVOY_SCENARIOS = ['none', 'native', 'authz-floor', 'hot', 'cold', 'deny'] as const;
 export type EnvoyScenario = (typeof ENVOY_SCENARIOS)[number];
 
 /** Fixed rates, as fractions of scenario a's max rps. */
@@ -101,12 +101,13 @@ export async function writeChainFiles(dir: string, pki: BenchPki): Promise<Chain
   };
 }
 
-const VARIANT_OF: Record<EnvoyScenario, Variant> = { none: 'none', native: 'native', hot: 'zonegate', cold: 'zonegate', deny: 'zonegate' };
+const VARIANT_OF: Record<EnvoyScenario, Variant> = { none: 'none', native: 'native', 'authz-floor': 'authz-floor', hot: 'zonegate', cold: 'zonegate', deny: 'zonegate' };
 
 export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ results: Record<string, unknown>; comparisons: Record<string, number | undefined> }> {
   const P = h.P;
   const files = await writeChainFiles(h.dir, o.pki);
   const zg = await h.startZonegate(o.config, 1, 'zonegate-envoy');
+  const floor = await h.startFloor('floor-h2.ts');
   const started: RunningEnvoy[] = [];
   const start = async (name: string, config: object) => {
     const e = await startEnvoy(o.envoy, config, { dir: h.dir });
@@ -120,12 +121,17 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     return e;
   };
   try {
-    const b = await start('Envoy B (ingress)', envoyB(files, { zonegatePort: zg.port, native: nativeAuth(o.pki, o.jwtCacheSize) }));
-    const ingressPorts = { none: b.ports[ingressListener('none')]!, native: b.ports[ingressListener('native')]!, zonegate: b.ports[ingressListener('zonegate')]! };
+    const b = await start('Envoy B (ingress)', envoyB(files, { zonegatePort: zg.port, floorPort: floor.port, native: nativeAuth(o.pki, o.jwtCacheSize) }));
+    const ingressPorts = Object.fromEntries(VARIANTS.map((v) => [v, b.ports[ingressListener(v)]!])) as Record<Variant, number>;
     const a = await start('Envoy A (egress)', envoyA(files, ingressPorts));
     const port = (s: EnvoyScenario) => a.ports[egressListener(VARIANT_OF[s])]!;
-    // CPU of the processes on the request's path: zonegate only where Envoy B asks it
-    const measuredFor = (s: EnvoyScenario): Measured => (VARIANT_OF[s] === 'zonegate' ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: zg.pids() } : { envoyA: [a.pid], envoyB: [b.pid] });
+    // CPU of the processes on the request's path: the Check server (zonegate, or the bare one) only where Envoy B asks it
+    const measuredFor = (s: EnvoyScenario): Measured =>
+      VARIANT_OF[s] === 'zonegate'
+        ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: zg.pids() }
+        : VARIANT_OF[s] === 'authz-floor'
+          ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: floor.pids() }
+          : { envoyA: [a.pid], envoyB: [b.pid] };
     const url = (s: EnvoyScenario) => `http://127.0.0.1:${port(s)}${PATH}`;
     const tokenOf = (s: EnvoyScenario) => (s === 'deny' ? o.badToken : o.hotToken);
     const target = (s: EnvoyScenario) => ({ url: url(s), headers: [`${TOKEN_HEADER}: ${tokenOf(s)}`] });
@@ -167,6 +173,15 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
       // and the filters refuse: a bad signature is jwt_authn's 401
       expectStatuses('native (bad token)', await sample('native', { token: o.badToken }), 401);
       checks.native = { status: 200, badTokenStatus: 401, envoy: { [jwt]: j1 - j0, [rbac]: r1 - r0 } };
+    }
+    if (sel('authz-floor')) {
+      // Envoy B asked the bare server, which allowed: its ext_authz counted 4 OK answers
+      const ok = `http.${ingressListener('authz-floor')}.ext_authz.ok`;
+      const k0 = await envoyCounter(ok);
+      expectStatuses('authz-floor', await sample('authz-floor'), 200);
+      const k1 = await envoyCounter(ok);
+      if (k1 - k0 !== 4) throw new Error(`verdict check authz-floor: ext_authz.ok moved by ${k1 - k0}, not 4`);
+      checks['authz-floor'] = { status: 200, envoy: { [ok]: k1 - k0 } };
     }
     if (sel('hot')) await counted('hot', 'result="allow",reason=""', () => sample('hot'));
     if (sel('cold')) await counted('cold', 'result="allow",reason=""', () => h.loadgen(port('cold'), { http, template: o.template, requests: 4, streams: 1 }, measuredFor('cold'), { procs: 1 }));
@@ -215,7 +230,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     const genRates = await atRates(genMax.rps, (rps) => h.loadgen(port('none'), { http, token: o.hotToken, rate: rps, seconds: P.rateSeconds }, measuredFor('none')));
     record('none-loadgen', 'loadgen', 'none', genMax, genRates, 200);
 
-    for (const s of ['native', 'hot', 'deny'] as const) {
+    for (const s of ['native', 'authz-floor', 'hot', 'deny'] as const) {
       if (!sel(s)) continue;
       const max = h.h2load(target(s), measuredFor(s));
       record(s, 'h2load', VARIANT_OF[s], max, await atRates(max.rps, (rps) => h.h2load(target(s), measuredFor(s), { rps })), expectOf(s));
@@ -236,6 +251,8 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     const comparisons = {
       hotToNone: ratio(get('hot')?.rps, none.rps),
       hotToNative: ratio(get('hot')?.rps, get('native')?.rps),
+      hotToAuthzFloor: ratio(get('hot')?.rps, get('authz-floor')?.rps),
+      authzFloorToNative: ratio(get('authz-floor')?.rps, get('native')?.rps),
       nativeToNone: ratio(get('native')?.rps, none.rps),
       coldToLoadgenCeiling: ratio(get('cold')?.rps, genMax.rps),
       hotAddedP99At50Ms: sub(p99At50('hot'), p99At50('none')),
@@ -245,7 +262,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     return { results: { verdicts: checks, ...results }, comparisons };
   } finally {
     for (const e of started.reverse()) await e.stop().catch(() => undefined);
-    await zg.stop();
+    await Promise.all([zg.stop(), floor.stop()]);
   }
 }
 
@@ -254,11 +271,11 @@ export function envoyTable(section: { results: Record<string, unknown>; comparis
   const cpu = (r: EnvoyScenarioResult, k: string) => r.cpuMicrosPerRequestBy?.[k] ?? '–';
   const at = (x: RateResult | undefined) => (!x ? '–' : x.saturated ? 'saturated' : `${x.p50Ms} / ${x.p99Ms}`);
   const rows = [
-    `| scenario | generator | max rps | ÷ a | CPU µs/req Envoy A | Envoy B | zonegate | total | p50 / p99 ms @25% | @50% | @75% |`,
+    `| scenario | generator | max rps | ÷ a | CPU µs/req Envoy A | Envoy B | Check server | total | p50 / p99 ms @25% | @50% | @75% |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const label: Record<string, string> = { none: 'a. none', 'none-loadgen': 'a. none (loadgen ceiling)', native: 'b. native jwt_authn + RBAC', hot: 'c. zonegate hot', cold: 'd. zonegate cold', deny: 'e. zonegate deny' };
-  for (const name of ['none', 'none-loadgen', 'native', 'hot', 'cold', 'deny']) {
+  const label: Record<string, string> = { none: 'a. none', 'none-loadgen': 'a. none (loadgen ceiling)', native: 'b. native jwt_authn + RBAC', 'authz-floor': 'c0. ext_authz, bare Check server', hot: 'c. zonegate hot', cold: 'd. zonegate cold', deny: 'e. zonegate deny' };
+  for (const name of ['none', 'none-loadgen', 'native', 'authz-floor', 'hot', 'cold', 'deny']) {
     const r = section.results[name] as EnvoyScenarioResult | undefined;
     if (!r) continue;
     const warn = r.unexpected > 0 ? ` (${r.unexpected} not ${r.expect})` : '';
@@ -269,7 +286,7 @@ export function envoyTable(section: { results: Record<string, unknown>; comparis
   const c = section.comparisons;
   rows.push(
     '',
-    `c/a ${c.hotToNone ?? '–'}, c/b ${c.hotToNative ?? '–'} (target ≥ 0.7), b/a ${c.nativeToNone ?? '–'}; d ÷ loadgen ceiling ${c.coldToLoadgenCeiling ?? '–'}; ` +
+    `c/a ${c.hotToNone ?? '–'}, c/b ${c.hotToNative ?? '–'} (target ≥ 0.7), b/a ${c.nativeToNone ?? '–'}; c0/b ${c.authzFloorToNative ?? '–'} (the most any ext_authz server on Node reaches), c/c0 ${c.hotToAuthzFloor ?? '–'}; d ÷ loadgen ceiling ${c.coldToLoadgenCeiling ?? '–'}; ` +
       `zonegate's added p99 at 50% of a's max (c − a): ${c.hotAddedP99At50Ms ?? '–'} ms (target ≤ 1 ms); native's (b − a): ${c.nativeAddedP99At50Ms ?? '–'} ms; deny's (e − a): ${c.denyAddedP99At50Ms ?? '–'} ms`,
   );
   return rows.join('\n');

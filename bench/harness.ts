@@ -292,8 +292,9 @@ export class Harness {
     }
   }
 
-  async startFloor(): Promise<Server> {
-    const proc = track(spawn(process.execPath, ['--import', TSX_IMPORT, join(PACKAGE_ROOT, 'bench/floor.ts')], { stdio: ['ignore', 'pipe', 'inherit'], detached: true }));
+  /** A bare Check server answering a fixed OK: the grpc-js floor (floor.ts) or the runtime's (floor-h2.ts). */
+  async startFloor(script: 'floor.ts' | 'floor-h2.ts' = 'floor.ts'): Promise<Server> {
+    const proc = track(spawn(process.execPath, ['--import', TSX_IMPORT, join(PACKAGE_ROOT, 'bench', script)], { stdio: ['ignore', 'pipe', 'inherit'], detached: true }));
     const port = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('floor: no port in 20 s')), 20_000);
       proc.stdout!.once('data', (d: Buffer) => (clearTimeout(t), resolve(Number(d.toString().trim()))));

@@ -27,8 +27,8 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const ports = { none: 10001, native: 10002, zonegate: 10003 };
-const b = (jwtCacheSize = 100) => envoyB(files, { zonegatePort: 10004, native: nativeAuth(pki, jwtCacheSize) });
+const ports = { none: 10001, native: 10002, zonegate: 10003, 'authz-floor': 10005 };
+const b = (jwtCacheSize = 100) => envoyB(files, { zonegatePort: 10004, floorPort: 10006, native: nativeAuth(pki, jwtCacheSize) });
 
 function validate(path: string, config: object): { ok: boolean; out: string } {
   const file = join(dir, `validate-${Math.random().toString(36).slice(2)}.yaml`);
@@ -72,6 +72,16 @@ describe('what the configs say', () => {
     const bootstrap = b();
     const zonegate = { static_resources: { ...bootstrap.static_resources, listeners: bootstrap.static_resources.listeners.filter((l) => l.name === ingressListener('zonegate')) } };
     expect(extAuthzProblems(zonegate)).toEqual([]);
+  });
+
+  it("the authz-floor listener asks the bare Check server with the same ext_authz filter as zonegate's listener", () => {
+    const listeners = b().static_resources.listeners;
+    const filtersOf = (v: string) => (listeners.find((l) => l.name === ingressListener(v as never))!.filter_chains[0]!.filters[0]!.typed_config as { http_filters: object[] }).http_filters;
+    const floor = JSON.stringify(filtersOf('authz-floor'));
+    expect(floor).toContain('"cluster_name":"authz-floor"');
+    expect(floor.replaceAll('authz-floor', 'zonegate')).toBe(JSON.stringify(filtersOf('zonegate')));
+    const cluster = b().static_resources.clusters.find((c) => c.name === 'authz-floor')!;
+    expect(cluster.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address).toEqual({ socket_address: { address: '127.0.0.1', port_value: 10006 } });
   });
 
   it('the native listener verifies the token with the SVID key and allows the peer by its SPIFFE ID only', () => {
