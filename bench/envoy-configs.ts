@@ -16,12 +16,13 @@
  * - `zonegate`: ext_authz over envoy_grpc to zonegate, as the project recommends it (fail closed,
  *   503 on error, the peer certificate, mutations validated, an explicit timeout);
  * - `authz-floor`: the same ext_authz filter to a bare node:http2 server answering a fixed OK
- *   (bench/floor-h2.ts): what ext_authz costs Envoy with the cheapest Check server Node allows.
+ *   (bench/floor-h2.ts): what ext_authz costs Envoy with the cheapest Check server Node allows;
+ * - `zonegate-h2`: as `zonegate`, to a second zonegate serving Check on its http2 transport.
  * Envoy's admin block and ports are left to test/helpers/envoy.ts (127.0.0.1:0, read back).
  */
 import { cluster, downstreamTls, envoyGrpc, extAuthzFilter, grpcService, httpListener } from '../test/helpers/envoy-authz.js';
 
-export const VARIANTS = ['none', 'native', 'zonegate', 'authz-floor'] as const;
+export const VARIANTS = ['none', 'native', 'zonegate', 'authz-floor', 'zonegate-h2'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export const egressListener = (v: Variant) => `egress-${v}`;
@@ -129,21 +130,22 @@ function directResponse(name: string, withExtAuthz: boolean) {
 }
 
 /** Envoy B (ingress): one mTLS listener per variant, answering 200 itself. */
-export function envoyB(files: ChainFiles, o: { zonegatePort: number; floorPort: number; native: NativeAuth; extAuthzTimeoutSeconds?: number }) {
+export function envoyB(files: ChainFiles, o: { zonegatePort: number; floorPort: number; zonegateH2Port: number; native: NativeAuth; extAuthzTimeoutSeconds?: number }) {
   const tls = downstreamTls({ cert: files.serverChain, key: files.serverKey, ca: files.root });
   const filters: Record<Variant, object[]> = {
     none: [],
     native: [jwtAuthnFilter(o.native), rbacFilter(o.native)],
     zonegate: [extAuthzFilter(grpcService(envoyGrpc('zonegate'), o.extAuthzTimeoutSeconds ?? 2))],
     'authz-floor': [extAuthzFilter(grpcService(envoyGrpc('authz-floor'), o.extAuthzTimeoutSeconds ?? 2))],
+    'zonegate-h2': [extAuthzFilter(grpcService(envoyGrpc('zonegate-h2'), o.extAuthzTimeoutSeconds ?? 2))],
   };
   return {
     static_resources: {
       listeners: VARIANTS.map((v) =>
         // httpListener's route to a cluster is replaced by the direct response (hcm is merged last)
-        httpListener(ingressListener(v), { tls, filters: filters[v], cluster: 'unused', hcm: { route_config: directResponse(ingressListener(v), v === 'zonegate' || v === 'authz-floor') } }),
+        httpListener(ingressListener(v), { tls, filters: filters[v], cluster: 'unused', hcm: { route_config: directResponse(ingressListener(v), v !== 'none' && v !== 'native') } }),
       ),
-      clusters: [cluster('zonegate', o.zonegatePort, { http2: true }), cluster('authz-floor', o.floorPort, { http2: true })],
+      clusters: [cluster('zonegate', o.zonegatePort, { http2: true }), cluster('authz-floor', o.floorPort, { http2: true }), cluster('zonegate-h2', o.zonegateH2Port, { http2: true })],
     },
   };
 }

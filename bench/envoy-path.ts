@@ -25,7 +25,7 @@ import { envoyA, envoyB, egressListener, ingressListener, VARIANTS, type ChainFi
 import { AUDIENCE, PEER_ID, TOKEN_HEADER, type BenchPki } from './fixtures.js';
 import { decisions, log, ratio, round, trackPid, type Harness, type Load, type LoadgenJob, type Measured } from './harness.js';
 
-export const ENVOY_SCENARIOS = ['none', 'native', 'authz-floor', 'hot', 'cold', 'deny'] as const;
+export const ENVOY_SCENARIOS = ['none', 'native', 'authz-floor', 'hot', 'hot-h2', 'cold', 'deny'] as const;
 export type EnvoyScenario = (typeof ENVOY_SCENARIOS)[number];
 
 /** Fixed rates, as fractions of scenario a's max rps. */
@@ -61,6 +61,8 @@ export interface EnvoyOptions {
   readonly pki: BenchPki;
   /** zonegate's config file. */
   readonly config: string;
+  /** The same config with server.grpc.transport: http2 (scenario hot-h2). */
+  readonly configH2: string;
   /** The ES256 token template (bench/fixtures tokenTemplate), for new tokens per request. */
   readonly template: string;
   readonly hotToken: string;
@@ -101,13 +103,15 @@ export async function writeChainFiles(dir: string, pki: BenchPki): Promise<Chain
   };
 }
 
-const VARIANT_OF: Record<EnvoyScenario, Variant> = { none: 'none', native: 'native', 'authz-floor': 'authz-floor', hot: 'zonegate', cold: 'zonegate', deny: 'zonegate' };
+const VARIANT_OF: Record<EnvoyScenario, Variant> = { none: 'none', native: 'native', 'authz-floor': 'authz-floor', hot: 'zonegate', 'hot-h2': 'zonegate-h2', cold: 'zonegate', deny: 'zonegate' };
 
 export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ results: Record<string, unknown>; comparisons: Record<string, number | undefined> }> {
   const P = h.P;
   const files = await writeChainFiles(h.dir, o.pki);
   const zg = await h.startZonegate(o.config, 1, 'zonegate-envoy');
   const floor = await h.startFloor('floor-h2.ts');
+  // the second zonegate (http2 transport) runs only when its scenario does
+  const zgH2 = o.selected.has('hot-h2') ? await h.startZonegate(o.configH2, 1, 'zonegate-envoy-h2') : undefined;
   const started: RunningEnvoy[] = [];
   const start = async (name: string, config: object) => {
     const e = await startEnvoy(o.envoy, config, { dir: h.dir });
@@ -121,7 +125,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     return e;
   };
   try {
-    const b = await start('Envoy B (ingress)', envoyB(files, { zonegatePort: zg.port, floorPort: floor.port, native: nativeAuth(o.pki, o.jwtCacheSize) }));
+    const b = await start('Envoy B (ingress)', envoyB(files, { zonegatePort: zg.port, floorPort: floor.port, zonegateH2Port: zgH2?.port ?? floor.port, native: nativeAuth(o.pki, o.jwtCacheSize) }));
     const ingressPorts = Object.fromEntries(VARIANTS.map((v) => [v, b.ports[ingressListener(v)]!])) as Record<Variant, number>;
     const a = await start('Envoy A (egress)', envoyA(files, ingressPorts));
     const port = (s: EnvoyScenario) => a.ports[egressListener(VARIANT_OF[s])]!;
@@ -129,9 +133,11 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     const measuredFor = (s: EnvoyScenario): Measured =>
       VARIANT_OF[s] === 'zonegate'
         ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: zg.pids() }
-        : VARIANT_OF[s] === 'authz-floor'
-          ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: floor.pids() }
-          : { envoyA: [a.pid], envoyB: [b.pid] };
+        : VARIANT_OF[s] === 'zonegate-h2'
+          ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: zgH2!.pids() }
+          : VARIANT_OF[s] === 'authz-floor'
+            ? { envoyA: [a.pid], envoyB: [b.pid], zonegate: floor.pids() }
+            : { envoyA: [a.pid], envoyB: [b.pid] };
     const url = (s: EnvoyScenario) => `http://127.0.0.1:${port(s)}${PATH}`;
     const tokenOf = (s: EnvoyScenario) => (s === 'deny' ? o.badToken : o.hotToken);
     const target = (s: EnvoyScenario) => ({ url: url(s), headers: [`${TOKEN_HEADER}: ${tokenOf(s)}`] });
@@ -147,10 +153,11 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
       if (r.statuses?.[String(status)] !== 4 || Object.keys(r.statuses).length !== 1) throw new Error(`verdict check ${s}: expected 4 × ${status}, got ${JSON.stringify(r.statuses)}`);
     };
     const counted = async (s: EnvoyScenario, labels: string, run: () => Promise<Load>) => {
-      const before = await decisions(zg.opsPort, labels);
+      const ops = s === 'hot-h2' ? zgH2!.opsPort : zg.opsPort;
+      const before = await decisions(ops, labels);
       const r = await run();
       expectStatuses(s, r, expectOf(s));
-      const moved = (await decisions(zg.opsPort, labels)) - before;
+      const moved = (await decisions(ops, labels)) - before;
       if (moved !== 4) throw new Error(`verdict check ${s}: 4 requests, but ${moved} zonegate decisions counted as {${labels}}`);
       checks[s] = { status: expectOf(s), zonegateDecisions: { [labels]: moved } };
     };
@@ -184,6 +191,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
       checks['authz-floor'] = { status: 200, envoy: { [ok]: k1 - k0 } };
     }
     if (sel('hot')) await counted('hot', 'result="allow",reason=""', () => sample('hot'));
+    if (sel('hot-h2')) await counted('hot-h2', 'result="allow",reason=""', () => sample('hot-h2'));
     if (sel('cold')) await counted('cold', 'result="allow",reason=""', () => h.loadgen(port('cold'), { http, template: o.template, requests: 4, streams: 1 }, measuredFor('cold'), { procs: 1 }));
     if (sel('deny')) await counted('deny', `result="deny",reason="${DENY_REASON}"`, () => sample('deny'));
     log('verdicts:', JSON.stringify(checks));
@@ -230,7 +238,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     const genRates = await atRates(genMax.rps, (rps) => h.loadgen(port('none'), { http, token: o.hotToken, rate: rps, seconds: P.rateSeconds }, measuredFor('none')));
     record('none-loadgen', 'loadgen', 'none', genMax, genRates, 200);
 
-    for (const s of ['native', 'authz-floor', 'hot', 'deny'] as const) {
+    for (const s of ['native', 'authz-floor', 'hot', 'hot-h2', 'deny'] as const) {
       if (!sel(s)) continue;
       const max = h.h2load(target(s), measuredFor(s));
       record(s, 'h2load', VARIANT_OF[s], max, await atRates(max.rps, (rps) => h.h2load(target(s), measuredFor(s), { rps })), expectOf(s));
@@ -253,6 +261,8 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
       hotToNative: ratio(get('hot')?.rps, get('native')?.rps),
       hotToAuthzFloor: ratio(get('hot')?.rps, get('authz-floor')?.rps),
       authzFloorToNative: ratio(get('authz-floor')?.rps, get('native')?.rps),
+      hotH2ToHot: ratio(get('hot-h2')?.rps, get('hot')?.rps),
+      hotH2ToNative: ratio(get('hot-h2')?.rps, get('native')?.rps),
       nativeToNone: ratio(get('native')?.rps, none.rps),
       coldToLoadgenCeiling: ratio(get('cold')?.rps, genMax.rps),
       hotAddedP99At50Ms: sub(p99At50('hot'), p99At50('none')),
@@ -262,7 +272,7 @@ export async function runEnvoyPath(h: Harness, o: EnvoyOptions): Promise<{ resul
     return { results: { verdicts: checks, ...results }, comparisons };
   } finally {
     for (const e of started.reverse()) await e.stop().catch(() => undefined);
-    await Promise.all([zg.stop(), floor.stop()]);
+    await Promise.all([zg.stop(), floor.stop(), zgH2?.stop()]);
   }
 }
 
@@ -274,8 +284,8 @@ export function envoyTable(section: { results: Record<string, unknown>; comparis
     `| scenario | generator | max rps | ÷ a | CPU µs/req Envoy A | Envoy B | Check server | total | p50 / p99 ms @25% | @50% | @75% |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const label: Record<string, string> = { none: 'a. none', 'none-loadgen': 'a. none (loadgen ceiling)', native: 'b. native jwt_authn + RBAC', 'authz-floor': 'c0. ext_authz, bare Check server', hot: 'c. zonegate hot', cold: 'd. zonegate cold', deny: 'e. zonegate deny' };
-  for (const name of ['none', 'none-loadgen', 'native', 'authz-floor', 'hot', 'cold', 'deny']) {
+  const label: Record<string, string> = { none: 'a. none', 'none-loadgen': 'a. none (loadgen ceiling)', native: 'b. native jwt_authn + RBAC', 'authz-floor': 'c0. ext_authz, bare Check server', hot: 'c. zonegate hot', 'hot-h2': 'c. zonegate hot, http2 transport', cold: 'd. zonegate cold', deny: 'e. zonegate deny' };
+  for (const name of ['none', 'none-loadgen', 'native', 'authz-floor', 'hot', 'hot-h2', 'cold', 'deny']) {
     const r = section.results[name] as EnvoyScenarioResult | undefined;
     if (!r) continue;
     const warn = r.unexpected > 0 ? ` (${r.unexpected} not ${r.expect})` : '';
@@ -286,7 +296,7 @@ export function envoyTable(section: { results: Record<string, unknown>; comparis
   const c = section.comparisons;
   rows.push(
     '',
-    `c/a ${c.hotToNone ?? '–'}, c/b ${c.hotToNative ?? '–'} (target ≥ 0.7), b/a ${c.nativeToNone ?? '–'}; c0/b ${c.authzFloorToNative ?? '–'} (the most any ext_authz server on Node reaches), c/c0 ${c.hotToAuthzFloor ?? '–'}; d ÷ loadgen ceiling ${c.coldToLoadgenCeiling ?? '–'}; ` +
+    `c/a ${c.hotToNone ?? '–'}, c/b ${c.hotToNative ?? '–'} (target ≥ 0.7), b/a ${c.nativeToNone ?? '–'}; c0/b ${c.authzFloorToNative ?? '–'} (the most any ext_authz server on Node reaches), c/c0 ${c.hotToAuthzFloor ?? '–'}; c with the http2 transport ÷ c ${c.hotH2ToHot ?? '–'} (÷ b ${c.hotH2ToNative ?? '–'}); d ÷ loadgen ceiling ${c.coldToLoadgenCeiling ?? '–'}; ` +
       `zonegate's added p99 at 50% of a's max (c − a): ${c.hotAddedP99At50Ms ?? '–'} ms (target ≤ 1 ms); native's (b − a): ${c.nativeAddedP99At50Ms ?? '–'} ms; deny's (e − a): ${c.denyAddedP99At50Ms ?? '–'} ms`,
   );
   return rows.join('\n');

@@ -64,7 +64,7 @@ export async function createPki(dir: string): Promise<BenchPki> {
  * The zonegate config of every zonegate scenario (ports from the environment). `transport` picks
  * the Check server's transport (server.grpc.transport), left to zonegate's default when unset.
  */
-export function writeConfig(dir: string, cache: Record<string, number> = {}, o: { transport?: string } = {}): string {
+export function writeConfig(dir: string, cache: Record<string, number> = {}, o: { transport?: string; name?: string } = {}): string {
   const yaml = `server:
 ${o.transport ? `  grpc:\n    transport: ${o.transport}\n` : ''}  drainDelaySeconds: 0
   shutdownGraceSeconds: 2
@@ -89,7 +89,7 @@ rules:
       methods: [GET, POST]
       paths: [{ prefix: /api/ }]
 ${Object.keys(cache).length ? `cache:\n${Object.entries(cache).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n` : ''}`;
-  const file = join(dir, 'zonegate.yaml');
+  const file = join(dir, o.name ?? 'zonegate.yaml');
   writeFileSync(file, yaml);
   return file;
 }

@@ -98,13 +98,14 @@ async function setup(dir: string) {
   const pki = await createPki(dir);
   const cache = Object.fromEntries(list(argv.cache).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
   const config = writeConfig(dir, cache, argv.transport ? { transport: argv.transport } : {});
+  const configH2 = writeConfig(dir, cache, { transport: 'http2', name: 'zonegate-h2.yaml' });
   const file = (name: string, data: Buffer) => (writeFileSync(join(dir, name), data), join(dir, name));
   const svid = pki.svids.ES256;
   const hotToken = mint(svid, 'ES256');
   const badToken = hotToken.slice(0, -6) + (hotToken.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA');
   const templates = {} as Record<TokenAlg, string>;
   for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) templates[alg] = file(`template-${alg}.json`, Buffer.from(JSON.stringify(tokenTemplate(pki.svids[alg], alg))));
-  return { pki, cache, config, file, svid, hotToken, badToken, templates };
+  return { pki, cache, config, configH2, file, svid, hotToken, badToken, templates };
 }
 
 async function mainEnvoy(dir: string) {
@@ -117,7 +118,7 @@ async function mainEnvoy(dir: string) {
   const s = await setup(dir);
   const jwtCacheSize = Number(argv['jwt-cache-size']);
   const h = new Harness(dir, P, { cpuProf: argv['cpu-prof'], zonegateBin: process.env.BENCH_ZONEGATE_BIN, logLevel: process.env.BENCH_LOG_LEVEL });
-  const { results, comparisons } = await runEnvoyPath(h, { selected: selectedEnvoy, envoy, pki: s.pki, config: s.config, template: s.templates.ES256, hotToken: s.hotToken, badToken: s.badToken, jwtCacheSize });
+  const { results, comparisons } = await runEnvoyPath(h, { selected: selectedEnvoy, envoy, pki: s.pki, config: s.config, configH2: s.configH2, template: s.templates.ES256, hotToken: s.hotToken, badToken: s.badToken, jwtCacheSize });
   const section = {
     date: new Date().toISOString(),
     command: command(),

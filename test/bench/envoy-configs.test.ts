@@ -27,8 +27,8 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const ports = { none: 10001, native: 10002, zonegate: 10003, 'authz-floor': 10005 };
-const b = (jwtCacheSize = 100) => envoyB(files, { zonegatePort: 10004, floorPort: 10006, native: nativeAuth(pki, jwtCacheSize) });
+const ports = { none: 10001, native: 10002, zonegate: 10003, 'authz-floor': 10005, 'zonegate-h2': 10007 };
+const b = (jwtCacheSize = 100) => envoyB(files, { zonegatePort: 10004, floorPort: 10006, zonegateH2Port: 10008, native: nativeAuth(pki, jwtCacheSize) });
 
 function validate(path: string, config: object): { ok: boolean; out: string } {
   const file = join(dir, `validate-${Math.random().toString(36).slice(2)}.yaml`);
