@@ -27,6 +27,13 @@ export interface KeyFacts {
   readonly namedCurve?: string | undefined;
   readonly modulusLength?: number | undefined;
   readonly publicExponent?: bigint | undefined;
+  /**
+   * An EC key node:crypto holds but cannot encode: the point at infinity (a subjectPublicKeyInfo
+   * whose point is the single byte 0). Reading its details (asymmetricKeyDetails, a JWK export)
+   * aborts the process in node:crypto (a failed native assertion), and an IEEE P1363 signature
+   * check with it crashes: such a key is refused before anything else reads it.
+   */
+  readonly unusable?: boolean;
 }
 
 const facts = new WeakMap<KeyObject, KeyFacts>();
@@ -41,12 +48,25 @@ export function keyFacts(key: KeyObject): KeyFacts {
   let f = facts.get(key);
   if (!f) {
     const type = key.asymmetricKeyType;
-    // Ed25519 and Ed448 have no details to read; the others are read once here
-    const d = type === 'ed25519' || type === 'ed448' ? {} : key.asymmetricKeyDetails;
-    f = { type, namedCurve: d?.namedCurve, modulusLength: d?.modulusLength, publicExponent: d?.publicExponent };
+    if (type === 'ec' && key.type === 'public' && !encodable(key)) f = { type, unusable: true };
+    else {
+      // Ed25519 and Ed448 have no details to read; the others are read once here
+      const d = type === 'ed25519' || type === 'ed448' ? {} : key.asymmetricKeyDetails;
+      f = { type, namedCurve: d?.namedCurve, modulusLength: d?.modulusLength, publicExponent: d?.publicExponent };
+    }
     facts.set(key, f);
   }
   return f;
+}
+
+/** Can node:crypto encode this EC key? Export fails with an error (it does not abort) where details would abort. */
+function encodable(key: KeyObject): boolean {
+  try {
+    key.export({ format: 'der', type: 'spki' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -73,6 +93,7 @@ export function keyWeakness(key: KeyObject): string | undefined {
       return exponentProblem(name, details.publicExponent);
     }
     case 'ec':
+      if (details.unusable) return 'EC key that is no point of its curve (the point at infinity)';
       return EC_CURVES.has(details.namedCurve ?? '') ? undefined : `EC key on curve ${details.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
     case 'ed25519':
     case 'ed448':

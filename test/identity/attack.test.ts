@@ -23,6 +23,7 @@ import { CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { ciOptions, ciRules, wpRules } from '../helpers/identity.js';
+import { ecSpki } from '../helpers/x509.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -351,6 +352,20 @@ describe('the carried token through a real Check', () => {
     });
     const verdicts = await Promise.all(tokens.map((t) => check({ headers: { 'x-common-identity': t } })));
     expect(verdicts).toEqual(tokens.map((_, i) => (i % 3 === 0 ? 'ERR_TOKEN_SIGNATURE' : `allow user-${i}`)));
+  });
+
+  it('an x5c leaf whose EC key is the point at infinity: ERR_KEY_TOO_WEAK, and the server serves on', async () => {
+    const infinity = (curveOid: string) => ecSpki(Buffer.from(curveOid, 'hex'), Buffer.from([0]));
+    // secp256k1, from a CA nobody trusts: node:crypto's asymmetricKeyDetails aborted the process
+    // before any signature was checked; P-256, from the trusted CA: the ES256 check crashed it
+    const rogue = await (await MemoryCA.create(A)).issue(ME, { spki: infinity('06052b8104000a') });
+    const trusted = await caA.issue(ME, { spki: infinity('06082a8648ce3d030107') });
+    for (const leaf of [rogue, trusted]) {
+      const t = forge(H({ x5c: x5c(leaf) }), C({ jti: `inf-${sent.length}` }));
+      sent.push(t);
+      expect(await check({ headers: { 'x-common-identity': t } })).toBe('ERR_KEY_TOO_WEAK');
+    }
+    expect(await check({ headers: { 'x-common-identity': token() } })).toBe('allow alice');
   });
 
   it('no token, key or certificate body in any log line', () => {
