@@ -12,6 +12,7 @@
  * A 3072-bit exponent makes one signature check cost milliseconds instead of ≈ 50 µs.
  */
 import type { KeyObject } from 'node:crypto';
+import { children, readTlv } from './der.js';
 
 export const MIN_RSA_BITS = 2048;
 /** Largest RSA modulus accepted: verification cost grows with its square. */
@@ -59,11 +60,16 @@ export function keyFacts(key: KeyObject): KeyFacts {
   return f;
 }
 
-/** Can node:crypto encode this EC key? Export fails with an error (it does not abort) where details would abort. */
+/**
+ * Is this EC key a point node:crypto can describe? Its DER export fails with an error (it does not
+ * abort) where asymmetricKeyDetails would abort; an export that succeeds is read too, so a point
+ * of one byte (the point at infinity) is refused whichever way node:crypto treats it.
+ */
 function encodable(key: KeyObject): boolean {
   try {
-    key.export({ format: 'der', type: 'spki' });
-    return true;
+    const der = key.export({ format: 'der', type: 'spki' });
+    const point = children(der, readTlv(der, 0))[1];
+    return point !== undefined && point.tag === 0x03 && point.end - point.start > 2;
   } catch {
     return false;
   }
