@@ -454,6 +454,12 @@ describe('the carried token through a real Check', () => {
       sent.push(t);
       expect(await check({ headers: { 'x-common-identity': t } })).toBe('ERR_KEY_TOO_WEAK');
     }
+    // the same leaves as the mTLS peer certificate Envoy forwards
+    for (const leaf of [rogue, trusted]) {
+      const r = await s.check(checkRequest({ certificate: encodeURIComponent(leaf.certPem) }));
+      if (!r.ok) throw r.error;
+      expect((r.response.status as { message?: string }).message).toBe('ERR_KEY_TOO_WEAK');
+    }
     expect(await check({ headers: { 'x-common-identity': token() } })).toBe('allow alice');
   });
 
