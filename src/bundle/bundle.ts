@@ -19,7 +19,7 @@ import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type Key
 import { ZonegateError } from '../errors.js';
 import type { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
-import { keyWeakness } from '../cert/strength.js';
+import { keyFacts, keyWeakness } from '../cert/strength.js';
 
 export interface JwtAuthority {
   readonly kid: string;
@@ -75,6 +75,8 @@ export class Bundle {
 
 /** Why an X.509 authority's key has no JWK form, or is too weak; undefined when it is usable. */
 function jwkProblem(cert: X509Certificate): string | undefined {
+  // a JWK export of an EC key node:crypto cannot encode aborts the process: refused before it
+  if (keyFacts(cert.publicKey).unusable) return `its ${keyWeakness(cert.publicKey)} is too weak (ERR_KEY_TOO_WEAK)`;
   try {
     cert.publicKey.export({ format: 'jwk' });
   } catch (err) {

@@ -172,11 +172,14 @@ const EDDSA: ReadonlyMap<string, 'ed25519' | 'ed448'> = new Map([
 function describedKey(cert: X509Certificate, der: Buffer, spki: Tlv): X509Certificate['publicKey'] {
   const key = cert.publicKey;
   try {
-    const alg = children(der, want(children(der, spki)[0], 0x30, 'subjectPublicKeyInfo algorithm'));
+    const [algorithm, bits] = children(der, spki);
+    const alg = children(der, want(algorithm, 0x30, 'subjectPublicKeyInfo algorithm'));
     const id = oid(der, want(alg[0], 0x06, 'subjectPublicKeyInfo algorithm'));
     const eddsa = EDDSA.get(id);
     if (eddsa && alg.length === 1) noteKeyFacts(key, { type: eddsa });
-    else if (id === EC_PUBLIC_KEY && alg.length === 2 && alg[1]!.tag === 0x06) {
+    // a point of one byte (after the unused-bits byte) is the point at infinity, which OpenSSL
+    // decodes: node:crypto describes it, and strength.ts refuses it (keyFacts: unusable)
+    else if (id === EC_PUBLIC_KEY && alg.length === 2 && alg[1]!.tag === 0x06 && want(bits, 0x03, 'subjectPublicKey').end - bits!.start > 2) {
       const curve = CURVES.get(oid(der, alg[1]!));
       if (curve) noteKeyFacts(key, { type: 'ec', namedCurve: curve });
     }

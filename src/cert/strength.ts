@@ -12,6 +12,7 @@
  * A 3072-bit exponent makes one signature check cost milliseconds instead of ≈ 50 µs.
  */
 import type { KeyObject } from 'node:crypto';
+import { children, readTlv } from './der.js';
 
 export const MIN_RSA_BITS = 2048;
 /** Largest RSA modulus accepted: verification cost grows with its square. */
@@ -27,6 +28,13 @@ export interface KeyFacts {
   readonly namedCurve?: string | undefined;
   readonly modulusLength?: number | undefined;
   readonly publicExponent?: bigint | undefined;
+  /**
+   * An EC key node:crypto holds but cannot encode: the point at infinity (a subjectPublicKeyInfo
+   * whose point is the single byte 0). Reading its details (asymmetricKeyDetails, a JWK export)
+   * aborts the process in node:crypto (a failed native assertion), and an IEEE P1363 signature
+   * check with it crashes: such a key is refused before anything else reads it.
+   */
+  readonly unusable?: boolean;
 }
 
 const facts = new WeakMap<KeyObject, KeyFacts>();
@@ -41,12 +49,30 @@ export function keyFacts(key: KeyObject): KeyFacts {
   let f = facts.get(key);
   if (!f) {
     const type = key.asymmetricKeyType;
-    // Ed25519 and Ed448 have no details to read; the others are read once here
-    const d = type === 'ed25519' || type === 'ed448' ? {} : key.asymmetricKeyDetails;
-    f = { type, namedCurve: d?.namedCurve, modulusLength: d?.modulusLength, publicExponent: d?.publicExponent };
+    if (type === 'ec' && key.type === 'public' && !encodable(key)) f = { type, unusable: true };
+    else {
+      // Ed25519 and Ed448 have no details to read; the others are read once here
+      const d = type === 'ed25519' || type === 'ed448' ? {} : key.asymmetricKeyDetails;
+      f = { type, namedCurve: d?.namedCurve, modulusLength: d?.modulusLength, publicExponent: d?.publicExponent };
+    }
     facts.set(key, f);
   }
   return f;
+}
+
+/**
+ * Is this EC key a point node:crypto can describe? Its DER export fails with an error (it does not
+ * abort) where asymmetricKeyDetails would abort; an export that succeeds is read too, so a point
+ * of one byte (the point at infinity) is refused whichever way node:crypto treats it.
+ */
+function encodable(key: KeyObject): boolean {
+  try {
+    const der = key.export({ format: 'der', type: 'spki' });
+    const point = children(der, readTlv(der, 0))[1];
+    return point !== undefined && point.tag === 0x03 && point.end - point.start > 2;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -73,6 +99,7 @@ export function keyWeakness(key: KeyObject): string | undefined {
       return exponentProblem(name, details.publicExponent);
     }
     case 'ec':
+      if (details.unusable) return 'EC key that is no point of its curve (the point at infinity)';
       return EC_CURVES.has(details.namedCurve ?? '') ? undefined : `EC key on curve ${details.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
     case 'ed25519':
     case 'ed448':

@@ -104,11 +104,19 @@ interface AcceptedHeader {
  * token of a known signer decodes only its payload and signature. The verdict on a header is a
  * function of its text and the rules alone; a refused header is not kept (it is decided again,
  * with the same reason). Entries are frozen: every token with this header shares them.
+ *
+ * Bounded by count and by the characters of the header texts kept: a header is accepted before
+ * anything in it is verified, so any client can have one kept, up to the token size limit each
+ * (a header text bigger than maxBytes is not kept at all).
  */
 export class HeaderCache {
   private readonly entries: LRUCache<string, AcceptedHeader>;
-  constructor(max: number) {
-    this.entries = new LRUCache({ max: Math.max(1, max) });
+  constructor(max: number, maxBytes: number) {
+    this.entries = new LRUCache({ max: Math.max(1, max), maxSize: Math.max(1, maxBytes), sizeCalculation: (_h, text) => Math.max(1, text.length) });
+  }
+  /** Characters of the header texts kept (each also kept decoded, about as large). */
+  get bytes(): number {
+    return this.entries.calculatedSize;
   }
   get(text: string): AcceptedHeader | undefined {
     return this.entries.get(text);

@@ -160,6 +160,12 @@ interface Signer {
 const fail = failWith('token');
 /** Headers remembered per verifier: a workload's tokens share one (alg, typ, x5c). */
 const HEADER_CACHE_SIZE = 256;
+/**
+ * And at most this many characters of header text: 256 headers of 4 KB (a three-certificate
+ * x5c). Without it, 256 headers of junk at the token size limit (up to 1 MiB each) were kept,
+ * none of it counted in cacheBytes.
+ */
+const HEADER_CACHE_BYTES = 1024 * 1024;
 
 /** A token through the parse step and its claims' shape; nothing in it verified yet. */
 interface Parsed {
@@ -260,6 +266,11 @@ export class CommonIdentityVerifier {
     return this.tokens.calculatedSize;
   }
 
+  /** Characters of the accepted header texts kept (bounded: HEADER_CACHE_BYTES). */
+  get cachedHeaderBytes(): number {
+    return this.profile.headers!.bytes;
+  }
+
   constructor(
     private readonly bundles: X509BundleSource,
     private readonly rules: TokenRules,
@@ -281,7 +292,7 @@ export class CommonIdentityVerifier {
       x5c: { maxCertificates: rules.maxX5cCertificates, maxBytes: rules.maxX5cBytes },
       maxPayloadBytes: rules.maxClaimBytes,
       decode: 'header-first',
-      headers: new HeaderCache(HEADER_CACHE_SIZE),
+      headers: new HeaderCache(HEADER_CACHE_SIZE, HEADER_CACHE_BYTES),
     };
   }
 

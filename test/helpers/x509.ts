@@ -39,19 +39,36 @@ export function tamperContents(cert: X509Certificate, from: string, to: string):
   return new X509Certificate(der);
 }
 
+/** A DER length. */
+function derLength(n: number): Buffer {
+  if (n < 128) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
+/** A SubjectPublicKeyInfo: the AlgorithmIdentifier's contents (DER) and the key as the BIT STRING holds it. */
+const spkiOf = (algorithm: Buffer, key: Buffer, unusedBits = 0) => new Uint8Array(tlv(0x30, Buffer.concat([tlv(0x30, algorithm), tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), key]))])));
+
 /** An RSA SubjectPublicKeyInfo (DER) for any modulus and exponent, built by hand (no key generator makes a 3000-bit exponent). */
 export function rsaSpki(modulus: Buffer, exponent: bigint): Uint8Array {
-  const len = (n: number) => {
-    if (n < 128) return Buffer.from([n]);
-    const bytes: number[] = [];
-    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
-    return Buffer.from([0x80 | bytes.length, ...bytes]);
-  };
-  const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag]), len(body.length), body]);
   const int = (b: Buffer) => tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
   let hex = exponent.toString(16);
   if (hex.length % 2) hex = `0${hex}`;
   const rsaPublicKey = tlv(0x30, Buffer.concat([int(modulus), int(Buffer.from(hex, 'hex'))]));
-  const algorithm = Buffer.from('300d06092a864886f70d0101010500', 'hex'); // rsaEncryption, NULL
-  return tlv(0x30, Buffer.concat([algorithm, tlv(0x03, Buffer.concat([Buffer.from([0]), rsaPublicKey]))]));
+  return spkiOf(Buffer.from('06092a864886f70d0101010500', 'hex'), rsaPublicKey); // rsaEncryption, NULL
+}
+
+/**
+ * An EC SubjectPublicKeyInfo (id-ecPublicKey) built by hand: `params` is the DER of the curve's
+ * OID or of explicit ECParameters, `point` the encoded point as sent (the single byte 0 is the
+ * point at infinity, which OpenSSL decodes).
+ */
+export function ecSpki(params: Buffer, point: Buffer): Uint8Array {
+  return spkiOf(Buffer.concat([Buffer.from('06072a8648ce3d0201', 'hex'), params]), point);
+}
+
+/** A SubjectPublicKeyInfo with any algorithm OID (DER of the OID, no parameters) and key bytes. */
+export function rawSpki(algorithmOid: Buffer, key: Buffer, unusedBits = 0): Uint8Array {
+  return spkiOf(algorithmOid, key, unusedBits);
 }

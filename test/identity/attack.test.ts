@@ -23,6 +23,7 @@ import { CommonIdentityVerifier } from '../../src/identity/verify.js';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { TrustDomain } from '../../src/spiffe/id.js';
 import { ciOptions, ciRules, wpRules } from '../helpers/identity.js';
+import { ecSpki } from '../helpers/x509.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 
 const A = 'zone-a.test';
@@ -208,6 +209,95 @@ describe('common identity: the cache never carries a verdict where it does not h
   });
 });
 
+describe('common identity: a header accepted once decides nothing for another header or another profile', () => {
+  const verdict = (v: CommonIdentityVerifier, t: string, at = NOW) => {
+    const r = v.verify(t, { now: at, peerId: ME });
+    return r.ok ? 'ok' : r.code;
+  };
+  const prepared = async (v: CommonIdentityVerifier, t: string, at = NOW) => {
+    await v.prepare(t, { now: at, peerId: ME, memo: {} });
+    return verdict(v, t, at);
+  };
+
+  it('the same JSON in other bytes is its own header, and a signature is over the header\'s bytes', async () => {
+    const v = new CommonIdentityVerifier(set, rules(), ciOptions());
+    const t = forge(H(), C({ jti: 'bytes-1' }));
+    expect(await prepared(v, t)).toBe('ok');
+    const [, p, sig] = t.split('.') as [string, string, string];
+    // the same members, spaced and reordered: accepted as a header, refused as this signature's
+    const spaced = b64(` ${JSON.stringify(H())}`);
+    const reordered = b64({ x5c: x5c(me), typ: 'ci+jwt', alg: 'ES256' });
+    for (const h of [spaced, reordered]) {
+      expect(await prepared(v, `${h}.${p}.${sig}`)).toBe('ERR_TOKEN_SIGNATURE');
+      expect(await prepared(v, forge(Buffer.from(h, 'base64url').toString(), C({ jti: `bytes-${h.length}` })))).toBe('ok');
+    }
+    // the accepted header's text with another payload under its signature
+    expect(await prepared(v, `${t.split('.')[0]}.${b64(C({ jti: 'bytes-2', sub: 'mallory' }))}.${sig}`)).toBe('ERR_TOKEN_SIGNATURE');
+  });
+
+  it('the x5c of an accepted header under another alg, typ, crit, key URL or kid: each decided again', async () => {
+    const v = new CommonIdentityVerifier(set, rules(), ciOptions());
+    expect(await prepared(v, forge(H(), C({ jti: 'x-0' })))).toBe('ok');
+    const cases: [object, string][] = [
+      [{ alg: 'RS256' }, 'ERR_TOKEN_ALG'],
+      [{ alg: 'ES384' }, 'ERR_TOKEN_ALG'],
+      [{ alg: 'none' }, 'ERR_TOKEN_ALG'],
+      [{ typ: 'JWT' }, 'ERR_TOKEN_TYPE'],
+      [{ typ: undefined }, 'ERR_TOKEN_TYPE'],
+      [{ crit: ['exp'] }, 'ERR_TOKEN_CRIT'],
+      [{ x5u: 'https://elsewhere.test/x' }, 'ERR_TOKEN_KEY_URL'],
+      [{ kid: 'anything' }, 'ok'],
+      [{ x5c: [...x5c(me), ...x5c(meB)] }, 'ERR_TOKEN_CHAIN'],
+    ];
+    for (const [n, [h, want]] of cases.entries()) {
+      // twice each: the second finds the verdict on its own text, never the accepted header's
+      for (const i of [1, 2]) expect(await prepared(v, forge(H(h), C({ jti: `x-${n}-${i}` }))), Object.keys(h).join()).toBe(want);
+    }
+    expect(await prepared(v, forge(H(), C({ jti: 'x-last' })))).toBe('ok');
+  });
+
+  it('a header accepted by one verifier is refused by another whose rules differ (typ, algorithms, x5c size)', async () => {
+    const t = forge(H(), C({ jti: 'rules-1' }));
+    const warm = new CommonIdentityVerifier(set, rules(), ciOptions());
+    expect(await prepared(warm, t)).toBe('ok');
+    const other = (o: Parameters<typeof ciRules>[0]) => new CommonIdentityVerifier(set, ciRules({ audiences: new Set([`spiffe://${A}`]), ...o }), ciOptions());
+    expect(await prepared(other({ typ: 'other+jwt' }), t)).toBe('ERR_TOKEN_TYPE');
+    expect(await prepared(other({ algorithms: new Set(['RS256'] as const) }), t)).toBe('ERR_TOKEN_ALG');
+    expect(await prepared(other({ maxX5cBytes: 100 }), t)).toBe('ERR_TOKEN_X5C_TOO_LARGE');
+    expect(await prepared(warm, t)).toBe('ok');
+  });
+
+  it('300 signers\' headers in flight at once (past the 256 the header cache keeps): each verdict is its own, the first again after', async () => {
+    const v = new CommonIdentityVerifier(set, rules(), ciOptions());
+    // one signer, 300 header texts (kid differs), a third of them under a bad signature
+    const tokens = Array.from({ length: 300 }, (_, i) => {
+      const t = forge(H({ kid: `k${i}` }), C({ jti: `evict-${i}` }));
+      return i % 3 === 0 ? withSig(t, () => 'AAAA') : t;
+    });
+    const verdicts = await Promise.all(tokens.map((t) => prepared(v, t)));
+    expect(verdicts).toEqual(tokens.map((_, i) => (i % 3 === 0 ? 'ERR_TOKEN_SIGNATURE' : 'ok')));
+    expect(await prepared(v, forge(H({ kid: 'k1' }), C({ jti: 'evict-again' })))).toBe('ok');
+    expect(await prepared(v, withSig(forge(H({ kid: 'k1' }), C({ jti: 'evict-bad' })), () => 'AAAA'))).toBe('ERR_TOKEN_SIGNATURE');
+  });
+
+  it('a header and chain accepted, then the CA leaves the bundle, the clock passes the leaf\'s notAfter, or the token its exp', async () => {
+    const own = new BundleSet();
+    own.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.cert] }));
+    const short = await caA.issue(ME, { notAfter: new Date(NOW + 10 * 60_000) });
+    const k = createPrivateKey(short.keyPem);
+    const v = new CommonIdentityVerifier(own, rules(), ciOptions());
+    const t = (jti: string, c: object = {}) => forge(H({ x5c: x5c(short) }), C({ jti, ...c }), k);
+    expect(await prepared(v, t('t-1'))).toBe('ok');
+    own.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caB.cert] }));
+    expect(await prepared(v, t('t-2'))).toBe('ERR_TOKEN_CHAIN');
+    own.set(new Bundle(TrustDomain.parse(A), { x509Authorities: [caA.cert] }));
+    expect(await prepared(v, t('t-3'))).toBe('ok');
+    const later = NOW + 11 * 60_000 + rules().skewSeconds * 1000;
+    expect(await prepared(v, t('t-4', { iat: Math.floor(later / 1000), exp: Math.floor(later / 1000) + 60 }), later)).toBe('ERR_TOKEN_CHAIN');
+    expect(await prepared(v, t('t-5', { exp: now + 1 }), NOW + (2 + rules().skewSeconds) * 1000)).toBe('ERR_TOKEN_EXPIRED');
+  });
+});
+
 describe('WirePact: the chain leads to the configured WirePact CA, and nowhere else', () => {
   let pki: MemoryCA;
   let translator: Issued;
@@ -351,6 +441,26 @@ describe('the carried token through a real Check', () => {
     });
     const verdicts = await Promise.all(tokens.map((t) => check({ headers: { 'x-common-identity': t } })));
     expect(verdicts).toEqual(tokens.map((_, i) => (i % 3 === 0 ? 'ERR_TOKEN_SIGNATURE' : `allow user-${i}`)));
+  });
+
+  it('an x5c leaf whose EC key is the point at infinity: ERR_KEY_TOO_WEAK, and the server serves on', async () => {
+    const infinity = (curveOid: string) => ecSpki(Buffer.from(curveOid, 'hex'), Buffer.from([0]));
+    // secp256k1, from a CA nobody trusts: node:crypto's asymmetricKeyDetails aborted the process
+    // before any signature was checked; P-256, from the trusted CA: the ES256 check crashed it
+    const rogue = await (await MemoryCA.create(A)).issue(ME, { spki: infinity('06052b8104000a') });
+    const trusted = await caA.issue(ME, { spki: infinity('06082a8648ce3d030107') });
+    for (const leaf of [rogue, trusted]) {
+      const t = forge(H({ x5c: x5c(leaf) }), C({ jti: `inf-${sent.length}` }));
+      sent.push(t);
+      expect(await check({ headers: { 'x-common-identity': t } })).toBe('ERR_KEY_TOO_WEAK');
+    }
+    // the same leaves as the mTLS peer certificate Envoy forwards
+    for (const leaf of [rogue, trusted]) {
+      const r = await s.check(checkRequest({ certificate: encodeURIComponent(leaf.certPem) }));
+      if (!r.ok) throw r.error;
+      expect((r.response.status as { message?: string }).message).toBe('ERR_KEY_TOO_WEAK');
+    }
+    expect(await check({ headers: { 'x-common-identity': token() } })).toBe('allow alice');
   });
 
   it('no token, key or certificate body in any log line', () => {

@@ -378,6 +378,23 @@ describe('cache memory', () => {
   });
 });
 
+describe('header cache memory', () => {
+  it('headers kept are bounded by their bytes: 20 junk headers at a 1 MiB token limit keep at most 1 MiB, the signer\'s header is kept again', () => {
+    const v = new CommonIdentityVerifier(set, { ...rules, maxBytes: 1024 * 1024 }, ciOptions());
+    expect(code(v, forge(header(), claims({ jti: 'h-0' })))).toBe('ok');
+    const small = v.cachedHeaderBytes;
+    expect(small).toBeGreaterThan(100);
+    expect(small).toBeLessThan(4096);
+    // accepted headers (alg, typ, x5c of base64 are all the header rules read) with 700 KB of
+    // padding and an empty payload: refused for their claims, nothing verified, headers kept
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    for (let i = 0; i < 20; i++) expect(code(v, `${b64({ alg: 'ES256', typ: 'ci+jwt', x5c: ['AAAA'], pad: `${i}`.padEnd(700_000, 'x') })}.e30.AAAA`)).toBe('ERR_TOKEN_CLAIMS');
+    expect(v.cachedHeaderBytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(code(v, forge(header(), claims({ jti: 'h-1' })))).toBe('ok');
+    expect(v.cachedHeaderBytes).toBeGreaterThanOrEqual(small);
+  });
+});
+
 describe('a bundle source without generations', () => {
   it('is asked again on every request: a root it stops returning stops the token', () => {
     let roots = [caA.cert];
