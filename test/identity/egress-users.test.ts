@@ -174,6 +174,24 @@ describe('egress: Basic against the user store', () => {
   ])('refuses %s, never falling back to the workload', async (_n, auth) => {
     expect(await out(auth)).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
   });
+  it.each([
+    ['a scheme that only starts with Bearer', () => `BearerX ${jwt(k1, 'k1', user())}`],
+    ['a scheme that only starts with Basic', () => `BasicX ${Buffer.from('bob:correct horse').toString('base64')}`],
+    ['a tab after Bearer (RFC 9110: one or more SP)', () => `Bearer\t${jwt(k1, 'k1', user())}`],
+    ['a space and a tab after Bearer', () => `Bearer \t${jwt(k1, 'k1', user())}`],
+    ['a no-break space after Bearer', () => `Bearer \u00a0${jwt(k1, 'k1', user())}`],
+    ['a space and a tab after Basic', () => `Basic \t${Buffer.from('bob:correct horse').toString('base64')}`],
+    ['a scheme alone', () => 'Bearer'],
+    ['credentials that are not one token68', () => `Bearer ${jwt(k1, 'k1', user())} x`],
+  ])('authorization is RFC 9110 credentials or nothing zonegate verifies: %s → ERR_USER_CREDENTIAL', async (_n, auth) => {
+    expect(await out(auth())).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
+  });
+  it.each([
+    ['BEARER in capitals, two spaces', () => `BEARER  ${jwt(k1, 'k1', user())}`, 'alice@example.com'],
+    ['bAsIc, three spaces', () => `bAsIc   ${Buffer.from('bob:correct horse').toString('base64')}`, 'bob'],
+  ])('the scheme is case-insensitive and followed by one or more spaces: %s', async (_n, auth, sub) => {
+    expect(await out(auth())).toMatchObject({ code: 0, claims: { sub } });
+  });
   it('without any credential and workload identity off, there is no actor', async () => {
     expect(await out()).toMatchObject({ code: 16, reason: 'ERR_NO_CARRIED_IDENTITY' });
   });
