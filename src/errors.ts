@@ -37,7 +37,7 @@ const forbid = (summary: string) => deny(GrpcCode.PERMISSION_DENIED, 403, summar
 /** The code table. Adding a code here without documenting it in docs/reasons.md fails a test. */
 export const REASONS = {
   // request shape and limits
-  ERR_REQUEST_MALFORMED: forbid('the CheckRequest lacks what a decision needs (attributes, request, http)'),
+  ERR_REQUEST_MALFORMED: forbid("the CheckRequest lacks what a decision needs (attributes, request, http), or its method is not an RFC 9110 token (ASCII letters, digits and !#$%&'*+-.^_`|~ only)"),
   ERR_HEADERS_TOO_LARGE: forbid('request headers exceed the configured count or size limit'),
   ERR_HEADER_NOT_UTF8: forbid('a header zonegate reads is not valid UTF-8'),
   ERR_DUPLICATE_HEADER: forbid('a header zonegate reads appears more than once'),

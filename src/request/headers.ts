@@ -21,6 +21,15 @@ export function headersTooLarge(limits: RequestLimits): { code: ReasonCode; mess
 
 /** RFC 9110 §5.6.2 token: one or more tchar (ASCII only). Methods and auth-schemes are tokens. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * An RFC 9110 §9.1 method as zonegate matches it: a token (ASCII tchar only), upper-cased — ASCII
+ * letters only, so no other character can fold into one (`poﬆ` is no `POST`). undefined when the
+ * text is not a token.
+ */
+export function methodToken(method: string): string | undefined {
+  return TOKEN.test(method) ? method.replace(/[a-z]+/g, (l) => l.toUpperCase()) : undefined;
+}
+
 /** RFC 9110 §11.2 token68: the value of an auth-scheme that carries one opaque credential. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 const CREDENTIALS = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +(.*)$/s;
