@@ -37,7 +37,7 @@ const forbid = (summary: string) => deny(GrpcCode.PERMISSION_DENIED, 403, summar
 /** The code table. Adding a code here without documenting it in docs/reasons.md fails a test. */
 export const REASONS = {
   // request shape and limits
-  ERR_REQUEST_MALFORMED: forbid('the CheckRequest lacks what a decision needs (attributes, request, http)'),
+  ERR_REQUEST_MALFORMED: forbid("the CheckRequest lacks what a decision needs (attributes, request, http), or its method is not an RFC 9110 token (ASCII letters, digits and !#$%&'*+-.^_`|~ only)"),
   ERR_HEADERS_TOO_LARGE: forbid('request headers exceed the configured count or size limit'),
   ERR_HEADER_NOT_UTF8: forbid('a header zonegate reads is not valid UTF-8'),
   ERR_DUPLICATE_HEADER: forbid('a header zonegate reads appears more than once'),
@@ -81,7 +81,7 @@ export const REASONS = {
   ERR_TOKEN_MULTIPLE: unauth('more than one identity token was presented'),
   ERR_TOKEN_TOO_LARGE: unauth('the identity token exceeds the size limit'),
   ERR_TOKEN_MALFORMED: unauth('the identity token is not a well-formed compact JWS'),
-  ERR_TOKEN_ALG: unauth('the token algorithm is not allowed (none, HS*, or outside the allowlist)'),
+  ERR_TOKEN_ALG: unauth("the token algorithm is not allowed (none, HS*, outside the allowlist, not fitting the key, or not the `alg` of the key's JWK), or the key's JWK is not for verifying signatures (`use`, `key_ops`)"),
   ERR_TOKEN_TYPE: unauth('the token typ is not the expected one'),
   ERR_TOKEN_KEY_URL: unauth('the token header names a key location (jku, x5u): never followed'),
   ERR_TOKEN_CRIT: unauth('the token header has a crit extension zonegate does not understand'),

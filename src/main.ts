@@ -275,10 +275,12 @@ function stopper(core: Core, l: Listeners): (drainDelayMs?: number) => Promise<v
       delayMs,
       calls: async () => {
         core.reloader?.stop();
-        await l.grpc.shutdown(running(core).config.server.shutdownGraceSeconds * 1000);
+        // both transports stop taking calls and give those in flight the same grace
+        const graceMs = running(core).config.server.shutdownGraceSeconds * 1000;
+        await Promise.all([l.grpc.shutdown(graceMs), l.httpAuthz?.close(graceMs)]);
         stopRuntime(running(core));
       },
-      rest: () => Promise.all([l.ops.close(), l.bundleEndpoint?.close(), l.httpAuthz?.close()]),
+      rest: () => Promise.all([l.ops.close(), l.bundleEndpoint?.close()]),
     }));
   };
 }

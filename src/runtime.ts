@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { configChanges } from './config/diff.js';
+import { carriedFiles } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { buildDecisionState, type DecisionState } from './pipeline/state.js';
 import { LocalIdentity } from './svid/local-identity.js';
@@ -27,17 +28,6 @@ export interface Runtime {
   /** The contents of the files the carried phase read when it was built (carriedFilesDigest). */
   readonly carriedFiles?: string | undefined;
   readonly state: DecisionState;
-}
-
-/**
- * The files the carried-identity phase reads once, when it is built: the WirePact CA, the WirePact
- * signing certificate and key, the Basic user store, the OIDC issuer's CA.
- */
-export function carriedFiles(config: Config): string[] {
-  const ci = config.commonIdentity;
-  if (!ci) return [];
-  const wp = ci.wirepact;
-  return [wp?.ca, wp?.emit?.cert, wp?.emit?.key, ci.egress.basic?.usersFile, ci.egress.oidc?.ca].filter((f): f is string => f !== undefined);
 }
 
 /**

@@ -7,12 +7,14 @@
  * of a secret), `zonegate_config_reload_total{result="error"}` counts it, and readiness does not
  * change. Listener settings are not rebound: a change there is reported as needing a restart.
  *
- * The upstream secrets the config names (upstream.hmac.secretFile, upstream.basic.credentialsFile)
- * are read when the decision state is built, and nothing else watches them: they are watched here
- * like the config file (their directories, symlink swaps included, and the poll), and a change of
- * their contents reloads the config. A secret file that cannot be read or is invalid fails that
- * reload like an invalid config: the running values stay, the error is logged (file and reason,
- * never the contents). Files with a watcher of their own (bundles, the local SVID) are not here.
+ * The files the config names that are read once, when the decision state or the carried phase is
+ * built — the upstream secrets (upstream.hmac.secretFile, upstream.basic.credentialsFile) and the
+ * carried phase's files (the WirePact CA, signing certificate and key, the Basic user store, the
+ * OIDC issuer's CA) — are watched here like the config file (their directories, symlink swaps
+ * included, and the poll), and a change of their contents reloads the config. Such a file that
+ * cannot be read or is invalid fails that reload like an invalid config: the running values stay,
+ * the error is logged (file and reason, never the contents). Files with a watcher of their own
+ * (bundles, the local SVID) are not here.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -46,13 +48,29 @@ export interface ReloaderOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly debounceMs?: number;
   readonly pollMs?: number;
-  /** The files besides the config whose change reloads it (default: secretFiles). */
+  /** The files besides the config whose change reloads it (default: namedFiles). */
   readonly files?: (c: Config) => readonly string[];
 }
 
-/** The files a config names that only a reload re-reads: the upstream HMAC secret and Basic credentials. */
+/** The upstream secrets a config names, read when the decision state is built: the HMAC secret and Basic credentials. */
 export function secretFiles(c: Config): string[] {
   return [c.upstream.hmac?.secretFile, c.upstream.basic?.credentialsFile].filter((f): f is string => f !== undefined);
+}
+
+/**
+ * The files the carried-identity phase reads once, when it is built: the WirePact CA, the WirePact
+ * signing certificate and key, the Basic user store, the OIDC issuer's CA.
+ */
+export function carriedFiles(config: Config): string[] {
+  const ci = config.commonIdentity;
+  if (!ci) return [];
+  const wp = ci.wirepact;
+  return [wp?.ca, wp?.emit?.cert, wp?.emit?.key, ci.egress.basic?.usersFile, ci.egress.oidc?.ca].filter((f): f is string => f !== undefined);
+}
+
+/** Every file besides the config that only a reload re-reads: the upstream secrets and the carried phase's files. */
+export function namedFiles(c: Config): string[] {
+  return [...secretFiles(c), ...carriedFiles(c)];
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -79,11 +97,11 @@ export class ConfigReloader {
     this.lastDigest = this.readDigest();
   }
 
-  private secretFiles(): readonly string[] {
-    return (this.o.files ?? secretFiles)(this.o.current());
+  private namedFiles(): readonly string[] {
+    return (this.o.files ?? namedFiles)(this.o.current());
   }
 
-  /** A digest of the config text and of the secret files' contents (or why they cannot be read). */
+  /** A digest of the config text and of the named files' contents (or why they cannot be read). */
   private readDigest(): string | undefined {
     let text: string;
     try {
@@ -92,7 +110,7 @@ export class ConfigReloader {
       return undefined;
     }
     const h = createHash('sha256').update(text);
-    for (const f of this.secretFiles()) {
+    for (const f of this.namedFiles()) {
       h.update(`\0${f}\0`);
       try {
         h.update(digest(readFileSync(f, 'utf8')));
@@ -115,7 +133,7 @@ export class ConfigReloader {
     }
     this.running = this.run(reason, force).finally(() => {
       this.running = undefined;
-      // the secret files a config names may have changed with it
+      // the files a config names may have changed with it
       this.watcher?.watch(this.watchedFiles());
       if (this.again) {
         this.again = false;
@@ -155,19 +173,19 @@ export class ConfigReloader {
     }
   }
 
-  /** The files whose change reloads the config: the config file first, then its secret files. */
+  /** The files whose change reloads the config: the config file first, then the files it names. */
   private watchedFiles(): string[] {
-    return [this.file, ...this.secretFiles()];
+    return [this.file, ...this.namedFiles()];
   }
 
   /**
-   * Watches the config file and its secret files (src/watch.ts: their directories, so symlink
+   * Watches the config file and the files it names (src/watch.ts: their directories, so symlink
    * swaps are seen; debounced), and polls their digest as a backstop.
    */
   watch(): void {
     this.watcher ??= new FileWatch(
       this.watchedFiles(),
-      (file) => void this.reload(file === undefined || file === this.file ? 'file changed' : 'secret file changed', false),
+      (file) => void this.reload(file === undefined || file === this.file ? 'file changed' : carriedFiles(this.o.current()).includes(file) ? 'carried file changed' : 'secret file changed', false),
       { debounceMs: this.o.debounceMs ?? 200, pollMs: this.o.pollMs ?? 10_000, poll: () => this.readDigest() !== this.lastDigest },
     );
   }

@@ -145,6 +145,11 @@ const Http = z.strictObject({
     .prefault({}),
   /** context_extensions for every request on this listener (e.g. direction). */
   context: z.record(z.string(), z.string()).default({}),
+  /**
+   * Most connections open at once (each carries at most one authorization request at a time);
+   * past it a new connection is closed at once. A proxy's keepalive pool must stay below it.
+   */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(1024),
 });
 
 export const ServerSchema = z

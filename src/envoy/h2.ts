@@ -28,6 +28,7 @@ import http2, { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, t
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { gunzip, inflate } from 'node:zlib';
 import type { Config } from '../config/schema.js';
+import { REQUEST_TIMEOUT_MS } from '../net/listen.js';
 import { REASONS } from '../errors.js';
 import { startTlsListeners, type AllowlistedTls } from './client-identity.js';
 import { decodeCheckRequest } from './decode.js';
@@ -79,7 +80,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * client that sends most of its messages and never the rest would otherwise refuse everyone
  * else's calls for as long as it keeps its streams open. Envoy sends a Check in one go.
  */
-const REQUEST_MS = 10_000;
+const REQUEST_MS = REQUEST_TIMEOUT_MS;
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /** One call: its stream, what it asked for, and the request message as it arrives. */

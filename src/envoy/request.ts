@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthRequest, PeerAttributes } from '../request/types.js';
 import type { ReasonCode } from '../errors.js';
-import { HeaderReader, headersTooLarge, type RequestLimits } from '../request/headers.js';
+import { HeaderReader, headersTooLarge, methodToken, type RequestLimits } from '../request/headers.js';
 import { splitPath } from '../request/path.js';
 
 /* Loose views of the decoded message: every field may be absent or of the wrong type. */
@@ -95,14 +95,19 @@ export function toAuthRequest(wire: unknown, limits: RequestLimits): AuthRequest
   const { path, query } = splitPath(str(http?.path));
   const id = str(http?.id) || reader?.headers.get('x-request-id') || randomUUID();
 
+  const sent = str(http?.method);
+  // an RFC 9110 token, upper-cased in ASCII only (no method is written with other letters)
+  const method = sent === '' ? '' : methodToken(sent);
+
   let malformed: { code: ReasonCode; message: string } | undefined;
   if (!attrs) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: CheckRequest has no attributes' };
   else if (!http) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: attributes.request.http is missing' };
   else if (reader?.overLimit) malformed = headersTooLarge(limits);
+  else if (method === undefined) malformed = { code: 'ERR_REQUEST_MALFORMED', message: 'request: the method is not an RFC 9110 token' };
 
   return {
     id,
-    method: str(http?.method).toUpperCase(),
+    method: method ?? '',
     path,
     query: str(http?.query) || query,
     host: str(http?.host),

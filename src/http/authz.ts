@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { listen, type Listening } from '../net/listen.js';
+import { listen, REQUEST_TIMEOUT_MS, type Listening } from '../net/listen.js';
 import { readRequestLine } from './request-line.js';
 import { requestLineSource, type RequestLineSource } from '../config/server.js';
 import type { Config } from '../config/schema.js';
@@ -118,7 +118,10 @@ export async function startHttpAuthz(
   // Node refuses headers past 16 KiB with its own 431; let every request within the configured
   // limit (and somewhat past it) reach the handler, which answers ERR_HEADERS_TOO_LARGE itself.
   const maxHeaderSize = Math.max(16 * 1024, 2 * deps.limits.maxHeaderBytes + 16 * 1024);
-  const server: Server = createServer({ maxHeaderSize }, async (req: IncomingMessage, res: ServerResponse) => {
+  // A request must arrive whole, body included (never read, but received), within
+  // REQUEST_TIMEOUT_MS (10 s), or node:http answers 408 and closes the connection; the timeouts are
+  // checked every second instead of node's 30 s.
+  const server: Server = createServer({ maxHeaderSize, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, async (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     req.resume(); // the body is never read
     try {
@@ -157,7 +160,8 @@ export async function startHttpAuthz(
       respond(res, 500, { 'content-type': 'application/json' }, '{"reason":"ERR_INTERNAL"}');
     }
   });
-  server.headersTimeout = 10_000;
   server.keepAliveTimeout = 30_000;
+  // past this many connections node:http closes a new one at once (the proxy answers 5xx: a deny)
+  server.maxConnections = cfg.maxConnections;
   return listen(server, cfg.port, cfg.address);
 }

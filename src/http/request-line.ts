@@ -20,6 +20,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestLineSource } from '../config/server.js';
 import type { ReasonCode } from '../errors.js';
+import { methodToken } from '../request/headers.js';
 import { splitPath } from '../request/path.js';
 
 export type RequestLine =
@@ -55,5 +56,7 @@ export function readRequestLine(req: IncomingMessage, headers: ReadonlyMap<strin
   // origin-form only: an absolute URI or "*" would be matched against path rules as text
   if (!uri.startsWith('/')) return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'http: the original URI is not a path' };
   if (method === '') return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'http: the original method is empty' };
-  return { ok: true, method: method.toUpperCase(), ...splitPath(uri), host, scheme, id };
+  const token = methodToken(method);
+  if (token === undefined) return { ok: false, code: 'ERR_REQUEST_MALFORMED', message: 'http: the original method is not an RFC 9110 token' };
+  return { ok: true, method: token, ...splitPath(uri), host, scheme, id };
 }

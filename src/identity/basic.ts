@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { authCredentials } from '../request/headers.js';
 
 /** Largest memory one scrypt computation may take (128·N·r bytes). */
 export const MAX_SCRYPT_BYTES = 64 * 1024 * 1024;
@@ -90,6 +91,8 @@ export function hashPassword(password: string, N = 16384, r = 8, p = 1): string 
   return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+/** The credentials of the Basic scheme (RFC 7617 §2): base64 of user-id ":" password. */
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MISMATCH: BasicCheck = { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: Basic credentials do not match the user store' };
 
 interface Account {
@@ -164,12 +167,12 @@ export class BasicUserStore {
 
   /** A remembered success, or what to compute: the same shape for known and unknown names. */
   private credentials(authorization: string): BasicCheck | { key: string; password: string; account: Account | undefined; params: Params } {
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization.trim());
-    if (!m) return MISMATCH;
-    const key = createHash('sha256').update(m[1]!).digest('base64');
+    const c = authCredentials(authorization);
+    if (c?.scheme !== 'basic' || !BASE64.test(c.token)) return MISMATCH;
+    const key = createHash('sha256').update(c.token).digest('base64');
     const hit = this.ok.get(key);
     if (hit) return { ok: true, user: hit };
-    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+    const decoded = Buffer.from(c.token, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) return MISMATCH;
     const account = this.users.get(decoded.slice(0, colon));

@@ -7,7 +7,7 @@
  * A profile states only what differs (algorithms, typ, kid or x5c, limits); the guards run in one
  * order for all of them:
  *   size → three parts → header JSON → alg → typ → no key URL → no crit → kid | x5c
- *   → payload JSON → (the profile's claims) → time → key fits alg → signature.
+ *   → payload JSON → (the profile's claims) → time → the key's JWK allows alg → key fits alg → signature.
  * Header rules every profile gets:
  * - `alg` from the profile's allowlist only: `none` and HS* exist nowhere in jws.ts.
  * - `jku`, `x5u`, `jwk` are refused, never followed (ERR_TOKEN_KEY_URL).
@@ -16,7 +16,7 @@
  *   what was signed: the signing input is always the base64url header and payload, as RFC 7797
  *   §6 prescribes for an implementation that does not take part.
  */
-import type { KeyObject } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { keyWeakness } from '../cert/strength.js';
@@ -301,6 +301,19 @@ export function checkTime(t: Times, nowMs: number, rules: TimeRules, fail: Fail)
 
 /** The signature check: in place, or recorded to be done off the event loop (common identity). */
 export type SignatureCheck = (alg: Algorithm, key: KeyObject, signingInput: string, signature: Buffer) => boolean;
+
+/**
+ * What a JWK itself says about its use (RFC 7517 §4.2–4.4, RFC 8725 §3.1): a JWK with `alg`
+ * verifies only tokens of that alg; one with `use` other than `sig` (`jwt-svid` in a SPIFFE
+ * bundle) or with `key_ops` that do not include `verify` verifies none. ERR_TOKEN_ALG, as for an
+ * alg that does not fit the key. A key without a JWK (an x5c leaf) has nothing to add.
+ */
+export function checkJwk(t: Compact, jwk: JsonWebKey | undefined, what: string, fail: Fail): void {
+  if (!jwk) return;
+  if (jwk.use !== undefined && jwk.use !== 'sig' && jwk.use !== 'jwt-svid') fail('ERR_TOKEN_ALG', `${what} is for use "${String(jwk.use).slice(0, 20)}", not for verifying signatures`);
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) fail('ERR_TOKEN_ALG', `${what} has key_ops without "verify"`);
+  if (jwk.alg !== undefined && jwk.alg !== t.alg) fail('ERR_TOKEN_ALG', `alg ${t.alg} is not the alg of ${what} (${String(jwk.alg).slice(0, 20)})`);
+}
 
 /**
  * The key and the signature, once the key is trusted (by kid, or by a verified x5c chain): a key

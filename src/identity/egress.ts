@@ -14,6 +14,7 @@ import { ZonegateError } from '../errors.js';
 import { SpiffeId } from '../spiffe/id.js';
 import type { LocalSvid } from '../svid/local.js';
 import { parseCertificates } from '../cert/parse.js';
+import { checkSigningLeaf } from '../svid/x509.js';
 import type { AuthRequest } from '../request/types.js';
 import { readToken, tokenRules, verifierOptions, type CarriedResult, type CommonIdentityConfig } from './carried.js';
 import { mintCommonIdentity, RESERVED } from './mint.js';
@@ -39,7 +40,15 @@ type WirePactSigner = { readonly key: ReturnType<typeof createPrivateKey>; reado
 
 function wirepactSigner(ci: CommonIdentityConfig): WirePactSigner | undefined {
   const emit = ci.wirepact?.emit;
-  return emit && { key: createPrivateKey(readFileSync(emit.key)), chain: parseCertificates(readFileSync(emit.cert)), issuer: emit.issuer };
+  if (!emit) return undefined;
+  const chain = parseCertificates(readFileSync(emit.cert));
+  // a certificate WirePact verification (ours included) would refuse must not sign what we emit
+  try {
+    checkSigningLeaf(chain[0]!);
+  } catch (err) {
+    throw new Error(`commonIdentity.wirepact.emit.cert: ${(err as Error).message}`, { cause: err });
+  }
+  return { key: createPrivateKey(readFileSync(emit.key)), chain, issuer: emit.issuer };
 }
 
 /** The common identity (and WirePact token) for `actor`, signed with the local SVID. */

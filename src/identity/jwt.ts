@@ -3,9 +3,9 @@
  * front end as every token (compact.ts): an alg allowlist that must fit the key, no key URLs, no
  * crit, exp/nbf/iat with skew; then issuer and audience.
  */
-import type { KeyObject } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import type { Algorithm } from './jws.js';
-import { audienceList, checkSignature, checkTime, failure, failWith, parseCompact, timeClaims, type TokenFailure } from './compact.js';
+import { audienceList, checkJwk, checkSignature, checkTime, failure, failWith, parseCompact, timeClaims, type TokenFailure } from './compact.js';
 import { subjectProblem } from './subject.js';
 
 export interface JwtRules {
@@ -29,8 +29,14 @@ export type JwtResult = { readonly ok: true; readonly claims: Record<string, unk
 
 const fail = failWith('jwt');
 
+/** A verification key by kid, with the JWK it came from (whose alg, use and key_ops are kept to). */
+export interface JwtKey {
+  readonly key: KeyObject;
+  readonly jwk?: JsonWebKey;
+}
+
 /** Verifies a compact JWT with the key its kid names. */
-export function verifyJwt(token: string, keys: (kid: string) => KeyObject | undefined, rules: JwtRules, nowMs: number): JwtResult {
+export function verifyJwt(token: string, keys: (kid: string) => JwtKey | undefined, rules: JwtRules, nowMs: number): JwtResult {
   try {
     const t = parseCompact(token, {
       name: 'jwt',
@@ -40,9 +46,11 @@ export function verifyJwt(token: string, keys: (kid: string) => KeyObject | unde
       kid: true,
       decode: 'first',
     });
-    const key = keys(t.kid);
-    if (!key) fail('ERR_TOKEN_KEY_UNKNOWN', `no key with kid "${t.kid.slice(0, 64)}"`);
-    checkSignature(t, key!, `key "${t.kid.slice(0, 64)}"`, fail);
+    const k = keys(t.kid);
+    if (!k) return fail('ERR_TOKEN_KEY_UNKNOWN', `no key with kid "${t.kid.slice(0, 64)}"`);
+    const what = `key "${t.kid.slice(0, 64)}"`;
+    checkJwk(t, k.jwk, what, fail);
+    checkSignature(t, k.key, what, fail);
     const claims = t.claims;
     const subProblem = subjectProblem(claims.sub);
     if (subProblem) fail('ERR_TOKEN_CLAIMS', subProblem);

@@ -7,7 +7,7 @@
 import type { JwtBundleSource } from '../bundle/set.js';
 import { SpiffeId } from '../spiffe/id.js';
 import { JWT_SVID_ALGORITHMS } from './jws.js';
-import { checkSignature, checkTime, failure, failWith, parseCompact, timeClaims, type Compact, type Times, type TokenFailure } from './compact.js';
+import { checkJwk, checkSignature, checkTime, failure, failWith, parseCompact, timeClaims, type Compact, type Times, type TokenFailure } from './compact.js';
 
 export interface JwtSvidRules {
   readonly audiences: ReadonlySet<string>;
@@ -62,7 +62,9 @@ export function verifyJwtSvid(token: string, bundles: JwtBundleSource, rules: Jw
     if (!authorities) fail('ERR_TRUST_DOMAIN_UNKNOWN', `no bundle for trust domain "${id.trustDomain.name}"`);
     const a = authorities!.get(t.kid);
     if (!a) fail('ERR_TOKEN_KEY_UNKNOWN', `no JWT authority "${t.kid.slice(0, 64)}" in trust domain "${id.trustDomain.name}"`);
-    checkSignature(t, a!.key, `JWT authority "${t.kid.slice(0, 64)}"`, fail);
+    const what = `JWT authority "${t.kid.slice(0, 64)}"`;
+    checkJwk(t, a!.jwk, what, fail);
+    checkSignature(t, a!.key, what, fail);
     return { ok: true, id, claims: t.claims, aud };
   } catch (err) {
     return failure(err);

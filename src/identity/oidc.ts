@@ -11,9 +11,8 @@
  * tokens fail closed (ERR_OIDC_KEYS_STALE) until a fetch succeeds: a key the issuer revoked
  * during a long outage must not verify forever.
  */
-import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { importJwtAuthority } from '../bundle/bundle.js';
+import { importJwtAuthority, type JwtAuthority } from '../bundle/bundle.js';
 import { TrustDomain } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
 import { boundedGet, type FetchLimits, type TlsProfile } from '../net/fetch.js';
@@ -36,7 +35,7 @@ export type OidcKeysState = 'fresh' | 'stale' | 'expired';
 const PLACEHOLDER_TD = TrustDomain.parse('oidc.invalid');
 
 export class OidcKeys {
-  private keys = new Map<string, KeyObject>();
+  private keys = new Map<string, JwtAuthority>();
   private pending: Promise<void> | undefined;
   private lastFetch = 0;
   /** When the held keys were fetched (ms); undefined before the first success. */
@@ -74,8 +73,11 @@ export class OidcKeys {
     return this.fetchedAt === undefined ? undefined : Math.round((now - this.fetchedAt) / 1000);
   }
 
-  /** The key with this kid; an unknown kid, or keys past their maximum age, schedule a (rate-limited) refetch. */
-  key(kid: string): KeyObject | undefined {
+  /**
+   * The key with this kid, with its JWK (whose alg, use and key_ops verification keeps to); an
+   * unknown kid, or keys past their maximum age, schedule a (rate-limited) refetch.
+   */
+  key(kid: string): JwtAuthority | undefined {
     const k = this.keys.get(kid);
     const now = Date.now();
     if ((!k || this.state(now) !== 'fresh') && now - this.lastFetch >= this.cfg.minRefetchSeconds * 1000) void this.refresh();
@@ -124,13 +126,13 @@ export class OidcKeys {
       if (!Array.isArray(doc.keys)) throw new Error('JWKS has no keys');
       const maxKeys = this.limits.maxKeys;
       if (doc.keys.length > maxKeys) throw new Error(`ERR_BUNDLE_TOO_LARGE: JWKS has ${doc.keys.length} keys (limit ${maxKeys})`);
-      const next = new Map<string, KeyObject>();
+      const next = new Map<string, JwtAuthority>();
       doc.keys.forEach((el: unknown, i: number) => {
         if (typeof el !== 'object' || el === null) return;
         const e = el as Record<string, unknown>;
         if (!['EC', 'RSA', 'OKP'].includes(String(e.kty)) || (e.use !== undefined && e.use !== 'sig')) return;
         const a = importJwtAuthority(e, PLACEHOLDER_TD, `keys[${i}]`);
-        next.set(a.kid, a.key);
+        next.set(a.kid, a);
       });
       this.keys = next;
       this.fetchedAt = Date.now();

@@ -5,6 +5,7 @@
  */
 import type { IdentityConfig as Config } from './schema.js';
 import { fetchLimits } from '../federation/schema.js';
+import { authCredentials } from '../request/headers.js';
 import type { AuthRequest } from '../request/types.js';
 import { BasicUserStore, type BasicCheck } from './basic.js';
 import type { CarriedResult, CommonIdentityConfig } from './carried.js';
@@ -62,15 +63,17 @@ export function createUserCredentials(config: Config, ci: CommonIdentityConfig, 
   return {
     prepare(req) {
       const auth = req.headers.get('authorization');
-      if (!basic || !auth || req.duplicateHeaders.has('authorization') || !/^basic /i.test(auth)) return undefined;
+      if (!basic || !auth || req.duplicateHeaders.has('authorization') || authCredentials(auth)?.scheme !== 'basic') return undefined;
       return basic.check(auth).then((r) => void basicChecked.set(req, r));
     },
     user(req, now) {
       const auth = req.headers.get('authorization');
       if (!auth) return undefined;
       if (req.duplicateHeaders.has('authorization')) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: more than one authorization header' } };
-      const scheme = auth.slice(0, auth.indexOf(' ')).toLowerCase();
-      if (scheme === 'bearer' && oidc) return oidcUser(auth.slice(7).trim(), oidc.keys, oidc.rules, oidc.claims, now);
+      const c = authCredentials(auth);
+      if (!c) return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: 'carried: authorization is not an auth-scheme, spaces and a token68 (RFC 9110 §11.4)' } };
+      const scheme = c.scheme;
+      if (scheme === 'bearer' && oidc) return oidcUser(c.token, oidc.keys, oidc.rules, oidc.claims, now);
       if (scheme === 'basic' && basic) {
         // checked by prepare() off the event loop; on the calling thread only where nothing prepared it
         const r = basicChecked.get(req) ?? basic.verifySync(auth);
@@ -78,7 +81,7 @@ export function createUserCredentials(config: Config, ci: CommonIdentityConfig, 
         return { actor: r.user.name, extra: r.user.roles.length > 0 ? { roles: r.user.roles } : {} };
       }
       // A credential we cannot verify is refused, never silently replaced by the workload's identity.
-      return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: `carried: no verifier is configured for "${scheme || 'unknown'}" credentials` } };
+      return { error: { ok: false, code: 'ERR_USER_CREDENTIAL', message: `carried: no verifier is configured for "${scheme.slice(0, 32)}" credentials` } };
     },
     start: async () => oidc?.keys.start(),
     stop: () => oidc?.keys.stop(),

@@ -429,15 +429,21 @@ export class CommonIdentityVerifier {
     const inFlight = this.preparing.get(key);
     if (inFlight) return inFlight;
     const { parsed, wait } = this.prepareChain(token, ctx);
-    if (wait) {
-      const p = wait.then(() => {
-        this.preparing.delete(key);
-        return this.cached(key) ? undefined : this.prepareToken(token, ctx, key, parsed);
-      });
-      this.preparing.set(key, p);
-      return p;
-    }
+    if (wait) return this.track(key, wait.then(() => (this.cached(key) ? undefined : this.prepareToken(token, ctx, key, parsed))));
     return this.prepareToken(token, ctx, key, parsed);
+  }
+
+  /**
+   * Holds `p` as the preparation in flight for `key` until it settles, fulfilled or rejected: a
+   * preparation that failed must not stand for the token forever (verify() then decides in place).
+   * An entry another preparation has taken over meanwhile is left to that one.
+   */
+  private track(key: string, p: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = p.finally(() => {
+      if (this.preparing.get(key) === tracked) this.preparing.delete(key);
+    });
+    this.preparing.set(key, tracked);
+    return tracked;
   }
 
   /** prepare() once the x5c chain's signatures are known: the token's own signature. */
@@ -453,14 +459,14 @@ export class CommonIdentityVerifier {
       return undefined;
     }
     const [alg, pub, input, sig] = deferred;
-    const p = verifySignatureAsync(alg, pub, input, sig).then((ok) => {
-      this.preparing.delete(key);
-      this.verifications++;
-      const e: Entry = ok ? entry : { error: { code: 'ERR_TOKEN_SIGNATURE', message: SIGNATURE_MISMATCH }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
-      this.remember(key, e, ctx.now, token.length);
-    });
-    this.preparing.set(key, p);
-    return p;
+    return this.track(
+      key,
+      verifySignatureAsync(alg, pub, input, sig).then((ok) => {
+        this.verifications++;
+        const e: Entry = ok ? entry : { error: { code: 'ERR_TOKEN_SIGNATURE', message: SIGNATURE_MISMATCH }, ...(entry.td ? { td: entry.td } : {}), gen: entry.gen };
+        this.remember(key, e, ctx.now, token.length);
+      }),
+    );
   }
 
   private cached(key: string): Entry | undefined {

@@ -4,13 +4,14 @@
  * `x5t` = base64(SHA-256(signing cert)), `aud` ["WirePact"], `sub` the user) — but verified fully:
  * the x5c chain must lead to the configured WirePact CA by the X.509 path validation of
  * X509-SVIDs (svid/x509.ts verifyPath: signing-certificate rules, key strength, validity, bounded
- * signature checks), x5t must match, and the signature, time and audience are checked (WirePact's
+ * signature checks), the signing certificate keeps to the X509-SVID leaf rules (checkSigningLeaf:
+ * not a CA, digitalSignature), x5t must match, and the signature, time and audience are checked (WirePact's
  * own translators skip some of these). A WirePact token names no workload, so it cannot be bound
  * to the mTLS peer: use it for migration only.
  */
 import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
 import { parseCertificates } from '../cert/parse.js';
-import { verifyPath } from '../svid/x509.js';
+import { checkSigningLeaf, verifyPath } from '../svid/x509.js';
 import { signCompact } from './jws.js';
 import { keyWeakness } from '../cert/strength.js';
 import { subjectProblem } from './subject.js';
@@ -58,7 +59,10 @@ function x5cCertificates(x5c: readonly string[]): X509Certificate[] {
   }
 }
 
-/** The signing certificate: named by x5t, every key strong enough, a path to a configured root. */
+/**
+ * The signing certificate: named by x5t, every key strong enough, the leaf rules of X509-SVIDs
+ * without the SPIFFE ID (not a CA, digitalSignature), a path to a configured root.
+ */
 function signingCertificate(x5c: readonly string[], x5t: unknown, rules: WirePactRules, nowMs: number): X509Certificate {
   const chain = x5cCertificates(x5c);
   const signer = chain[0]!;
@@ -69,6 +73,7 @@ function signingCertificate(x5c: readonly string[], x5t: unknown, rules: WirePac
     if (weak) fail('ERR_KEY_TOO_WEAK', `x5c[${i}] has a ${weak}`);
   }
   try {
+    checkSigningLeaf(signer);
     verifyPath(chain, rules.roots, {
       now: nowMs,
       skewSeconds: rules.skewSeconds,

@@ -19,6 +19,34 @@ export function headersTooLarge(limits: RequestLimits): { code: ReasonCode; mess
   return { code: 'ERR_HEADERS_TOO_LARGE', message: `request: more than ${limits.maxHeaders} headers or ${limits.maxHeaderBytes} header bytes` };
 }
 
+/** RFC 9110 §5.6.2 token: one or more tchar (ASCII only). Methods and auth-schemes are tokens. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * An RFC 9110 §9.1 method as zonegate matches it: a token (ASCII tchar only), upper-cased — ASCII
+ * letters only, so no other character can fold into one (`poﬆ` is no `POST`). undefined when the
+ * text is not a token.
+ */
+export function methodToken(method: string): string | undefined {
+  return TOKEN.test(method) ? method.replace(/[a-z]+/g, (l) => l.toUpperCase()) : undefined;
+}
+
+/** RFC 9110 §11.2 token68: the value of an auth-scheme that carries one opaque credential. */
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+const CREDENTIALS = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +(.*)$/s;
+
+/**
+ * An `authorization` value as RFC 9110 §11.4 credentials with a token68: an auth-scheme (a token,
+ * returned in lower case: schemes are case-insensitive), one or more spaces (SP only), and one
+ * token68. Leading and trailing OWS are not part of a field value (§5.5). undefined for anything
+ * else — a scheme followed by another character (`BearerX`, a tab), no credentials, a value that
+ * is not a token68 (`Bearer a b`): such a value names no scheme zonegate could verify.
+ */
+export function authCredentials(value: string): { readonly scheme: string; readonly token: string } | undefined {
+  const m = CREDENTIALS.exec(value.replace(/^[ \t]+|[ \t]+$/g, ''));
+  if (!m || !TOKEN68.test(m[2]!)) return undefined;
+  return { scheme: m[1]!.toLowerCase(), token: m[2]! };
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Lossy = new TextDecoder('utf-8');
 /** A character past ASCII; node:http gives header bytes one character each (latin1), so none is past 0xff. */

@@ -247,6 +247,16 @@ export function checkX509SvidLeaf(cert: X509Certificate): SpiffeId {
   return id;
 }
 
+/**
+ * The X509-SVID leaf rules without the SPIFFE ID (X509-SVID §4 / §5.2: not a CA, `digitalSignature`,
+ * neither `keyCertSign` nor `cRLSign`, no unsupported critical extension, a key zonegate accepts),
+ * for a certificate that signs tokens and names no SPIFFE ID: a WirePact translator certificate.
+ * Throws ZonegateError (ERR_SVID_LEAF_CONSTRAINTS, ERR_SVID_CRITICAL_EXTENSION, ERR_KEY_TOO_WEAK).
+ */
+export function checkSigningLeaf(cert: X509Certificate): void {
+  checkLeaf(info(cert, 'leaf certificate'));
+}
+
 /** Step 1: a chain is present and within the length limit. */
 function checkChain(chain: readonly X509Certificate[], maxLen: number): void {
   if (chain.length === 0) fail('ERR_SVID_MALFORMED', 'empty certificate chain');

@@ -25,6 +25,7 @@ import { until, sleep } from '../helpers/wait.js';
 import { MemoryCA } from '../../src/demo/pki.js';
 import { createPrivateKey } from 'node:crypto';
 import { mintWirePact } from '../../src/identity/wirepact.js';
+import { hashPassword } from '../../src/identity/basic.js';
 import { checkRequest, exampleCert } from '../helpers/zonegate.js';
 import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
@@ -197,6 +198,40 @@ describe('config reload', () => {
     writeFileSync(join(dir, 'wirepact-ca.pem'), newCa.certPem);
     expect(await r.zg.reload('SIGHUP')).toMatchObject({ result: 'ok' });
     expect(await check({ 'x-wirepact-identity': token() })).toBe('ERR_TOKEN_CHAIN');
+  });
+
+  it('the carried phase\'s files are watched like the config: a user removed from the Basic user store in place is denied without SIGHUP', async () => {
+    const dir = workdir();
+    const file = join(dir, 'zonegate.yaml');
+    const own = await MemoryCA.create('zone-c.example');
+    const svid = await own.issue('spiffe://zone-c.example/ns/shop/sa/frontend');
+    writeFileSync(join(dir, 'own.pem'), own.certPem);
+    writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
+    writeFileSync(join(dir, 'svid.key'), svid.keyPem);
+    const user = (name: string) => ({ name, password: hashPassword(`${name}'s password`, 1024) });
+    const users = join(dir, 'users.yaml');
+    writeFileSync(users, stringify({ users: [user('alice'), user('bob')] }));
+    writeFileSync(
+      file,
+      configYaml([{ name: 'egress', action: 'allow', to: { context: { direction: 'egress' } } }], {
+        identity: { cert: 'svid.pem', key: 'svid.key' },
+        trust: [{ trustDomain: 'zone-c.example', bundle: 'own.pem' }],
+        commonIdentity: { egress: { defaultAudience: 'spiffe://zone-b.example', workload: false, basic: { usersFile: 'users.yaml' } } },
+      }),
+    );
+    const r = await start(file);
+    const as = (name: string) => r.verdict(checkRequest({ headers: { authorization: `Basic ${Buffer.from(`${name}:${name}'s password`).toString('base64')}` }, context: { direction: 'egress' } }));
+    expect([await as('alice'), await as('bob')]).toEqual(['allow', 'allow']);
+    // bob leaves: the file is rewritten in place (same name, same inode), the config file is untouched
+    writeFileSync(users, stringify({ users: [user('alice')] }));
+    await until(async () => (await as('bob')) === 'ERR_USER_CREDENTIAL', 5_000, 'bob denied');
+    expect(await as('alice')).toBe('allow');
+    expect(r.logs.some((l) => l.msg === 'config reloaded' && l.reason === 'carried file changed')).toBe(true);
+    // a store that no longer parses refuses the reload: the running store stays
+    const before = reloads(await r.metrics(), 'error');
+    writeFileSync(users, 'users: [');
+    await until(async () => reloads(await r.metrics(), 'error') > before, 5_000, 'the refused reload');
+    expect([await as('alice'), await as('bob')]).toEqual(['allow', 'ERR_USER_CREDENTIAL']);
   });
 
   it('the upstream HMAC secret and Basic credentials files reload like the config: a change applies, a broken one keeps the running values', async () => {

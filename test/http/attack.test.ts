@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { loadX509Svid, type LocalSvid } from '../../src/svid/local.js';
 import { mintCommonIdentity } from '../../src/identity/mint.js';
-import { startWith, type Started } from '../helpers/zonegate.js';
+import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
 import { EGRESS_TTL_SECONDS } from '../helpers/identity.js';
 
 const A = 'zone-a.test';
@@ -57,6 +57,7 @@ const base = (uri = '/api/items'): Record<string, string> => ({
   'x-original-uri': uri,
 });
 const verdict = (r: Reply) => ({ status: r.status, reason: r.headers['x-zonegate-reason'] });
+const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
 beforeAll(async () => {
   const ca = await MemoryCA.create(A);
@@ -74,6 +75,7 @@ beforeAll(async () => {
         { name: 'admin', action: 'deny', to: { paths: [{ prefix: '/admin' }] } },
         { name: 'public', action: 'allow', from: { trustDomains: [A] }, to: { hosts: [{ exact: 'key.example' }], paths: [{ prefix: '/public' }] } },
         { name: 'api', action: 'allow', from: { trustDomains: [A] }, to: { methods: ['GET'], paths: [{ prefix: '/api/' }] } },
+        { name: 'post', action: 'allow', from: { trustDomains: [A] }, to: { methods: ['POST'], paths: [{ prefix: '/post/' }] } },
       ],
     },
     dir,
@@ -166,5 +168,28 @@ describe('HTTP mode: the original request line', () => {
     // node:http refuses the fold itself (RFC 9112 §5.2 allows either): never a decision
     expect(out).toMatch(/^HTTP\/1\.1 400 /);
     expect(out).not.toMatch(/x-zonegate-decision/i);
+  });
+});
+
+describe('the method is an RFC 9110 token, upper-cased in ASCII only: over HTTP and gRPC alike', () => {
+  // U+FB06 LATIN SMALL LIGATURE ST upper-cases to "ST": "poﬆ" would match a POST rule while the
+  // upstream sees a method that is not POST; U+0131 DOTLESS I upper-cases to "I"
+  const cases: [string, number, string | undefined][] = [
+    ['POST', 200, undefined],
+    ['post', 200, undefined],
+    ['pOsT', 200, undefined],
+    ['po\ufb06', 403, 'ERR_REQUEST_MALFORMED'],
+    ['\u0131NFO', 403, 'ERR_REQUEST_MALFORMED'],
+    ['PO ST', 403, 'ERR_REQUEST_MALFORMED'],
+    ['PO/ST', 403, 'ERR_REQUEST_MALFORMED'],
+  ];
+  it.each(cases)('X-Original-Method %j (sent as UTF-8): %i %s', async (method, status, reason) => {
+    expect(verdict(await send({ ...base('/post/x'), 'x-original-method': latin1(method) }))).toEqual({ status, reason });
+  });
+  it.each(cases)('CheckRequest method %j: %i %s', async (method, status, reason) => {
+    const r = await s.check(checkRequest({ certificate: encodeURIComponent(frontend.certPem), method, path: '/post/x' }));
+    if (!r.ok) throw r.error;
+    const st = r.response.status as { code: number; message?: string };
+    expect({ status: st.code === 0 ? 200 : 403, reason: st.message || undefined }).toEqual({ status, reason });
   });
 });

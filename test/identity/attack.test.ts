@@ -347,7 +347,7 @@ describe('OIDC bearer JWTs: the kid names a key, the key decides the algorithm',
     ['nbf at the end of the skew', () => forge({ alg: 'ES256', kid: 'ec' }, J({ nbf: now + 30 }), ec.privateKey), 'ok'],
     ['nbf a second past the skew', () => forge({ alg: 'ES256', kid: 'ec' }, J({ nbf: now + 31 }), ec.privateKey), 'ERR_TOKEN_NOT_YET_VALID'],
   ] as [string, () => string, string][]).map(([n, token, want]) => [n, want, token] as const))('%s → %s', (_n, want, token) => {
-    const r = verifyJwt(token(), (k) => keys.get(k), jwtRules, now * 1000);
+    const r = verifyJwt(token(), (k) => { const key = keys.get(k); return key && { key }; }, jwtRules, now * 1000);
     expect(r.ok ? 'ok' : r.code).toBe(want);
   });
 });

@@ -79,7 +79,7 @@ function verdict(p: Profile, t: string): string {
     p === 'common identity'
       ? new CommonIdentityVerifier(set, ciRules({ audiences: new Set([`spiffe://${B}`]) }), ciOptions()).verify(t, { now: NOW, peerId: ME })
       : p === 'OIDC bearer JWT'
-        ? verifyJwt(t, (kid) => (kid === 'k1' ? jwtKey.publicKey : undefined), { algorithms: new Set(['ES256', 'RS256'] as const), maxBytes: 16 * 1024, skewSeconds: 30, issuers: new Set(['https://idp.test']), audiences: new Set(['zonegate']), refusedTyps: NOT_BEARER_TYPS }, NOW)
+        ? verifyJwt(t, (kid) => (kid === 'k1' ? { key: jwtKey.publicKey } : undefined), { algorithms: new Set(['ES256', 'RS256'] as const), maxBytes: 16 * 1024, skewSeconds: 30, issuers: new Set(['https://idp.test']), audiences: new Set(['zonegate']), refusedTyps: NOT_BEARER_TYPS }, NOW)
         : p === 'JWT-SVID'
           ? verifyJwtSvid(t, set, { audiences: new Set([`spiffe://${B}`]), skewSeconds: 30, maxBytes: 16 * 1024 }, NOW)
           : verifyWirePact(t, wpRules([wpCa.cert], ['wp']), NOW);

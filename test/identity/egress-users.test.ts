@@ -21,18 +21,26 @@ let s: Started;
 let idp: TestServer;
 let issuer: string;
 let idpDown = false;
-const keys: { kid: string; key: KeyObject }[] = [];
-const jwks = () => ({ keys: keys.map(({ kid, key }) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256' })) });
-const newKey = (kid: string) => {
+const keys: { kid: string; key: KeyObject; jwk?: object }[] = [];
+/** Each key's JWK says use sig, alg RS256 unless `jwk` says otherwise (a member set to undefined is left out). */
+const jwks = () => ({ keys: keys.map(({ kid, key, jwk }) => ({ ...(key.export({ format: 'jwk' }) as object), kid, use: 'sig', alg: 'RS256', ...jwk })) });
+const newKey = (kid: string, jwk?: object) => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  keys.push({ kid, key: publicKey });
+  keys.push({ kid, key: publicKey, ...(jwk ? { jwk } : {}) });
   return privateKey;
 };
+/** Signed as alg says: PS* with RSASSA-PSS, anything else with RSASSA-PKCS1-v1_5 (SHA-256 either way). */
 function jwt(priv: KeyObject, kid: string, claims: object, alg = 'RS256', typ = 'JWT'): string {
   const input = `${Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-  return `${input}.${sign('sha256', Buffer.from(input), priv).toString('base64url')}`;
+  const key = alg.startsWith('PS') ? { key: priv, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 } : priv;
+  return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
 }
 let k1: KeyObject;
+/** JWKs that limit their own use: alg PS256; no alg at all; key_ops without verify; key_ops with it. */
+let kPs: KeyObject;
+let kAny: KeyObject;
+let kSignOnly: KeyObject;
+let kVerify: KeyObject;
 let dir: string;
 const now = () => Math.floor(Date.now() / 1000);
 const user = (extra: object = {}) => ({ iss: issuer, sub: 'alice@example.com', aud: 'zonegate', exp: now() + 300, iat: now(), email: 'alice@example.com', roles: ['orders.read'], secret_claim: 'x', ...extra });
@@ -49,6 +57,10 @@ beforeAll(async () => {
   });
   issuer = `https://127.0.0.1:${idp.port}`;
   k1 = newKey('k1');
+  kPs = newKey('ps', { alg: 'PS256' });
+  kAny = newKey('any', { alg: undefined });
+  kSignOnly = newKey('sign-only', { alg: undefined, use: undefined, key_ops: ['sign'] });
+  kVerify = newKey('verify', { alg: undefined, use: undefined, key_ops: ['verify'] });
   dir = mkdtempSync(join(tmpdir(), 'zg-egress-'));
   const svid = await ca.issue(`spiffe://${A}/ns/web/sa/frontend`);
   writeFileSync(join(dir, 'svid.pem'), svid.chainPem);
@@ -124,6 +136,20 @@ describe('egress: OIDC bearer tokens', () => {
     expect(await out(`Bearer ${make()}`)).toMatchObject({ code: 16, reason });
   });
 
+  it('a JWK with alg verifies only tokens of that alg (RFC 8725 §3.1): a PS256 token over an RS256 JWK is ERR_TOKEN_ALG', async () => {
+    expect(await out(`Bearer ${jwt(k1, 'k1', user(), 'PS256')}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_ALG' });
+    expect(await out(`Bearer ${jwt(kPs, 'ps', user(), 'RS256')}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_ALG' });
+    expect((await out(`Bearer ${jwt(kPs, 'ps', user(), 'PS256')}`)).code).toBe(0);
+    // a JWK without alg leaves the choice to the allowlist and the key type
+    expect((await out(`Bearer ${jwt(kAny, 'any', user(), 'PS256')}`)).code).toBe(0);
+    expect((await out(`Bearer ${jwt(kAny, 'any', user(), 'RS256')}`)).code).toBe(0);
+  });
+
+  it('a JWK whose key_ops do not include verify verifies nothing: ERR_TOKEN_ALG; with verify it does', async () => {
+    expect(await out(`Bearer ${jwt(kSignOnly, 'sign-only', user())}`)).toMatchObject({ code: 16, reason: 'ERR_TOKEN_ALG' });
+    expect((await out(`Bearer ${jwt(kVerify, 'verify', user())}`)).code).toBe(0);
+  });
+
   it('a new signing key is picked up by refetching on an unknown kid; keys survive an issuer outage', async () => {
     const k2 = newKey('k2');
     const t = jwt(k2, 'k2', user());
@@ -147,6 +173,24 @@ describe('egress: Basic against the user store', () => {
     ['an unsupported scheme', 'Digest abc'],
   ])('refuses %s, never falling back to the workload', async (_n, auth) => {
     expect(await out(auth)).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
+  });
+  it.each([
+    ['a scheme that only starts with Bearer', () => `BearerX ${jwt(k1, 'k1', user())}`],
+    ['a scheme that only starts with Basic', () => `BasicX ${Buffer.from('bob:correct horse').toString('base64')}`],
+    ['a tab after Bearer (RFC 9110: one or more SP)', () => `Bearer\t${jwt(k1, 'k1', user())}`],
+    ['a space and a tab after Bearer', () => `Bearer \t${jwt(k1, 'k1', user())}`],
+    ['a no-break space after Bearer', () => `Bearer \u00a0${jwt(k1, 'k1', user())}`],
+    ['a space and a tab after Basic', () => `Basic \t${Buffer.from('bob:correct horse').toString('base64')}`],
+    ['a scheme alone', () => 'Bearer'],
+    ['credentials that are not one token68', () => `Bearer ${jwt(k1, 'k1', user())} x`],
+  ])('authorization is RFC 9110 credentials or nothing zonegate verifies: %s → ERR_USER_CREDENTIAL', async (_n, auth) => {
+    expect(await out(auth())).toMatchObject({ code: 16, reason: 'ERR_USER_CREDENTIAL' });
+  });
+  it.each([
+    ['BEARER in capitals, two spaces', () => `BEARER  ${jwt(k1, 'k1', user())}`, 'alice@example.com'],
+    ['bAsIc, three spaces', () => `bAsIc   ${Buffer.from('bob:correct horse').toString('base64')}`, 'bob'],
+  ])('the scheme is case-insensitive and followed by one or more spaces: %s', async (_n, auth, sub) => {
+    expect(await out(auth())).toMatchObject({ code: 0, claims: { sub } });
   });
   it('without any credential and workload identity off, there is no actor', async () => {
     expect(await out()).toMatchObject({ code: 16, reason: 'ERR_NO_CARRIED_IDENTITY' });

@@ -30,6 +30,8 @@ describe('JWT-SVID as the carried identity', () => {
   let key: KeyObject;
   let peer: string;
   let weakKey: KeyObject;
+  let rsKey: KeyObject;
+  let signOnlyKey: KeyObject;
   const now = () => Math.floor(Date.now() / 1000);
   const svid = (claims: object, kid = 'k1', k: KeyObject = key) => {
     const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid, typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
@@ -45,7 +47,14 @@ describe('JWT-SVID as the carried identity', () => {
     const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
     weakKey = weak.privateKey;
     const weakJwk = { ...weak.publicKey.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'weak' };
-    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.cert.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }, weakJwk] }));
+    // JWT authorities whose JWK limits their use: alg RS256, and key_ops without verify
+    const rs = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    rsKey = rs.privateKey;
+    const rsJwk = { ...rs.publicKey.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'rs256', alg: 'RS256' };
+    const signOnly = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    signOnlyKey = signOnly.privateKey;
+    const signOnlyJwk = { ...signOnly.publicKey.export({ format: 'jwk' }), use: 'jwt-svid', kid: 'sign-only', key_ops: ['sign'] };
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ keys: [{ use: 'x509-svid', kty: 'EC', crv: 'P-256', x5c: [caB.cert.raw.toString('base64')] }, { ...jwk, use: 'jwt-svid', kid: 'k1' }, weakJwk, rsJwk, signOnlyJwk] }));
     peer = encodeURIComponent((await caB.issue(`spiffe://${B}/gateway`)).certPem);
     s = await startWith(
       {
@@ -74,6 +83,21 @@ describe('JWT-SVID as the carried identity', () => {
     const token = `${input}.${sign('sha256', Buffer.from(input), weakKey).toString('base64url')}`;
     expect(await verdict(`Bearer ${token}`)).toBe('ERR_KEY_TOO_WEAK');
     expect(JSON.stringify(s.logs)).toMatch(/kid \\"weak\\"\): JWT authority refuses every token: its RSA key of 1024 bits/);
+  });
+
+  it('a JWT authority whose JWK says alg RS256 verifies RS256 tokens only: PS256 over its key is ERR_TOKEN_ALG', async () => {
+    const claims = { sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 };
+    const signed = (alg: 'RS256' | 'PS256') => {
+      const input = `${Buffer.from(JSON.stringify({ alg, kid: 'rs256', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+      const k = alg === 'PS256' ? { key: rsKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 } : rsKey;
+      return `${input}.${sign('sha256', Buffer.from(input), k).toString('base64url')}`;
+    };
+    expect(await verdict(`Bearer ${signed('RS256')}`)).toBe(`spiffe://${B}/api`);
+    expect(await verdict(`Bearer ${signed('PS256')}`)).toBe('ERR_TOKEN_ALG');
+  });
+
+  it('a JWT authority whose JWK key_ops do not include verify verifies nothing: ERR_TOKEN_ALG', async () => {
+    expect(await verdict(`Bearer ${svid({ sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 }, 'sign-only', signOnlyKey)}`)).toBe('ERR_TOKEN_ALG');
   });
 
   it.each([

@@ -215,7 +215,7 @@ describe('whatever jose refuses for signature, algorithm or header reasons, zone
         key: jwtKey.privateKey,
         algorithms: ALGORITHMS,
         verdict: (t) =>
-          code(verifyJwt(t, (kid) => (kid === 'k1' ? jwtKey.publicKey : undefined), { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, skewSeconds: 30, issuers: new Set(['https://idp.test']), audiences: new Set(['zonegate']), refusedTyps: NOT_BEARER_TYPS }, NOW)),
+          code(verifyJwt(t, (kid) => (kid === 'k1' ? { key: jwtKey.publicKey } : undefined), { algorithms: new Set(ALGORITHMS), maxBytes: 16 * 1024, skewSeconds: 30, issuers: new Set(['https://idp.test']), audiences: new Set(['zonegate']), refusedTyps: NOT_BEARER_TYPS }, NOW)),
       },
       {
         name: 'WirePact',

@@ -269,6 +269,31 @@ describe('caches', () => {
     expect(v.verifications).toBe(3);
   });
 
+  it('a chain preparation that rejects leaves nothing in flight: the next prepare() starts afresh and verify() still decides', async () => {
+    const v = new CommonIdentityVerifier(set, rules, ciOptions());
+    const t = forge(header(), claims({ jti: 'r1' }));
+    // the injected failure: the x5c chain's preparation rejects once
+    type Prepared = { parsed?: unknown; wait?: Promise<void> };
+    const internals = v as unknown as { prepareChain: (...a: unknown[]) => Prepared; preparing: Map<string, Promise<void>> };
+    const original = internals.prepareChain.bind(v);
+    let calls = 0;
+    internals.prepareChain = (...a: unknown[]) => {
+      const r = original(...a);
+      return calls++ === 0 ? { ...r, wait: Promise.reject(new Error('injected')) } : r;
+    };
+    const failed = v.prepare(t, AS_ME);
+    expect(failed).toBeInstanceOf(Promise);
+    await expect(failed).rejects.toThrow('injected');
+    expect(internals.preparing.size).toBe(0);
+    const again = v.prepare(t, AS_ME);
+    expect(again).not.toBe(failed);
+    await again;
+    expect(calls).toBe(2);
+    expect(internals.preparing.size).toBe(0);
+    expect(code(v, t)).toBe('ok');
+    expect(v.verifications).toBe(1); // the second preparation verified it; verify() was a cache hit
+  });
+
   it('a request memo carries the token hash from prepare to verify, and is never used for another token', async () => {
     const v = new CommonIdentityVerifier(set, rules, ciOptions());
     const good = forge(header(), claims({ jti: 'm1' }));

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyWirePact } from '../../src/identity/wirepact.js';
 import { parseCertificates } from '../../src/cert/parse.js';
 import { checkRequest, startWith, type Started } from '../helpers/zonegate.js';
-import { MemoryCA, type Issued } from '../../src/demo/pki.js';
+import { KU, MemoryCA, type Issued } from '../../src/demo/pki.js';
 import { wpRules } from '../helpers/identity.js';
 
 let pki: MemoryCA;
@@ -21,6 +21,7 @@ let translator: Issued;
 let ingressZg: Started;
 let egressZg: Started;
 let peer: string;
+let dir: string;
 const now = () => Math.floor(Date.now() / 1000);
 
 /** A token built by hand the way WirePact's Go translator builds it. */
@@ -36,11 +37,14 @@ function wirepactToken(o: { claims?: object; x5c?: string[]; x5t?: string; key?:
   return `${input}.${sign('sha256', Buffer.from(input), o.key ?? createPrivateKey(translator.keyPem)).toString('base64url')}`;
 }
 
+/** A token signed with `t`'s key, with x5c [t, WirePact CA] and x5t naming t. */
+const signedBy = (t: Issued) => wirepactToken({ x5c: [t.cert.raw.toString('base64'), pki.cert.raw.toString('base64')], x5t: createHash('sha256').update(t.cert.raw).digest('base64'), key: createPrivateKey(t.keyPem) });
+
 beforeAll(async () => {
   pki = await MemoryCA.create('wirepact.invalid', { subject: 'O=WirePact PKI, CN=WirePact PKI CA' });
   translator = await pki.issue(undefined, { keyType: 'RSA', subject: 'O=WirePact PKI, CN=translator' });
   const zone = await MemoryCA.create('zone-b.test');
-  const dir = mkdtempSync(join(tmpdir(), 'zg-wirepact-'));
+  dir = mkdtempSync(join(tmpdir(), 'zg-wirepact-'));
   writeFileSync(join(dir, 'wirepact-ca.pem'), pki.certPem);
   writeFileSync(join(dir, 'translator.pem'), translator.certPem + pki.certPem);
   writeFileSync(join(dir, 'translator.key'), translator.keyPem);
@@ -97,6 +101,9 @@ describe('WirePact profile', () => {
       const weak = await pki.issue(undefined, { keyType: 'RSA-1024', subject: 'O=WirePact PKI, CN=weak translator' });
       return wirepactToken({ x5c: [weak.cert.raw.toString('base64'), pki.cert.raw.toString('base64')], x5t: createHash('sha256').update(weak.cert.raw).digest('base64'), key: createPrivateKey(weak.keyPem) });
     }, 'ERR_KEY_TOO_WEAK'],
+    ['a translator certificate that is a CA (basicConstraints CA:true), issued by the WirePact CA', async () => signedBy(await pki.issue(undefined, { keyType: 'RSA', isCa: true, keyUsage: KU.digitalSignature | KU.keyCertSign, subject: 'O=WirePact PKI, CN=CA translator' })), 'ERR_TOKEN_CHAIN'],
+    ['a translator certificate whose key usage lacks digitalSignature, issued by the WirePact CA', async () => signedBy(await pki.issue(undefined, { keyType: 'RSA', keyUsage: KU.keyEncipherment, subject: 'O=WirePact PKI, CN=encipher-only translator' })), 'ERR_TOKEN_CHAIN'],
+    ['a translator certificate without a key usage extension, issued by the WirePact CA', async () => signedBy(await pki.issue(undefined, { keyType: 'RSA', keyUsage: null, subject: 'O=WirePact PKI, CN=no-ku translator' })), 'ERR_TOKEN_CHAIN'],
     ['an x5t that names another certificate', () => wirepactToken({ x5t: 'AAAA' }), 'ERR_TOKEN_X5C'],
     ['another audience', () => wirepactToken({ claims: { aud: ['Other'] } }), 'ERR_TOKEN_AUDIENCE'],
     ['an unknown issuer', () => wirepactToken({ claims: { iss: 'someone-else' } }), 'ERR_TOKEN_ISSUER_MISMATCH'],
@@ -108,6 +115,26 @@ describe('WirePact profile', () => {
     ['a sub with a TAB', () => wirepactToken({ claims: { sub: 'user-1\tadmin' } }), 'ERR_TOKEN_CLAIMS'],
   ])('refuses %s', async (_n, make, reason) => {
     expect(await ingress(await make())).toBe(reason);
+  });
+
+  it('the signing certificate keeps to the X509-SVID leaf rules: the reason names the rule', async () => {
+    const ca = await pki.issue(undefined, { keyType: 'RSA', isCa: true, keyUsage: KU.digitalSignature | KU.keyCertSign, subject: 'O=WirePact PKI, CN=CA translator' });
+    expect(verifyWirePact(signedBy(ca), wpRules([pki.cert]), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_CHAIN', message: expect.stringContaining('ERR_SVID_LEAF_CONSTRAINTS: x509svid: leaf certificate must not have CA flag') });
+    const noSig = await pki.issue(undefined, { keyType: 'RSA', keyUsage: KU.keyEncipherment, subject: 'O=WirePact PKI, CN=encipher-only translator' });
+    expect(verifyWirePact(signedBy(noSig), wpRules([pki.cert]), Date.now())).toMatchObject({ ok: false, code: 'ERR_TOKEN_CHAIN', message: expect.stringContaining("'digitalSignature'") });
+  });
+
+  it('a translator certificate for emit that WirePact verification would refuse (a CA) does not load', async () => {
+    const ca = await pki.issue(undefined, { keyType: 'RSA', isCa: true, keyUsage: KU.digitalSignature | KU.keyCertSign, subject: 'O=WirePact PKI, CN=CA translator' });
+    writeFileSync(join(dir, 'ca-translator.pem'), ca.certPem + pki.certPem);
+    writeFileSync(join(dir, 'ca-translator.key'), ca.keyPem);
+    const config = {
+      identity: { cert: 'svid.pem', key: 'svid.key' },
+      trust: [{ trustDomain: 'zone-b.test', bundle: 'zone.pem' }],
+      commonIdentity: { egress: { defaultAudience: 'spiffe://zone-c.test' }, wirepact: { ca: 'wirepact-ca.pem', emit: { cert: 'ca-translator.pem', key: 'ca-translator.key', issuer: 'wirepact-translator' } } },
+      rules: [{ name: 'out', action: 'allow', to: { context: { direction: 'egress' } } }],
+    };
+    await expect(startWith(config, dir).then((s) => s.close())).rejects.toThrow(/commonIdentity\.wirepact\.emit\.cert: x509svid: leaf certificate must not have CA flag/);
   });
 
   it('emits a WirePact token at egress that the WirePact verification accepts', async () => {
@@ -142,7 +169,12 @@ describe('WirePact x5c: bounded work', () => {
         notBefore: new Date(Date.now() - 86_400_000),
         notAfter: new Date(Date.now() + 86_400_000),
         signingAlgorithm: alg,
-        extensions: [new x509.BasicConstraintsExtension(ca, undefined, true), ...(ca && keyCertSign ? [new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)] : [])],
+        // the leaf is a signing certificate the leaf rules accept (digitalSignature), so the path search is what is tested
+        extensions: [
+          new x509.BasicConstraintsExtension(ca, undefined, true),
+          ...(ca && keyCertSign ? [new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)] : []),
+          ...(ca ? [] : [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)]),
+        ],
       });
     const certs = [await mk(false, 999), ...(await Promise.all(Array.from({ length: n - 1 }, (_, i) => mk(true, i))))];
     return certs.map((c) => Buffer.from(c.rawData).toString('base64'));
