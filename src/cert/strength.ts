@@ -103,7 +103,7 @@ export function keyWeakness(key: KeyObject): string | undefined {
       return EC_CURVES.has(details.namedCurve ?? '') ? undefined : `EC key on curve ${details.namedCurve ?? 'unknown'} (allowed: P-256, P-384, P-521)`;
     case 'ed25519':
     case 'ed448':
-      return undefined;
+      return smallOrder(key, type) ? `${type === 'ed25519' ? 'Ed25519' : 'Ed448'} key that is a point of small order (one signature verifies for every message)` : undefined;
     default:
       return `${type ?? 'unknown'} key (allowed: RSA of ${MIN_RSA_BITS} bits or more, EC P-256/P-384/P-521, Ed25519, Ed448)`;
   }
@@ -117,4 +117,41 @@ function exponentProblem(name: string, e: bigint | undefined): string | undefine
   if (e < 3n) return `${name} key whose public exponent is ${e} (minimum 3)`;
   if ((e & 1n) === 0n) return `${name} key whose public exponent is even`;
   return undefined;
+}
+
+/**
+ * The encodings of the points of small order on Ed25519 (libsodium's blocklist, the order 1, 2, 4
+ * and 8 points and the non-canonical spellings of three of them) and on Ed448 (orders 1, 2 and 4).
+ * A public key among them accepts a signature that verifies for every message (RFC 8032 verifiers
+ * such as OpenSSL's do not refuse it), so whoever sees one such signature can sign as that key.
+ * The sign bit of x (the last byte's top bit) is left out of the comparison, as libsodium does.
+ */
+const SMALL_ORDER: Record<'ed25519' | 'ed448', readonly Buffer[]> = {
+  ed25519: [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2cc9ccc64ec7fd7792ac037a',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  ].map((h) => Buffer.from(h, 'hex')),
+  ed448: [
+    `${'00'.repeat(56)}00`,
+    `01${'00'.repeat(55)}00`,
+    `${'fe'}${'ff'.repeat(27)}${'fe'}${'ff'.repeat(27)}00`,
+  ].map((h) => Buffer.from(h, 'hex')),
+};
+
+/** Is this EdDSA public key one of SMALL_ORDER's points? (Read from its own encoding, once per key check.) */
+function smallOrder(key: KeyObject, type: 'ed25519' | 'ed448'): boolean {
+  let raw: Buffer;
+  try {
+    const der = key.export({ format: 'der', type: 'spki' });
+    raw = der.subarray(der.length - (type === 'ed25519' ? 32 : 57));
+  } catch {
+    return true; // a key node:crypto cannot even encode is not one to trust
+  }
+  const last = raw.length - 1;
+  return SMALL_ORDER[type].some((p) => p.length === raw.length && (raw[last]! & 0x7f) === p[last] && raw.subarray(0, last).equals(p.subarray(0, last)));
 }

@@ -88,6 +88,42 @@ describe('the point at infinity: refused on every curve, before node:crypto read
   });
 });
 
+describe('EdDSA keys of small order: refused, on a certificate and as a bare key', () => {
+  // Ed25519: libsodium's blocklist (orders 1, 2, 4, 8, and non-canonical spellings); Ed448: orders 1, 2, 4
+  const p448 = 2n ** 448n - 2n ** 224n - 1n;
+  const le = (n: bigint, len: number) => Buffer.from(n.toString(16).padStart(len * 2, '0'), 'hex').reverse();
+  const ED25519_SMALL = [
+    '00'.repeat(32),
+    `01${'00'.repeat(31)}`,
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2cc9ccc64ec7fd7792ac037a',
+    `ec${'ff'.repeat(30)}7f`, // p - 1
+    `01${'00'.repeat(30)}80`, // the identity with the sign bit set
+  ];
+  const ED448_SMALL = [`${'00'.repeat(57)}`, `01${'00'.repeat(56)}`, `${le(p448 - 1n, 56).toString('hex')}00`, `${'00'.repeat(56)}80`];
+  const SMALL = (t: string) => `${t} key that is a point of small order (one signature verifies for every message)`;
+  const cases = [...ED25519_SMALL.map((h) => ['Ed25519', ED25519, h] as const), ...ED448_SMALL.map((h) => ['Ed448', ED448, h] as const)];
+
+  it.each(cases)('%s %s…: ERR_KEY_TOO_WEAK', async (type, oid, h) => {
+    let leaf: X509Certificate;
+    try {
+      leaf = await certified(rawSpki(oid, hex(h)));
+    } catch {
+      return expect(h).toMatch(/^(ee|ed)/); // OpenSSL refuses to decode it: nothing to refuse here
+    }
+    expect(keyWeakness(fresh(leaf).publicKey)).toBe(SMALL(type));
+    expect(certInfo(leaf).weakKey).toBe(SMALL(type));
+    expect(chainVerdict(leaf)).toBe(`ERR_KEY_TOO_WEAK x509svid: leaf certificate has a ${SMALL(type)}`);
+  });
+
+  it('keys from a key generator are not of small order', () => {
+    for (let i = 0; i < 20; i++) {
+      expect(keyWeakness(generateKeyPairSync('ed25519').publicKey)).toBeUndefined();
+      expect(keyWeakness(generateKeyPairSync('ed448').publicKey)).toBeUndefined();
+    }
+  });
+});
+
 describe('key facts read from the DER are node:crypto\'s, for every encoding OpenSSL decodes', () => {
   /** [case, subjectPublicKeyInfo, weakKey, algorithms the key fits] */
   const cases: [string, () => Uint8Array, string | undefined, Algorithm[]][] = [
