@@ -14,6 +14,7 @@ import type { IdentityConfig as Config } from './schema.js';
 import type { JwtBundleSource, X509BundleSource } from '../bundle/set.js';
 import type { SpiffeId } from '../spiffe/id.js';
 import { parseCertificates } from '../cert/parse.js';
+import { authCredentials } from '../request/headers.js';
 import type { AuthRequest, PeerIdentity } from '../request/types.js';
 import { readToken, tokenRules, verifierOptions, wirepactRules, type CarriedResult, type CommonIdentityConfig } from './carried.js';
 import { verifyJwtSvid, type JwtSvidRules } from './jwtsvid.js';
@@ -47,10 +48,13 @@ const context = (req: AuthRequest, peer: PeerIdentity | undefined, now: number):
 /** Which credential headers a request presents, for the one-credential rule. */
 function presented(req: AuthRequest, header: string, token: string | undefined, jwtSvid: boolean, wirepact: boolean) {
   const authorization = jwtSvid ? req.headers.get('authorization') : undefined;
+  // a Bearer presentation is recognised leniently (so a malformed one is refused, not ignored),
+  // but its token is read only per RFC 9110 (authCredentials): spaces, then a token68
   const bearer = authorization !== undefined && /^bearer(\s|$)/i.test(authorization.trim());
   const legacy = wirepact && (req.headers.get(WIREPACT_HEADER) ?? '') !== '';
   const names = [token !== undefined && header, bearer && 'authorization (Bearer JWT-SVID)', legacy && WIREPACT_HEADER].filter(Boolean);
-  return { bearer: bearer ? (/^Bearer\s+(\S+)$/i.exec(authorization!.trim())?.[1] ?? '') : undefined, names };
+  const credentials = bearer ? authCredentials(authorization!) : undefined;
+  return { bearer: bearer ? (credentials?.scheme === 'bearer' ? credentials.token : '') : undefined, names };
 }
 
 function jwtSvidIdentity(req: AuthRequest, bearer: string, bundles: JwtBundleSource, rules: JwtSvidRules, now: number): CarriedResult {

@@ -77,6 +77,13 @@ describe('JWT-SVID as the carried identity', () => {
     expect(await verdict(`Bearer ${svid({ sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 })}`)).toBe(`spiffe://${B}/api`);
   });
 
+  it('the Bearer token is read per RFC 9110: spaces then a token68; a tab, a no-break space or a second word is ERR_TOKEN_MALFORMED', async () => {
+    const t = svid({ sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 });
+    expect(await verdict(`bearer   ${t}`)).toBe(`spiffe://${B}/api`);
+    for (const bad of [`Bearer \t${t}`, `Bearer \u00a0${t}`, `Bearer\t${t}`, `Bearer ${t} extra`, 'Bearer'])
+      expect(await verdict(bad), JSON.stringify(bad.slice(0, 10))).toBe('ERR_TOKEN_MALFORMED');
+  });
+
   it('a token signed by a JWT authority with a 1024-bit RSA key is denied ERR_KEY_TOO_WEAK; the bundle load said so', async () => {
     const claims = { sub: `spiffe://${B}/api`, aud: 'spiffe://zone-a.test', exp: now() + 300 };
     const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'weak', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
