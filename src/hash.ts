@@ -6,11 +6,12 @@
 import * as crypto from 'node:crypto';
 
 type Encoding = 'base64' | 'base64url' | 'hex';
-const oneShot = (crypto as { hash?: (alg: string, data: string, enc: Encoding) => string }).hash;
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: Encoding) => string }).hash;
 
+/** SHA-256 of a string (its UTF-8) or of bytes (a certificate's DER: its x5t#S256 in base64url, RFC 8705). */
 export const sha256 = oneShot
-  ? (data: string, enc: Encoding): string => oneShot('sha256', data, enc)
-  : (data: string, enc: Encoding): string => crypto.createHash('sha256').update(data).digest(enc);
+  ? (data: string | Buffer, enc: Encoding): string => oneShot('sha256', data, enc)
+  : (data: string | Buffer, enc: Encoding): string => crypto.createHash('sha256').update(data).digest(enc);
 
 /**
  * The SHA-256 of the last few strings hashed, found again by comparing the strings themselves.

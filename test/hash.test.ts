@@ -1,4 +1,5 @@
 /** RecentHashes: always the SHA-256 of the very string asked about, whatever it has seen before. */
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RecentHashes, sha256 } from '../src/hash.js';
@@ -37,5 +38,17 @@ describe('RecentHashes', () => {
     expect(strings.filter((s) => s !== undefined)).toHaveLength(1);
     expect(r.hash(again)).toBe(sha256(first, 'base64'));
     expect(strings.filter((s) => s !== undefined)).toHaveLength(1); // a hit: nothing new remembered
+  });
+});
+
+describe('sha256', () => {
+  it('of bytes and of strings (their UTF-8) is node:crypto\'s SHA-256, in each encoding', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('base64', 'base64url', 'hex' as const), (bytes, text, enc) => {
+        expect(sha256(Buffer.from(bytes), enc)).toBe(createHash('sha256').update(bytes).digest(enc));
+        expect(sha256(text, enc)).toBe(createHash('sha256').update(text).digest(enc));
+      }),
+      { seed: 5, numRuns: 200 },
+    );
   });
 });

@@ -2,8 +2,8 @@
  * `zonegate token mint` signs a common identity with an SVID and key; `zonegate token verify`
  * checks one against per-trust-domain bundles exactly as the ingress does.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { sha256 } from '../hash.js';
 import { ConfigSchema } from '../config/schema.js';
 import { tokenRules, verifierOptions } from '../identity/carried.js';
 import { mintCommonIdentity } from '../identity/mint.js';
@@ -89,7 +89,7 @@ export function runTokenVerify(tokenArg: string, o: VerifyCliOptions, out: (s: s
   let peerThumbprint: string | undefined;
   if (o.peerCert) {
     const leaf = parseCertificates(read(o.peerCert, 'peer certificate'))[0]!;
-    peerThumbprint = createHash('sha256').update(leaf.raw).digest('base64url');
+    peerThumbprint = sha256(leaf.raw, 'base64url');
     peerId ??= certInfo(leaf).uris[0];
   }
   // everything not given on the command line is the configuration's default

@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { sha256 } from '../hash.js';
 import { resolve } from 'node:path';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../log.js';
@@ -73,7 +74,7 @@ export function namedFiles(c: Config): string[] {
   return [...secretFiles(c), ...carriedFiles(c)];
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+const digest = (text: string) => sha256(text, 'hex');
 
 /** The last reload tried, for `zonegate status` (problems name file, line and key, never a value). */
 export interface ReloadState {

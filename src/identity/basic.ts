@@ -18,7 +18,8 @@
  * - hash parameters are bounded when the file is read (N a power of two from 2^10 to 2^20, r up
  *   to 32, p up to 16, at most 64 MiB per computation).
  */
-import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
@@ -169,7 +170,7 @@ export class BasicUserStore {
   private credentials(authorization: string): BasicCheck | { key: string; password: string; account: Account | undefined; params: Params } {
     const c = authCredentials(authorization);
     if (c?.scheme !== 'basic' || !BASE64.test(c.token)) return MISMATCH;
-    const key = createHash('sha256').update(c.token).digest('base64');
+    const key = sha256(c.token, 'base64');
     const hit = this.ok.get(key);
     if (hit) return { ok: true, user: hit };
     const decoded = Buffer.from(c.token, 'base64').toString('utf8');

@@ -3,7 +3,8 @@
  * `x5c`, `iss` = our SPIFFE ID. When this workload calls on behalf of a caller whose token it
  * verified, the caller's hops move into `act` (RFC 8693), most recent first.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { ZonegateError } from '../errors.js';
 import { mintClaimsProblem } from './claims.js';
 import type { LocalSvid } from '../svid/local.js';
@@ -56,7 +57,7 @@ export function mintCommonIdentity(svid: LocalSvid, o: MintOptions): string {
     exp: iat + o.ttlSeconds,
     jti: randomUUID(),
     ...(act ? { act } : {}),
-    ...(o.cnfCertDer ? { cnf: { 'x5t#S256': createHash('sha256').update(o.cnfCertDer).digest('base64url') } } : {}),
+    ...(o.cnfCertDer ? { cnf: { 'x5t#S256': sha256(o.cnfCertDer, 'base64url') } } : {}),
   };
   if (o.limits) {
     // JSON.stringify below would overflow the stack on a claim nested thousands deep

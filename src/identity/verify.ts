@@ -11,8 +11,8 @@
  *   time (exp, nbf, iat, lifetime) → audience → binding to the mTLS peer (iss = peer, cnf)
  *   → the signer chain still valid → replay.
  */
-import { createHash, type KeyObject, type X509Certificate } from 'node:crypto';
-import { RecentHashes } from '../hash.js';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { RecentHashes, sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import type { X509BundleSource } from '../bundle/set.js';
 import type { ReasonCode } from '../errors.js';
@@ -226,7 +226,7 @@ const OFF_LOOP = /^(ES|EdDSA)/;
 /** RSA keys above this size cost more than the hand-over to the thread pool. */
 const RSA_IN_PLACE_BITS = 2048;
 
-const derDigest = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
+const derDigest = (der: Buffer): string => sha256(der, 'base64');
 /** Cache keys (SHA-256) of the last tokens seen, process-wide (the key depends on the token only). */
 const recentKeys = new RecentHashes(4, 'base64url');
 

@@ -9,7 +9,8 @@
  * own translators skip some of these). A WirePact token names no workload, so it cannot be bound
  * to the mTLS peer: use it for migration only.
  */
-import { createHash, type X509Certificate, type KeyObject } from 'node:crypto';
+import type { X509Certificate, KeyObject } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import { parseCertificates } from '../cert/parse.js';
 import { checkSigningLeaf, verifyPath } from '../svid/x509.js';
 import { signCompact } from './jws.js';
@@ -66,7 +67,7 @@ function x5cCertificates(x5c: readonly string[]): X509Certificate[] {
 function signingCertificate(x5c: readonly string[], x5t: unknown, rules: WirePactRules, nowMs: number): X509Certificate {
   const chain = x5cCertificates(x5c);
   const signer = chain[0]!;
-  const thumb = createHash('sha256').update(signer.raw).digest('base64');
+  const thumb = sha256(signer.raw, 'base64');
   if (x5t !== undefined && x5t !== thumb) fail('ERR_TOKEN_X5C', 'x5t does not match the signing certificate');
   for (const [i, c] of chain.entries()) {
     const weak = keyWeakness(c.publicKey);
@@ -115,7 +116,7 @@ export function mintWirePact(o: { key: KeyObject; chain: readonly X509Certificat
     alg: 'RS256',
     typ: 'JWT',
     x5c: o.chain.map((c) => c.raw.toString('base64')),
-    x5t: createHash('sha256').update(o.chain[0]!.raw).digest('base64'),
+    x5t: sha256(o.chain[0]!.raw, 'base64'),
   };
   return signCompact(header, { sub: o.sub, iss: o.issuer, aud: [WIREPACT_AUDIENCE], iat, exp: iat + o.ttlSeconds }, 'RS256', o.key);
 }

@@ -11,8 +11,8 @@
  * parse and verify one certificate again by re-spelling it. prepare() checks a new chain's
  * signatures on the thread pool before the synchronous verifyPem() of the same request.
  */
-import { createHash, type X509Certificate } from 'node:crypto';
-import { RecentHashes } from '../hash.js';
+import type { X509Certificate } from 'node:crypto';
+import { RecentHashes, sha256 } from '../hash.js';
 import { LRUCache } from 'lru-cache';
 import { ZonegateError, type ReasonCode } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../spiffe/id.js';
@@ -225,7 +225,7 @@ export class X509SvidVerifier {
         maxChainLength: this.opts.maxChainLength,
         maxSignatureChecks: this.opts.maxSignatureChecks,
       });
-      const thumbprint = createHash('sha256').update(chain[0]!.raw).digest('base64url');
+      const thumbprint = sha256(chain[0]!.raw, 'base64url');
       const result = { ok: true, id: v.id, trustDomain: v.id.trustDomain, notAfter: v.notAfter, thumbprint } as const;
       return { result, td: v.id.trustDomain, generation: this.generation(v.id.trustDomain) };
     } catch (err) {
@@ -236,7 +236,7 @@ export class X509SvidVerifier {
   }
 }
 
-const digest = (der: Buffer): string => createHash('sha256').update(der).digest('base64');
+const digest = (der: Buffer): string => sha256(der, 'base64');
 
 /** The trust domain of the leaf's SPIFFE ID, when it has a readable one. */
 function leafTrustDomain(leaf: X509Certificate | undefined): TrustDomain | undefined {

@@ -18,8 +18,6 @@ const SCANNED = ['src', 'bench', 'test/helpers'];
 const KNOWN: Readonly<Record<string, string>> = {
   // config/include.ts parseYamlWith and config/load.ts each parse YAML and word its syntax errors
   "`${name}:${lineCounter.linePos(e.pos[0]).line}:${e.message.split('\\n')[0]}`": 'two error types (PolicyFileError, ConfigError)',
-  // identity/verify.ts and svid/verifier.ts: the cache key of a DER certificate (src/hash.ts hashes strings only)
-  "createHash('sha256').update(der).digest('base64')": 'identity/ and svid/ share no module below them for it yet',
   // the plain-object test of policy/import/common.ts, again in two test helpers
   "typeofv==='object'&&v!==null&&!Array.isArray(v)": 'test helpers do not import the policy importer for one predicate',
   // bench fixtures, phases and run each issue the bench peer
